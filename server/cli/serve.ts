@@ -1,0 +1,25 @@
+import { createServer } from 'node:http';
+import { loadConfig } from '../config.ts';
+import { createApp } from '../http/app.ts';
+import type { AppContext } from '../http/context.ts';
+
+export const usage = `forestmap serve
+
+Starts the web map and API on http://HOST:PORT (default 127.0.0.1:8080).
+Environment: PORT, HOST, DATA_DIR (rasters to serve; default ./data; when unset the embedded demo
+scene is generated once and served), VAR_DIR (caches and job database; default ./var).`;
+
+export async function run(_argv: string[]): Promise<number> {
+  const config = loadConfig();
+  const ctx: AppContext = { config };
+  const app = await createApp(ctx);
+  const server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+  console.log(`[forestmap] serving http://${config.host}:${config.port}`);
+  await new Promise<void>((resolve) => {
+    const stop = () => server.close(() => resolve());
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}

@@ -1,0 +1,22 @@
+import express, { type Express, type Router } from 'express';
+import { errorHandler } from './errors.ts';
+import type { AppContext } from './context.ts';
+
+/**
+ * The HTTP route table. Each resource has its own module under routes/ exporting a factory
+ * `(ctx) => Router`; this file only mounts them, in order.
+ */
+type RouteFactory = (ctx: AppContext) => Router;
+
+export async function createApp(ctx: AppContext): Promise<Express> {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const routeModules: Array<() => Promise<{ default: RouteFactory }>> = [
+    () => import('./routes/health.ts'),
+  ];
+  for (const load of routeModules) app.use((await load()).default(ctx));
+  app.use('/api', (_req, res) => res.status(404).json({ error: 'no such API endpoint', status: 404 }));
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,36 @@
+import type { ErrorRequestHandler } from 'express';
+import {
+  BusyError, CancelledError, ConflictError, DomainError, InvalidInputError, LimitExceededError,
+  NotFoundError, UnreadableRasterError,
+} from '../errors.ts';
+
+/** The single table from domain error to HTTP status. Anything not listed is a 500 and is logged. */
+const statusOf: Array<[new (...a: any[]) => DomainError, number]> = [
+  [InvalidInputError, 400],
+  [NotFoundError, 404],
+  [ConflictError, 409],
+  [LimitExceededError, 413],
+  [UnreadableRasterError, 422],
+  [BusyError, 429],
+  [CancelledError, 409],
+];
+
+export function httpStatus(err: unknown): number {
+  for (const [kind, status] of statusOf) if (err instanceof kind) return status;
+  const status = (err as { status?: unknown; statusCode?: unknown })?.status ?? (err as { statusCode?: unknown })?.statusCode;
+  // body-parser and express raise errors carrying a 4xx status (bad JSON, body too large)
+  if (typeof status === 'number' && status >= 400 && status < 500) return status;
+  return 500;
+}
+
+export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
+  const status = httpStatus(err);
+  if (status >= 500) console.error('[http] internal error', err);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const message = status >= 500 ? 'internal server error' : (err as Error).message;
+  const details = err instanceof DomainError ? err.details : undefined;
+  res.status(status).json({ error: message, status, ...(details ? { details } : {}) });
+};
