@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import { loadConfig } from '../config.ts';
 import { createApp } from '../http/app.ts';
 import type { AppContext } from '../http/context.ts';
+import { Catalog } from '../catalog/catalog.ts';
 
 export const usage = `forestmap serve
 
@@ -11,7 +12,8 @@ scene is generated once and served), VAR_DIR (caches and job database; default .
 
 export async function run(_argv: string[]): Promise<number> {
   const config = loadConfig();
-  const ctx: AppContext = { config };
+  const catalog = await Catalog.open({ dataDir: config.dataDir, varDir: config.varDir, maxUploadBytes: config.maxUploadBytes });
+  const ctx: AppContext = { config, catalog };
   const app = await createApp(ctx);
   const server = createServer(app);
   await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));

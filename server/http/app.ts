@@ -14,6 +14,10 @@ export async function createApp(ctx: AppContext): Promise<Express> {
   app.set('etag', false);
   const routeModules: Array<() => Promise<{ default: RouteFactory }>> = [
     () => import('./routes/health.ts'),
+    () => import('./routes/processes.ts'),
+    () => import('./routes/jobs.ts'),
+    // the web client serves '/' and static files: keep it last, just before the error handlers
+    () => import('./routes/client.ts'),
   ];
   for (const load of routeModules) app.use((await load()).default(ctx));
   app.use('/api', (_req, res) => res.status(404).json({ error: 'no such API endpoint', status: 404 }));

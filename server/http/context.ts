@@ -1,4 +1,5 @@
 import type { ServerConfig } from '../config.ts';
+import type { Catalog } from '../catalog/catalog.ts';
 
 /**
  * What route factories are given: configuration and the long-lived services (catalog, model
@@ -6,4 +7,6 @@ import type { ServerConfig } from '../config.ts';
  */
 export interface AppContext {
   config: ServerConfig;
+  /** The raster catalog (server/catalog/catalog.ts). */
+  catalog: Catalog;
 }

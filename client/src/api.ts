@@ -1,0 +1,275 @@
+/**
+ * The typed HTTP client for the forestmap server. Every failure becomes an ApiError whose message
+ * is a sentence a user can act on: the server's own JSON `error` text when it sent one, else a
+ * description of what went wrong on the way (offline, timeout, unexpected reply).
+ */
+
+export type Bbox = [number, number, number, number];
+
+/** One raster of the catalog, normalised from GET /api/rasters. */
+export interface RasterInfo {
+  id: string;
+  name: string;
+  /** 'image' for RGB imagery, 'chm' for a canopy height model; other roles pass through. */
+  role: string;
+  /** WGS84 [west, south, east, north]. */
+  bounds: Bbox | null;
+  width: number;
+  height: number;
+  bands: number;
+  gsd: number | null;
+  /** The raster this one was derived from (a CHM's image), when the server says. */
+  sourceId: string | null;
+  /** Changes when the raster is replaced or recomputed; used to bust tile caches. */
+  version: string;
+}
+
+export type JobStatus = 'accepted' | 'running' | 'successful' | 'failed' | 'dismissed';
+
+export interface JobInfo {
+  jobID: string;
+  status: JobStatus;
+  progress: number;
+  message: string;
+  created: string | null;
+  updated: string | null;
+  processID: string | null;
+  links: Array<{ href: string; rel?: string; type?: string; title?: string }>;
+}
+
+export interface HeightSummary {
+  mean: number | null;
+  median: number | null;
+  p95: number | null;
+  max: number | null;
+}
+
+/** The `stats` output of the forest-map process (server/features/stats.ts). */
+export interface RegionStats {
+  area_ha?: number;
+  tree_count?: number;
+  trees_per_ha?: number;
+  canopy_cover_2m?: number | null;
+  canopy_cover_5m?: number | null;
+  tree_height_m?: HeightSummary;
+  canopy_height_m?: HeightSummary;
+  height_histogram?: { bin_width_m?: number; edges_m?: number[]; counts: number[] };
+}
+
+export interface CanopyStatus {
+  state: string;
+  progress: number;
+  message: string;
+  chmId: string | null;
+}
+
+export class ApiError extends Error {
+  constructor(message: string, readonly status: number, readonly details?: unknown) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** The words shown for a failed response: the server's message, else a status description. */
+export function errorMessageFrom(status: number, body: unknown, what: string): string {
+  const b = body as { error?: unknown; detail?: unknown; title?: unknown; message?: unknown } | null;
+  const text = [b?.error, b?.detail, b?.message, b?.title].find((v) => typeof v === 'string' && v.trim().length > 0) as string | undefined;
+  if (text) return `${what}: ${text}`;
+  const generic: Record<number, string> = {
+    400: 'the request was not accepted', 404: 'it was not found', 409: 'it conflicts with the current state',
+    413: 'it is too large', 415: 'the file type is not supported', 422: 'the file could not be read as a raster',
+    429: 'the server is busy, try again shortly', 500: 'the server failed', 502: 'the server is unreachable',
+    503: 'the server is unavailable', 504: 'the server took too long',
+  };
+  return `${what}: ${generic[status] ?? `the server answered ${status}`}`;
+}
+
+async function readBody(res: Response): Promise<unknown> {
+  const type = res.headers.get('content-type') ?? '';
+  if (type.includes('json')) {
+    try {
+      return await res.json();
+    } catch {
+      return null;
+    }
+  }
+  // a plain-text reason is worth showing; an HTML error page is not
+  const text = type.includes('text/plain') ? (await res.text().catch(() => '')).trim() : '';
+  return text && text.length <= 300 ? { error: text } : null;
+}
+
+/** fetch + JSON + words for every failure. `what` names the action for the message. */
+export async function requestJson<T>(url: string, what: string, init: RequestInit = {}): Promise<{ body: T; response: Response }> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (err) {
+    if ((err as Error)?.name === 'AbortError') throw err;
+    throw new ApiError(`${what}: the server could not be reached (${(err as Error)?.message ?? 'network error'})`, 0);
+  }
+  const body = res.status === 204 ? null : await readBody(res);
+  if (!res.ok) throw new ApiError(errorMessageFrom(res.status, body, what), res.status, body);
+  return { body: body as T, response: res };
+}
+
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+function bboxFrom(v: unknown): Bbox | null {
+  if (Array.isArray(v) && v.length === 4 && v.every((x) => typeof x === 'number' && Number.isFinite(x))) return v as Bbox;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    if ([o.west, o.south, o.east, o.north].every((x) => typeof x === 'number')) return [o.west, o.south, o.east, o.north] as Bbox;
+    if ([o.minX, o.minY, o.maxX, o.maxY].every((x) => typeof x === 'number')) return [o.minX, o.minY, o.maxX, o.maxY] as Bbox;
+  }
+  return null;
+}
+
+/** Accepts the catalog's record shape with some tolerance, so the map survives additive changes. */
+export function normaliseRaster(r: Record<string, any>): RasterInfo {
+  const bounds = bboxFrom(r.wgs84Bounds) ?? bboxFrom(r.boundsWgs84) ?? bboxFrom(r.bounds?.wgs84) ?? bboxFrom(r.wgs84?.bounds) ?? bboxFrom(r.lonLatBounds) ?? null;
+  const role = typeof r.role === 'string' ? r.role : typeof r.kind === 'string' ? r.kind : (num(r.bandCount ?? r.bands) === 1 ? 'chm' : 'image');
+  return {
+    id: String(r.id),
+    name: String(r.name ?? r.title ?? r.filename ?? r.id),
+    role,
+    bounds,
+    width: num(r.width) ?? 0,
+    height: num(r.height) ?? 0,
+    bands: num(r.bandCount ?? r.bands ?? r.count) ?? 0,
+    gsd: num(r.gsd) ?? (Array.isArray(r.gsd) ? num(r.gsd[0]) : null) ?? num(r.resolution),
+    sourceId: typeof (r.sourceId ?? r.source ?? r.imageId ?? r.derivedFrom) === 'string' ? String(r.sourceId ?? r.source ?? r.imageId ?? r.derivedFrom) : null,
+    version: String(r.version ?? r.etag ?? r.mtime ?? r.updated ?? r.modified ?? ''),
+  };
+}
+
+export async function listRasters(): Promise<RasterInfo[]> {
+  const { body } = await requestJson<unknown>('/api/rasters', 'Loading the raster list');
+  const list = Array.isArray(body) ? body : ((body as { rasters?: unknown[]; items?: unknown[] })?.rasters ?? (body as { items?: unknown[] })?.items ?? []);
+  return (list as Record<string, any>[]).map(normaliseRaster);
+}
+
+/** Band values at a WGS84 point; null where the raster has no data there. */
+export async function pointValue(rasterId: string, lon: number, lat: number, signal?: AbortSignal): Promise<number | null> {
+  const url = `/api/rasters/${encodeURIComponent(rasterId)}/point?lon=${lon.toFixed(7)}&lat=${lat.toFixed(7)}`;
+  try {
+    const { body } = await requestJson<any>(url, 'Reading the canopy height', { signal });
+    const values = body?.values ?? body?.bands ?? body?.value;
+    const v = Array.isArray(values) ? values[0] : values;
+    return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  } catch (err) {
+    // outside the raster is not an error to the user: there is just no height there
+    if (err instanceof ApiError && (err.status === 404 || err.status === 400 || err.status === 204)) return null;
+    throw err;
+  }
+}
+
+function normaliseJob(j: Record<string, any>): JobInfo {
+  return {
+    jobID: String(j.jobID ?? j.id),
+    status: j.status,
+    progress: num(j.progress) ?? 0,
+    message: typeof j.message === 'string' ? j.message : '',
+    created: j.created ?? null,
+    updated: j.updated ?? null,
+    processID: j.processID ?? null,
+    links: Array.isArray(j.links) ? j.links : [],
+  };
+}
+
+export interface ProcessRequest {
+  raster: string;
+  region: GeoJSON.Polygon | GeoJSON.MultiPolygon;
+}
+
+/** Starts the forest-map process asynchronously; returns the job id. */
+export async function startForestMap(req: ProcessRequest): Promise<string> {
+  const { body, response } = await requestJson<any>('/processes/forest-map/execution', 'Starting the region job', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Prefer: 'respond-async' },
+    body: JSON.stringify({ inputs: { raster: req.raster, region: req.region }, outputs: {} }),
+  });
+  const location = response.headers.get('location');
+  const id = body?.jobID ?? body?.id ?? location?.split('/').pop();
+  if (!id) throw new ApiError('Starting the region job: the server did not say which job it started', response.status);
+  return String(id);
+}
+
+export async function getJob(id: string): Promise<JobInfo> {
+  const { body } = await requestJson<Record<string, any>>(`/jobs/${encodeURIComponent(id)}`, 'Checking the job');
+  return normaliseJob(body);
+}
+
+export async function listJobs(): Promise<JobInfo[]> {
+  const { body } = await requestJson<any>('/jobs', 'Loading past jobs');
+  const list = Array.isArray(body) ? body : (body?.jobs ?? []);
+  return (list as Record<string, any>[]).map(normaliseJob);
+}
+
+export async function cancelJob(id: string): Promise<void> {
+  await requestJson(`/jobs/${encodeURIComponent(id)}`, 'Cancelling the job', { method: 'DELETE' });
+}
+
+/** The statistics of a finished job (its `stats` output). */
+export async function getJobStats(id: string): Promise<RegionStats> {
+  const { body } = await requestJson<RegionStats>(resultUrl(id, 'stats'), 'Loading the statistics');
+  return body;
+}
+
+export function resultUrl(jobId: string, output: 'trees' | 'crowns' | 'chm' | 'stats'): string {
+  return `/jobs/${encodeURIComponent(jobId)}/results/${output}`;
+}
+
+function normaliseCanopy(body: any): CanopyStatus {
+  const src = body?.status && typeof body.status === 'object' ? body.status : body;
+  return {
+    state: String(src?.state ?? src?.status ?? 'unknown'),
+    progress: num(src?.progress) ?? (num(src?.done) !== null && num(src?.total) ? (100 * src.done) / src.total : 0),
+    message: typeof src?.message === 'string' ? src.message : '',
+    chmId: src?.chmId ?? src?.chm?.id ?? body?.chmId ?? null,
+  };
+}
+
+/** Starts (or joins) the canopy height computation for an image raster. */
+export async function startCanopy(rasterId: string): Promise<CanopyStatus> {
+  const { body } = await requestJson<any>(`/api/rasters/${encodeURIComponent(rasterId)}/canopy`, 'Starting the canopy computation', { method: 'POST' });
+  return normaliseCanopy(body);
+}
+
+export async function canopyStatus(rasterId: string): Promise<CanopyStatus> {
+  const { body } = await requestJson<any>(`/api/rasters/${encodeURIComponent(rasterId)}/canopy`, 'Checking the canopy computation');
+  return normaliseCanopy(body);
+}
+
+/**
+ * Uploads a GeoTIFF with XHR so the upload's progress is observable (fetch has no upload
+ * progress). Resolves with the new raster.
+ */
+export function uploadRaster(file: File, onProgress: (fraction: number) => void): { promise: Promise<RasterInfo>; abort: () => void } {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise<RasterInfo>((resolve, reject) => {
+    xhr.open('POST', `/api/rasters?name=${encodeURIComponent(file.name)}`);
+    xhr.setRequestHeader('Content-Type', 'image/tiff');
+    xhr.setRequestHeader('X-Filename', file.name);
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(e.loaded / e.total);
+    };
+    xhr.onerror = () => reject(new ApiError('Uploading the raster: the connection failed', 0));
+    xhr.onabort = () => reject(new ApiError('Uploading the raster: cancelled', 0));
+    xhr.onload = () => {
+      let body: unknown = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        body = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        const r = (body as { raster?: Record<string, any> })?.raster ?? (body as Record<string, any>);
+        resolve(normaliseRaster(r));
+      } else reject(new ApiError(errorMessageFrom(xhr.status, body, 'Uploading the raster'), xhr.status, body));
+    };
+    xhr.send(file);
+  });
+  return { promise, abort: () => xhr.abort() };
+}

@@ -1,0 +1,130 @@
+/**
+ * The web map: wires the map, its layers and the panels together. Each piece lives in its own
+ * module; this file only decides what happens when the user picks a raster or finishes a region.
+ */
+import type { RasterInfo } from './api.ts';
+import { chmFor, imageFor, nativeZoom } from './catalog.ts';
+import { CanopyLayer } from './layers/canopy.ts';
+import { ImageryLayer } from './layers/imagery.ts';
+import { RegionLayer } from './layers/region.ts';
+import { TreesLayer } from './layers/trees.ts';
+import { createMap, fitBbox } from './map.ts';
+import { RegionDrawing, type DrawTool } from './panels/draw.ts';
+import { installHoverReadout } from './panels/hover.ts';
+import { JobPanel } from './panels/job.ts';
+import { renderJobsList } from './panels/jobs.ts';
+import { renderLayersPanel } from './panels/layers.ts';
+import { Messages } from './panels/messages.ts';
+import { RasterPanel } from './panels/rasters.ts';
+import { installTreeInfo } from './panels/tree-info.ts';
+
+function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`page is missing #${id}`);
+  return e as T;
+}
+
+const messages = new Messages($('messages'));
+const map = createMap($('map'));
+map.on('error', (e) => {
+  // tile and source errors reach the user in words; the map keeps working
+  const err = (e as unknown as { error?: Error }).error;
+  messages.error(new Error(`The map could not load some data: ${err?.message ?? 'unknown error'}`));
+});
+
+const imagery = new ImageryLayer();
+const canopy = new CanopyLayer();
+const trees = new TreesLayer();
+const region = new RegionLayer();
+const layers = [imagery, canopy, trees, region];
+
+const rasterPanel = new RasterPanel({
+  select: $('raster-select'), fit: $('raster-fit'), meta: $('raster-meta'), file: $('upload-file'), upload: $('upload-start'),
+  uploadProgress: $('upload-progress'), uploadText: $('upload-text'), canopy: $('canopy-start'), canopyProgress: $('canopy-progress'),
+  canopyText: $('canopy-text'),
+}, messages);
+
+let current: { image: RasterInfo; chm: RasterInfo | null } | null = null;
+
+async function select(r: RasterInfo, fit = true): Promise<void> {
+  const all = rasterPanel.rasters;
+  const image = imageFor(r, all);
+  const chm = chmFor(r, all);
+  current = { image, chm };
+  const lat = image.bounds ? (image.bounds[1] + image.bounds[3]) / 2 : 0;
+  await imagery.show(map, image, nativeZoom(image.gsd, lat));
+  canopy.show(map, chm, nativeZoom(chm?.gsd ?? image.gsd, lat));
+  trees.show(map, chm?.id ?? null, chm?.version ?? '', lat);
+  rasterPanel.describe(r, chm);
+  renderLayersPanel($('layer-list'), map, layers);
+  if (fit && image.bounds) fitBbox(map, image.bounds, false);
+  updateRunButton();
+}
+
+rasterPanel.onSelect = (r) => void select(r).catch((err) => messages.error(err));
+rasterPanel.onFit = () => {
+  if (current?.image.bounds) fitBbox(map, current.image.bounds);
+};
+$<HTMLButtonElement>('canopy-start').addEventListener('click', () => {
+  if (current) void rasterPanel.computeCanopy(current.image.id);
+});
+
+let drawing: RegionDrawing | null = null;
+const runButton = $<HTMLButtonElement>('job-run');
+function updateRunButton(): void {
+  runButton.disabled = !(current && drawing?.current);
+  runButton.title = !current ? 'Choose a raster first' : !drawing?.current ? 'Draw a region first' : 'Compute trees and statistics for the region';
+}
+
+const jobPanel = new JobPanel({
+  run: runButton, cancel: $('job-cancel'), progress: $('job-progress'), text: $('job-text'), results: $('job-results'),
+  stats: $('job-stats'), histogram: $('job-histogram'), downloads: $('job-downloads'),
+}, map, region, messages);
+const refreshJobs = () => renderJobsList($('jobs-list'), messages, (job) => void jobPanel.open(job));
+jobPanel.onFinished = () => {
+  renderLayersPanel($('layer-list'), map, layers);
+  void refreshJobs();
+};
+runButton.addEventListener('click', () => {
+  // the region is computed from the canopy height on show (a lidar CHM, or one already inferred),
+  // so its trees match the map; without one the job infers canopy height from the imagery
+  const source = current?.chm ?? current?.image;
+  if (source && drawing?.current) void jobPanel.run(source.id, drawing.current).then(() => renderLayersPanel($('layer-list'), map, layers));
+});
+$('jobs-refresh').addEventListener('click', () => void refreshJobs());
+
+const toolButtons: Record<DrawTool, HTMLButtonElement> = { polygon: $('draw-polygon'), rectangle: $('draw-rectangle') };
+const hint = $('draw-hint');
+
+map.on('load', async () => {
+  drawing = new RegionDrawing(map);
+  drawing.onChange((_region, tool) => {
+    for (const [name, button] of Object.entries(toolButtons)) button.setAttribute('aria-pressed', String(name === tool));
+    hint.hidden = tool === null;
+    hint.textContent = tool === 'polygon'
+      ? 'Click to add corners; click the first corner to close the polygon.'
+      : tool === 'rectangle' ? 'Click one corner, then the opposite corner.' : '';
+    updateRunButton();
+  });
+  for (const [name, button] of Object.entries(toolButtons) as Array<[DrawTool, HTMLButtonElement]>) {
+    button.addEventListener('click', () => drawing!.setTool(button.getAttribute('aria-pressed') === 'true' ? null : name));
+  }
+  $('draw-clear').addEventListener('click', () => {
+    drawing!.clear();
+    region.showRegion(map, null);
+  });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && drawing?.drawing) drawing.setTool(null);
+  });
+  installTreeInfo(map, () => drawing?.drawing ?? false);
+  installHoverReadout(map, $('hover-readout'), () => current?.chm?.id ?? null, messages);
+
+  const first = await rasterPanel.refresh();
+  if (first) await select(first);
+  else renderLayersPanel($('layer-list'), map, layers);
+  void refreshJobs();
+  document.body.dataset.ready = 'true';
+});
+
+// a handle for the end-to-end tests and the screenshot script (read-only use)
+(window as unknown as { forestmap: unknown }).forestmap = { map, layers, get current() { return current; }, get region() { return drawing?.current ?? null; } };

@@ -1,0 +1,62 @@
+import type { Map as MapLibreMap } from 'maplibre-gl';
+import type { Polygon } from 'geojson';
+import { TerraDraw, TerraDrawPolygonMode, TerraDrawRectangleMode } from 'terra-draw';
+import { TerraDrawMapLibreGLAdapter } from 'terra-draw-maplibre-gl-adapter';
+
+export type DrawTool = 'polygon' | 'rectangle';
+
+/**
+ * Region drawing with terra-draw: one region at a time; finishing a shape leaves drawing mode so
+ * the map is a map again (clicks select trees).
+ */
+export class RegionDrawing {
+  private readonly draw: TerraDraw;
+  private tool: DrawTool | null = null;
+  private region: Polygon | null = null;
+  private listeners: Array<(region: Polygon | null, tool: DrawTool | null) => void> = [];
+
+  constructor(map: MapLibreMap) {
+    const style = { fillColor: '#0b57d0', outlineColor: '#0b57d0', outlineWidth: 2, fillOpacity: 0.12 } as const;
+    this.draw = new TerraDraw({
+      adapter: new TerraDrawMapLibreGLAdapter({ map }),
+      modes: [
+        new TerraDrawPolygonMode({ styles: style as never }),
+        new TerraDrawRectangleMode({ styles: style as never }),
+      ],
+    });
+    this.draw.start();
+    this.draw.on('finish', (id) => {
+      const feature = this.draw.getSnapshotFeature(id);
+      if (!feature || feature.geometry.type !== 'Polygon') return;
+      // keep only the shape just finished: a region is one polygon
+      const others = this.draw.getSnapshot().filter((f) => f.id !== id).map((f) => f.id!);
+      if (others.length) this.draw.removeFeatures(others);
+      this.region = { type: 'Polygon', coordinates: feature.geometry.coordinates as Polygon['coordinates'] };
+      this.setTool(null);
+    });
+  }
+
+  get drawing(): boolean {
+    return this.tool !== null;
+  }
+
+  get current(): Polygon | null {
+    return this.region;
+  }
+
+  onChange(fn: (region: Polygon | null, tool: DrawTool | null) => void): void {
+    this.listeners.push(fn);
+  }
+
+  setTool(tool: DrawTool | null): void {
+    this.tool = tool;
+    this.draw.setMode(tool ?? 'static');
+    for (const fn of this.listeners) fn(this.region, this.tool);
+  }
+
+  clear(): void {
+    this.draw.clear();
+    this.region = null;
+    this.setTool(null);
+  }
+}

@@ -1,0 +1,186 @@
+import type { Map as MapLibreMap } from 'maplibre-gl';
+import type { FeatureCollection, Polygon } from 'geojson';
+import { cancelJob, getJob, getJobStats, requestJson, resultUrl, startForestMap, type JobInfo, type RegionStats } from '../api.ts';
+import { fmt, fmtInt, fmtPercent } from '../format.ts';
+import type { RegionLayer } from '../layers/region.ts';
+import { histogramSvg } from './histogram.ts';
+import type { Messages } from './messages.ts';
+
+const TERMINAL = new Set(['successful', 'failed', 'dismissed']);
+
+export interface JobPanelElements {
+  run: HTMLButtonElement;
+  cancel: HTMLButtonElement;
+  progress: HTMLProgressElement;
+  text: HTMLElement;
+  results: HTMLElement;
+  stats: HTMLElement;
+  histogram: HTMLElement;
+  downloads: HTMLElement;
+}
+
+/**
+ * Runs the forest-map process for the drawn region and follows it: progress bar, then statistics,
+ * the height histogram, download links, and the region's trees on the map.
+ */
+export class JobPanel {
+  private jobId: string | null = null;
+  private pollTimer: ReturnType<typeof setTimeout> | null = null;
+  onFinished: () => void = () => {};
+
+  constructor(
+    private readonly ui: JobPanelElements,
+    private readonly map: MapLibreMap,
+    private readonly regionLayer: RegionLayer,
+    private readonly messages: Messages,
+    private readonly pollMs = 1000,
+  ) {
+    ui.cancel.addEventListener('click', () => void this.cancel());
+  }
+
+  async run(rasterId: string, region: Polygon): Promise<void> {
+    this.stopPolling();
+    this.ui.results.hidden = true;
+    this.ui.run.disabled = true;
+    this.setProgress(0, 'Starting…');
+    this.regionLayer.showRegion(this.map, region);
+    try {
+      this.jobId = await startForestMap({ raster: rasterId, region });
+      this.ui.cancel.hidden = false;
+      await this.poll();
+    } catch (err) {
+      this.messages.error(err);
+      this.setProgress(null, 'The job could not start.');
+      this.ui.run.disabled = false;
+    }
+  }
+
+  /** Shows a job from the past jobs list. */
+  async open(job: JobInfo): Promise<void> {
+    this.stopPolling();
+    this.jobId = job.jobID;
+    this.ui.results.hidden = true;
+    if (TERMINAL.has(job.status)) await this.show(job);
+    else {
+      this.ui.cancel.hidden = false;
+      await this.poll();
+    }
+  }
+
+  private async poll(): Promise<void> {
+    if (!this.jobId) return;
+    const id = this.jobId;
+    try {
+      const job = await getJob(id);
+      if (id !== this.jobId) return;
+      if (TERMINAL.has(job.status)) {
+        await this.show(job);
+        return;
+      }
+      this.setProgress(job.progress, `${job.status === 'accepted' ? 'Queued' : 'Running'}: ${fmt(job.progress, 0)} %${job.message ? ` (${job.message})` : ''}`);
+    } catch (err) {
+      this.messages.error(err);
+    }
+    this.pollTimer = setTimeout(() => void this.poll(), this.pollMs);
+  }
+
+  private async show(job: JobInfo): Promise<void> {
+    this.ui.cancel.hidden = true;
+    this.ui.run.disabled = false;
+    if (job.status === 'failed') {
+      this.setProgress(null, 'Failed.');
+      this.messages.error(new Error(`The region job failed: ${job.message || 'no reason given'}`));
+      this.onFinished();
+      return;
+    }
+    if (job.status === 'dismissed') {
+      this.setProgress(null, 'Cancelled.');
+      this.onFinished();
+      return;
+    }
+    this.setProgress(100, 'Done.');
+    try {
+      const stats = await getJobStats(job.jobID);
+      this.renderStats(stats);
+      this.renderDownloads(job.jobID);
+      this.ui.results.hidden = false;
+      const { body: trees } = await requestJson<FeatureCollection>(resultUrl(job.jobID, 'trees'), 'Loading the region trees');
+      this.regionLayer.showTrees(this.map, trees);
+      this.ui.text.textContent = `Done: ${fmtInt(trees.features.length)} trees.`;
+    } catch (err) {
+      this.messages.error(err);
+    }
+    this.onFinished();
+  }
+
+  private async cancel(): Promise<void> {
+    if (!this.jobId) return;
+    try {
+      await cancelJob(this.jobId);
+      this.messages.info('Cancelling the job…');
+    } catch (err) {
+      this.messages.error(err);
+    }
+  }
+
+  private stopPolling(): void {
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = null;
+  }
+
+  private setProgress(value: number | null, text: string): void {
+    this.ui.progress.hidden = value === null;
+    if (value !== null) {
+      this.ui.progress.value = value;
+      this.ui.progress.setAttribute('aria-valuetext', `${Math.round(value)} %`);
+    }
+    this.ui.text.textContent = text;
+  }
+
+  private renderStats(s: RegionStats): void {
+    const dl = this.ui.stats;
+    dl.replaceChildren();
+    const h = s.tree_height_m;
+    const rows: Array<[string, string]> = [
+      ['Area', fmt(s.area_ha, 2, 'ha')],
+      ['Trees', fmtInt(s.tree_count)],
+      ['Trees per ha', fmt(s.trees_per_ha, 0)],
+      ['Canopy cover > 2 m', fmtPercent(s.canopy_cover_2m)],
+      ['Canopy cover > 5 m', fmtPercent(s.canopy_cover_5m)],
+      ['Mean tree height', fmt(h?.mean, 1, 'm')],
+      ['Median tree height', fmt(h?.median, 1, 'm')],
+      ['95th percentile', fmt(h?.p95, 1, 'm')],
+      ['Tallest tree', fmt(h?.max, 1, 'm')],
+    ];
+    for (const [k, v] of rows) {
+      const dt = document.createElement('dt');
+      dt.textContent = k;
+      const dd = document.createElement('dd');
+      dd.textContent = v;
+      dl.append(dt, dd);
+    }
+    const hist = s.height_histogram;
+    if (hist && Array.isArray(hist.counts) && hist.counts.length) {
+      this.ui.histogram.innerHTML = histogramSvg({ counts: hist.counts, edges: hist.edges_m, bin_width: hist.bin_width_m });
+    } else this.ui.histogram.textContent = 'No trees in this region.';
+  }
+
+  private renderDownloads(jobId: string): void {
+    const items: Array<[string, 'trees' | 'crowns' | 'chm', string]> = [
+      ['Trees (GeoJSON)', 'trees', `trees-${jobId}.geojson`],
+      ['Crowns (GeoJSON)', 'crowns', `crowns-${jobId}.geojson`],
+      ['Canopy height (GeoTIFF)', 'chm', `chm-${jobId}.tif`],
+    ];
+    this.ui.downloads.replaceChildren();
+    for (const [label, output, filename] of items) {
+      const li = document.createElement('li');
+      const a = document.createElement('a');
+      a.href = resultUrl(jobId, output);
+      a.download = filename;
+      a.dataset.output = output;
+      a.textContent = label;
+      li.append(a);
+      this.ui.downloads.append(li);
+    }
+  }
+}

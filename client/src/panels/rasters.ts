@@ -1,0 +1,121 @@
+import { canopyStatus, listRasters, startCanopy, uploadRaster, type RasterInfo } from '../api.ts';
+import { fmt } from '../format.ts';
+import type { Messages } from './messages.ts';
+
+export interface RasterPanelElements {
+  select: HTMLSelectElement;
+  fit: HTMLButtonElement;
+  meta: HTMLElement;
+  file: HTMLInputElement;
+  upload: HTMLButtonElement;
+  uploadProgress: HTMLProgressElement;
+  uploadText: HTMLElement;
+  canopy: HTMLButtonElement;
+  canopyProgress: HTMLProgressElement;
+  canopyText: HTMLElement;
+}
+
+const DONE = new Set(['done', 'ready', 'complete', 'completed', 'successful', 'succeeded', 'finished', 'cached']);
+const FAILED = new Set(['failed', 'error', 'cancelled', 'dismissed']);
+
+/** The raster chooser, GeoTIFF upload with progress, and the canopy computation button. */
+export class RasterPanel {
+  rasters: RasterInfo[] = [];
+  onSelect: (r: RasterInfo) => void = () => {};
+  onFit: () => void = () => {};
+
+  constructor(private readonly ui: RasterPanelElements, private readonly messages: Messages) {
+    ui.select.addEventListener('change', () => {
+      const r = this.rasters.find((x) => x.id === ui.select.value);
+      if (r) this.onSelect(r);
+    });
+    ui.fit.addEventListener('click', () => this.onFit());
+    ui.file.addEventListener('change', () => {
+      ui.upload.disabled = !ui.file.files?.length;
+    });
+    ui.upload.addEventListener('click', () => void this.upload());
+  }
+
+  async refresh(selectId?: string): Promise<RasterInfo | null> {
+    try {
+      this.rasters = await listRasters();
+    } catch (err) {
+      this.messages.error(err);
+      return null;
+    }
+    const sel = this.ui.select;
+    const keep = selectId ?? sel.value;
+    sel.replaceChildren();
+    if (!this.rasters.length) {
+      sel.append(new Option('No rasters yet: upload a GeoTIFF', ''));
+      return null;
+    }
+    for (const r of this.rasters) sel.append(new Option(`${r.name}${r.role === 'chm' ? ' (canopy height)' : ''}`, r.id));
+    // prefer imagery as the first view: the CHM and trees come with it
+    const chosen = this.rasters.find((r) => r.id === keep) ?? this.rasters.find((r) => r.role !== 'chm') ?? this.rasters[0];
+    sel.value = chosen.id;
+    return chosen;
+  }
+
+  describe(r: RasterInfo, chm: RasterInfo | null): void {
+    const size = r.width && r.height ? `${r.width} × ${r.height} px` : '';
+    const gsd = r.gsd ? `${fmt(r.gsd, 2)} m/px` : '';
+    const bands = r.bands ? `${r.bands} band${r.bands === 1 ? '' : 's'}` : '';
+    this.ui.meta.textContent = [size, gsd, bands, chm ? (chm.id === r.id ? 'canopy height model' : 'canopy height available') : 'no canopy height yet'].filter(Boolean).join(' · ');
+    this.ui.canopy.disabled = r.role === 'chm' || chm !== null;
+    this.ui.canopy.title = chm ? 'This raster already has a canopy height model' : 'Run the canopy height model on this image';
+  }
+
+  private async upload(): Promise<void> {
+    const file = this.ui.file.files?.[0];
+    if (!file) return;
+    this.ui.upload.disabled = true;
+    this.ui.uploadProgress.hidden = false;
+    this.ui.uploadProgress.value = 0;
+    this.ui.uploadText.textContent = `Uploading ${file.name}…`;
+    const { promise } = uploadRaster(file, (f) => {
+      this.ui.uploadProgress.value = Math.round(f * 100);
+      this.ui.uploadText.textContent = f < 1 ? `Uploading: ${Math.round(f * 100)} %` : 'Reading the raster…';
+    });
+    try {
+      const r = await promise;
+      this.ui.uploadText.textContent = `Added ${r.name}.`;
+      const chosen = await this.refresh(r.id);
+      if (chosen) this.onSelect(chosen);
+    } catch (err) {
+      this.ui.uploadText.textContent = 'Upload failed.';
+      this.messages.error(err);
+    } finally {
+      this.ui.uploadProgress.hidden = true;
+      this.ui.upload.disabled = !this.ui.file.files?.length;
+    }
+  }
+
+  /** Starts the canopy computation for an image and follows it until the CHM is in the catalog. */
+  async computeCanopy(imageId: string): Promise<void> {
+    const ui = this.ui;
+    ui.canopy.disabled = true;
+    ui.canopyProgress.hidden = false;
+    ui.canopyProgress.value = 0;
+    ui.canopyText.textContent = 'Starting…';
+    try {
+      let s = await startCanopy(imageId);
+      while (!DONE.has(s.state) && !FAILED.has(s.state)) {
+        ui.canopyProgress.value = s.progress;
+        ui.canopyText.textContent = `Canopy height: ${Math.round(s.progress)} %${s.message ? ` (${s.message})` : ''}`;
+        await new Promise((r) => setTimeout(r, 1500));
+        s = await canopyStatus(imageId);
+      }
+      if (FAILED.has(s.state)) throw new Error(`The canopy computation ${s.state}: ${s.message || 'no reason given'}`);
+      ui.canopyText.textContent = 'Canopy height ready.';
+      const chosen = await this.refresh(imageId);
+      if (chosen) this.onSelect(chosen);
+    } catch (err) {
+      ui.canopyText.textContent = '';
+      ui.canopy.disabled = false;
+      this.messages.error(err);
+    } finally {
+      ui.canopyProgress.hidden = true;
+    }
+  }
+}

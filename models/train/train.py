@@ -1,0 +1,99 @@
+"""Reproduce models/forestmap-vit from one command, with fixed seeds:
+
+  /usr/bin/python3 -m models.train.train            # CPU run (about 40 min on one core)
+  /usr/bin/python3 -m models.train.train --device cuda --pretrain-steps 20000 --pretrain-batch 128 ...
+
+Stages (each skipped when its output exists, so an interrupted run resumes; --force redoes all):
+  1. synthetic scenes (`forestmap scene`, seeds 1..N for training, 101.. for evaluation)
+  2. DINOv2 pretraining of the ViT on unlabelled imagery (scenes + NEON RGB + Autzen orthophoto)
+  3. linear probe: pretrained vs random-weight backbone
+  4. DPT height head on the frozen backbone (synthetic CHMs + real training pairs)
+  5. evaluation beside baselines, ONNX export, manifest and EVAL.md
+Generated data and checkpoints live in var/train/ (git-ignored); ../shared/data is only read.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from models.train import data as D
+
+
+
+def parse(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--work', default=D.VAR_TRAIN)
+    ap.add_argument('--model-dir', default=os.path.join(D.REPO_ROOT, 'models', 'forestmap-vit'))
+    ap.add_argument('--scene-size', type=int, default=512)
+    ap.add_argument('--train-scenes', type=int, default=8)
+    ap.add_argument('--eval-scenes', type=int, default=4)
+    ap.add_argument('--pretrain-steps', type=int, default=900)
+    ap.add_argument('--pretrain-batch', type=int, default=24)
+    ap.add_argument('--head-steps', type=int, default=600)
+    ap.add_argument('--head-batch', type=int, default=2)
+    ap.add_argument('--head-tile', type=int, default=256)
+    ap.add_argument('--real-train', nargs='*', default=[], help='NAME=RGB.tif:CHM.tif extra labelled real pairs')
+    ap.add_argument('--device', default='cpu')
+    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--pretrain-budget', type=float, default=1500, help='stop pretraining after this many seconds (0: none)')
+    ap.add_argument('--head-budget', type=float, default=1200, help='stop head training after this many seconds (0: none)')
+    ap.add_argument('--force', action='store_true')
+    ap.add_argument('--until', choices=['scenes', 'pretrain', 'probe', 'head', 'export'], default='export')
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    a = parse(argv)
+    os.makedirs(a.work, exist_ok=True)
+    t0 = time.time()
+    scenes_dir = os.path.join(a.work, 'scenes')
+    train_dirs = D.make_scenes(scenes_dir, range(1, a.train_scenes + 1), a.scene_size)
+    eval_dirs = D.make_scenes(scenes_dir, range(101, 101 + a.eval_scenes), a.scene_size)
+    print(f'[train] scenes ready ({time.time() - t0:.0f}s)', flush=True)
+    if a.until == 'scenes':
+        return 0
+
+    from models.train import pretrain_dino, train_head
+    pre_out = os.path.join(a.work, 'pretrain')
+    if a.force or not os.path.exists(os.path.join(pre_out, 'backbone.pt')):
+        pretrain_dino.train(pretrain_dino.parser().parse_args([
+            '--out', pre_out, '--scenes', *train_dirs, '--steps', str(a.pretrain_steps), '--batch', str(a.pretrain_batch),
+            '--device', a.device, '--threads', str(a.threads), '--seed', str(a.seed), '--time-budget', str(a.pretrain_budget)]))
+    print(f'[train] pretraining done ({time.time() - t0:.0f}s)', flush=True)
+    if a.until == 'pretrain':
+        return 0
+
+    probe_file = os.path.join(a.work, 'probe.json')
+    if a.force or not os.path.exists(probe_file):
+        from models.train import probe
+        res = probe.run(os.path.join(pre_out, 'backbone.pt'), [D.scene_plot(d, os.path.basename(d)) for d in train_dirs],
+                        [D.scene_plot(d, os.path.basename(d)) for d in eval_dirs], seed=a.seed)
+        with open(probe_file, 'w') as fh:
+            json.dump(res, fh, indent=1)
+    print('[train] linear probe:', open(probe_file).read(), flush=True)
+    if a.until == 'probe':
+        return 0
+
+    head_out = os.path.join(a.work, 'head')
+    if a.force or not os.path.exists(os.path.join(head_out, 'model.pt')):
+        train_head.train(train_head.parser().parse_args([
+            '--backbone', os.path.join(pre_out, 'backbone.pt'), '--out', head_out, '--scenes', *train_dirs,
+            *(['--real', *a.real_train] if a.real_train else []), '--steps', str(a.head_steps), '--batch', str(a.head_batch),
+            '--tile', str(a.head_tile), '--device', a.device, '--threads', str(a.threads), '--seed', str(a.seed),
+            '--time-budget', str(a.head_budget)]))
+    print(f'[train] head done ({time.time() - t0:.0f}s)', flush=True)
+    if a.until == 'head':
+        return 0
+
+    from models.train import report
+    report.run(a, train_dirs, eval_dirs, pre_out, head_out, probe_file)
+    print(f'[train] exported to {a.model_dir} ({time.time() - t0:.0f}s)', flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

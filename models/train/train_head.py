@@ -1,0 +1,151 @@
+"""Train the DPT canopy-height head (256 bins) on the frozen pretrained backbone against true
+heights (synthetic CHMs, lidar CHMs), as Meta trained theirs.
+
+  /usr/bin/python3 -m models.train.train_head --backbone var/train/pretrain/backbone.pt \
+      --scenes var/train/scenes/scene_512_1 ... --out var/train/head --steps 400
+
+Checkpoints and resumes from <out>/ckpt.pt like pretrain_dino. --finetune-lr > 0 also trains the
+backbone (optional short full fine-tuning; off by default).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import List
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from models.train import data as D
+from models.train.arch import ArchConfig, build_canopy_model, metres
+from models.train.dino import warmup_cosine
+from models.train.pretrain_dino import seed_everything
+
+
+def labelled_plots(scene_dirs: List[str], real: List[str]) -> List[D.Plot]:
+    plots = [D.scene_plot(d, os.path.basename(d)) for d in scene_dirs]
+    for spec in real:  # NAME=RGB.tif:CHM.tif
+        name, paths = spec.split('=', 1)
+        rgb, chm = paths.split(':', 1)
+        p = D.read_rgb(rgb)
+        p.name = name
+        p.chm = D.read_heights_on(p, chm, 'average')
+        plots.append(p)
+    return [p for p in plots if p.labelled.any()]
+
+
+def load_model(backbone_ckpt: str, head_ckpt: str = "") -> torch.nn.Module:
+    st = torch.load(backbone_ckpt, map_location='cpu')
+    cfg = ArchConfig(**st['arch'])
+    model = build_canopy_model(cfg)
+    model.backbone.load_state_dict(st['backbone'])
+    if head_ckpt:
+        model.load_state_dict(torch.load(head_ckpt, map_location='cpu')['model'])
+    return model
+
+
+def augment(rgb: np.ndarray, chm: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
+    """Dihedral transforms plus a mild brightness/contrast change (sensor and sun differences)."""
+    k = int(rng.integers(0, 4))
+    rgb, chm, mask = (np.rot90(a, k, axes=(0, 1)) for a in (rgb, chm, mask))
+    if rng.random() < 0.5:
+        rgb, chm, mask = rgb[:, ::-1], chm[:, ::-1], mask[:, ::-1]
+    f = rgb.astype(np.float32)
+    f = (f - f.mean()) * rng.uniform(0.8, 1.2) + f.mean() * rng.uniform(0.85, 1.15)
+    return np.clip(f, 0, 255).astype(np.uint8), np.ascontiguousarray(chm), np.ascontiguousarray(mask)
+
+
+def train(args) -> dict:
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    model = load_model(args.backbone)
+    model.backbone.requires_grad_(args.finetune_lr > 0)
+    plots = labelled_plots(args.scenes, args.real)
+    area = np.array([min(p.labelled.sum(), 4 * args.tile * args.tile) for p in plots], float)
+    prob = area / area.sum()
+    groups = [{'params': list(model.decode_head.parameters()), 'base_lr': args.lr}]
+    if args.finetune_lr > 0:
+        groups.append({'params': list(model.backbone.parameters()), 'base_lr': args.finetune_lr})
+    opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
+
+    step, log = 0, []
+    ckpt = os.path.join(args.out, 'ckpt.pt')
+    if os.path.exists(ckpt) and not args.fresh:
+        st = torch.load(ckpt, map_location='cpu')
+        model.load_state_dict(st['model'])
+        opt.load_state_dict(st['opt'])
+        step, log = st['step'], st['log']
+        print(f'resumed at step {step}', flush=True)
+    rng = np.random.default_rng(args.seed + 7919 * step)
+
+    def save():
+        tmp = ckpt + '.tmp'
+        torch.save({'model': model.state_dict(), 'opt': opt.state_dict(), 'step': step, 'log': log,
+                    'arch': model.cfg.to_dict(), 'args': vars(args)}, tmp)
+        os.replace(tmp, ckpt)
+
+    t0 = last = time.time()
+    warm = max(1, args.steps // 20)
+    while step < args.steps:
+        if args.time_budget and time.time() - t0 > args.time_budget:
+            print(f'time budget reached at step {step}', flush=True)
+            break
+        for g in opt.param_groups:
+            g['lr'] = warmup_cosine(g['base_lr'], g['base_lr'] * 0.01, warm, step, args.steps)
+        tiles = [augment(*D.random_tile(plots[int(rng.choice(len(plots), p=prob))], args.tile, rng), rng)
+                 for _ in range(args.batch)]
+        x = torch.from_numpy(np.stack([D.normalise(t[0]) for t in tiles]))
+        y = torch.from_numpy(np.stack([t[1] for t in tiles]))
+        m = torch.from_numpy(np.stack([t[2] for t in tiles]))
+        model.decode_head.train()
+        model.backbone.train(args.finetune_lr > 0)
+        pred = metres(model, x)[:, 0, :args.tile, :args.tile]
+        err = (pred - y)[m]
+        loss = err.abs().mean() if err.numel() else pred.sum() * 0
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        rec = {'step': step, 'l1_m': round(float(loss), 4), 'sec': round(time.time() - t0, 1)}
+        log.append(rec)
+        if step % args.log_every == 0 or step == args.steps:
+            print(json.dumps(rec), flush=True)
+        if time.time() - last > args.ckpt_every:
+            save()
+            last = time.time()
+    save()
+    torch.save({'model': model.state_dict(), 'arch': model.cfg.to_dict(), 'steps': step, 'seed': args.seed,
+                'plots': [p.name for p in plots]}, os.path.join(args.out, 'model.pt'))
+    return {'steps': step, 'plots': [p.name for p in plots]}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument('--backbone', default=os.path.join(D.VAR_TRAIN, 'pretrain', 'backbone.pt'))
+    p.add_argument('--out', default=os.path.join(D.VAR_TRAIN, 'head'))
+    p.add_argument('--scenes', nargs='*', default=[])
+    p.add_argument('--real', nargs='*', default=[], help='NAME=RGB.tif:CHM.tif labelled real plots')
+    p.add_argument('--steps', type=int, default=400)
+    p.add_argument('--batch', type=int, default=4)
+    p.add_argument('--tile', type=int, default=128)
+    p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--finetune-lr', type=float, default=0.0)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--time-budget', type=float, default=0)
+    p.add_argument('--ckpt-every', type=float, default=60)
+    p.add_argument('--log-every', type=int, default=10)
+    p.add_argument('--fresh', action='store_true')
+    return p
+
+
+if __name__ == '__main__':
+    print(json.dumps(train(parser().parse_args())), flush=True)
+    sys.exit(0)

@@ -1,0 +1,234 @@
+/**
+ * The raster catalog: every GeoTIFF the server knows, by id. Rasters come from the data folder
+ * (scanned at start), from uploads (streamed under varDir/uploads) and from other stages
+ * registering files they wrote (computed CHMs under varDir). Each entry carries a `version` that
+ * changes with the file's size/mtime; a 'change' event tells caches (tiles, CHMs, trees) to drop
+ * what they hold for a raster that was replaced or removed.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { ConflictError, InvalidInputError, NotFoundError } from '../errors.ts';
+import { evictRaster, openRaster, type RasterSource } from '../raster/source.ts';
+import type { RasterMetadata } from '../raster/metadata.ts';
+import { assertValidId, isInside, slugFromFilename, uniqueId } from './ids.ts';
+import { streamToFile } from './upload.ts';
+
+export type RasterRole = 'image' | 'chm';
+
+export interface CatalogEntry {
+  id: string;
+  /** Display name (the file name). */
+  name: string;
+  path: string;
+  role: RasterRole;
+  /** Changes whenever the file's content changes (size + mtime); use it to key caches. */
+  version: string;
+  metadata: RasterMetadata;
+  /** Where the raster came from: the data folder, an upload, or a file another stage registered. */
+  origin: 'data' | 'upload' | 'derived';
+  /** The raster this one was computed from (a CHM's image), when known. */
+  sourceId: string | null;
+}
+
+export interface CatalogChange {
+  type: 'added' | 'replaced' | 'removed';
+  entry: CatalogEntry;
+}
+
+export interface CatalogOptions {
+  dataDir: string;
+  varDir: string;
+  maxUploadBytes: number;
+}
+
+export interface RegisterOptions {
+  id?: string;
+  role?: RasterRole;
+  sourceId?: string | null;
+}
+
+const TIFF_EXT = /\.tiff?$/i;
+/** How deep the data folder scan descends. */
+const SCAN_DEPTH = 3;
+
+async function versionOf(path: string): Promise<string> {
+  const s = await stat(path);
+  return `${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
+}
+
+function roleFor(path: string, metadata: RasterMetadata, requested?: RasterRole): RasterRole {
+  if (requested) return requested;
+  const float = metadata.sampleType === 'float32' || metadata.sampleType === 'float64';
+  return metadata.bandCount === 1 && float && /chm/i.test(basename(path)) ? 'chm' : 'image';
+}
+
+export class Catalog {
+  private readonly entries = new Map<string, CatalogEntry>();
+  private readonly events = new EventEmitter();
+  /** Files in the data folder that could not be read at start, with the reason. */
+  readonly skipped: Array<{ path: string; error: string }> = [];
+  readonly uploadsDir: string;
+
+  private constructor(readonly options: CatalogOptions) {
+    this.uploadsDir = join(options.varDir, 'uploads');
+  }
+
+  static async open(options: CatalogOptions): Promise<Catalog> {
+    const catalog = new Catalog({ ...options, dataDir: resolve(options.dataDir), varDir: resolve(options.varDir) });
+    await mkdir(catalog.uploadsDir, { recursive: true });
+    await catalog.scan(catalog.options.dataDir, 'data', SCAN_DEPTH);
+    await catalog.scan(catalog.uploadsDir, 'upload', 1);
+    return catalog;
+  }
+
+  private async scan(dir: string, origin: CatalogEntry['origin'], depth: number): Promise<void> {
+    let names: string[];
+    try {
+      names = (await readdir(dir)).sort();
+    } catch {
+      return; // a missing data folder is an empty catalog
+    }
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const path = join(dir, name);
+      const info = await stat(path).catch(() => null);
+      if (!info) continue;
+      if (info.isDirectory()) {
+        if (depth > 1 && !(origin === 'data' && isInside(this.options.varDir, path)) && path !== this.options.varDir) await this.scan(path, origin, depth - 1);
+        continue;
+      }
+      if (!TIFF_EXT.test(name)) continue;
+      try {
+        const id = origin === 'upload' ? slugFromFilename(name) : uniqueId(slugFromFilename(name), (x) => this.entries.has(x));
+        await this.add(path, { id }, origin);
+      } catch (err) {
+        this.skipped.push({ path, error: err instanceof Error ? err.message : String(err) });
+        console.warn(`[catalog] skipped ${path}: ${err instanceof Error ? err.message : err}`);
+      }
+    }
+  }
+
+  on(event: 'change', listener: (e: CatalogChange) => void): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  off(event: 'change', listener: (e: CatalogChange) => void): this {
+    this.events.off(event, listener);
+    return this;
+  }
+
+  list(): CatalogEntry[] {
+    return [...this.entries.values()];
+  }
+
+  has(id: string): boolean {
+    return this.entries.has(id);
+  }
+
+  get(id: string): CatalogEntry {
+    const entry = typeof id === 'string' ? this.entries.get(id) : undefined;
+    if (!entry) throw new NotFoundError(`no raster with id '${String(id).slice(0, 80)}'`, { id });
+    return entry;
+  }
+
+  /**
+   * Register a GeoTIFF already on disk, inside the data folder or varDir (computed rasters).
+   * Validates it first; an existing id is replaced (a 'replaced' event).
+   */
+  async register(path: string, opts: RegisterOptions = {}): Promise<CatalogEntry> {
+    const abs = resolve(path);
+    const real = await realpath(abs).catch(() => abs);
+    const roots = [this.options.dataDir, this.options.varDir];
+    const realRoots = await Promise.all(roots.map((r) => realpath(r).catch(() => r)));
+    if (!roots.some((r) => isInside(r, abs)) || !realRoots.some((r) => isInside(r, real))) {
+      throw new InvalidInputError(`refusing to register '${basename(path)}': rasters must lie inside the data folder or the var folder`);
+    }
+    const id = opts.id !== undefined ? assertValidId(opts.id) : uniqueId(slugFromFilename(path), (x) => this.entries.has(x));
+    const origin = isInside(this.uploadsDir, abs) ? 'upload' : isInside(this.options.dataDir, abs) ? 'data' : 'derived';
+    return this.add(abs, { ...opts, id }, origin);
+  }
+
+  private async add(path: string, opts: RegisterOptions & { id: string }, origin: CatalogEntry['origin']): Promise<CatalogEntry> {
+    const source = await openRaster(path);
+    const version = await versionOf(path);
+    const entry: CatalogEntry = {
+      id: opts.id,
+      name: basename(path),
+      path,
+      role: roleFor(path, source.metadata, opts.role),
+      version,
+      metadata: source.metadata,
+      origin,
+      sourceId: opts.sourceId ?? null,
+    };
+    const previous = this.entries.get(entry.id);
+    this.entries.set(entry.id, entry);
+    if (previous && previous.path !== path) evictRaster(previous.path);
+    this.events.emit('change', { type: previous ? 'replaced' : 'added', entry } satisfies CatalogChange);
+    return entry;
+  }
+
+  /**
+   * Stream an upload to disk (size-limited), validate it as a GeoTIFF, then register it. With an
+   * `id` naming an earlier upload, that upload is replaced; data-folder rasters cannot be.
+   */
+  async upload(stream: Readable, filename: string, opts: RegisterOptions = {}): Promise<CatalogEntry> {
+    if (typeof filename !== 'string' || filename.length > 255) throw new InvalidInputError('upload needs a file name');
+    let id: string;
+    if (opts.id !== undefined) {
+      id = assertValidId(opts.id);
+      const existing = this.entries.get(id);
+      if (existing && existing.origin !== 'upload') throw new ConflictError(`raster '${id}' comes from the data folder and cannot be replaced by an upload`);
+    } else {
+      id = uniqueId(slugFromFilename(filename), (x) => this.entries.has(x));
+    }
+    const tmp = join(this.uploadsDir, `.upload-${randomBytes(6).toString('hex')}${extname(filename).toLowerCase() || '.tif'}`);
+    await streamToFile(stream, tmp, this.options.maxUploadBytes);
+    const final = join(this.uploadsDir, `${id}.tif`);
+    try {
+      await openRaster(tmp); // validation: throws UnreadableRasterError with the reason
+    } catch (err) {
+      evictRaster(tmp);
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    evictRaster(tmp);
+    evictRaster(final);
+    await rename(tmp, final);
+    return this.add(final, { ...opts, id }, 'upload');
+  }
+
+  /** Forget a raster; an uploaded file is deleted, a data-folder file is left alone. */
+  async remove(id: string): Promise<CatalogEntry> {
+    const entry = this.get(id);
+    this.entries.delete(id);
+    evictRaster(entry.path);
+    if (entry.origin === 'upload' && isInside(this.uploadsDir, entry.path)) await rm(entry.path, { force: true });
+    this.events.emit('change', { type: 'removed', entry } satisfies CatalogChange);
+    return entry;
+  }
+
+  /**
+   * The open raster for an id. If the file changed on disk since it was registered, the entry is
+   * refreshed (new version, metadata) and a 'replaced' event fires first.
+   */
+  async source(id: string): Promise<RasterSource> {
+    const entry = this.get(id);
+    const version = await versionOf(entry.path).catch(() => null);
+    if (version === null) throw new NotFoundError(`raster '${id}' is no longer on disk`, { id });
+    if (version !== entry.version) {
+      await this.add(entry.path, { id, role: entry.role, sourceId: entry.sourceId }, entry.origin);
+    }
+    return openRaster(entry.path);
+  }
+
+  /** The entry, refreshed when its file changed on disk (see source()). */
+  async current(id: string): Promise<CatalogEntry> {
+    await this.source(id);
+    return this.get(id);
+  }
+}

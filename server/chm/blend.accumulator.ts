@@ -1,0 +1,139 @@
+import { finalRowsAfterTileRow, type ModelWindow, type WindowPlan } from '../../tiles/windows.ts';
+
+/**
+ * Streaming blend of overlapping model predictions into horizontal strips.
+ *
+ * Only rows that an unfinished tile row can still touch are held: about tileSize + stripHeight
+ * rows of the raster's width, whatever its height, provided finished strips are taken as they
+ * become available (the engine drains after every add). A strip is ready as soon as every window
+ * covering it has been added: windows may arrive in any order within a tile row, and rows complete
+ * in order. The blend normaliser is separable (tiles/windows.ts), so only the weighted value sum
+ * and a validity byte are accumulated per pixel.
+ */
+export interface Strip {
+  /** First raster row (model grid) of the strip. */
+  y: number;
+  height: number;
+  width: number;
+  /** Row-major, width * height blended values; `nodata` where no window saw valid input. */
+  values: Float32Array;
+}
+
+export class BlendAccumulator {
+  readonly stripHeight: number;
+  private sum: Float32Array;
+  /** 1 where some added window saw valid input. */
+  private valid: Uint8Array;
+  private capacity: number;
+  /** Raster row held at buffer row 0 (= the next strip's first row). */
+  private base = 0;
+  /** Rows [0, finalRows) have received every window. */
+  private finalRows = 0;
+  private readonly pendingPerRow: number[];
+  private readonly added: Uint8Array;
+  private completedTileRows = 0;
+
+  constructor(readonly plan: WindowPlan, stripHeight: number, readonly nodata: number) {
+    if (!(Number.isInteger(stripHeight) && stripHeight > 0)) throw new RangeError(`stripHeight must be a positive integer, got ${stripHeight}`);
+    this.stripHeight = stripHeight;
+    this.capacity = Math.min(plan.height, plan.tiling.tileSize + stripHeight);
+    this.sum = new Float32Array(plan.width * this.capacity);
+    this.valid = new Uint8Array(plan.width * this.capacity);
+    this.pendingPerRow = plan.ys.map(() => plan.xs.length);
+    this.added = new Uint8Array(plan.windows.length);
+  }
+
+  /** Bytes held by the accumulator's buffers. */
+  get bytes(): number {
+    return this.sum.byteLength + this.valid.byteLength;
+  }
+
+  /**
+   * Add one window's prediction: tileSize x tileSize row-major values starting at `offset` (a view
+   * into a batch output, no copy). `mask` (same layout, at `maskOffset`; 1 = valid input) marks
+   * nodata input; null means all valid. Pass prediction null for a window that was skipped
+   * because all its input was nodata.
+   */
+  add(win: ModelWindow, prediction: Float32Array | null, offset = 0, mask: Uint8Array | null = null, maskOffset = 0): void {
+    const { plan } = this;
+    const size = plan.tiling.tileSize;
+    if (this.added[win.index]) throw new Error(`window ${win.index} added twice`);
+    this.added[win.index] = 1;
+    if (win.y < this.base) throw new Error(`window ${win.index} arrived after its rows were emitted`);
+    if (prediction) {
+      const yEnd = Math.min(plan.height, win.y + size);
+      const xEnd = Math.min(plan.width, win.x + size);
+      this.ensureRows(yEnd);
+      const cols = xEnd - win.x;
+      const profile = plan.profile;
+      const sum = this.sum;
+      const valid = this.valid;
+      for (let y = win.y; y < yEnd; y++) {
+        const ty = y - win.y;
+        const gy = profile[ty];
+        const row = (y - this.base) * plan.width + win.x;
+        const src = offset + ty * size;
+        for (let tx = 0; tx < cols; tx++) sum[row + tx] += gy * profile[tx] * prediction[src + tx];
+        if (mask) {
+          const msrc = maskOffset + ty * size;
+          for (let tx = 0; tx < cols; tx++) valid[row + tx] |= mask[msrc + tx];
+        } else {
+          valid.fill(1, row, row + cols);
+        }
+      }
+    }
+    this.pendingPerRow[win.row]--;
+    while (this.completedTileRows < plan.ys.length && this.pendingPerRow[this.completedTileRows] === 0) {
+      this.finalRows = finalRowsAfterTileRow(plan, this.completedTileRows);
+      this.completedTileRows++;
+    }
+  }
+
+  /** The next finished strip, or null when the rows it needs are not final yet. */
+  takeStrip(): Strip | null {
+    const { plan } = this;
+    const y = this.base;
+    if (y >= plan.height) return null;
+    const height = Math.min(this.stripHeight, plan.height - y);
+    if (this.finalRows < y + height) return null;
+    const width = plan.width;
+    const values = new Float32Array(width * height);
+    const { sum, valid, nodata } = this;
+    const wx = plan.weightX;
+    for (let r = 0; r < height; r++) {
+      const wy = plan.weightY[y + r];
+      const o = r * width;
+      for (let x = 0; x < width; x++) values[o + x] = valid[o + x] ? sum[o + x] / (wy * wx[x]) : nodata;
+    }
+    this.release(height);
+    return { y, height, width, values };
+  }
+
+  /** True once every strip has been taken. */
+  get done(): boolean {
+    return this.base >= this.plan.height;
+  }
+
+  /** Grow the held rows when a window reaches past them (the engine drained too late). */
+  private ensureRows(yEnd: number): void {
+    const need = yEnd - this.base;
+    if (need <= this.capacity) return;
+    const sum = new Float32Array(this.plan.width * need);
+    sum.set(this.sum);
+    const valid = new Uint8Array(this.plan.width * need);
+    valid.set(this.valid);
+    this.sum = sum;
+    this.valid = valid;
+    this.capacity = need;
+  }
+
+  /** Drop the first `rows` held rows, shifting the rest to the buffer's start. */
+  private release(rows: number): void {
+    const n = rows * this.plan.width;
+    this.sum.copyWithin(0, n);
+    this.sum.fill(0, this.sum.length - n);
+    this.valid.copyWithin(0, n);
+    this.valid.fill(0, this.valid.length - n);
+    this.base += rows;
+  }
+}

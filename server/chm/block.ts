@@ -1,0 +1,80 @@
+/**
+ * The CHM of one block of a raster, identical to the whole-raster CHM there: what a job's tile work
+ * unit needs (server/jobs). Written by the jobs engineer, composing the engine's exported pieces
+ * without changing them.
+ *
+ * Why it is identical: the engine lays model windows at origins 0, stride, 2*stride, ... of the
+ * grid it is given, plus one flush with the far edge, and blends them. Run on a sub-grid that
+ *  - starts at a window origin of the whole grid (a multiple of the stride), at or before the first
+ *    window that touches the block, and
+ *  - ends at the whole grid's edge, or at least one model tile past the block (so the sub-grid's
+ *    own flush window cannot touch the block),
+ * every block pixel is covered by exactly the windows that cover it in the whole run, with the
+ * same blend weights, so the block's values come out the same. The source is read at the same
+ * model-grid pixels (the sub-grid is a window of the whole model grid).
+ */
+import type { Grid, RasterImage, Window } from '../raster/types.ts';
+import type { LoadedManifest } from '../model/manifest.ts';
+import { normaliseTiling } from '../../tiles/windows.ts';
+import { CHM_NODATA, startChm, type ChmOptions, type ChmSource } from './engine.ts';
+import { modelGrid, sameGrid, windowGrid } from './model.grid.ts';
+
+/** The sub-grid window (in the model grid) the engine must run on for `block` to match the whole run. */
+export function blockContext(modelGridSize: { width: number; height: number }, block: Window, tileSize: number, stride: number): Window {
+  const axis = (start: number, length: number, size: number): [number, number] => {
+    if (size <= tileSize) return [0, size];
+    // first whole-grid window touching `start` has origin > start - tileSize
+    const lo = Math.max(0, Math.floor(Math.max(0, start - tileSize + 1) / stride) * stride);
+    const hi = start + length - 1 + tileSize + 1 >= size ? size : start + length + tileSize;
+    return [lo, hi];
+  };
+  const [x0, x1] = axis(block.x, block.width, modelGridSize.width);
+  const [y0, y1] = axis(block.y, block.height, modelGridSize.height);
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}
+
+/** A source whose grid is a window of the model grid, reading the same pixels the whole run reads. */
+function subSource(source: ChmSource, whole: Grid, ctx: Window): ChmSource {
+  const grid = windowGrid(whole, ctx);
+  const direct = sameGrid(whole, source.grid) && typeof source.readWindow === 'function';
+  return {
+    grid,
+    readGrid: (target, opts) => source.readGrid(target, opts),
+    ...(direct ? { readWindow: (w: Window, opts?: Record<string, unknown>) => source.readWindow!({ ...w, x: w.x + ctx.x, y: w.y + ctx.y }, opts) } : {}),
+  };
+}
+
+export interface ChmBlockOptions extends Omit<ChmOptions, 'source' | 'manifest' | 'stripHeight'> {
+  source: ChmSource;
+  manifest: LoadedManifest;
+}
+
+/** The model grid of a raster (the CHM's grid). */
+export function chmGridOf(source: ChmSource, manifest: LoadedManifest): Grid {
+  return modelGrid(source.grid, manifest.input.gsd);
+}
+
+/**
+ * CHM values (metres; NaN for nodata) of `block`, a window of the model grid, equal to the
+ * whole-raster CHM's pixels there. Memory: the engine's strips of the context window.
+ */
+export async function computeChmBlock(block: Window, opts: ChmBlockOptions): Promise<RasterImage> {
+  const whole = chmGridOf(opts.source, opts.manifest);
+  const tiling = normaliseTiling(opts.manifest.tiling);
+  const ctx = blockContext(whole, block, tiling.tileSize, tiling.stride);
+  const nodata = opts.nodata ?? CHM_NODATA;
+  const run = startChm({ ...opts, source: subSource(opts.source, whole, ctx), nodata });
+  if (run.grid.width !== ctx.width || run.grid.height !== ctx.height) throw new Error('internal: block context grid was resampled');
+  const values = new Float32Array(block.width * block.height).fill(NaN);
+  const dx = block.x - ctx.x, dy = block.y - ctx.y;
+  for await (const s of run.strips) {
+    const r0 = Math.max(s.y, dy), r1 = Math.min(s.y + s.height, dy + block.height);
+    for (let r = r0; r < r1; r++) {
+      const row = s.values.subarray((r - s.y) * s.width + dx, (r - s.y) * s.width + dx + block.width);
+      const out = (r - dy) * block.width;
+      for (let c = 0; c < block.width; c++) values[out + c] = row[c] === nodata ? NaN : row[c];
+    }
+    if (s.y + s.height >= dy + block.height) break; // later strips lie below the block
+  }
+  return { grid: windowGrid(whole, block), bands: [values], mask: null };
+}

@@ -1,0 +1,249 @@
+/**
+ * The canopy height engine: plan model windows over the raster at the model's GSD, read and
+ * normalise each batch of windows, run the model (on its worker thread), blend the overlapping
+ * predictions into finished strips and stream them to the COG writer.
+ *
+ * Pipelined: while the model computes batch k, the main thread reads and normalises the next
+ * batches and blends/writes finished strips; at most `depth` batches are in flight. Memory is
+ * bounded whatever the raster's size: a few batches of model input plus the accumulator's
+ * tileSize + stripHeight rows, plus the writer's strip per pyramid level.
+ */
+import type { Grid, RasterImage, Window } from '../raster/types.ts';
+import { writeCog } from '../raster/cog.writer.ts';
+import type { LoadedManifest } from '../model/manifest.ts';
+import { normaliseTile, percentileMatch } from '../model/preprocess.ts';
+import { CancelledError, InvalidInputError } from '../errors.ts';
+import { planWindows, type ModelWindow, type WindowPlan } from '../../tiles/windows.ts';
+import { BlendAccumulator, type Strip } from './blend.accumulator.ts';
+import { getInferenceRunner, type InferenceRunner } from './inference.runner.ts';
+import { modelGrid, sameGrid, windowGrid } from './model.grid.ts';
+
+/** What the engine needs from a raster (server/raster/source.ts RasterSource satisfies it). */
+export interface ChmSource {
+  grid: Grid;
+  readGrid(target: Grid, opts: { resampling: 'nearest' | 'bilinear' | 'average' }): Promise<RasterImage>;
+  readWindow?(window: Window, opts?: Record<string, unknown>): Promise<RasterImage>;
+}
+
+export interface ChmProgress {
+  /** Model windows done (inferred or skipped as all-nodata). */
+  done: number;
+  total: number;
+  elapsedSeconds: number;
+  /** Seconds left at the rate so far; null before the first batch. */
+  etaSeconds: number | null;
+}
+
+export interface ChmOptions {
+  source: ChmSource;
+  manifest: LoadedManifest;
+  /** Tiles per model run (default 8). */
+  batchSize?: number;
+  /** Rows per emitted strip (default 256, the COG tile size). */
+  stripHeight?: number;
+  /** Batches in flight (read, queued, computing); default 3. */
+  depth?: number;
+  /** Apply the manifest's percentile matching when it is marked for aerial imagery. */
+  aerial?: boolean;
+  nodata?: number;
+  /** See tiles/windows.ts Tiling.taperEdges (default true; false reproduces Meta's notebook exactly). */
+  taperEdges?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: ChmProgress) => void;
+  /** Defaults to the shared worker for the manifest's model. */
+  runner?: InferenceRunner;
+}
+
+export const CHM_NODATA = -9999;
+const MAX_BATCH = 64;
+
+export interface ChmRun {
+  grid: Grid;
+  plan: WindowPlan;
+  strips: AsyncGenerator<Strip, void, undefined>;
+  /** Timing so far: wall seconds, and seconds the model computed. */
+  stats(): { seconds: number; inferenceSeconds: number; windows: number; inferred: number };
+}
+
+interface PreparedBatch {
+  windows: ModelWindow[];
+  /** Index into `windows` of each tile packed into `input` (all-nodata tiles are left out). */
+  active: number[];
+  input: Float32Array;
+  /** Per active tile validity (tileSize^2 each); null when every pixel is valid. */
+  masks: Uint8Array | null;
+}
+
+/** Start a CHM computation: the strips come out top to bottom as they are finished. */
+export function startChm(opts: ChmOptions): ChmRun {
+  const { source, manifest } = opts;
+  const size = manifest.tiling.tileSize;
+  if (manifest.input.tileSize !== size && !manifest.input.dynamicSize) {
+    throw new InvalidInputError(`model '${manifest.name}': tiling.tileSize ${size} differs from input.tileSize ${manifest.input.tileSize} and the model takes fixed-size input`);
+  }
+  const batchSize = opts.batchSize ?? 8;
+  if (!(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= MAX_BATCH)) throw new InvalidInputError(`batch size must be an integer in 1..${MAX_BATCH}, got ${batchSize}`);
+  const grid = modelGrid(source.grid, manifest.input.gsd);
+  const plan = planWindows(grid.width, grid.height, { ...manifest.tiling, taperEdges: opts.taperEdges ?? true });
+  const nodata = opts.nodata ?? CHM_NODATA;
+  const started = performance.now();
+  let runner: InferenceRunner | undefined = opts.runner;
+  let inferred = 0;
+  let done = 0;
+  const computeAtStart = opts.runner?.computeMs ?? 0;
+  let computeBase = computeAtStart;
+
+  const direct = sameGrid(grid, source.grid) && typeof source.readWindow === 'function';
+  const match = manifest.input.percentileMatch;
+  const applyMatch = match && (match.when === 'always' || ((match.when ?? 'aerial') === 'aerial' && opts.aerial === true));
+
+  const batches: ModelWindow[][] = [];
+  for (let r = 0; r < plan.ys.length; r++) {
+    const row = plan.windows.filter((w) => w.row === r);
+    for (let i = 0; i < row.length; i += batchSize) batches.push(row.slice(i, i + batchSize));
+  }
+
+  async function prepare(wins: ModelWindow[]): Promise<PreparedBatch> {
+    // one read covers the whole batch: its windows sit side by side in one tile row
+    const region: Window = { x: wins[0].x, y: wins[0].y, width: wins[wins.length - 1].x + size - wins[0].x, height: size };
+    const img = direct ? await source.readWindow!(region, { resampling: 'nearest' }) : await source.readGrid(windowGrid(grid, region), { resampling: 'bilinear' });
+    if (img.bands.length < 3) throw new InvalidInputError(`canopy height needs an RGB raster (3 bands), this one has ${img.bands.length}`);
+    const n = size * size;
+    const tile = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+    const tileMask = new Uint8Array(n);
+    const active: number[] = [];
+    const input = new Float32Array(wins.length * 3 * n);
+    let masks: Uint8Array | null = null;
+    for (let k = 0; k < wins.length; k++) {
+      const dx = wins[k].x - region.x;
+      let valid = n;
+      for (let ty = 0; ty < size; ty++) {
+        const from = ty * region.width + dx;
+        for (let c = 0; c < 3; c++) tile[c].set(img.bands[c].subarray(from, from + size), ty * size);
+        if (img.mask) tileMask.set(img.mask.subarray(from, from + size), ty * size);
+      }
+      if (img.mask) {
+        valid = 0;
+        for (let i = 0; i < n; i++) valid += tileMask[i];
+        if (valid === 0) continue;
+      }
+      const slot = active.length;
+      active.push(k);
+      const planes = applyMatch ? percentileMatch(tile.map((b) => b.map((v) => v * manifest.input.scale)), match!, img.mask ? tileMask : null) : tile;
+      const out = input.subarray(slot * 3 * n, (slot + 1) * 3 * n);
+      normaliseTile(planes, manifest.input, out, applyMatch);
+      if (valid < n) {
+        // nodata pixels become 0 after normalisation: the mean colour, as Meta pads tiles
+        for (let i = 0; i < n; i++) if (!tileMask[i]) out[i] = out[n + i] = out[2 * n + i] = 0;
+        masks ??= new Uint8Array(wins.length * n).fill(1);
+        masks.set(tileMask, slot * n);
+      }
+    }
+    const used = active.length * 3 * n;
+    // a fresh, exactly-sized buffer: it is transferred to the worker
+    return { windows: wins, active, input: used === input.length ? input : input.slice(0, used), masks };
+  }
+
+  async function* strips(): AsyncGenerator<Strip, void, undefined> {
+    runner ??= await getInferenceRunner(manifest);
+    computeBase = opts.runner ? computeAtStart : runner.computeMs;
+    const r = runner;
+    const acc = new BlendAccumulator(plan, opts.stripHeight ?? 256, nodata);
+    const depth = Math.max(1, opts.depth ?? 3);
+    type Done = { prep: PreparedBatch; out: Float32Array | null };
+    const queue: Promise<Done>[] = [];
+    let next = 0;
+    const launch = () => {
+      while (queue.length < depth && next < batches.length) {
+        const wins = batches[next++];
+        const p = prepare(wins).then(async (prep) => ({ prep, out: prep.active.length ? await r.run(prep.input, prep.active.length, size, size) : null }));
+        p.catch(() => undefined); // observed when its turn comes; silence it if we stop early
+        queue.push(p);
+      }
+    };
+    const n = size * size;
+    try {
+      launch();
+      while (queue.length) {
+        if (opts.signal?.aborted) throw new CancelledError('canopy height computation cancelled');
+        const { prep, out } = await queue.shift()!;
+        launch();
+        let slot = 0;
+        for (let k = 0; k < prep.windows.length; k++) {
+          if (prep.active[slot] === k) {
+            acc.add(prep.windows[k], out, slot * n, prep.masks, slot * n);
+            slot++;
+          } else {
+            acc.add(prep.windows[k], null);
+          }
+        }
+        inferred += prep.active.length;
+        done += prep.windows.length;
+        if (opts.onProgress) {
+          const elapsed = (performance.now() - started) / 1000;
+          opts.onProgress({ done, total: plan.windows.length, elapsedSeconds: elapsed, etaSeconds: (elapsed / done) * (plan.windows.length - done) });
+        }
+        for (let s = acc.takeStrip(); s; s = acc.takeStrip()) {
+          yield s;
+          if (opts.signal?.aborted) throw new CancelledError('canopy height computation cancelled');
+        }
+      }
+      if (!acc.done) throw new Error('internal: CHM strips incomplete after the last window');
+    } finally {
+      next = batches.length;
+    }
+  }
+
+  return {
+    grid,
+    plan,
+    strips: strips(),
+    stats: () => ({
+      seconds: (performance.now() - started) / 1000,
+      inferenceSeconds: ((runner?.computeMs ?? computeBase) - computeBase) / 1000,
+      windows: plan.windows.length,
+      inferred,
+    }),
+  };
+}
+
+export interface ChmResult {
+  path: string;
+  grid: Grid;
+  windows: number;
+  /** Windows actually run through the model (the rest were all nodata). */
+  inferred: number;
+  seconds: number;
+  inferenceSeconds: number;
+}
+
+/**
+ * Compute the CHM of a raster into a float32, tiled, deflate-compressed COG with overviews in the
+ * source CRS at the model's GSD. The file appears (atomically) only when complete.
+ */
+export async function computeChm(out: string, opts: ChmOptions): Promise<ChmResult> {
+  const tileSize = opts.stripHeight ?? 256;
+  const run = startChm({ ...opts, stripHeight: tileSize });
+  const it = run.strips;
+  try {
+    await writeCog(out, { grid: run.grid, bands: 1, sampleType: 'float32', nodata: opts.nodata ?? CHM_NODATA, tileSize, compression: 'deflate', overviews: 'auto' }, async (w) => {
+      const r = await it.next();
+      if (r.done || r.value.y !== w.y || r.value.height !== w.height) throw new Error(`internal: CHM strip at row ${r.done ? 'end' : r.value.y} does not match the writer's strip at row ${w.y}`);
+      return [r.value.values];
+    });
+  } finally {
+    await it.return(undefined);
+  }
+  const s = run.stats();
+  return { path: out, grid: run.grid, windows: s.windows, inferred: s.inferred, seconds: s.seconds, inferenceSeconds: s.inferenceSeconds };
+}
+
+/** Blend a whole CHM in memory (small rasters, tests): one masked float32 RasterImage. */
+export async function computeChmImage(opts: ChmOptions): Promise<RasterImage> {
+  const run = startChm(opts);
+  const values = new Float32Array(run.grid.width * run.grid.height);
+  for await (const s of run.strips) values.set(s.values, s.y * s.width);
+  const nodata = opts.nodata ?? CHM_NODATA;
+  const mask = Uint8Array.from(values, (v) => (v === nodata ? 0 : 1));
+  return { grid: run.grid, bands: [values], mask };
+}

@@ -1,0 +1,42 @@
+/**
+ * The model session on its own thread. onnxruntime-node's run() is synchronous on the calling
+ * thread, so running it here is what lets the engine read, normalise, blend and write on the main
+ * thread while the model computes. Requests are served one at a time, in arrival order.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadManifest } from '../model/manifest.ts';
+import { getModelSession } from '../model/session.ts';
+
+export interface InferenceRequest {
+  id: number;
+  input: Float32Array;
+  batch: number;
+  height: number;
+  width: number;
+}
+export type InferenceReply =
+  | { id: number; output: Float32Array; ms: number }
+  | { id: number; error: { name: string; message: string } };
+
+const port = parentPort!;
+const sessionPromise = loadManifest(workerData.modelDir as string).then(getModelSession);
+let chain: Promise<void> = Promise.resolve();
+
+port.on('message', (req: InferenceRequest) => {
+  chain = chain.then(async () => {
+    try {
+      const session = await sessionPromise;
+      const t0 = performance.now();
+      const output = await session.run(req.input, req.batch, req.height, req.width);
+      const reply: InferenceReply = { id: req.id, output, ms: performance.now() - t0 };
+      port.postMessage(reply, [output.buffer as ArrayBuffer]);
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      port.postMessage({ id: req.id, error: { name: e.name, message: e.message } } satisfies InferenceReply);
+    }
+  });
+});
+sessionPromise.then(
+  () => port.postMessage({ ready: true }),
+  (err: Error) => port.postMessage({ ready: false, error: { name: err.name, message: err.message } }),
+);

@@ -1,0 +1,36 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Grid } from '../raster/types.ts';
+import { gridGsd, modelGrid, windowGrid } from './model.grid.ts';
+
+const utm: Grid['crs'] = { epsg: 32610, proj4: '+proj=utm +zone=10 +datum=WGS84 +units=m +no_defs', name: 'WGS 84 / UTM zone 10N', units: 'm' };
+
+test('a source at the model GSD keeps its own grid', () => {
+  const g: Grid = { width: 500, height: 300, transform: [500000, 0.5, 0, 5000000, 0, -0.5], crs: utm };
+  assert.equal(modelGrid(g, 0.5), g);
+});
+
+test('a finer or coarser source maps to the same extent and origin at the model GSD', () => {
+  const fine: Grid = { width: 1000, height: 601, transform: [500000, 0.1, 0, 5000000, 0, -0.1], crs: utm };
+  const m = modelGrid(fine, 0.5);
+  assert.deepEqual([m.width, m.height], [200, 121]);
+  assert.deepEqual(m.transform, [500000, 0.5, 0, 5000000, 0, -0.5]);
+  const coarse: Grid = { width: 100, height: 100, transform: [500000, 1, 0, 5000000, 0, -1], crs: utm };
+  const c = modelGrid(coarse, 0.6);
+  assert.deepEqual([c.width, c.height], [167, 167]);
+  assert.ok(Math.abs(c.transform[1] - 0.6) < 1e-12 && Math.abs(c.transform[5] + 0.6) < 1e-12);
+  assert.ok(c.width * 0.6 >= 100 && (c.width - 1) * 0.6 < 100, 'covers the extent with less than one extra pixel');
+});
+
+test('feet and degree CRSs convert the GSD', () => {
+  const ft: Grid = { width: 100, height: 100, transform: [0, 1, 0, 0, 0, -1], crs: { ...utm, units: 'ft' } };
+  assert.ok(Math.abs(gridGsd(ft)[0] - 0.3048) < 1e-12);
+  const deg: Grid = { width: 100, height: 100, transform: [-120, 1e-5, 0, 45.001, 0, -1e-5], crs: { ...utm, units: 'degree' } };
+  const [gx, gy] = gridGsd(deg);
+  assert.ok(Math.abs(gx - 0.787) < 0.01 && Math.abs(gy - 1.111) < 0.01, `${gx} ${gy}`);
+});
+
+test('a window grid is shifted by the window origin', () => {
+  const g: Grid = { width: 500, height: 300, transform: [10, 2, 0, 20, 0, -2], crs: utm };
+  assert.deepEqual(windowGrid(g, { x: 3, y: 4, width: 8, height: 9 }).transform, [16, 2, 0, 12, 0, -2]);
+});

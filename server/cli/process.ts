@@ -1,0 +1,124 @@
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { parseFlags, numberFlag, requireFlag } from './args.ts';
+import { UsageError } from './main.ts';
+import { InvalidInputError } from '../errors.ts';
+import { JobStore } from '../jobs/store.ts';
+import { SqliteWorkQueue } from '../jobs/queue.ts';
+import { parseExecuteRequest } from '../jobs/process.forest-map.ts';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_TILE_SIZE, planForestMap, runForestMap } from '../jobs/pipeline.ts';
+import { defaultResources, executeUnit, type RasterRef, type UnitSpec } from '../jobs/units.ts';
+
+export const usage = `forestmap process (--image RGB.tif | --chm CHM.tif) [--region region.geojson] [--model M] --out DIR
+                  [--algorithm dalponte|silva|watershed] [--ws M|EXPR] [--hmin M] [--tile-size PX] [--quiet]
+
+Runs the region pipeline without a server (the same code as the forest-map job) and writes:
+  DIR/chm.tif          the region's canopy height model (float32 COG, metres; nodata outside the region)
+  DIR/trees.geojson    tree tops (RFC 7946, WGS84): id, height_m, crown_area_m2, crown_diameter_m
+  DIR/crowns.geojson   crown polygons with the same properties
+  DIR/stats.json       area (ha), canopy cover > 2 m and > 5 m, tree count, trees/ha, heights, histogram
+--image runs the canopy height model (--model: a registered name or a model directory; default:
+the default model). --chm takes an existing CHM (e.g. from lidar) and skips inference.
+--region: a GeoJSON Polygon / MultiPolygon / Feature / FeatureCollection in WGS84; default: the
+whole raster. Trees belong to the region when their top lies in it.`;
+
+/** A region file: geometry, Feature, or FeatureCollection (its polygons joined into one MultiPolygon). */
+export function readRegionFile(path: string): unknown {
+  let doc: { type?: string; features?: Array<{ geometry?: { type?: string; coordinates?: unknown } }> };
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new InvalidInputError(`cannot read region file ${path}: ${(err as Error).message}`);
+  }
+  if (doc?.type !== 'FeatureCollection') return doc;
+  const polygons: unknown[] = [];
+  for (const f of doc.features ?? []) {
+    const g = f?.geometry;
+    if (g?.type === 'Polygon') polygons.push(g.coordinates);
+    else if (g?.type === 'MultiPolygon' && Array.isArray(g.coordinates)) polygons.push(...g.coordinates);
+    else throw new InvalidInputError(`region file ${path}: every feature must be a Polygon or MultiPolygon, found ${g?.type ?? 'no geometry'}`);
+  }
+  if (!polygons.length) throw new InvalidInputError(`region file ${path} has no features`);
+  return { type: 'MultiPolygon', coordinates: polygons };
+}
+
+function rasterRef(path: string, role: RasterRef['role']): RasterRef {
+  const abs = resolve(path);
+  let s;
+  try {
+    s = statSync(abs);
+  } catch {
+    throw new UsageError(`no such file: ${path}`);
+  }
+  return { id: basename(abs).replace(/\.[^.]+$/, '').toLowerCase().replace(/[^a-z0-9_-]+/g, '-') || 'raster', path: abs, version: `${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`, role };
+}
+
+function progressBar(quiet: boolean) {
+  let last = '';
+  return (fraction: number, message: string) => {
+    if (quiet) return;
+    const width = 30;
+    const filled = Math.round(fraction * width);
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${message}`;
+    if (line === last) return;
+    last = line;
+    process.stderr.write(process.stderr.isTTY ? `\r${line.padEnd(80)}` : `${line}\n`);
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    image: { type: 'string' },
+    chm: { type: 'string' },
+    region: { type: 'string' },
+    model: { type: 'string' },
+    out: { type: 'string' },
+    algorithm: { type: 'string' },
+    ws: { type: 'string' },
+    hmin: { type: 'string' },
+    'tile-size': { type: 'string' },
+    quiet: { type: 'boolean', short: 'q' },
+  });
+  const out = resolve(requireFlag(values.out, 'out'));
+  if (!values.image === !values.chm) throw new UsageError('give exactly one of --image RGB.tif or --chm CHM.tif');
+  const raster = values.image ? rasterRef(values.image, 'image') : rasterRef(values.chm!, 'chm');
+  const inputs: Record<string, unknown> = { raster: raster.id };
+  if (values.region) inputs.region = readRegionFile(values.region);
+  if (values.model) inputs.model = values.model;
+  if (values.algorithm) inputs.algorithm = values.algorithm;
+  if (values.ws) inputs.ws = Number.isFinite(Number(values.ws)) ? Number(values.ws) : values.ws;
+  if (values.hmin) inputs.hmin = numberFlag(values.hmin, 'hmin', 2, 0, 100);
+  const tileSize = numberFlag(values['tile-size'], 'tile-size', DEFAULT_TILE_SIZE, 16, 8192);
+  const request = parseExecuteRequest({ inputs });
+  const plan = await planForestMap(request, {
+    resolveRaster: () => raster,
+    regionLimits: { maxAreaKm2: Number(process.env.REGION_MAX_KM2 ?? 10000), maxVertices: 1_000_000 },
+    allowModelPaths: true,
+    tileSize: Math.round(tileSize),
+    blockSize: DEFAULT_BLOCK_SIZE,
+  });
+
+  mkdirSync(out, { recursive: true });
+  // unit outputs live beside the results while running, so a re-run after a crash reuses them
+  const work = join(out, '.work');
+  const store = new JobStore(join(work, 'units.sqlite'));
+  const pathOf = (key: string) => queue.resultPath(key);
+  const resources = defaultResources(pathOf);
+  const queue = new SqliteWorkQueue<UnitSpec>(store, join(work, 'units'), (u, p, s) => executeUnit(u, p, s, resources));
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  const started = performance.now();
+  try {
+    const summary = await runForestMap({ plan, queue, pathOf, outDir: out, jobId: 'cli', signal: controller.signal, progress: progressBar(values.quiet ?? false) });
+    if (!values.quiet && process.stderr.isTTY) process.stderr.write('\n');
+    const s = summary.statistics;
+    process.stdout.write(`${s.tree_count} trees in ${s.area_ha.toFixed(2)} ha (${s.trees_per_ha.toFixed(1)}/ha); canopy cover >2 m ${s.canopy_cover_2m === null ? 'n/a' : (s.canopy_cover_2m * 100).toFixed(1) + '%'}; ` +
+      `${((performance.now() - started) / 1000).toFixed(1)} s. Wrote ${Object.values(summary.outputs).map((p) => basename(p!)).join(', ')} to ${out}\n`);
+  } finally {
+    process.off('SIGINT', stop);
+    store.close();
+  }
+  rmSync(work, { recursive: true, force: true });
+  return 0;
+}

@@ -1,0 +1,268 @@
+/**
+ * The region a user asks to process: validation of the input (a GeoJSON Polygon / MultiPolygon in
+ * WGS84, a Feature holding one, or a bbox), and the pure geometry the pipeline needs afterwards:
+ * the region in a raster's CRS, point-in-region for tree tops, and a pixel mask for CHM statistics.
+ *
+ * Validation errors say exactly what is wrong (which polygon, which ring, which position), because
+ * the reader is a person who drew or exported the region in some other tool.
+ */
+import { area as geodesicArea, kinks } from '@turf/turf';
+import type { MultiPolygon, Position } from 'geojson';
+import { InvalidInputError, LimitExceededError } from '../errors.ts';
+import type { Affine, Grid, Window } from '../raster/types.ts';
+
+export type Bbox = [number, number, number, number];
+
+/** A validated region: always a MultiPolygon in WGS84 lon/lat, exterior rings counter-clockwise. */
+export interface Region {
+  geometry: MultiPolygon;
+  bbox: Bbox;
+  /** Geodesic area in m² (turf's area on the WGS84 ellipsoid approximation). */
+  areaM2: number;
+}
+
+export interface RegionLimits {
+  /** Largest accepted region, km². */
+  maxAreaKm2: number;
+  /** Most positions in all rings together: bounds the work a request can cause. */
+  maxVertices: number;
+}
+
+export const defaultRegionLimits: RegionLimits = { maxAreaKm2: 25, maxVertices: 20000 };
+
+/**
+ * Parses and validates a region given as GeoJSON geometry, Feature, or bbox array
+ * [minLon, minLat, maxLon, maxLat]. Throws InvalidInputError (malformed) or LimitExceededError
+ * (too large) with the reason.
+ */
+export function parseRegion(input: unknown, limits: RegionLimits = defaultRegionLimits): Region {
+  let geometry: MultiPolygon;
+  if (Array.isArray(input)) geometry = { type: 'MultiPolygon', coordinates: [bboxPolygon(parseBbox(input))] };
+  else geometry = parseGeometry(input);
+  let vertices = 0;
+  for (const poly of geometry.coordinates) for (const ring of poly) vertices += ring.length;
+  if (vertices > limits.maxVertices) {
+    throw new LimitExceededError(`region has ${vertices} vertices; at most ${limits.maxVertices} are accepted`, { vertices, maxVertices: limits.maxVertices });
+  }
+  geometry.coordinates.forEach((poly, p) => checkPolygonRings(poly, p));
+  for (let p = 0; p < geometry.coordinates.length; p++) {
+    const k = kinks({ type: 'Polygon', coordinates: geometry.coordinates[p] });
+    if (k.features.length > 0) {
+      const at = k.features[0].geometry.coordinates;
+      throw new InvalidInputError(`region polygon ${p} intersects itself near [${at[0].toFixed(7)}, ${at[1].toFixed(7)}]`, { polygon: p, at });
+    }
+  }
+  geometry.coordinates.forEach((poly, p) => poly.forEach((ring, r) => {
+    if (signedArea(ring) === 0) throw new InvalidInputError(`polygon ${p} ring ${r}: ring has zero area`);
+  }));
+  const normalised: MultiPolygon = { type: 'MultiPolygon', coordinates: geometry.coordinates.map(orientPolygon) };
+  const areaM2 = geodesicArea(normalised);
+  if (!(areaM2 > 0)) throw new InvalidInputError('region has zero area');
+  if (areaM2 > limits.maxAreaKm2 * 1e6) {
+    throw new LimitExceededError(`region area ${(areaM2 / 1e6).toFixed(3)} km² exceeds the limit of ${limits.maxAreaKm2} km²`, { areaKm2: areaM2 / 1e6, maxAreaKm2: limits.maxAreaKm2 });
+  }
+  return { geometry: normalised, bbox: bboxOf(normalised), areaM2 };
+}
+
+function parseBbox(input: unknown[]): Bbox {
+  if (input.length !== 4) throw new InvalidInputError(`bbox must be [minLon, minLat, maxLon, maxLat], got ${input.length} numbers`);
+  if (!input.every((v) => typeof v === 'number' && Number.isFinite(v))) throw new InvalidInputError('bbox values must be finite numbers');
+  const [w, s, e, n] = input as number[];
+  checkLonLat([w, s], 'bbox min corner');
+  checkLonLat([e, n], 'bbox max corner');
+  if (!(w < e)) throw new InvalidInputError(`bbox minLon ${w} must be less than maxLon ${e} (regions across the antimeridian are not supported)`);
+  if (!(s < n)) throw new InvalidInputError(`bbox minLat ${s} must be less than maxLat ${n}`);
+  return [w, s, e, n];
+}
+
+function bboxPolygon([w, s, e, n]: Bbox): Position[][] {
+  return [[[w, s], [e, s], [e, n], [w, n], [w, s]]];
+}
+
+function parseGeometry(input: unknown): MultiPolygon {
+  if (typeof input !== 'object' || input === null) throw new InvalidInputError('region must be a GeoJSON Polygon or MultiPolygon (or a Feature holding one) or a bbox array');
+  const obj = input as Record<string, unknown>;
+  if (obj.type === 'Feature') {
+    if (obj.geometry === undefined) throw new InvalidInputError('region Feature has no geometry');
+    return parseGeometry(obj.geometry);
+  }
+  if (obj.type === 'Polygon') return { type: 'MultiPolygon', coordinates: [parseRings(obj.coordinates, 0)] };
+  if (obj.type === 'MultiPolygon') {
+    if (!Array.isArray(obj.coordinates) || obj.coordinates.length === 0) throw new InvalidInputError('MultiPolygon coordinates must be a non-empty array of polygons');
+    return { type: 'MultiPolygon', coordinates: obj.coordinates.map((p, i) => parseRings(p, i)) };
+  }
+  throw new InvalidInputError(`region type must be Polygon or MultiPolygon, got ${JSON.stringify(obj.type ?? null)}`);
+}
+
+function parseRings(rings: unknown, p: number): Position[][] {
+  if (!Array.isArray(rings) || rings.length === 0) throw new InvalidInputError(`polygon ${p}: coordinates must be a non-empty array of linear rings`);
+  return rings.map((ring, r) => {
+    if (!Array.isArray(ring)) throw new InvalidInputError(`polygon ${p} ring ${r}: must be an array of positions`);
+    return ring.map((pos, i) => {
+      if (!Array.isArray(pos) || pos.length < 2 || pos.length > 3 || !pos.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+        throw new InvalidInputError(`polygon ${p} ring ${r} position ${i}: must be [lon, lat] with finite numbers`);
+      }
+      checkLonLat(pos as number[], `polygon ${p} ring ${r} position ${i}`);
+      return [pos[0] as number, pos[1] as number];
+    });
+  });
+}
+
+function checkLonLat(pos: number[], where: string): void {
+  if (pos[0] < -180 || pos[0] > 180) throw new InvalidInputError(`${where}: longitude ${pos[0]} is outside [-180, 180] (coordinates must be WGS84 lon/lat)`);
+  if (pos[1] < -90 || pos[1] > 90) throw new InvalidInputError(`${where}: latitude ${pos[1]} is outside [-90, 90] (coordinates must be WGS84 lon/lat)`);
+}
+
+function checkPolygonRings(poly: Position[][], p: number): void {
+  poly.forEach((ring, r) => {
+    if (ring.length < 4) throw new InvalidInputError(`polygon ${p} ring ${r}: a linear ring needs at least 4 positions, got ${ring.length}`);
+    const a = ring[0], b = ring[ring.length - 1];
+    if (a[0] !== b[0] || a[1] !== b[1]) throw new InvalidInputError(`polygon ${p} ring ${r}: ring is not closed (first and last positions differ)`);
+  });
+}
+
+/** Shoelace area, positive when counter-clockwise (x east, y north). */
+export function signedArea(ring: ArrayLike<number[]> | Position[]): number {
+  let s = 0;
+  const n = ring.length;
+  for (let i = 0, j = n - 1; i < n; j = i++) s += (ring[j][0] - ring[i][0]) * (ring[j][1] + ring[i][1]);
+  return s / 2;
+}
+
+/** RFC 7946 winding: exterior counter-clockwise, holes clockwise. */
+function orientPolygon(poly: Position[][]): Position[][] {
+  return poly.map((ring, r) => {
+    const ccw = signedArea(ring) > 0;
+    return (r === 0) === ccw ? ring : [...ring].reverse();
+  });
+}
+
+function bboxOf(g: MultiPolygon): Bbox {
+  let w = Infinity, s = Infinity, e = -Infinity, n = -Infinity;
+  for (const poly of g.coordinates) for (const [x, y] of poly[0]) {
+    if (x < w) w = x; if (x > e) e = x; if (y < s) s = y; if (y > n) n = y;
+  }
+  return [w, s, e, n];
+}
+
+/** A region's rings in some planar CRS (a raster's), as flat [x0, y0, x1, y1, ...] arrays. */
+export interface PlanarRegion {
+  /** Every ring of every polygon; even-odd over all rings equals the MultiPolygon's interior. */
+  rings: Float64Array[];
+  bbox: Bbox;
+}
+
+/**
+ * Projects the region into a raster's CRS. Edges are densified first (every ring edge split so no
+ * piece is longer than `maxSegmentDeg`) so a straight lon/lat edge stays close to its projected
+ * curve.
+ */
+export function regionToPlanar(region: Region, toPlanar: (lon: number, lat: number) => [number, number], maxSegmentDeg = 0.0005): PlanarRegion {
+  const rings: Float64Array[] = [];
+  let w = Infinity, s = Infinity, e = -Infinity, n = -Infinity;
+  for (const poly of region.geometry.coordinates) for (const ring of poly) {
+    const out: number[] = [];
+    for (let i = 0; i + 1 < ring.length; i++) {
+      const [x0, y0] = ring[i], [x1, y1] = ring[i + 1];
+      const steps = Math.max(1, Math.ceil(Math.max(Math.abs(x1 - x0), Math.abs(y1 - y0)) / maxSegmentDeg));
+      for (let k = 0; k < steps; k++) {
+        const [px, py] = toPlanar(x0 + ((x1 - x0) * k) / steps, y0 + ((y1 - y0) * k) / steps);
+        out.push(px, py);
+        if (px < w) w = px; if (px > e) e = px; if (py < s) s = py; if (py > n) n = py;
+      }
+    }
+    rings.push(Float64Array.from(out));
+  }
+  return { rings, bbox: [w, s, e, n] };
+}
+
+/** Even-odd point-in-region in planar coordinates. A point exactly on an edge counts by the half-open rule. */
+export function containsPoint(region: PlanarRegion, x: number, y: number): boolean {
+  const [w, s, e, n] = region.bbox;
+  if (x < w || x > e || y < s || y > n) return false;
+  let inside = false;
+  for (const ring of region.rings) {
+    const m = ring.length / 2;
+    for (let i = 0, j = m - 1; i < m; j = i++) {
+      const xi = ring[2 * i], yi = ring[2 * i + 1], xj = ring[2 * j], yj = ring[2 * j + 1];
+      if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+    }
+  }
+  return inside;
+}
+
+/** Inverse of a GDAL affine: planar (x, y) to fractional pixel (col, row). */
+export function toPixel(t: Affine, x: number, y: number): [number, number] {
+  const det = t[1] * t[5] - t[2] * t[4];
+  const dx = x - t[0], dy = y - t[3];
+  return [(t[5] * dx - t[2] * dy) / det, (-t[4] * dx + t[1] * dy) / det];
+}
+
+/**
+ * Calls `onSpan(row, c0, c1)` for each run of pixels c0..c1 (inclusive, window coordinates) of
+ * `window` whose centres lie in the region. Scanline fill in pixel space (the region is mapped
+ * through the inverse affine first), so it is exact for rotated grids too and costs
+ * O(edges x rows + spans). Returning false from onSpan stops the scan.
+ */
+export function regionSpans(region: PlanarRegion, grid: Grid, window: Window, onSpan: (row: number, c0: number, c1: number) => boolean | void): void {
+  const { width, height } = window;
+  const pixRings = region.rings.map((ring) => {
+    const out = new Float64Array(ring.length);
+    for (let i = 0; i < ring.length; i += 2) {
+      const [c, r] = toPixel(grid.transform, ring[i], ring[i + 1]);
+      out[i] = c - window.x;
+      out[i + 1] = r - window.y;
+    }
+    return out;
+  });
+  const xs: number[] = [];
+  for (let row = 0; row < height; row++) {
+    const y = row + 0.5;
+    xs.length = 0;
+    for (const ring of pixRings) {
+      const m = ring.length / 2;
+      for (let i = 0, j = m - 1; i < m; j = i++) {
+        const yi = ring[2 * i + 1], yj = ring[2 * j + 1];
+        if ((yi > y) !== (yj > y)) xs.push(ring[2 * i] + ((ring[2 * j] - ring[2 * i]) * (y - yi)) / (yj - yi));
+      }
+    }
+    if (xs.length === 0) continue;
+    xs.sort((a, b) => a - b);
+    for (let k = 0; k + 1 < xs.length; k += 2) {
+      // pixel centre c + 0.5 inside [xs[k], xs[k+1]): the same half-open rule as containsPoint
+      const c0 = Math.max(0, Math.ceil(xs[k] - 0.5));
+      const c1 = Math.min(width - 1, Math.ceil(xs[k + 1] - 0.5) - 1);
+      if (c1 >= c0 && onSpan(row, c0, c1) === false) return;
+    }
+  }
+}
+
+/** 1 for each pixel of `window` (in `grid`) whose centre lies in the region, else 0. */
+export function regionMask(region: PlanarRegion, grid: Grid, window: Window): Uint8Array {
+  const mask = new Uint8Array(window.width * window.height);
+  regionSpans(region, grid, window, (row, c0, c1) => { mask.fill(1, row * window.width + c0, row * window.width + c1 + 1); });
+  return mask;
+}
+
+/** The pixel window of `grid` covering the region's planar bbox (clipped to the grid), or null if they miss. */
+export function regionWindow(region: PlanarRegion, grid: Grid): Window | null {
+  const [w, s, e, n] = region.bbox;
+  let c0 = Infinity, r0 = Infinity, c1 = -Infinity, r1 = -Infinity;
+  for (const [x, y] of [[w, s], [e, s], [e, n], [w, n]]) {
+    const [c, r] = toPixel(grid.transform, x, y);
+    c0 = Math.min(c0, c); c1 = Math.max(c1, c); r0 = Math.min(r0, r); r1 = Math.max(r1, r);
+  }
+  const x0 = Math.max(0, Math.floor(c0)), y0 = Math.max(0, Math.floor(r0));
+  const x1 = Math.min(grid.width, Math.ceil(c1)), y1 = Math.min(grid.height, Math.ceil(r1));
+  if (x1 <= x0 || y1 <= y0) return null;
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}
+
+/** True when at least one pixel centre of the grid lies in the region (checked on the bbox window). */
+export function regionTouchesGrid(region: PlanarRegion, grid: Grid): boolean {
+  const win = regionWindow(region, grid);
+  if (!win) return false;
+  let touches = false;
+  regionSpans(region, grid, win, () => { touches = true; return false; });
+  return touches;
+}

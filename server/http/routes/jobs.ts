@@ -1,0 +1,86 @@
+/**
+ * OGC API - Processes jobs: list, status, dismiss (cancel), results. Output files are streamed
+ * from disk (sendFile: Range requests work for the COG), never loaded whole.
+ */
+import { Router } from 'express';
+import type { AppContext } from '../context.ts';
+import { InvalidInputError } from '../../errors.ts';
+import type { JobRecord } from '../../jobs/store.ts';
+import { OUTPUT_FILES, type OutputName } from '../../jobs/process.forest-map.ts';
+import { jobServiceFor, type JobResultSummary } from '../../jobs/service.ts';
+
+/** OGC statusInfo of a job. */
+export function statusInfo(job: JobRecord) {
+  const links: Array<Record<string, string>> = [{ href: `/jobs/${job.id}`, rel: 'self', type: 'application/json', title: 'job status' }];
+  if (job.status === 'successful') links.push({ href: `/jobs/${job.id}/results`, rel: 'http://www.opengis.net/def/rel/ogc/1.0/results', type: 'application/json', title: 'results' });
+  return {
+    jobID: job.id,
+    processID: job.process,
+    type: 'process',
+    status: job.status,
+    message: job.message,
+    progress: Math.round(job.progress),
+    created: job.created,
+    started: job.started ?? undefined,
+    finished: job.finished ?? undefined,
+    updated: job.updated,
+    links,
+  };
+}
+
+/** The results document: statistics inline, files by reference. */
+export function resultsDocument(job: JobRecord) {
+  const result = job.result as JobResultSummary;
+  const doc: Record<string, unknown> = {};
+  for (const [name, file] of Object.entries(result.outputs)) {
+    const spec = OUTPUT_FILES[name as OutputName];
+    doc[name] = { href: `/jobs/${job.id}/results/${file}`, type: spec?.type ?? 'application/octet-stream' };
+  }
+  doc.statistics = result.statistics;
+  return doc;
+}
+
+function intParam(v: unknown, name: string, fallback: number, min: number, max: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < min || n > max) throw new InvalidInputError(`query parameter '${name}' must be an integer in [${min}, ${max}]`);
+  return n;
+}
+
+export default function jobRoutes(ctx: AppContext): Router {
+  const router = Router();
+  const jobs = () => jobServiceFor(ctx);
+
+  router.get('/jobs', (req, res) => {
+    const limit = intParam(req.query.limit, 'limit', 100, 1, 1000);
+    const offset = intParam(req.query.offset, 'offset', 0, 0, 1e9);
+    const store = jobs().store;
+    res.json({
+      jobs: store.listJobs(limit, offset).map(statusInfo),
+      numberTotal: store.countJobs(),
+      links: [{ href: `/jobs?limit=${limit}&offset=${offset}`, rel: 'self', type: 'application/json' }],
+    });
+  });
+
+  router.get('/jobs/:id', (req, res) => {
+    res.json(statusInfo(jobs().runner.get(req.params.id)));
+  });
+
+  router.delete('/jobs/:id', (req, res) => {
+    res.json(statusInfo(jobs().runner.dismiss(req.params.id)));
+  });
+
+  router.get('/jobs/:id/results', (req, res) => {
+    res.json(resultsDocument(jobs().assertSuccessful(req.params.id)));
+  });
+
+  router.get('/jobs/:id/results/:file', (req, res, next) => {
+    const path = jobs().resultFile(req.params.id, req.params.file);
+    const spec = Object.values(OUTPUT_FILES).find((o) => o.file === req.params.file);
+    if (spec) res.type(spec.type);
+    res.set('Content-Disposition', `attachment; filename="${req.params.file}"`);
+    res.sendFile(path, (err) => { if (err && !res.headersSent) next(err); });
+  });
+
+  return router;
+}

@@ -1,0 +1,51 @@
+/**
+ * OGC API - Processes: the process list, the forest-map description, and execution.
+ * Execution validates everything first (raster, model, region, options → 4xx with the reason),
+ * then either runs a small region synchronously (200 with the results) or answers
+ * `201 Created` + `Location: /jobs/{id}` (always when the client sends `Prefer: respond-async`).
+ */
+import express, { Router } from 'express';
+import type { AppContext } from '../context.ts';
+import { NotFoundError } from '../../errors.ts';
+import { processDescription, processSummary, PROCESS_ID } from '../../jobs/process.forest-map.ts';
+import { jobServiceFor } from '../../jobs/service.ts';
+import { resultsDocument, statusInfo } from './jobs.ts';
+
+export default function processRoutes(ctx: AppContext): Router {
+  const router = Router();
+  const jobs = () => jobServiceFor(ctx);
+
+  router.get('/processes', (_req, res) => {
+    res.json({ processes: [processSummary()], links: [{ href: '/processes', rel: 'self', type: 'application/json' }] });
+  });
+
+  router.get('/processes/:id', (req, res) => {
+    if (req.params.id !== PROCESS_ID) throw new NotFoundError(`no process '${req.params.id}'; processes: ${PROCESS_ID}`, { type: 'http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/no-such-process' });
+    res.json(processDescription());
+  });
+
+  const body = (req: express.Request, res: express.Response, next: express.NextFunction) => {
+    express.json({ limit: jobs().config.maxBodyBytes, type: () => true })(req, res, next);
+  };
+
+  router.post('/processes/:id/execution', body, async (req, res) => {
+    if (req.params.id !== PROCESS_ID) throw new NotFoundError(`no process '${req.params.id}'; processes: ${PROCESS_ID}`, { type: 'http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/no-such-process' });
+    const service = jobs();
+    const plan = await service.plan(req.body);
+    const preferAsync = /respond-async/i.test(req.get('prefer') ?? '');
+    const small = plan.region.areaM2 <= service.config.syncMaxKm2 * 1e6;
+    const job = service.submit(plan);
+    if (preferAsync || !small) {
+      res.status(201).location(`/jobs/${job.id}`).set('Preference-Applied', preferAsync ? 'respond-async' : '').json(statusInfo(job));
+      return;
+    }
+    const done = await service.runner.wait(job.id);
+    if (done.status !== 'successful') {
+      res.status(done.status === 'failed' ? 500 : 409).json({ error: `job ${done.status}: ${done.message}`, status: done.status === 'failed' ? 500 : 409, jobID: done.id });
+      return;
+    }
+    res.status(200).location(`/jobs/${job.id}`).json(resultsDocument(done));
+  });
+
+  return router;
+}

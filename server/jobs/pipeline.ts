@@ -1,0 +1,314 @@
+/**
+ * The forest-map pipeline, shared by the HTTP jobs and `forestmap process`:
+ *   plan (validate the request against the raster and model; pure data, stored with the job)
+ *   → units (CHM blocks, then trees tiles; through a WorkQueue, so finished ones are reused)
+ *   → export (trees/crowns GeoJSON clipped to the region, the region's CHM as a COG, statistics).
+ *
+ * Planning is deterministic: a resumed job re-plans the same units from its stored plan.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { openRaster, type RasterSource } from '../raster/source.ts';
+import type { Grid, Window } from '../raster/types.ts';
+import { writeCog } from '../raster/cog.writer.ts';
+import { resolveModel } from '../model/registry.ts';
+import { chmGridOf } from '../chm/block.ts';
+import { findCachedChm } from '../chm/cache.ts';
+import { windowGrid } from '../chm/model.grid.ts';
+import { unitScale } from '../trees/detect.ts';
+import { projector, WGS84 } from '../../tiles/projection.ts';
+import { InvalidInputError } from '../errors.ts';
+import {
+  containsPoint as containsTop, defaultRegionLimits, parseRegion, regionMask, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow,
+  type PlanarRegion, type Region, type RegionLimits,
+} from '../features/region.ts';
+import { RegionStatsAccumulator, type RegionStatistics } from '../features/stats.ts';
+import { writeFileAtomic, type WorkQueue, type WorkUnit } from './queue.ts';
+import { OUTPUT_FILES, type ForestMapRequest, type OutputName } from './process.forest-map.ts';
+import {
+  blocksTouching, chmUnit, decodeUnitFile, defaultResources, treesHalo, treesUnit,
+  type RasterRef, type TreesUnitOutput, type UnitContext, type UnitSpec,
+} from './units.ts';
+import { GeoJsonFileWriter, treeFeatures } from './geojson.export.ts';
+
+export interface ForestMapPlan {
+  ctx: UnitContext;
+  region: Region;
+  outputs: OutputName[];
+}
+
+export interface PlanOptions {
+  resolveRaster(id: string): Promise<RasterRef> | RasterRef;
+  regionLimits?: RegionLimits;
+  /** The CLI may name a model directory; the HTTP API only names registered models. */
+  allowModelPaths?: boolean;
+  /** Where computed whole-raster CHMs are cached (server/chm/cache.ts); reused when present. */
+  varDir?: string;
+  tileSize?: number;
+  blockSize?: number;
+}
+
+export const DEFAULT_TILE_SIZE = 512;
+export const DEFAULT_BLOCK_SIZE = 2048;
+const CHM_NODATA = -9999;
+
+/** Validates a request against its raster and model and fixes every choice the units depend on. */
+export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): Promise<ForestMapPlan> {
+  const raster = await opts.resolveRaster(req.raster);
+  const source = await openRaster(raster.path);
+  let grid: Grid;
+  let modelKey: string | null = null;
+  let model: string | null = null;
+  let chm: UnitContext['chm'] = { kind: 'raster' };
+  if (raster.role === 'image') {
+    if (req.model !== null && !opts.allowModelPaths && /[/\\]|^\.|\.onnx$/i.test(req.model)) {
+      throw new InvalidInputError(`input "model" must be the name of a registered model, not a path: '${req.model}'`);
+    }
+    const manifest = await resolveModel(req.model ?? undefined);
+    model = opts.allowModelPaths ? (req.model ?? manifest.name) : manifest.name;
+    modelKey = `${manifest.name}@${manifest.version}`;
+    grid = chmGridOf(source, manifest);
+    const cached = opts.varDir ? await findCachedChm(opts.varDir, { rasterId: raster.id, rasterVersion: raster.version, modelName: manifest.name, modelVersion: manifest.version }) : null;
+    chm = cached ? { kind: 'file', path: cached.path, version: `${raster.version}/${modelKey}` } : { kind: 'blocks' };
+  } else {
+    grid = source.grid;
+    unitScale(grid.crs); // a CHM in degrees cannot be searched with windows in metres: say so now
+  }
+  const limits = opts.regionLimits ?? defaultRegionLimits;
+  const region = req.region === null ? parseRegion(footprint(source.grid), limits) : parseRegion(req.region, limits);
+  const planar = regionToPlanar(region, projector(WGS84, grid.crs));
+  if (!regionTouchesGrid(planar, grid)) {
+    const b = source.metadata.wgs84Bounds.map((v) => v.toFixed(6)).join(', ');
+    throw new InvalidInputError(`the region does not overlap raster '${raster.id}' (the raster covers [${b}] in WGS84 lon/lat)`, { rasterBounds: source.metadata.wgs84Bounds, regionBbox: region.bbox });
+  }
+  const tileSize = opts.tileSize ?? DEFAULT_TILE_SIZE;
+  const blockSize = Math.max(tileSize, Math.round((opts.blockSize ?? DEFAULT_BLOCK_SIZE) / tileSize) * tileSize);
+  const ctx: UnitContext = { raster, model, modelKey, trees: req.trees, chm, tileSize, halo: treesHalo(req.trees, grid), blockSize };
+  return { ctx, region, outputs: req.outputs };
+}
+
+/** The raster's footprint as a WGS84 polygon (edges densified so the geodesic area is right). */
+function footprint(grid: Grid): { type: 'Polygon'; coordinates: number[][][] } {
+  const toWgs = projector(grid.crs, WGS84);
+  const t = grid.transform;
+  const corners: Array<[number, number]> = [[0, 0], [0, grid.height], [grid.width, grid.height], [grid.width, 0]];
+  const ring: number[][] = [];
+  const steps = 16;
+  for (let i = 0; i < 4; i++) {
+    const [c0, r0] = corners[i], [c1, r1] = corners[(i + 1) % 4];
+    for (let k = 0; k < steps; k++) {
+      const c = c0 + ((c1 - c0) * k) / steps, r = r0 + ((r1 - r0) * k) / steps;
+      ring.push(toWgs(t[0] + c * t[1] + r * t[2], t[3] + c * t[4] + r * t[5]));
+    }
+  }
+  ring.push([...ring[0]]);
+  return { type: 'Polygon', coordinates: [ring] };
+}
+
+/** Where the job stands, for progress bars: fraction 0-1 and a message. */
+export type PipelineProgress = (fraction: number, message: string) => void;
+
+export interface PipelineRun {
+  plan: ForestMapPlan;
+  queue: WorkQueue<UnitSpec>;
+  /** Resolves unit keys to their stored outputs (the queue's result paths). */
+  pathOf: (key: string) => string;
+  outDir: string;
+  jobId: string;
+  signal: AbortSignal;
+  progress?: PipelineProgress;
+}
+
+export interface PipelineSummary {
+  statistics: RegionStatistics;
+  outputs: Partial<Record<OutputName, string>>;
+  units: { chm: number; trees: number };
+}
+
+interface Layout {
+  source: RasterSource;
+  grid: Grid;
+  planar: PlanarRegion;
+  regionWin: Window;
+  /** Tile cores (row-major), grouped by tile row. */
+  tileRows: Window[][];
+  treesUnits: WorkUnit<UnitSpec>[];
+  chmUnits: WorkUnit<UnitSpec>[];
+}
+
+async function layout(plan: ForestMapPlan): Promise<Layout> {
+  const { ctx } = plan;
+  const source = await openRaster(ctx.raster.path);
+  const grid = ctx.raster.role === 'image' ? chmGridOf(source, await resolveModel(ctx.model ?? undefined)) : source.grid;
+  const planar = regionToPlanar(plan.region, projector(WGS84, grid.crs));
+  const regionWin = regionWindow(planar, grid);
+  if (!regionWin) throw new InvalidInputError(`the region does not overlap raster '${ctx.raster.id}'`);
+  const T = ctx.tileSize;
+  // tiles of the global lattice whose core holds a region pixel (skips the empty corners of an irregular region)
+  const tx0 = Math.floor(regionWin.x / T), ty0 = Math.floor(regionWin.y / T);
+  const cols = Math.floor((regionWin.x + regionWin.width - 1) / T) - tx0 + 1;
+  const rows = Math.floor((regionWin.y + regionWin.height - 1) / T) - ty0 + 1;
+  const used = new Uint8Array(cols * rows);
+  regionSpans(planar, grid, regionWin, (row, c0, c1) => {
+    const ty = Math.floor((regionWin.y + row) / T) - ty0;
+    for (let tx = Math.floor((regionWin.x + c0) / T) - tx0; tx <= Math.floor((regionWin.x + c1) / T) - tx0; tx++) used[ty * cols + tx] = 1;
+  });
+  const tileRows: Window[][] = [];
+  const treesUnits: WorkUnit<UnitSpec>[] = [];
+  const chmKeys = new Map<string, WorkUnit<UnitSpec>>();
+  const addBlocks = (w: Window) => {
+    if (ctx.chm.kind !== 'blocks') return;
+    for (const b of blocksTouching(grid, ctx.blockSize, w)) {
+      const u = chmUnit(ctx, b);
+      if (!chmKeys.has(u.key)) chmKeys.set(u.key, u);
+    }
+  };
+  for (let r = 0; r < rows; r++) {
+    const line: Window[] = [];
+    for (let c = 0; c < cols; c++) {
+      if (!used[r * cols + c]) continue;
+      const x = (tx0 + c) * T, y = (ty0 + r) * T;
+      const core: Window = { x, y, width: Math.min(T, grid.width - x), height: Math.min(T, grid.height - y) };
+      const h = ctx.halo;
+      const rx0 = Math.max(0, x - h), ry0 = Math.max(0, y - h);
+      const read: Window = { x: rx0, y: ry0, width: Math.min(grid.width, x + core.width + h) - rx0, height: Math.min(grid.height, y + core.height + h) - ry0 };
+      line.push(core);
+      treesUnits.push(treesUnit(ctx, core, read));
+      addBlocks(read);
+    }
+    if (line.length) tileRows.push(line);
+  }
+  addBlocks(regionWin);
+  // row-major block order: the engine's model session sees neighbouring reads in sequence
+  const chmUnits = [...chmKeys.values()].sort((a, b) => {
+    const wa = (a.spec as { block: Window }).block, wb = (b.spec as { block: Window }).block;
+    return wa.y - wb.y || wa.x - wb.x;
+  });
+  return { source, grid, planar, regionWin, tileRows, treesUnits, chmUnits };
+}
+
+/** Runs a planned job to the end: units (reusing finished ones), then the exports. */
+export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
+  const { plan, queue, signal } = run;
+  const report = run.progress ?? (() => undefined);
+  const lay = await layout(plan);
+  const nChm = lay.chmUnits.length, nTrees = lay.treesUnits.length;
+  // progress weights: a CHM block (inference) costs far more than a trees tile
+  const chmShare = nChm ? 0.85 : 0;
+  const treesShare = 0.95 - chmShare;
+  if (nChm) {
+    await queue.run(`${run.jobId}/chm`, lay.chmUnits, {
+      signal, onProgress: (d, t) => report((chmShare * d) / t, `canopy height: block ${d} of ${t}`),
+    });
+  }
+  await queue.run(`${run.jobId}/trees`, lay.treesUnits, {
+    signal, onProgress: (d, t) => report(chmShare + (treesShare * d) / t, `trees: tile ${d} of ${t}`),
+  });
+  report(0.95, 'writing results');
+  mkdirSync(run.outDir, { recursive: true });
+  const stats = new RegionStatsAccumulator();
+  const outputs: Partial<Record<OutputName, string>> = {};
+  await exportTrees(run, lay, stats, outputs);
+  await exportChm(run, lay, stats, outputs);
+  const statistics = stats.result(plan.region.areaM2);
+  if (plan.outputs.includes('stats')) {
+    const path = join(run.outDir, OUTPUT_FILES.stats.file);
+    writeFileAtomic(path, JSON.stringify(statsDocument(plan, statistics), null, 2) + '\n');
+    outputs.stats = path;
+  }
+  report(1, 'done');
+  return { statistics, outputs, units: { chm: nChm, trees: nTrees } };
+}
+
+function statsDocument(plan: ForestMapPlan, statistics: RegionStatistics) {
+  return {
+    raster: plan.ctx.raster.id,
+    model: plan.ctx.modelKey,
+    chm: plan.ctx.chm.kind,
+    region: { bbox: plan.region.bbox, area_m2: plan.region.areaM2 },
+    tree_detection: plan.ctx.trees,
+    definitions: {
+      area_ha: 'geodesic area of the region (WGS84 ellipsoid, turf area)',
+      canopy_cover_2m: 'fraction of the region\'s valid CHM pixels (centre in the region) above 2 m',
+      canopy_cover_5m: 'fraction of the region\'s valid CHM pixels above 5 m',
+      tree_count: 'trees whose top lies in the region',
+      tree_height_m: 'tree top heights: mean, median, 95th percentile (linear), max',
+      canopy_height_m: 'CHM pixels above 2 m: mean, max exact; median and p95 to 0.1 m',
+      height_histogram: 'tree top heights in 1 m bins [k, k+1)',
+    },
+    statistics,
+  };
+}
+
+/**
+ * Trees and crowns of the region, in global id order (row-major by top, as whole-raster detection
+ * orders them): tile outputs are merged one tile row at a time, so memory is one row of tiles.
+ */
+async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccumulator, outputs: PipelineSummary['outputs']): Promise<void> {
+  const { plan } = run;
+  const wantTrees = plan.outputs.includes('trees'), wantCrowns = plan.outputs.includes('crowns');
+  const treesOut = wantTrees ? new GeoJsonFileWriter(join(run.outDir, OUTPUT_FILES.trees.file)) : null;
+  const crownsOut = wantCrowns ? new GeoJsonFileWriter(join(run.outDir, OUTPUT_FILES.crowns.file)) : null;
+  const toWgs = projector(lay.grid.crs, WGS84);
+  const byKey = new Map(lay.treesUnits.map((u) => [u.key, u]));
+  try {
+    let unit = 0;
+    for (const line of lay.tileRows) {
+      const merged: TreesUnitOutput = { trees: [], crowns: [] };
+      for (let i = 0; i < line.length; i++, unit++) {
+        const u = lay.treesUnits[unit];
+        if (!byKey.has(u.key)) throw new Error('internal: unit order');
+        const out = decodeUnitFile<TreesUnitOutput>(run.pathOf(u.key)).header;
+        merged.trees.push(...out.trees);
+        merged.crowns.push(...out.crowns);
+      }
+      const order = merged.trees.map((_, i) => i).sort((a, b) => merged.trees[a].id - merged.trees[b].id);
+      for (const i of order) {
+        const tree = merged.trees[i];
+        if (!containsTop(lay.planar, tree.x, tree.y)) continue;
+        stats.addTree(tree.height);
+        const f = treeFeatures(tree, merged.crowns[i], toWgs);
+        if (treesOut) await treesOut.write(f.point);
+        if (crownsOut && f.crown) await crownsOut.write(f.crown);
+      }
+      if (run.signal.aborted) break;
+    }
+    if (treesOut) outputs.trees = await treesOut.finish();
+    if (crownsOut) outputs.crowns = await crownsOut.finish();
+  } finally {
+    treesOut?.abandon();
+    crownsOut?.abandon();
+  }
+}
+
+/** The region's CHM window as a COG (nodata outside the region), accumulating CHM statistics on the way. */
+async function exportChm(run: PipelineRun, lay: Layout, stats: RegionStatsAccumulator, outputs: PipelineSummary['outputs']): Promise<void> {
+  const reader = await defaultResources(run.pathOf).chmReader(run.plan.ctx);
+  const t = lay.grid.transform;
+  const pixelAreaM2 = Math.abs(t[1] * t[5] - t[2] * t[4]) * unitScale(lay.grid.crs) ** 2;
+  const win = lay.regionWin;
+  const strip = async (w: Window): Promise<Float32Array> => {
+    // w is in the region window's pixels; the writer's last strip may run past the bottom
+    const height = Math.min(w.height, win.height - w.y);
+    const out = new Float32Array(w.width * w.height).fill(NaN);
+    if (height <= 0) return out;
+    const sub: Window = { x: win.x, y: win.y + w.y, width: win.width, height };
+    const values = await reader.read(sub);
+    const inRegion = regionMask(lay.planar, lay.grid, sub);
+    stats.addChm(values, inRegion, null, pixelAreaM2);
+    for (let i = 0; i < values.length; i++) if (inRegion[i] && Number.isFinite(values[i])) out[i] = values[i];
+    return out;
+  };
+  if (run.plan.outputs.includes('chm')) {
+    const path = join(run.outDir, OUTPUT_FILES.chm.file);
+    await writeCog(path, { grid: windowGrid(lay.grid, win), bands: 1, sampleType: 'float32', nodata: CHM_NODATA, tileSize: 256, compression: 'deflate', overviews: 'auto' }, async (w) => [await strip(w)]);
+    outputs.chm = path;
+  } else {
+    for (let y = 0; y < win.height; y += 256) await strip({ x: 0, y, width: win.width, height: Math.min(256, win.height - y) });
+  }
+}
+
+/** True when every output file of a finished job is present. */
+export function outputsPresent(outDir: string, outputs: readonly OutputName[]): boolean {
+  return outputs.every((o) => existsSync(join(outDir, OUTPUT_FILES[o].file)));
+}

@@ -1,0 +1,119 @@
+/**
+ * Work units and the queue that runs them.
+ *
+ * A job is split into tile work units. A unit is idempotent and named by a content key: the same
+ * key always produces the same output bytes (raster, raster version, model, tile, options hash),
+ * so a unit can be retried, run twice, or run by another job that covers the same tile, and the
+ * output is reused instead of recomputed.
+ *
+ * `WorkQueue` is the seam for scale-out (docs/scale-out.md): the embedded `SqliteWorkQueue` runs
+ * units in this process and records them in the job store; a BullMQ implementation would add the
+ * same units to a Redis queue (BullMQ job id = unit key, so duplicates collapse), let workers on
+ * other machines run the same `UnitExecutor` against shared storage, and resolve `run` from
+ * QueueEvents. The runner and the HTTP API do not change.
+ */
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { CancelledError } from '../errors.ts';
+import type { JobStore } from './store.ts';
+
+export interface WorkUnit<S> {
+  /** Content key: equal keys mean equal outputs. */
+  key: string;
+  /** What to compute (plain JSON, so it can travel to a remote worker). */
+  spec: S;
+}
+
+/** Computes one unit and writes its output to `outPath` (atomically: use writeFileAtomic). */
+export type UnitExecutor<S> = (unit: WorkUnit<S>, outPath: string, signal: AbortSignal) => Promise<void>;
+
+export interface RunOptions {
+  signal: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface WorkQueue<S> {
+  /**
+   * Runs every unit of a job that has no stored result yet (resuming after a restart runs only
+   * the missing ones), and resolves with each unit's output path, in unit order. Rejects with
+   * CancelledError when the signal aborts; finished units stay recorded.
+   */
+  run(jobId: string, units: readonly WorkUnit<S>[], opts: RunOptions): Promise<string[]>;
+}
+
+/** Writes a file so that readers see either nothing or the whole file: temp + rename. */
+export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+/** A stable hash of a JSON-able value, for option hashes in unit keys. */
+export function hashOf(value: unknown): string {
+  return createHash('sha256').update(stableJson(value)).digest('hex').slice(0, 16);
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** The embedded queue: units run in this process, `concurrency` at a time, recorded in SQLite. */
+export class SqliteWorkQueue<S> implements WorkQueue<S> {
+  constructor(
+    private readonly store: JobStore,
+    private readonly resultDir: string,
+    private readonly execute: UnitExecutor<S>,
+    private readonly concurrency = 1,
+  ) {
+    mkdirSync(resultDir, { recursive: true });
+  }
+
+  /** Where a unit's output lives: derived from its key only, so every job finds it. */
+  resultPath(key: string): string {
+    return join(this.resultDir, `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.bin`);
+  }
+
+  async run(jobId: string, units: readonly WorkUnit<S>[], opts: RunOptions): Promise<string[]> {
+    this.store.putUnits(jobId, units.map((u) => u.key));
+    const paths = units.map((u) => this.resultPath(u.key));
+    const todo: number[] = [];
+    for (let i = 0; i < units.length; i++) {
+      const recorded = this.store.unitResult(units[i].key);
+      if (recorded && existsSync(recorded)) this.store.markUnitDone(jobId, i);
+      else todo.push(i);
+    }
+    let done = units.length - todo.length;
+    opts.onProgress?.(done, units.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < todo.length) {
+        if (opts.signal.aborted) throw new CancelledError();
+        const i = todo[next++];
+        const unit = units[i];
+        const out = paths[i];
+        await this.execute(unit, out, opts.signal);
+        if (!existsSync(out)) throw new Error(`work unit ${unit.key} finished without writing its output`);
+        // recorded only after the file exists: a crash between the two just recomputes this unit
+        this.store.recordUnitResult(unit.key, out);
+        this.store.markUnitDone(jobId, i);
+        done++;
+        opts.onProgress?.(done, units.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(this.concurrency, todo.length)) }, worker));
+    if (opts.signal.aborted) throw new CancelledError();
+    return paths;
+  }
+
+  /** Drops a cached unit result (e.g. its raster was replaced). */
+  forget(key: string): void {
+    const path = this.store.unitResult(key);
+    this.store.forgetUnitResult(key);
+    if (path) rmSync(path, { force: true });
+  }
+}

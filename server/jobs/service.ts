@@ -1,0 +1,154 @@
+/**
+ * The job service the HTTP routes use: the SQLite store under varDir/jobs.sqlite, the embedded
+ * work queue (unit outputs under varDir/units), the runner, and the forest-map pipeline wired
+ * together. One per server (per AppContext), created on first use; on creation it resumes the jobs
+ * a previous process left unfinished.
+ */
+import { join } from 'node:path';
+import type { Catalog } from '../catalog/catalog.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
+import { JobStore, type JobRecord } from './store.ts';
+import { SqliteWorkQueue } from './queue.ts';
+import { JobRunner, type RunnerLimits } from './runner.ts';
+import { parseExecuteRequest, PROCESS_ID } from './process.forest-map.ts';
+import { planForestMap, runForestMap, type ForestMapPlan, type PipelineSummary } from './pipeline.ts';
+import { executeUnit, defaultResources, type RasterRef, type UnitSpec } from './units.ts';
+import type { RegionLimits } from '../features/region.ts';
+
+export interface JobsConfig {
+  limits: RunnerLimits;
+  region: RegionLimits;
+  /** Regions up to this area (km²) run synchronously when the client does not ask for async. */
+  syncMaxKm2: number;
+  /** Trees tile and CHM block sizes in pixels (small tiles make tests slow enough to interrupt). */
+  tileSize: number;
+  blockSize: number;
+  /** Largest execute request body. */
+  maxBodyBytes: number;
+  /** Units run at once within a job. */
+  unitConcurrency: number;
+}
+
+function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${name} must be a number in [${min}, ${max}], got '${raw}'`);
+  return n;
+}
+
+/** Job limits from the environment (documented in the README's jobs section). */
+export function loadJobsConfig(env: NodeJS.ProcessEnv = process.env): JobsConfig {
+  return {
+    limits: { maxRunning: envNumber(env, 'JOBS_MAX_RUNNING', 1, 1, 64), maxQueued: envNumber(env, 'JOBS_MAX_QUEUED', 8, 0, 10000) },
+    region: { maxAreaKm2: envNumber(env, 'REGION_MAX_KM2', 25, 0.0001, 1e6), maxVertices: envNumber(env, 'REGION_MAX_VERTICES', 20000, 4, 1e6) },
+    syncMaxKm2: envNumber(env, 'JOBS_SYNC_MAX_KM2', 0.05, 0, 1e6),
+    tileSize: envNumber(env, 'JOBS_TILE_SIZE', 512, 16, 8192),
+    blockSize: envNumber(env, 'JOBS_BLOCK_SIZE', 2048, 16, 16384),
+    maxBodyBytes: envNumber(env, 'JOBS_MAX_BODY_KB', 1024, 1, 1e6) * 1024,
+    unitConcurrency: envNumber(env, 'JOBS_UNIT_CONCURRENCY', 1, 1, 64),
+  };
+}
+
+export interface JobServiceOptions {
+  varDir: string;
+  catalog: Pick<Catalog, 'get'>;
+  config?: JobsConfig;
+}
+
+export class JobService {
+  readonly store: JobStore;
+  readonly queue: SqliteWorkQueue<UnitSpec>;
+  readonly runner: JobRunner;
+  readonly config: JobsConfig;
+
+  constructor(private readonly opts: JobServiceOptions) {
+    this.config = opts.config ?? loadJobsConfig();
+    this.store = new JobStore(join(opts.varDir, 'jobs.sqlite'));
+    const pathOf = (key: string) => this.queue.resultPath(key);
+    const resources = defaultResources(pathOf);
+    this.queue = new SqliteWorkQueue<UnitSpec>(this.store, join(opts.varDir, 'units'), (unit, out, signal) => executeUnit(unit, out, signal, resources), this.config.unitConcurrency);
+    this.runner = new JobRunner(this.store, join(opts.varDir, 'jobs'), async ({ job, outDir, signal, progress }) => {
+      const plan = job.inputs as ForestMapPlan;
+      const summary = await runForestMap({ plan, queue: this.queue, pathOf, outDir, jobId: job.id, signal, progress: (f, m) => progress(f * 100, m) });
+      return resultSummary(summary);
+    }, this.config.limits);
+    this.runner.resume();
+  }
+
+  private resolveRaster = (id: string): RasterRef => {
+    const e = this.opts.catalog.get(id);
+    return { id: e.id, path: e.path, version: e.version, role: e.role === 'chm' ? 'chm' : 'image' };
+  };
+
+  /** Validates an execute body against the catalog and models; throws a domain error saying what is wrong. */
+  async plan(body: unknown): Promise<ForestMapPlan> {
+    const req = parseExecuteRequest(body);
+    return planForestMap(req, {
+      resolveRaster: this.resolveRaster, regionLimits: this.config.region, allowModelPaths: false,
+      varDir: this.opts.varDir, tileSize: this.config.tileSize, blockSize: this.config.blockSize,
+    });
+  }
+
+  submit(plan: ForestMapPlan): JobRecord {
+    return this.runner.submit(PROCESS_ID, plan);
+  }
+
+  /** A job's output file, once the job has succeeded. */
+  resultFile(id: string, file: string): string {
+    const job = this.runner.get(id);
+    if (job.status !== 'successful') {
+      throw new NotFoundError(`results of job '${id}' are not ready (status ${job.status})`, { type: 'http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/result-not-ready' });
+    }
+    const outputs = (job.result as { outputs?: Record<string, string> } | null)?.outputs ?? {};
+    const name = Object.entries(outputs).find(([, f]) => f === file)?.[0];
+    if (!name) throw new NotFoundError(`job '${id}' has no result '${file}'; it has ${Object.values(outputs).join(', ') || 'none'}`);
+    return join(this.runner.outDir(id), file);
+  }
+
+  assertSuccessful(id: string): JobRecord {
+    const job = this.runner.get(id);
+    if (job.status === 'failed') throw new ConflictError(`job '${id}' failed: ${job.message}`);
+    if (job.status !== 'successful') {
+      throw new NotFoundError(`results of job '${id}' are not ready (status ${job.status})`, { type: 'http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/result-not-ready' });
+    }
+    return job;
+  }
+
+  async close(): Promise<void> {
+    await this.runner.close();
+    this.store.close();
+  }
+}
+
+/** What a successful job stores: statistics and the output file names (not paths: the folder may move). */
+export interface JobResultSummary {
+  statistics: PipelineSummary['statistics'];
+  outputs: Record<string, string>;
+  units: PipelineSummary['units'];
+}
+
+function resultSummary(s: PipelineSummary): JobResultSummary {
+  const outputs: Record<string, string> = {};
+  for (const [name, path] of Object.entries(s.outputs)) outputs[name] = path!.split(/[\\/]/).pop()!;
+  return { statistics: s.statistics, outputs, units: s.units };
+}
+
+const services = new WeakMap<object, JobService>();
+
+/** The job service of a server context (one per context; created and resumed on first use). */
+export function jobServiceFor(ctx: { config: { varDir: string }; catalog: Pick<Catalog, 'get'> }): JobService {
+  let s = services.get(ctx);
+  if (!s) {
+    s = new JobService({ varDir: ctx.config.varDir, catalog: ctx.catalog });
+    services.set(ctx, s);
+  }
+  return s;
+}
+
+/** Closes a context's job service (tests, shutdown); running jobs stay 'running' and resume next start. */
+export async function closeJobService(ctx: object): Promise<void> {
+  const s = services.get(ctx);
+  services.delete(ctx);
+  await s?.close();
+}

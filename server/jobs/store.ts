@@ -1,0 +1,190 @@
+/**
+ * The durable job store: jobs, their tile work units, and the cache of finished unit results, in
+ * one SQLite file (better-sqlite3, WAL). Every state change is one short transaction, so a process
+ * killed at any instant (kill -9) leaves a consistent database: a unit counts as done only after
+ * its output file exists (the queue renames the file into place, then records it here).
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
+
+export type JobStatus = 'accepted' | 'running' | 'successful' | 'failed' | 'dismissed';
+export const ACTIVE_STATUSES: readonly JobStatus[] = ['accepted', 'running'];
+
+export interface JobRecord {
+  id: string;
+  process: string;
+  status: JobStatus;
+  /** 0-100. */
+  progress: number;
+  message: string;
+  inputs: unknown;
+  /** Summary written when the job succeeds (statistics and output names). */
+  result: unknown | null;
+  created: string;
+  started: string | null;
+  updated: string;
+  finished: string | null;
+}
+
+interface JobRow {
+  id: string; process: string; status: JobStatus; progress: number; message: string; inputs: string;
+  result: string | null; created: string; started: string | null; updated: string; finished: string | null;
+}
+
+export type JobPatch = Partial<Pick<JobRecord, 'status' | 'progress' | 'message' | 'result' | 'started' | 'finished'>>;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  process TEXT NOT NULL,
+  status TEXT NOT NULL,
+  progress REAL NOT NULL DEFAULT 0,
+  message TEXT NOT NULL DEFAULT '',
+  inputs TEXT NOT NULL,
+  result TEXT,
+  created TEXT NOT NULL,
+  started TEXT,
+  updated TEXT NOT NULL,
+  finished TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+CREATE TABLE IF NOT EXISTS units (
+  job_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  done INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (job_id, idx)
+);
+CREATE TABLE IF NOT EXISTS unit_results (
+  key TEXT PRIMARY KEY,
+  path TEXT NOT NULL,
+  created TEXT NOT NULL
+);
+`;
+
+export class JobStore {
+  private readonly db: Database.Database;
+
+  constructor(readonly path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode survives a process crash (kill -9); only an OS crash can lose the last commits.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  createJob(process: string, inputs: unknown, status: JobStatus = 'accepted'): JobRecord {
+    const now = new Date().toISOString();
+    const id = randomUUID();
+    this.db.prepare('INSERT INTO jobs (id, process, status, progress, message, inputs, created, updated) VALUES (?, ?, ?, 0, ?, ?, ?, ?)')
+      .run(id, process, status, 'queued', JSON.stringify(inputs), now, now);
+    return this.getJob(id)!;
+  }
+
+  getJob(id: string): JobRecord | null {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    return row ? toRecord(row) : null;
+  }
+
+  /** Newest first. */
+  listJobs(limit = 100, offset = 0): JobRecord[] {
+    const rows = this.db.prepare('SELECT * FROM jobs ORDER BY seq DESC LIMIT ? OFFSET ?').all(limit, offset) as JobRow[];
+    return rows.map(toRecord);
+  }
+
+  countJobs(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
+  }
+
+  /** Jobs in the given statuses, oldest first. */
+  jobsWithStatus(statuses: readonly JobStatus[]): JobRecord[] {
+    const rows = this.db.prepare(`SELECT * FROM jobs WHERE status IN (${statuses.map(() => '?').join(',')}) ORDER BY seq`).all(...statuses) as JobRow[];
+    return rows.map(toRecord);
+  }
+
+  countWithStatus(statuses: readonly JobStatus[]): number {
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE status IN (${statuses.map(() => '?').join(',')})`).get(...statuses) as { n: number }).n;
+  }
+
+  updateJob(id: string, patch: JobPatch): void {
+    const sets: string[] = ['updated = ?'];
+    const values: unknown[] = [new Date().toISOString()];
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined) continue;
+      sets.push(`${k} = ?`);
+      values.push(k === 'result' ? JSON.stringify(v) : v);
+    }
+    this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
+  }
+
+  /**
+   * Moves a job to `to` only when it is currently in one of `from`; false when it was not (for
+   * example a cancel that raced the job's completion).
+   */
+  transition(id: string, from: readonly JobStatus[], to: JobStatus, patch: JobPatch = {}): boolean {
+    const tx = this.db.transaction(() => {
+      const row = this.db.prepare('SELECT status FROM jobs WHERE id = ?').get(id) as { status: JobStatus } | undefined;
+      if (!row || !from.includes(row.status)) return false;
+      this.updateJob(id, { ...patch, status: to });
+      return true;
+    });
+    return tx();
+  }
+
+  /** Records a job's units (idempotent: a resumed job re-plans the same units and keeps their done flags). */
+  putUnits(jobId: string, keys: readonly string[]): void {
+    const insert = this.db.prepare('INSERT OR IGNORE INTO units (job_id, idx, key) VALUES (?, ?, ?)');
+    this.db.transaction(() => keys.forEach((key, idx) => insert.run(jobId, idx, key)))();
+  }
+
+  markUnitDone(jobId: string, idx: number): void {
+    this.db.prepare('UPDATE units SET done = 1 WHERE job_id = ? AND idx = ?').run(jobId, idx);
+  }
+
+  unitProgress(jobId: string): { done: number; total: number } {
+    return this.db.prepare('SELECT COALESCE(SUM(done), 0) AS done, COUNT(*) AS total FROM units WHERE job_id = ?').get(jobId) as { done: number; total: number };
+  }
+
+  doneUnits(jobId: string): Set<number> {
+    const rows = this.db.prepare('SELECT idx FROM units WHERE job_id = ? AND done = 1').all(jobId) as { idx: number }[];
+    return new Set(rows.map((r) => r.idx));
+  }
+
+  unitResult(key: string): string | null {
+    const row = this.db.prepare('SELECT path FROM unit_results WHERE key = ?').get(key) as { path: string } | undefined;
+    return row?.path ?? null;
+  }
+
+  recordUnitResult(key: string, path: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO unit_results (key, path, created) VALUES (?, ?, ?)').run(key, path, new Date().toISOString());
+  }
+
+  forgetUnitResult(key: string): void {
+    this.db.prepare('DELETE FROM unit_results WHERE key = ?').run(key);
+  }
+}
+
+function toRecord(row: JobRow): JobRecord {
+  return {
+    id: row.id,
+    process: row.process,
+    status: row.status,
+    progress: row.progress,
+    message: row.message,
+    inputs: JSON.parse(row.inputs),
+    result: row.result ? JSON.parse(row.result) : null,
+    created: row.created,
+    started: row.started,
+    updated: row.updated,
+    finished: row.finished,
+  };
+}

@@ -1,0 +1,210 @@
+/**
+ * The forest-map work units and how to run one. A unit's spec is plain JSON carrying everything
+ * a worker needs (raster path and version, model, options), so a remote worker could run it; its
+ * key names its output exactly: (raster, version, model, kind, tile, options hash).
+ *
+ * Two kinds:
+ * - 'chm' (image rasters only): the canopy height of one block of the model grid, identical to the
+ *   whole-raster CHM there (server/chm/block.ts). Output: the block's float32 heights.
+ * - 'trees': the trees whose tops lie in one tile of the CHM grid, found on the tile plus a halo
+ *   (server/trees delineateWindow, as detectTreesTiled does per tile). Output: trees and crowns in
+ *   the CHM's CRS.
+ *
+ * Outputs are region-independent, so any job covering the same tile reuses them; clipping to the
+ * region happens when the job's results are exported.
+ */
+import { readFileSync } from 'node:fs';
+import type { Grid, RasterImage, Window } from '../raster/types.ts';
+import { openRaster, type RasterSource } from '../raster/source.ts';
+import { resolveModel } from '../model/registry.ts';
+import type { LoadedManifest } from '../model/manifest.ts';
+import { computeChmBlock, chmGridOf } from '../chm/block.ts';
+import { chmPlane, delineateWindow, requiredHalo, resolveTreeOptions, unitScale } from '../trees/detect.ts';
+import { parseWindowSize } from '../trees/window.expression.ts';
+import type { CrownPolygon, Tree, TreeOptions } from '../trees/types.ts';
+import { CancelledError } from '../errors.ts';
+import { hashOf, writeFileAtomic, type WorkUnit } from './queue.ts';
+import type { TreeDetectionInputs } from './process.forest-map.ts';
+
+export interface RasterRef {
+  id: string;
+  path: string;
+  /** Changes with the file's content (the catalog's version, or size+mtime). */
+  version: string;
+  role: 'image' | 'chm';
+}
+
+/** What every unit of a job shares. */
+export interface UnitContext {
+  raster: RasterRef;
+  /** Model name or directory; null for a CHM raster. */
+  model: string | null;
+  /** Model name + version as resolved when the job was planned (part of keys). */
+  modelKey: string | null;
+  trees: TreeDetectionInputs;
+  /**
+   * Where trees units read the CHM: the raster itself (a CHM raster), an already computed CHM file
+   * of this raster and model (reused), or the job's own 'chm' block units.
+   */
+  chm: { kind: 'raster' } | { kind: 'file'; path: string; version: string } | { kind: 'blocks' };
+  /** Trees tile core size and halo (CHM pixels); CHM block size (model-grid pixels). */
+  tileSize: number;
+  halo: number;
+  blockSize: number;
+}
+
+export type UnitSpec =
+  | { kind: 'chm'; ctx: UnitContext; block: Window }
+  | { kind: 'trees'; ctx: UnitContext; core: Window; read: Window };
+
+export function treeOptions(t: TreeDetectionInputs): TreeOptions {
+  return { algorithm: t.algorithm, ws: typeof t.ws === 'number' ? t.ws : parseWindowSize(t.ws), hmin: t.hmin };
+}
+
+/** Context pixels a trees tile needs for the given options on a CHM grid. */
+export function treesHalo(t: TreeDetectionInputs, grid: Grid): number {
+  const m = unitScale(grid.crs);
+  const tr = grid.transform;
+  return requiredHalo(treeOptions(t), Math.hypot(tr[1], tr[4]) * m, Math.hypot(tr[2], tr[5]) * m);
+}
+
+function rasterKey(ctx: UnitContext): string {
+  return `${ctx.raster.id}@${ctx.raster.version}/${ctx.modelKey ?? 'chm-raster'}`;
+}
+
+export function chmUnit(ctx: UnitContext, block: Window): WorkUnit<UnitSpec> {
+  return { key: `${rasterKey(ctx)}/chm/${block.x},${block.y},${block.width},${block.height}`, spec: { kind: 'chm', ctx, block } };
+}
+
+export function treesUnit(ctx: UnitContext, core: Window, read: Window): WorkUnit<UnitSpec> {
+  const chm = ctx.chm.kind === 'file' ? `file:${ctx.chm.version}` : ctx.chm.kind === 'blocks' ? `blocks:${ctx.blockSize}` : 'raster';
+  const opts = hashOf({ trees: ctx.trees, halo: ctx.halo, chm });
+  return { key: `${rasterKey(ctx)}/trees/${core.x},${core.y},${core.width},${core.height}/${opts}`, spec: { kind: 'trees', ctx, core, read } };
+}
+
+// ---- unit output files: [u32 header length][JSON header][pad to 4][float32 payload]
+
+export function encodeUnitFile(header: unknown, payload?: Float32Array): Uint8Array {
+  const json = Buffer.from(JSON.stringify(header));
+  const headLen = 4 + json.length;
+  const pad = (4 - (headLen % 4)) % 4;
+  const out = new Uint8Array(headLen + pad + (payload ? payload.byteLength : 0));
+  new DataView(out.buffer).setUint32(0, json.length, true);
+  out.set(json, 4);
+  if (payload) out.set(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), headLen + pad);
+  return out;
+}
+
+export function decodeUnitFile<H>(path: string): { header: H; payload: Float32Array } {
+  const buf = readFileSync(path);
+  const len = buf.readUInt32LE(0);
+  const header = JSON.parse(buf.subarray(4, 4 + len).toString('utf8')) as H;
+  const start = 4 + len + ((4 - ((4 + len) % 4)) % 4);
+  const bytes = buf.subarray(start);
+  // copy into an aligned buffer: Buffer pooling does not guarantee 4-byte alignment
+  const payload = new Float32Array(bytes.length / 4);
+  new Uint8Array(payload.buffer).set(bytes);
+  return { header, payload };
+}
+
+export interface TreesUnitOutput {
+  trees: Tree[];
+  crowns: Array<CrownPolygon | null>;
+}
+
+// ---- reading the CHM a trees unit needs
+
+/** A CHM to read windows from: a CHM raster, a cached CHM file, or the job's CHM blocks. */
+export interface ChmWindowReader {
+  grid: Grid;
+  /** Heights (NaN = no data) of a window inside the grid. */
+  read(window: Window): Promise<Float32Array>;
+}
+
+export function rasterChmReader(source: RasterSource): ChmWindowReader {
+  return {
+    grid: source.grid,
+    read: async (w) => chmPlane(await source.readWindow(w, { overview: 0, bands: [0] })),
+  };
+}
+
+/** Block lattice of `size` pixels over a grid: the blocks a window touches. */
+export function blocksTouching(grid: { width: number; height: number }, size: number, w: Window): Window[] {
+  const out: Window[] = [];
+  for (let by = Math.floor(w.y / size) * size; by < w.y + w.height; by += size) {
+    for (let bx = Math.floor(w.x / size) * size; bx < w.x + w.width; bx += size) {
+      out.push({ x: bx, y: by, width: Math.min(size, grid.width - bx), height: Math.min(size, grid.height - by) });
+    }
+  }
+  return out;
+}
+
+/** Reads windows of the model-grid CHM from the job's 'chm' unit outputs. */
+export function blockChmReader(grid: Grid, ctx: UnitContext, pathOf: (key: string) => string): ChmWindowReader {
+  const cache = new Map<string, Float32Array>();
+  return {
+    grid,
+    async read(w) {
+      const out = new Float32Array(w.width * w.height).fill(NaN);
+      for (const b of blocksTouching(grid, ctx.blockSize, w)) {
+        const key = chmUnit(ctx, b).key;
+        let values = cache.get(key);
+        if (!values) {
+          values = decodeUnitFile(pathOf(key)).payload;
+          cache.set(key, values);
+          if (cache.size > 4) cache.delete(cache.keys().next().value!);
+        }
+        const x0 = Math.max(w.x, b.x), x1 = Math.min(w.x + w.width, b.x + b.width);
+        const y0 = Math.max(w.y, b.y), y1 = Math.min(w.y + w.height, b.y + b.height);
+        for (let y = y0; y < y1; y++) {
+          out.set(values.subarray((y - b.y) * b.width + (x0 - b.x), (y - b.y) * b.width + (x1 - b.x)), (y - w.y) * w.width + (x0 - w.x));
+        }
+      }
+      return out;
+    },
+  };
+}
+
+// ---- executing a unit
+
+export interface UnitResources {
+  /** The CHM reader for a trees unit of this context (CHM raster, cached CHM, or blocks). */
+  chmReader(ctx: UnitContext): Promise<ChmWindowReader>;
+  source(ctx: UnitContext): Promise<RasterSource>;
+  manifest(ctx: UnitContext): Promise<LoadedManifest>;
+}
+
+/** Default resources: open by path, resolve the model by name; block outputs found by `pathOf`. */
+export function defaultResources(pathOf: (key: string) => string): UnitResources {
+  const res: UnitResources = {
+    source: (ctx) => openRaster(ctx.raster.path),
+    manifest: (ctx) => resolveModel(ctx.model ?? undefined),
+    async chmReader(ctx) {
+      if (ctx.chm.kind === 'raster') return rasterChmReader(await res.source(ctx));
+      if (ctx.chm.kind === 'file') return rasterChmReader(await openRaster(ctx.chm.path));
+      return blockChmReader(chmGridOf(await res.source(ctx), await res.manifest(ctx)), ctx, pathOf);
+    },
+  };
+  return res;
+}
+
+export async function executeUnit(unit: WorkUnit<UnitSpec>, outPath: string, signal: AbortSignal, res: UnitResources): Promise<void> {
+  if (signal.aborted) throw new CancelledError();
+  const spec = unit.spec;
+  if (spec.kind === 'chm') {
+    const image: RasterImage = await computeChmBlock(spec.block, { source: await res.source(spec.ctx), manifest: await res.manifest(spec.ctx), signal });
+    writeFileAtomic(outPath, encodeUnitFile({ block: spec.block }, image.bands[0]));
+    return;
+  }
+  const reader = await res.chmReader(spec.ctx);
+  const { grid } = reader;
+  const r = spec.read, c = spec.core;
+  const chm = await reader.read(r);
+  const found = delineateWindow({
+    chm, width: r.width, height: r.height, offsetX: r.x, offsetY: r.y,
+    rasterWidth: grid.width, rasterHeight: grid.height, transform: grid.transform, metresPerUnit: unitScale(grid.crs),
+    core: { x0: c.x - r.x, y0: c.y - r.y, x1: c.x + c.width - r.x, y1: c.y + c.height - r.y },
+  }, resolveTreeOptions(treeOptions(spec.ctx.trees)));
+  const output: TreesUnitOutput = { trees: found.trees, crowns: found.crowns };
+  writeFileAtomic(outPath, encodeUnitFile(output));
+}

@@ -1,0 +1,203 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeCog, writeCogImage, type CogOptions } from './cog.writer.ts';
+import type { Affine, Crs, Grid } from './types.ts';
+import { InvalidInputError } from '../errors.ts';
+import { gdalInspect, gdalinfo, gdalMissing } from '../../test/gdal.inspect.ts';
+
+const UTM10: Crs = { epsg: 32610, proj4: '+proj=utm +zone=10 +datum=WGS84 +units=m +no_defs', name: 'WGS 84 / UTM zone 10N', units: 'm' };
+const WGS84: Crs = { epsg: 4326, proj4: '+proj=longlat +datum=WGS84 +no_defs', name: 'WGS 84', units: 'degree' };
+const dir = mkdtempSync(join(tmpdir(), 'cog-test-'));
+const skip = { skip: gdalMissing };
+
+function grid(width: number, height: number, transform: Affine = [560000, 0.5, 0, 4900000, 0, -0.5], crs = UTM10): Grid {
+  return { width, height, transform, crs };
+}
+
+/** A band pattern with structure in both directions, so tile placement errors show. */
+function pattern(band: number, x: number, y: number): number {
+  return band === 0 ? (x * 7 + y * 3) % 256 : band === 1 ? (x ^ y) & 255 : (x * y + 11) % 251;
+}
+
+/** Writes a full image from a per-pixel function, checking the strip windows the writer asks for. */
+async function writeFrom(path: string, opts: CogOptions, value: (b: number, x: number, y: number) => number, ArrayType: new (n: number) => { [i: number]: number; length: number } = Float64Array) {
+  const windows: Array<{ y: number; height: number }> = [];
+  await writeCog(path, opts, (w) => {
+    assert.equal(w.x, 0);
+    assert.equal(w.width, opts.grid.width);
+    windows.push({ y: w.y, height: w.height });
+    return Array.from({ length: opts.bands }, (_, b) => {
+      const plane = new ArrayType(w.width * w.height);
+      for (let r = 0; r < w.height; r++) for (let c = 0; c < w.width; c++) plane[r * w.width + c] = value(b, c, w.y + r);
+      return plane as unknown as ArrayLike<number>;
+    });
+  });
+  return windows;
+}
+
+/** Independent 2x2 average (edge blocks use the pixels they have), rounded for integers. */
+function averageLevel(src: Float64Array, w: number, h: number, round: boolean, nodata: number | null = null) {
+  const ow = Math.ceil(w / 2), oh = Math.ceil(h / 2);
+  const out = new Float64Array(ow * oh);
+  for (let y = 0; y < oh; y++) for (let x = 0; x < ow; x++) {
+    let s = 0, n = 0;
+    for (const [dx, dy] of [[0, 0], [1, 0], [0, 1], [1, 1]]) {
+      const sx = 2 * x + dx, sy = 2 * y + dy;
+      if (sx >= w || sy >= h) continue;
+      const v = src[sy * w + sx];
+      if (v === nodata || Number.isNaN(v)) continue;
+      s += v; n++;
+    }
+    out[y * ow + x] = n === 0 ? (nodata ?? 0) : round ? Math.round(s / n) : s / n;
+  }
+  return { data: out, width: ow, height: oh };
+}
+
+test('RGB uint8, size not a multiple of the tile: GDAL reads exact pixels, CRS, tiling, overviews, COG layout', skip, async () => {
+  const path = join(dir, 'rgb.tif');
+  const W = 600, H = 300;
+  const windows = await writeFrom(path, { grid: grid(W, H), bands: 3, sampleType: 'uint8' }, pattern);
+  assert.deepEqual(windows, [{ y: 0, height: 256 }, { y: 256, height: 44 }]);
+
+  const info = gdalInspect(path);
+  assert.deepEqual(info.cogErrors, []);
+  assert.deepEqual(info.cogWarnings, []);
+  assert.deepEqual(info.gdalMessages, []);
+  assert.equal(info.driver, 'GTiff');
+  assert.equal(info.epsg, 32610);
+  assert.deepEqual(info.geoTransform, [560000, 0.5, 0, 4900000, 0, -0.5]);
+  assert.equal(info.imageStructure.COMPRESSION, 'DEFLATE');
+  assert.equal(info.imageStructure.PREDICTOR, '2');
+  assert.equal(info.imageStructure.LAYOUT, 'COG');
+  assert.equal(info.imageStructure.INTERLEAVE, 'PIXEL');
+  // auto: 600x300 -> 300x150 -> 150x75 (fits a 256 tile)
+  assert.deepEqual(info.levels.map((l) => [l.width, l.height, l.blockWidth, l.blockHeight]), [[600, 300, 256, 256], [300, 150, 256, 256], [150, 75, 256, 256]]);
+  for (let b = 0; b < 3; b++) {
+    const got = info.levels[0].bands[b];
+    let level = new Float64Array(W * H);
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) level[y * W + x] = pattern(b, x, y);
+    assert.deepEqual([...got], [...level].map((v) => v), `band ${b + 1} full resolution`);
+    let w = W, h = H;
+    for (let lv = 1; lv < 3; lv++) {
+      const next = averageLevel(level, w, h, true);
+      assert.deepEqual([...info.levels[lv].bands[b]], [...next.data], `band ${b + 1} overview ${lv}`);
+      ({ data: level, width: w, height: h } = next);
+    }
+  }
+
+  const cli = gdalinfo(path);
+  assert.equal(cli.status, 0);
+  assert.equal(cli.stderr, '', 'gdalinfo prints no warnings');
+  assert.match(cli.stdout, /Block=256x256 Type=Byte, ColorInterp=Red/);
+  assert.match(cli.stdout, /Overviews: 300x150, 150x75/);
+  assert.match(cli.stdout, /AREA_OR_POINT=Area/);
+});
+
+test('float32 single tile with nodata: exact values, no overviews, nodata ignored by averaging', skip, async () => {
+  const path = join(dir, 'chm.tif');
+  const value = (_b: number, x: number, y: number) => ((x + y) % 9 === 0 ? -9999 : Math.fround(Math.sin(x * 0.3) * 20 + y * 0.01));
+  await writeFrom(path, { grid: grid(100, 70), bands: 1, sampleType: 'float32', nodata: -9999 }, value);
+  const info = gdalInspect(path);
+  assert.deepEqual(info.cogErrors, []);
+  assert.equal(info.overviewCount, 0);
+  assert.equal(info.dataType, 'Float32');
+  assert.equal(info.nodata, -9999);
+  assert.equal(info.imageStructure.PREDICTOR, '3');
+  const got = new Float32Array(info.levels[0].bands[0].buffer.slice(info.levels[0].bands[0].byteOffset, info.levels[0].bands[0].byteOffset + 100 * 70 * 4));
+  for (let y = 0; y < 70; y++) for (let x = 0; x < 100; x++) assert.equal(got[y * 100 + x], value(0, x, y), `pixel ${x},${y}`);
+
+  // Two forced overview levels on a float raster: averages skip nodata, match an independent computation.
+  const pathOv = join(dir, 'chm-ov.tif');
+  await writeFrom(pathOv, { grid: grid(100, 70), bands: 1, sampleType: 'float32', nodata: -9999, overviews: 2, tileSize: 32 }, value);
+  const ov = gdalInspect(pathOv);
+  assert.deepEqual(ov.cogErrors, []);
+  assert.equal(ov.overviewCount, 2);
+  const full = new Float64Array(100 * 70);
+  for (let y = 0; y < 70; y++) for (let x = 0; x < 100; x++) full[y * 100 + x] = value(0, x, y);
+  const o1 = averageLevel(full, 100, 70, false, -9999);
+  const buf = ov.levels[1].bands[0];
+  const got1 = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+  assert.equal(got1.length, 50 * 35);
+  for (let i = 0; i < got1.length; i++) assert.equal(got1[i], Math.fround(o1.data[i]));
+});
+
+test('uint16 / int16 multi-band, predictor and no compression, round and clamp instead of wrapping', skip, async () => {
+  for (const [sampleType, compression] of [['uint16', 'deflate'], ['int16', 'deflate'], ['int16', 'none']] as const) {
+    const path = join(dir, `${sampleType}-${compression}.tif`);
+    const lo = sampleType === 'uint16' ? 0 : -32768, hi = sampleType === 'uint16' ? 65535 : 32767;
+    const value = (b: number, x: number, y: number) => (x === 0 && y === 0 ? 1e9 : x === 1 && y === 0 ? -1e9 : (b + 1) * 1000 + x * 37 - y * 53 + 0.4);
+    await writeFrom(path, { grid: grid(90, 40), bands: 2, sampleType, compression, tileSize: 16 }, value);
+    const info = gdalInspect(path);
+    assert.deepEqual(info.cogErrors, [], `${sampleType} ${compression}`);
+    assert.equal(info.dataType, sampleType === 'uint16' ? 'UInt16' : 'Int16');
+    assert.equal(info.imageStructure.COMPRESSION, compression === 'deflate' ? 'DEFLATE' : undefined);
+    for (let b = 0; b < 2; b++) {
+      const buf = info.levels[0].bands[b];
+      for (let y = 0; y < 40; y++) for (let x = 0; x < 90; x++) {
+        const i = (y * 90 + x) * 2;
+        const got = sampleType === 'uint16' ? buf.readUInt16LE(i) : buf.readInt16LE(i);
+        assert.equal(got, Math.min(hi, Math.max(lo, Math.round(value(b, x, y)))));
+      }
+    }
+  }
+});
+
+test('the same input gives byte-identical files; BigTIFF and rotated transforms read back', skip, async () => {
+  const opts: CogOptions = { grid: grid(300, 280), bands: 3, sampleType: 'uint8' };
+  await writeFrom(join(dir, 'a.tif'), opts, pattern);
+  await writeFrom(join(dir, 'b.tif'), opts, pattern);
+  assert.ok(readFileSync(join(dir, 'a.tif')).equals(readFileSync(join(dir, 'b.tif'))));
+
+  await writeFrom(join(dir, 'big.tif'), { ...opts, bigtiff: true }, pattern);
+  const big = gdalInspect(join(dir, 'big.tif'));
+  assert.deepEqual(big.cogErrors, []);
+  assert.equal(readFileSync(join(dir, 'big.tif')).readUInt16LE(2), 43);
+  assert.deepEqual(big.levels[0].bands[1], gdalInspect(join(dir, 'a.tif')).levels[0].bands[1]);
+
+  const rotated: Affine = [500000, 0.4, 0.1, 5000000, 0.1, -0.4];
+  await writeFrom(join(dir, 'rot.tif'), { ...opts, grid: grid(300, 280, rotated) }, pattern);
+  const rot = gdalInspect(join(dir, 'rot.tif'), { pixels: false });
+  for (let i = 0; i < 6; i++) assert.ok(Math.abs(rot.geoTransform[i] - rotated[i]) < 1e-9, `geotransform[${i}]`);
+  assert.equal(rot.epsg, 32610);
+
+  await writeFrom(join(dir, 'geo.tif'), { ...opts, grid: grid(300, 280, [-122, 0.0001, 0, 44, 0, -0.0001], WGS84) }, pattern);
+  assert.equal(gdalInspect(join(dir, 'geo.tif'), { pixels: false }).epsg, 4326);
+});
+
+test('writeCogImage: masked pixels become nodata', skip, async () => {
+  const g = grid(20, 10);
+  const band = new Float32Array(200).map((_, i) => i / 4);
+  const mask = new Uint8Array(200).fill(1);
+  mask[5] = 0;
+  const path = join(dir, 'img.tif');
+  await writeCogImage(path, { grid: g, bands: [band], mask }, { sampleType: 'float32', nodata: -1 });
+  const info = gdalInspect(path);
+  const buf = info.levels[0].bands[0];
+  const got = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+  assert.equal(got[5], -1);
+  assert.equal(got[6], 1.5);
+  assert.equal(info.nodata, -1);
+
+  // No nodata given for a masked float image: NaN, which GDAL reports as such.
+  const nanPath = join(dir, 'img-nan.tif');
+  await writeCogImage(nanPath, { grid: g, bands: [band], mask }, { sampleType: 'float32' });
+  const nan = gdalInspect(nanPath);
+  assert.equal(nan.nodata, 'nan');
+  assert.ok(Number.isNaN(nan.levels[0].bands[0].readFloatLE(5 * 4)));
+});
+
+test('bad input is a clear error and leaves no file or temp directory behind', async () => {
+  const sub = mkdtempSync(join(tmpdir(), 'cog-bad-'));
+  const path = join(sub, 'bad.tif');
+  await assert.rejects(writeCog(path, { grid: grid(40, 40), bands: 2, sampleType: 'uint8' }, () => [new Uint8Array(1600)]), InvalidInputError);
+  await assert.rejects(writeCog(path, { grid: grid(40, 40), bands: 1, sampleType: 'uint8' }, () => [new Uint8Array(10)]), /expected 1600/);
+  await assert.rejects(writeCog(path, { grid: grid(0, 40), bands: 1, sampleType: 'uint8' }, () => []), InvalidInputError);
+  await assert.rejects(writeCog(path, { grid: grid(40, 40), bands: 1, sampleType: 'uint8', tileSize: 100 }, () => []), /multiple of 16/);
+  await assert.rejects(writeCog(path, { grid: grid(40, 40), bands: 1, sampleType: 'uint8', nodata: 300 }, () => []), /not representable/);
+  await assert.rejects(writeCog(path, { grid: grid(40, 40), bands: 1, sampleType: 'uint8' }, () => { throw new Error('producer failed'); }), /producer failed/);
+  assert.equal(existsSync(path), false);
+  assert.deepEqual(readdirSync(sub), []);
+});

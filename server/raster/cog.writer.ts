@@ -1,0 +1,594 @@
+/**
+ * A streaming Cloud Optimized GeoTIFF writer. No maintained npm package writes tiled, compressed
+ * GeoTIFF with internal overviews and GeoKeys (geotiff.js writes strips, uncompressed), so this is
+ * the one writer every stage uses: scenes, CHM outputs, exports.
+ *
+ * How it streams: the caller produces the full-resolution image one strip of tile rows at a time.
+ * Each pyramid level keeps one strip buffer; a full strip is cut into tiles, compressed and appended
+ * to that level's spool file, then 2x2-reduced into the next level's buffer. Memory is a strip per
+ * level whatever the image size. At the end the file is assembled in COG order: header, GDAL's
+ * structural-metadata ghost area, every IFD (full resolution first, then overviews by decreasing
+ * resolution), then tile data from the smallest overview to the full resolution, each tile with a
+ * 4-byte size leader and its last 4 bytes repeated as a trailer (what GDAL's COG driver writes, so
+ * GDAL can read tiles without consulting TileByteCounts).
+ *
+ * Output is byte-identical for identical input: no timestamps, no software tag, deterministic
+ * compression. Files that would pass 4 GiB are written as BigTIFF automatically.
+ */
+import { mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, basename } from 'node:path';
+import { deflate as deflateCb, constants as zlibConstants } from 'node:zlib';
+import { promisify } from 'node:util';
+import { endianness } from 'node:os';
+import type { FileHandle } from 'node:fs/promises';
+import type { Grid, RasterImage, Window } from './types.ts';
+import { InvalidInputError, LimitExceededError } from '../errors.ts';
+
+const deflate = promisify(deflateCb);
+
+export type CogSampleType = 'uint8' | 'uint16' | 'int16' | 'float32';
+
+export interface CogOptions {
+  grid: Grid;
+  bands: number;
+  sampleType: CogSampleType;
+  /** Written as the GDAL_NODATA tag; averaging overviews ignores it (and NaN). */
+  nodata?: number | null;
+  /** Default: 'rgb' for 3 or 4 uint8 bands, else 'minisblack'. */
+  photometric?: 'rgb' | 'minisblack';
+  /** Tile edge in pixels, a multiple of 16. Default 256. */
+  tileSize?: number;
+  /** Default 'deflate' (zlib), with a horizontal predictor (2 for integers, 3 for floats). */
+  compression?: 'deflate' | 'none';
+  /** Number of 2x overview levels; 'auto' (default) halves until the image fits one tile. */
+  overviews?: number | 'auto';
+  overviewResampling?: 'average' | 'nearest';
+  /** zlib level 1-9, default 6. */
+  deflateLevel?: number;
+  /** Force BigTIFF (tests); by default chosen only when the file would exceed 4 GiB. */
+  bigtiff?: boolean;
+}
+
+/** A strip's band planes as produced: row-major, window.width * window.height values each. */
+export type StripProducer = (window: Window) => Promise<ArrayLike<number>[]> | ArrayLike<number>[];
+
+/** Largest dimension accepted: keeps tile tables and strip buffers within sane bounds. */
+const MAX_DIMENSION = 1 << 20;
+const MAX_BANDS = 64;
+
+type SampleArray = Uint8Array | Uint16Array | Int16Array | Float32Array;
+
+interface SampleKind {
+  bytes: number;
+  /** TIFF SampleFormat: 1 unsigned, 2 signed, 3 IEEE float. */
+  format: 1 | 2 | 3;
+  make(n: number): SampleArray;
+  /** Round and clamp a value into the type's range; NaN becomes `nanAs`. */
+  min: number;
+  max: number;
+  integer: boolean;
+}
+
+const SAMPLE_KINDS: Record<CogSampleType, SampleKind> = {
+  uint8: { bytes: 1, format: 1, make: (n) => new Uint8Array(n), min: 0, max: 255, integer: true },
+  uint16: { bytes: 2, format: 1, make: (n) => new Uint16Array(n), min: 0, max: 65535, integer: true },
+  int16: { bytes: 2, format: 2, make: (n) => new Int16Array(n), min: -32768, max: 32767, integer: true },
+  float32: { bytes: 4, format: 3, make: (n) => new Float32Array(n), min: -Infinity, max: Infinity, integer: false },
+};
+
+/** The options with defaults applied and checked. */
+interface Plan {
+  width: number;
+  height: number;
+  bands: number;
+  kind: SampleKind;
+  sampleType: CogSampleType;
+  nodata: number | null;
+  photometric: 'rgb' | 'minisblack';
+  tileSize: number;
+  compression: 'deflate' | 'none';
+  deflateLevel: number;
+  resampling: 'average' | 'nearest';
+  /** Sizes of level 0 (full resolution) and each overview. */
+  levels: Array<{ width: number; height: number }>;
+  grid: Grid;
+  bigtiff: boolean | undefined;
+}
+
+function plan(opts: CogOptions): Plan {
+  const { grid } = opts;
+  const { width, height } = grid;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || width > MAX_DIMENSION || height > MAX_DIMENSION) {
+    throw new InvalidInputError(`raster size must be whole pixels in 1..${MAX_DIMENSION}, got ${width} x ${height}`);
+  }
+  if (!Number.isInteger(opts.bands) || opts.bands < 1 || opts.bands > MAX_BANDS) throw new InvalidInputError(`bands must be 1..${MAX_BANDS}, got ${opts.bands}`);
+  const kind = SAMPLE_KINDS[opts.sampleType];
+  if (!kind) throw new InvalidInputError(`unsupported sample type '${opts.sampleType}'`);
+  const tileSize = opts.tileSize ?? 256;
+  if (!Number.isInteger(tileSize) || tileSize < 16 || tileSize > 4096 || tileSize % 16 !== 0) throw new InvalidInputError(`tileSize must be a multiple of 16 in 16..4096, got ${tileSize}`);
+  if (!grid.transform || grid.transform.length !== 6 || !grid.transform.every(Number.isFinite)) throw new InvalidInputError('grid transform must be 6 finite numbers');
+  const nodata = opts.nodata ?? null;
+  if (nodata !== null && kind.integer && (!Number.isInteger(nodata) || nodata < kind.min || nodata > kind.max)) {
+    throw new InvalidInputError(`nodata ${nodata} is not representable as ${opts.sampleType}`);
+  }
+  const photometric = opts.photometric ?? (opts.sampleType === 'uint8' && (opts.bands === 3 || opts.bands === 4) ? 'rgb' : 'minisblack');
+  if (photometric === 'rgb' && opts.bands < 3) throw new InvalidInputError('photometric rgb needs at least 3 bands');
+  const deflateLevel = opts.deflateLevel ?? 6;
+  if (!Number.isInteger(deflateLevel) || deflateLevel < 1 || deflateLevel > 9) throw new InvalidInputError(`deflateLevel must be 1..9, got ${deflateLevel}`);
+
+  const levels = [{ width, height }];
+  const wanted = opts.overviews ?? 'auto';
+  if (wanted !== 'auto' && (!Number.isInteger(wanted) || wanted < 0 || wanted > 30)) throw new InvalidInputError(`overviews must be 'auto' or 0..30, got ${wanted}`);
+  for (;;) {
+    const last = levels[levels.length - 1];
+    if (wanted === 'auto' ? last.width <= tileSize && last.height <= tileSize : levels.length > wanted) break;
+    if (last.width === 1 && last.height === 1) break;
+    levels.push({ width: Math.ceil(last.width / 2), height: Math.ceil(last.height / 2) });
+  }
+  return {
+    width, height, bands: opts.bands, kind, sampleType: opts.sampleType, nodata, photometric, tileSize,
+    compression: opts.compression ?? 'deflate', deflateLevel, resampling: opts.overviewResampling ?? 'average',
+    levels, grid, bigtiff: opts.bigtiff,
+  };
+}
+
+/** Round and clamp into the sample type, the way a careful GDAL write would (no wrap-around). */
+function quantizeInto(src: ArrayLike<number>, dst: SampleArray, dstOffset: number, n: number, kind: SampleKind, nanAs: number): void {
+  if (!kind.integer) {
+    for (let i = 0; i < n; i++) dst[dstOffset + i] = src[i];
+    return;
+  }
+  if ((src instanceof Uint8Array && dst instanceof Uint8Array) || (src instanceof Uint16Array && dst instanceof Uint16Array) || (src instanceof Int16Array && dst instanceof Int16Array)) {
+    dst.set(src.subarray(0, n), dstOffset);
+    return;
+  }
+  const { min, max } = kind;
+  for (let i = 0; i < n; i++) {
+    const v = src[i];
+    dst[dstOffset + i] = v !== v ? nanAs : v <= min ? min : v >= max ? max : Math.round(v);
+  }
+}
+
+/** One pyramid level: a strip buffer being filled, and the spool its finished tiles go to. */
+class Level {
+  readonly tilesAcross: number;
+  readonly tilesDown: number;
+  readonly planes: SampleArray[];
+  /** Rows of the current strip held so far; the strip starts at row stripIndex * tileSize. */
+  rowsFilled = 0;
+  stripIndex = 0;
+  /** Offset of each tile's data inside the spool (after its leader), and its byte count. */
+  readonly tileOffsets: number[] = [];
+  readonly tileBytes: number[] = [];
+  spoolSize = 0;
+
+  constructor(readonly index: number, readonly width: number, readonly height: number, readonly p: Plan, readonly spool: FileHandle, readonly spoolPath: string) {
+    this.tilesAcross = Math.ceil(width / p.tileSize);
+    this.tilesDown = Math.ceil(height / p.tileSize);
+    this.planes = Array.from({ length: p.bands }, () => p.kind.make(width * p.tileSize));
+  }
+
+  /** Rows the current strip must hold before it is complete (the last strip is shorter). */
+  get stripRows(): number {
+    return Math.min(this.p.tileSize, this.height - this.stripIndex * this.p.tileSize);
+  }
+}
+
+/**
+ * Streams a raster to a COG. `produce` is called for each strip of tile rows, top to bottom
+ * (window = full width x tileSize rows, last one shorter), and returns one plane per band (row-major
+ * values of the window's size). Memory stays bounded by a strip per pyramid level whatever the size.
+ * Values are rounded and clamped into integer sample types.
+ */
+export async function writeCog(path: string, opts: CogOptions, produce: StripProducer): Promise<void> {
+  if (endianness() !== 'LE') throw new Error('the COG writer assumes a little-endian host');
+  const p = plan(opts);
+  const work = await mkdtemp(join(dirname(path), `.${basename(path)}.tmp-`));
+  const levels: Level[] = [];
+  try {
+    for (let i = 0; i < p.levels.length; i++) {
+      const spoolPath = join(work, `level${i}.bin`);
+      levels.push(new Level(i, p.levels[i].width, p.levels[i].height, p, await open(spoolPath, 'w'), spoolPath));
+    }
+    const base = levels[0];
+    const nanAs = p.nodata ?? 0;
+    for (let s = 0; s < base.tilesDown; s++) {
+      const window: Window = { x: 0, y: s * p.tileSize, width: p.width, height: base.stripRows };
+      const planes = await produce(window);
+      const n = window.width * window.height;
+      if (!Array.isArray(planes) || planes.length !== p.bands) throw new InvalidInputError(`strip producer returned ${Array.isArray(planes) ? planes.length : 'no'} planes, expected ${p.bands}`);
+      for (let b = 0; b < p.bands; b++) {
+        if (!planes[b] || planes[b].length < n) throw new InvalidInputError(`strip producer's band ${b + 1} has ${planes[b]?.length ?? 0} values, expected ${n}`);
+        quantizeInto(planes[b], base.planes[b], 0, n, p.kind, nanAs);
+      }
+      base.rowsFilled = window.height;
+      await flushStrip(levels, 0);
+    }
+    for (const level of levels) await level.spool.close();
+    const tmpOut = join(work, 'out.tif');
+    await assemble(tmpOut, p, levels);
+    await rename(tmpOut, path);
+  } finally {
+    for (const level of levels) await level.spool.close().catch(() => undefined);
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** The level's strip is complete: write its tiles, feed its 2x2 reduction to the next level. */
+async function flushStrip(levels: Level[], index: number): Promise<void> {
+  const level = levels[index];
+  await writeStripTiles(level);
+  const next = levels[index + 1];
+  if (next) {
+    const rows = reduceInto(level, next);
+    next.rowsFilled += rows;
+    if (next.rowsFilled === next.stripRows) await flushStrip(levels, index + 1);
+  }
+  level.stripIndex++;
+  level.rowsFilled = 0;
+}
+
+/** 2x2 reduction of `from`'s current strip, appended to `to`'s strip buffer; returns rows added. */
+function reduceInto(from: Level, to: Level): number {
+  const { p } = from;
+  const rowsIn = from.rowsFilled;
+  const rowsOut = Math.ceil(rowsIn / 2);
+  const wIn = from.width;
+  const wOut = to.width;
+  const nodata = p.nodata;
+  const average = p.resampling === 'average';
+  const round = p.kind.integer;
+  for (let b = 0; b < p.bands; b++) {
+    const src = from.planes[b];
+    const dst = to.planes[b];
+    for (let ro = 0; ro < rowsOut; ro++) {
+      const r0 = ro * 2;
+      const r1 = r0 + 1 < rowsIn ? r0 + 1 : -1;
+      const dstRow = (to.rowsFilled + ro) * wOut;
+      for (let co = 0; co < wOut; co++) {
+        const c0 = co * 2;
+        if (!average) {
+          dst[dstRow + co] = src[r0 * wIn + c0];
+          continue;
+        }
+        const c1 = c0 + 1 < wIn ? c0 + 1 : -1;
+        let sum = 0;
+        let count = 0;
+        const add = (v: number) => {
+          if (v !== v || v === nodata) return;
+          sum += v;
+          count++;
+        };
+        add(src[r0 * wIn + c0]);
+        if (c1 >= 0) add(src[r0 * wIn + c1]);
+        if (r1 >= 0) {
+          add(src[r1 * wIn + c0]);
+          if (c1 >= 0) add(src[r1 * wIn + c1]);
+        }
+        dst[dstRow + co] = count === 0 ? (nodata ?? 0) : round ? Math.round(sum / count) : sum / count;
+      }
+    }
+  }
+  return rowsOut;
+}
+
+/** Cut the level's strip into tiles (edge tiles padded with nodata or 0), compress, spool. */
+async function writeStripTiles(level: Level): Promise<void> {
+  const { p } = level;
+  const ts = p.tileSize;
+  const spp = p.bands;
+  const pad = p.nodata ?? 0;
+  const tiles: Uint8Array[] = [];
+  for (let tx = 0; tx < level.tilesAcross; tx++) {
+    const tile = p.kind.make(ts * ts * spp);
+    const x0 = tx * ts;
+    const cols = Math.min(ts, level.width - x0);
+    if (cols < ts || level.rowsFilled < ts) tile.fill(pad);
+    for (let r = 0; r < level.rowsFilled; r++) {
+      const srcRow = r * level.width + x0;
+      const dstRow = r * ts * spp;
+      if (spp === 1) {
+        tile.set(level.planes[0].subarray(srcRow, srcRow + cols), dstRow);
+      } else {
+        for (let b = 0; b < spp; b++) {
+          const plane = level.planes[b];
+          for (let c = 0; c < cols; c++) tile[dstRow + c * spp + b] = plane[srcRow + c];
+        }
+      }
+    }
+    tiles.push(tileBytes(tile));
+  }
+  const encoded = await Promise.all(tiles.map((t) => encodeTile(t, p)));
+  for (const data of encoded) {
+    // Leader: the byte count as uint32; trailer: the last 4 bytes again (GDAL's COG convention).
+    const framed = Buffer.alloc(data.length + 8);
+    framed.writeUInt32LE(data.length, 0);
+    framed.set(data, 4);
+    framed.set(data.subarray(data.length - 4), 4 + data.length);
+    await level.spool.write(framed, 0, framed.length, level.spoolSize);
+    level.tileOffsets.push(level.spoolSize + 4);
+    level.tileBytes.push(data.length);
+    level.spoolSize += framed.length;
+  }
+}
+
+function tileBytes(a: SampleArray): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+async function encodeTile(bytes: Uint8Array, p: Plan): Promise<Uint8Array> {
+  if (p.compression === 'none') return bytes;
+  applyPredictor(bytes, p);
+  return deflate(bytes, { level: p.deflateLevel, strategy: zlibConstants.Z_DEFAULT_STRATEGY });
+}
+
+/** TIFF Predictor tag value for the plan: 2 horizontal differencing, 3 floating point, 1 none. */
+function predictorOf(p: Plan): 1 | 2 | 3 {
+  if (p.compression === 'none') return 1;
+  return p.kind.integer ? 2 : 3;
+}
+
+/** In place, row by row, exactly as libtiff's encoder does (so any TIFF reader undoes it). */
+function applyPredictor(bytes: Uint8Array, p: Plan): void {
+  const ts = p.tileSize;
+  const spp = p.bands;
+  const rowSamples = ts * spp;
+  if (p.kind.bytes === 1) {
+    for (let r = 0; r < ts; r++) {
+      const o = r * rowSamples;
+      for (let i = rowSamples - 1; i >= spp; i--) bytes[o + i] = (bytes[o + i] - bytes[o + i - spp]) & 0xff;
+    }
+  } else if (p.kind.bytes === 2) {
+    const v = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+    for (let r = 0; r < ts; r++) {
+      const o = r * rowSamples;
+      for (let i = rowSamples - 1; i >= spp; i--) v[o + i] = (v[o + i] - v[o + i - spp]) & 0xffff;
+    }
+  } else {
+    // Floating point predictor: each row's bytes regrouped into planes, most significant byte
+    // first, then byte-wise differencing with stride = samples per pixel.
+    const bps = p.kind.bytes;
+    const rowBytes = rowSamples * bps;
+    const tmp = new Uint8Array(rowBytes);
+    for (let r = 0; r < ts; r++) {
+      const o = r * rowBytes;
+      tmp.set(bytes.subarray(o, o + rowBytes));
+      for (let s = 0; s < rowSamples; s++) {
+        for (let k = 0; k < bps; k++) bytes[o + (bps - k - 1) * rowSamples + s] = tmp[s * bps + k];
+      }
+      for (let i = rowBytes - 1; i >= spp; i--) bytes[o + i] = (bytes[o + i] - bytes[o + i - spp]) & 0xff;
+    }
+  }
+}
+
+// ---- TIFF structure -------------------------------------------------------------------------
+
+const TYPE = { ASCII: 2, SHORT: 3, LONG: 4, DOUBLE: 12, LONG8: 16 } as const;
+const TYPE_SIZE: Record<number, number> = { 2: 1, 3: 2, 4: 4, 12: 8, 16: 8 };
+
+interface Tag {
+  code: number;
+  type: number;
+  values: number[] | string;
+}
+
+function tagCount(t: Tag): number {
+  return typeof t.values === 'string' ? t.values.length + 1 : t.values.length;
+}
+
+/** Bytes of an IFD (entries plus out-of-line values, word-aligned) in classic or BigTIFF form. */
+function ifdSize(tags: Tag[], big: boolean): number {
+  const inline = big ? 8 : 4;
+  let size = big ? 8 + tags.length * 20 + 8 : 2 + tags.length * 12 + 4;
+  for (const t of tags) {
+    const bytes = tagCount(t) * TYPE_SIZE[t.type];
+    if (bytes > inline) size += bytes + (bytes & 1);
+  }
+  return size;
+}
+
+/** Serialise an IFD located at `at`; its out-of-line values follow the entries. */
+function writeIfd(buf: Buffer, at: number, tags: Tag[], nextIfd: number, big: boolean): void {
+  const inline = big ? 8 : 4;
+  const sorted = [...tags].sort((a, b) => a.code - b.code);
+  let pos = at;
+  let extra = at + (big ? 8 + sorted.length * 20 + 8 : 2 + sorted.length * 12 + 4);
+  if (big) buf.writeBigUInt64LE(BigInt(sorted.length), pos), (pos += 8);
+  else buf.writeUInt16LE(sorted.length, pos), (pos += 2);
+  for (const t of sorted) {
+    const count = tagCount(t);
+    const bytes = count * TYPE_SIZE[t.type];
+    buf.writeUInt16LE(t.code, pos);
+    buf.writeUInt16LE(t.type, pos + 2);
+    if (big) buf.writeBigUInt64LE(BigInt(count), pos + 4);
+    else buf.writeUInt32LE(count, pos + 4);
+    const valuePos = pos + (big ? 12 : 8);
+    let target = valuePos;
+    if (bytes > inline) {
+      if (big) buf.writeBigUInt64LE(BigInt(extra), valuePos);
+      else buf.writeUInt32LE(extra, valuePos);
+      target = extra;
+      extra += bytes + (bytes & 1);
+    }
+    writeValues(buf, target, t);
+    pos += big ? 20 : 12;
+  }
+  if (big) buf.writeBigUInt64LE(BigInt(nextIfd), pos);
+  else buf.writeUInt32LE(nextIfd, pos);
+}
+
+function writeValues(buf: Buffer, at: number, t: Tag): void {
+  if (typeof t.values === 'string') {
+    buf.write(t.values, at, 'latin1');
+    buf[at + t.values.length] = 0;
+    return;
+  }
+  const size = TYPE_SIZE[t.type];
+  t.values.forEach((v, i) => {
+    const o = at + i * size;
+    if (t.type === TYPE.SHORT) buf.writeUInt16LE(v, o);
+    else if (t.type === TYPE.LONG) buf.writeUInt32LE(v, o);
+    else if (t.type === TYPE.LONG8) buf.writeBigUInt64LE(BigInt(v), o);
+    else if (t.type === TYPE.DOUBLE) buf.writeDoubleLE(v, o);
+  });
+}
+
+/** GDAL writes NaN nodata as "nan" and integers without a decimal point. */
+function formatNodata(v: number): string {
+  if (Number.isNaN(v)) return 'nan';
+  if (v === Infinity) return 'inf';
+  if (v === -Infinity) return '-inf';
+  return String(v);
+}
+
+function geoTags(grid: Grid): Tag[] {
+  const t = grid.transform;
+  const tags: Tag[] = [];
+  if (t[2] === 0 && t[4] === 0) {
+    tags.push({ code: 33550, type: TYPE.DOUBLE, values: [t[1], -t[5], 0] });
+    tags.push({ code: 33922, type: TYPE.DOUBLE, values: [0, 0, 0, t[0], t[3], 0] });
+  } else {
+    tags.push({ code: 34264, type: TYPE.DOUBLE, values: [t[1], t[2], 0, t[0], t[4], t[5], 0, t[3], 0, 0, 0, 0, 0, 0, 0, 1] });
+  }
+  // GeoKeyDirectory: header (version 1.1.0), then (key, location 0 = inline, count 1, value).
+  const keys: Array<[number, number]> = [];
+  const geographic = grid.crs.units === 'degree';
+  const epsg = grid.crs.epsg;
+  keys.push([1024, epsg === null ? 32767 : geographic ? 2 : 1]); // GTModelTypeGeoKey
+  keys.push([1025, 1]); // GTRasterTypeGeoKey: PixelIsArea
+  if (epsg !== null) keys.push([geographic ? 2048 : 3072, epsg]); // Geographic/ProjectedCSTypeGeoKey
+  const dir = [1, 1, 0, keys.length];
+  for (const [k, v] of keys) dir.push(k, 0, 1, v);
+  tags.push({ code: 34735, type: TYPE.SHORT, values: dir });
+  return tags;
+}
+
+function levelTags(p: Plan, level: Level, tileOffsets: number[], big: boolean): Tag[] {
+  const spp = p.bands;
+  const tags: Tag[] = [
+    { code: 254, type: TYPE.LONG, values: [level.index === 0 ? 0 : 1] },
+    { code: 256, type: TYPE.LONG, values: [level.width] },
+    { code: 257, type: TYPE.LONG, values: [level.height] },
+    { code: 258, type: TYPE.SHORT, values: new Array(spp).fill(p.kind.bytes * 8) },
+    { code: 259, type: TYPE.SHORT, values: [p.compression === 'deflate' ? 8 : 1] },
+    { code: 262, type: TYPE.SHORT, values: [p.photometric === 'rgb' ? 2 : 1] },
+    { code: 277, type: TYPE.SHORT, values: [spp] },
+    { code: 284, type: TYPE.SHORT, values: [1] },
+    { code: 322, type: TYPE.LONG, values: [p.tileSize] },
+    { code: 323, type: TYPE.LONG, values: [p.tileSize] },
+    { code: 324, type: big ? TYPE.LONG8 : TYPE.LONG, values: tileOffsets },
+    { code: 325, type: big ? TYPE.LONG8 : TYPE.LONG, values: level.tileBytes },
+    { code: 339, type: TYPE.SHORT, values: new Array(spp).fill(p.kind.format) },
+  ];
+  const predictor = predictorOf(p);
+  if (predictor !== 1) tags.push({ code: 317, type: TYPE.SHORT, values: [predictor] });
+  const colourChannels = p.photometric === 'rgb' ? 3 : 1;
+  // Bands beyond the colour channels: a 4th RGB band is alpha-like but we don't claim it is.
+  if (spp > colourChannels) tags.push({ code: 338, type: TYPE.SHORT, values: new Array(spp - colourChannels).fill(0) });
+  if (p.nodata !== null) tags.push({ code: 42113, type: TYPE.ASCII, values: formatNodata(p.nodata) });
+  if (level.index === 0) tags.push(...geoTags(p.grid));
+  return tags;
+}
+
+/** GDAL's structural metadata block, which marks the file as laid out by a COG writer. */
+function ghostArea(): Buffer {
+  let body = 'LAYOUT=IFDS_BEFORE_DATA\nBLOCK_ORDER=ROW_MAJOR\nBLOCK_LEADER=SIZE_AS_UINT4\nBLOCK_TRAILER=LAST_4_BYTES_REPEATED\nKNOWN_INCOMPATIBLE_EDITION=NO\n';
+  const head = (n: number) => `GDAL_STRUCTURAL_METADATA_SIZE=${String(n).padStart(6, '0')} bytes\n`;
+  if ((head(0).length + body.length) % 2 === 1) body += ' ';
+  return Buffer.from(head(body.length) + body, 'latin1');
+}
+
+const CLASSIC_LIMIT = 2 ** 32 - 1;
+
+async function assemble(outPath: string, p: Plan, levels: Level[]): Promise<void> {
+  const ghost = ghostArea();
+  const layout = (big: boolean) => {
+    const headerSize = big ? 16 : 8;
+    const ifdStarts: number[] = [];
+    let pos = headerSize + ghost.length;
+    for (const level of levels) {
+      ifdStarts.push(pos);
+      pos += ifdSize(levelTags(p, level, level.tileOffsets, big), big);
+    }
+    const dataStart = pos;
+    // Smallest overview first, full resolution last.
+    const levelDataStart: number[] = new Array(levels.length);
+    for (let i = levels.length - 1; i >= 0; i--) {
+      levelDataStart[i] = pos;
+      pos += levels[i].spoolSize;
+    }
+    return { headerSize, ifdStarts, dataStart, levelDataStart, total: pos };
+  };
+  let big = p.bigtiff ?? false;
+  let l = layout(big);
+  if (!big && l.total > CLASSIC_LIMIT) {
+    big = true;
+    l = layout(true);
+  }
+  if (l.total > Number.MAX_SAFE_INTEGER) throw new LimitExceededError('COG too large');
+
+  const head = Buffer.alloc(l.dataStart);
+  head.write('II', 0, 'latin1');
+  if (big) {
+    head.writeUInt16LE(43, 2);
+    head.writeUInt16LE(8, 4);
+    head.writeUInt16LE(0, 6);
+    head.writeBigUInt64LE(BigInt(l.ifdStarts[0]), 8);
+  } else {
+    head.writeUInt16LE(42, 2);
+    head.writeUInt32LE(l.ifdStarts[0], 4);
+  }
+  ghost.copy(head, l.headerSize);
+  levels.forEach((level, i) => {
+    const offsets = level.tileOffsets.map((o) => o + l.levelDataStart[i]);
+    const next = i + 1 < levels.length ? l.ifdStarts[i + 1] : 0;
+    writeIfd(head, l.ifdStarts[i], levelTags(p, level, offsets, big), next, big);
+  });
+
+  const out = await open(outPath, 'w');
+  try {
+    await out.write(head, 0, head.length, 0);
+    let pos = head.length;
+    const chunk = Buffer.alloc(4 << 20);
+    for (let i = levels.length - 1; i >= 0; i--) {
+      const src = await open(levels[i].spoolPath, 'r');
+      try {
+        for (let at = 0; at < levels[i].spoolSize; ) {
+          const { bytesRead } = await src.read(chunk, 0, Math.min(chunk.length, levels[i].spoolSize - at), at);
+          if (bytesRead === 0) throw new Error(`spool for level ${i} is truncated`);
+          await out.write(chunk, 0, bytesRead, pos);
+          at += bytesRead;
+          pos += bytesRead;
+        }
+      } finally {
+        await src.close();
+      }
+    }
+    if (pos !== l.total) throw new Error(`COG assembly wrote ${pos} bytes, planned ${l.total}`);
+  } finally {
+    await out.close();
+  }
+  const { size } = await stat(outPath);
+  if (size !== l.total) throw new Error(`COG size ${size} differs from planned ${l.total}`);
+}
+
+/**
+ * Writes a small in-memory raster as a COG. Masked pixels become nodata: `opts.nodata` when given,
+ * else NaN for float32 and 0 for integer types.
+ */
+export async function writeCogImage(path: string, image: RasterImage, opts: Omit<CogOptions, 'grid' | 'bands'>): Promise<void> {
+  const { grid, bands, mask } = image;
+  const n = grid.width * grid.height;
+  if (bands.length === 0) throw new InvalidInputError('image has no bands');
+  for (const b of bands) if (b.length !== n) throw new InvalidInputError(`band has ${b.length} values, expected ${n}`);
+  if (mask && mask.length !== n) throw new InvalidInputError(`mask has ${mask.length} values, expected ${n}`);
+  const nodata = opts.nodata ?? (mask ? (opts.sampleType === 'float32' ? NaN : 0) : null);
+  await writeCog(path, { ...opts, grid, bands: bands.length, nodata }, (w) =>
+    bands.map((band) => {
+      const start = w.y * grid.width;
+      const plane = band.slice(start, start + w.width * w.height);
+      if (mask && nodata !== null) for (let i = 0; i < plane.length; i++) if (!mask[start + i]) plane[i] = nodata;
+      return plane;
+    }),
+  );
+}

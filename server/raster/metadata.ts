@@ -1,0 +1,59 @@
+/** What the catalog and `forestmap info` say about a raster: the shape of GET /api/rasters/:id. */
+import type { Affine, Crs, SampleType } from './types.ts';
+
+export interface RasterLevelInfo {
+  width: number;
+  height: number;
+  /** Pixel size in CRS units at this level (x, y: positive numbers). */
+  resolution: [number, number];
+}
+
+export interface RasterMetadata {
+  crs: Crs;
+  /** Native CRS bounds [minX, minY, maxX, maxY]. */
+  bounds: [number, number, number, number];
+  /** WGS84 bounds [west, south, east, north]. */
+  wgs84Bounds: [number, number, number, number];
+  width: number;
+  height: number;
+  transform: Affine;
+  /** Pixel size in CRS units (x, y). */
+  resolution: [number, number];
+  /** Ground sample distance in metres (mean of x and y pixel size; degrees converted at the centre). */
+  gsd: number;
+  /** Data bands (alpha excluded). */
+  bandCount: number;
+  sampleType: SampleType;
+  nodata: number | null;
+  /** Internal overviews, finest first (full resolution excluded). */
+  overviews: RasterLevelInfo[];
+  layout: 'tiled' | 'stripped';
+  blockSize: [number, number];
+  planarConfig: 'chunky' | 'planar';
+  compression: string;
+  hasAlpha: boolean;
+  /** An internal (GDAL) mask image is present. */
+  hasMask: boolean;
+  fileSize: number;
+}
+
+const COMPRESSIONS: Record<number, string> = {
+  1: 'none', 2: 'ccittrle', 3: 'ccittfax3', 4: 'ccittfax4', 5: 'lzw', 6: 'ojpeg', 7: 'jpeg', 8: 'deflate',
+  32773: 'packbits', 32946: 'deflate', 34712: 'jpeg2000', 34887: 'lerc', 34925: 'lzma', 50000: 'zstd', 50001: 'webp', 50002: 'jpegxl',
+};
+
+export function compressionName(code: number | undefined): string {
+  if (code === undefined) return 'none';
+  return COMPRESSIONS[code] ?? `tiff-${code}`;
+}
+
+export function sampleTypeOf(format: number, bits: number): SampleType | null {
+  if (format === 3) return bits === 32 ? 'float32' : bits === 64 ? 'float64' : null;
+  const signed = format === 2;
+  switch (bits) {
+    case 8: return signed ? 'int8' : 'uint8';
+    case 16: return signed ? 'int16' : 'uint16';
+    case 32: return signed ? 'int32' : 'uint32';
+    default: return null;
+  }
+}

@@ -1,0 +1,439 @@
+/**
+ * Opening GeoTIFFs (geotiff.js) and reading pixels from them. `openRaster` keeps an LRU of the
+ * promises that open files (linz/basemaps' source.cache): concurrent callers share one open, and
+ * a failed open is dropped so the next call retries. A source validates the file when it opens
+ * (georeferencing, CRS, dimensions, sample types, truncation), so a bad upload fails at
+ * registration with a clear UnreadableRasterError rather than at the first tile.
+ */
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { fromFile, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
+import { InvalidInputError, LimitExceededError, UnreadableRasterError } from '../errors.ts';
+import { Bounds } from '../../tiles/bounds.ts';
+import { metresPerUnit, projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
+import { crsFromGeoKeys } from './crs.from.geokeys.ts';
+import { compressionName, sampleTypeOf, type RasterLevelInfo, type RasterMetadata } from './metadata.ts';
+import { affineMapping, resampleBlock, type PixelBlock, type Resampling } from './resample.ts';
+import type { Affine, Grid, RasterImage, SampleType, Window } from './types.ts';
+
+export type { RasterMetadata } from './metadata.ts';
+export type { PixelBlock, Resampling } from './resample.ts';
+
+/** Largest side we accept, and largest pixel count: beyond these a header is taken as corrupt. */
+const MAX_SIDE = 1_000_000;
+const MAX_PIXELS = 4e10;
+/** A single read decodes at most this many source pixels; larger reads are decimated (nearest). */
+export const MAX_READ_PIXELS = 4096 * 4096;
+/** A single read produces at most this many output pixels. */
+export const MAX_OUTPUT_PIXELS = 8192 * 8192;
+
+export interface ReadWindowOptions {
+  /** Level to read from (0 = full resolution, i = i-th overview). Default: the coarsest that fits. */
+  overview?: number;
+  outWidth?: number;
+  outHeight?: number;
+  /** 0-based data band indices. Default: all data bands. */
+  bands?: number[];
+  resampling?: 'nearest' | 'bilinear';
+}
+
+export interface ReadGridOptions {
+  resampling?: Resampling;
+  bands?: number[];
+}
+
+/** One resolution level of a GeoTIFF: the full-resolution image or an internal overview. */
+interface Level {
+  image: GeoTIFFImage;
+  mask: GeoTIFFImage | null;
+  width: number;
+  height: number;
+  transform: Affine;
+}
+
+export interface RasterSource {
+  readonly path: string;
+  /** Full-resolution grid. */
+  readonly grid: Grid;
+  readonly metadata: RasterMetadata;
+  /** Number of levels (1 + overviews). */
+  readonly levelCount: number;
+  levelGrid(level: number): Grid;
+  /** The coarsest level whose pixels are no larger than `resolution` CRS units (0 if none). */
+  levelFor(resolution: number): number;
+  /** Decoded pixels of a window of one level, clipped to it. outWidth/outHeight decimate (nearest). */
+  readLevel(level: number, window: Window, opts?: { bands?: number[]; outWidth?: number; outHeight?: number }): Promise<PixelBlock>;
+  readWindow(window: Window, opts?: ReadWindowOptions): Promise<RasterImage>;
+  readGrid(target: Grid, opts?: ReadGridOptions): Promise<RasterImage>;
+  close(): Promise<void>;
+}
+
+function unreadable(path: string, reason: string, err?: unknown): UnreadableRasterError {
+  const why = err instanceof Error ? `: ${err.message}` : '';
+  return new UnreadableRasterError(`${basename(path)}: ${reason}${why}`, { reason });
+}
+
+async function tag<T = any>(image: GeoTIFFImage, name: string): Promise<T | undefined> {
+  const fd = image.getFileDirectory();
+  if (!fd.hasTag(name as any)) return undefined;
+  return (await fd.loadValue(name as any)) as T;
+}
+
+function first(v: unknown): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'number') return v;
+  const a = v as ArrayLike<number>;
+  return a.length ? Number(a[0]) : undefined;
+}
+
+async function affineOf(image: GeoTIFFImage, rasterType: unknown, path: string): Promise<Affine> {
+  const mt = await tag<number[]>(image, 'ModelTransformation');
+  let t: [number, number, number, number, number, number];
+  if (mt && mt.length >= 16) {
+    t = [mt[3], mt[0], mt[1], mt[7], mt[4], mt[5]];
+  } else {
+    const scale = await tag<number[]>(image, 'ModelPixelScale');
+    const tie = await tag<number[]>(image, 'ModelTiepoint');
+    if (!scale || !tie || tie.length < 6) throw unreadable(path, 'no georeferencing (neither ModelTransformation nor ModelPixelScale + ModelTiepoint)');
+    const [i, j, , x, y] = tie;
+    t = [x - i * scale[0], scale[0], 0, y + j * scale[1], 0, -scale[1]];
+  }
+  if (!t.every(Number.isFinite) || t[1] * t[5] - t[2] * t[4] === 0) throw unreadable(path, 'degenerate georeferencing (zero or non-finite pixel size)');
+  if (rasterType === 2) {
+    // PixelIsPoint: the tie point names a pixel centre; shift to the corner as GDAL does
+    t = [t[0] - 0.5 * t[1] - 0.5 * t[2], t[1], t[2], t[3] - 0.5 * t[4] - 0.5 * t[5], t[4], t[5]];
+  }
+  return t;
+}
+
+/** Each strip/tile must lie inside the file: a truncated upload fails here, not at the first tile. */
+async function checkNotTruncated(image: GeoTIFFImage, fileSize: number, path: string): Promise<void> {
+  const tiled = image.getFileDirectory().hasTag('TileWidth' as any);
+  const offsets = await tag<ArrayLike<number>>(image, tiled ? 'TileOffsets' : 'StripOffsets');
+  const counts = await tag<ArrayLike<number>>(image, tiled ? 'TileByteCounts' : 'StripByteCounts');
+  if (!offsets || !counts) throw unreadable(path, 'missing strip/tile offsets');
+  for (let i = 0; i < offsets.length; i++) {
+    const end = Number(offsets[i]) + Number(counts[i] ?? 0);
+    if (Number(counts[i]) > 0 && end > fileSize) throw unreadable(path, `truncated file (block ${i} ends at byte ${end}, file has ${fileSize})`);
+  }
+}
+
+function levelResolution(l: { transform: Affine }): [number, number] {
+  const t = l.transform;
+  return [Math.hypot(t[1], t[4]), Math.hypot(t[2], t[5])];
+}
+
+class GeoTiffSource implements RasterSource {
+  readonly grid: Grid;
+  private readonly sampleIndices: number[];
+  private readonly alphaIndex: number | null;
+
+  constructor(
+    readonly path: string,
+    private readonly tiff: GeoTIFF,
+    private readonly levels: Level[],
+    readonly metadata: RasterMetadata,
+    sampleIndices: number[],
+    alphaIndex: number | null,
+  ) {
+    this.grid = this.levelGrid(0);
+    this.sampleIndices = sampleIndices;
+    this.alphaIndex = alphaIndex;
+  }
+
+  get levelCount(): number {
+    return this.levels.length;
+  }
+
+  levelGrid(level: number): Grid {
+    const l = this.levels[level];
+    if (!l) throw new InvalidInputError(`no level ${level} (raster has ${this.levels.length})`);
+    return { width: l.width, height: l.height, transform: l.transform, crs: this.metadata.crs };
+  }
+
+  levelFor(resolution: number): number {
+    let best = 0;
+    for (let i = 1; i < this.levels.length; i++) {
+      const [rx, ry] = levelResolution(this.levels[i]);
+      if (Math.max(rx, ry) <= resolution * 1.0001) best = i;
+    }
+    return best;
+  }
+
+  private bandList(bands: number[] | undefined): number[] {
+    const all = this.sampleIndices.map((_, i) => i);
+    if (!bands) return all;
+    for (const b of bands) {
+      if (!Number.isInteger(b) || b < 0 || b >= all.length) throw new InvalidInputError(`band ${b} out of range (raster has ${all.length} bands, 0-based)`);
+    }
+    return bands;
+  }
+
+  async readLevel(level: number, window: Window, opts: { bands?: number[]; outWidth?: number; outHeight?: number } = {}): Promise<PixelBlock> {
+    const l = this.levels[level];
+    if (!l) throw new InvalidInputError(`no level ${level} (raster has ${this.levels.length})`);
+    const bands = this.bandList(opts.bands);
+    const x0 = Math.max(0, Math.floor(window.x)), y0 = Math.max(0, Math.floor(window.y));
+    const x1 = Math.min(l.width, Math.ceil(window.x + window.width)), y1 = Math.min(l.height, Math.ceil(window.y + window.height));
+    if (x1 <= x0 || y1 <= y0) return { width: 0, height: 0, bands: bands.map(() => new Float32Array(0)), mask: new Uint8Array(0) };
+    let outW = opts.outWidth ?? x1 - x0, outH = opts.outHeight ?? y1 - y0;
+    if (outW * outH > MAX_OUTPUT_PIXELS) throw new LimitExceededError(`read of ${outW}x${outH} pixels exceeds the limit of ${MAX_OUTPUT_PIXELS}`);
+    const samples = bands.map((b) => this.sampleIndices[b]);
+    if (this.alphaIndex !== null) samples.push(this.alphaIndex);
+    const sized = outW !== x1 - x0 || outH !== y1 - y0 ? { width: outW, height: outH, resampleMethod: 'nearest' } : {};
+    let raw: ArrayLike<number>[];
+    let maskRaw: ArrayLike<number> | null = null;
+    try {
+      raw = (await l.image.readRasters({ window: [x0, y0, x1, y1], samples, interleave: false, ...sized } as any)) as unknown as ArrayLike<number>[];
+      if (l.mask) maskRaw = ((await l.mask.readRasters({ window: [x0, y0, x1, y1], samples: [0], interleave: false, ...sized } as any)) as unknown as ArrayLike<number>[])[0];
+    } catch (err) {
+      throw unreadable(this.path, 'cannot decode pixels (corrupt or truncated data)', err);
+    }
+    const n = outW * outH;
+    const mask = new Uint8Array(n).fill(1);
+    const nodata = this.metadata.nodata;
+    const type = this.metadata.sampleType;
+    const noValue = nodata === null ? null : type === 'float32' ? Math.fround(nodata) : nodata;
+    const float = type === 'float32' || type === 'float64';
+    const planes: Float32Array[] = [];
+    const dataCount = bands.length;
+    let allNodata: Uint8Array | null = noValue !== null ? new Uint8Array(n).fill(1) : null;
+    for (let b = 0; b < dataCount; b++) {
+      const src = raw[b];
+      const plane = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = src[i];
+        plane[i] = v;
+        if (allNodata && !(v === noValue || (noValue !== noValue && v !== v))) allNodata[i] = 0;
+        if (float && v !== v) mask[i] = 0;
+      }
+      planes.push(plane);
+    }
+    if (allNodata) for (let i = 0; i < n; i++) if (allNodata[i]) mask[i] = 0;
+    if (this.alphaIndex !== null) {
+      const alpha = raw[dataCount];
+      for (let i = 0; i < n; i++) if (alpha[i] === 0) mask[i] = 0;
+    }
+    if (maskRaw) for (let i = 0; i < n; i++) if (maskRaw[i] === 0) mask[i] = 0;
+    let anyMasked = false;
+    for (let i = 0; i < n && !anyMasked; i++) anyMasked = mask[i] === 0;
+    return { width: outW, height: outH, bands: planes, mask: anyMasked ? mask : null };
+  }
+
+  async readWindow(window: Window, opts: ReadWindowOptions = {}): Promise<RasterImage> {
+    const outWidth = opts.outWidth ?? Math.round(window.width);
+    const outHeight = opts.outHeight ?? Math.round(window.height);
+    if (!(outWidth > 0 && outHeight > 0 && window.width > 0 && window.height > 0)) throw new InvalidInputError('window and output sizes must be positive');
+    const t = this.grid.transform;
+    const sx = window.width / outWidth, sy = window.height / outHeight;
+    const target: Grid = {
+      width: outWidth,
+      height: outHeight,
+      crs: this.grid.crs,
+      transform: [
+        t[0] + window.x * t[1] + window.y * t[2], t[1] * sx, t[2] * sy,
+        t[3] + window.x * t[4] + window.y * t[5], t[4] * sx, t[5] * sy,
+      ],
+    };
+    return this.readOnto(target, opts.resampling ?? 'bilinear', opts.bands, opts.overview);
+  }
+
+  async readGrid(target: Grid, opts: ReadGridOptions = {}): Promise<RasterImage> {
+    if (!sameCrs(target.crs, this.grid.crs)) {
+      throw new InvalidInputError(`readGrid needs a target grid in the raster's CRS (EPSG:${this.grid.crs.epsg}), got EPSG:${target.crs.epsg}`);
+    }
+    return this.readOnto(target, opts.resampling ?? 'bilinear', opts.bands);
+  }
+
+  private async readOnto(target: Grid, method: Resampling, bands?: number[], forcedLevel?: number): Promise<RasterImage> {
+    const { width: W, height: H } = target;
+    if (!(Number.isInteger(W) && Number.isInteger(H) && W > 0 && H > 0)) throw new InvalidInputError(`target grid size must be positive integers, got ${W}x${H}`);
+    if (W * H > MAX_OUTPUT_PIXELS) throw new LimitExceededError(`read of ${W}x${H} pixels exceeds the limit of ${MAX_OUTPUT_PIXELS}`);
+    const tt = target.transform;
+    if (tt[2] !== 0 || tt[4] !== 0 || this.grid.transform[2] !== 0 || this.grid.transform[4] !== 0) {
+      throw new InvalidInputError('rotated grids are not supported by readGrid');
+    }
+    const targetRes = Math.min(Math.abs(tt[1]), Math.abs(tt[5]));
+    const level = forcedLevel ?? this.levelFor(targetRes);
+    const lg = this.levelGrid(level);
+    const lt = lg.transform;
+    // target pixel centre (c + 0.5) -> level pixel coordinate
+    const dx = tt[1] / lt[1], dy = tt[5] / lt[5];
+    const ox = (tt[0] - lt[0]) / lt[1], oy = (tt[3] - lt[3]) / lt[5];
+    const radius = method === 'nearest' ? 1 : Math.ceil(Math.max(1, Math.abs(dx), Math.abs(dy))) + 1;
+    const xs = [ox, ox + W * dx], ys = [oy, oy + H * dy];
+    const win: Window = {
+      x: Math.floor(Math.min(...xs)) - radius, y: Math.floor(Math.min(...ys)) - radius,
+      width: 0, height: 0,
+    };
+    win.width = Math.ceil(Math.max(...xs)) + radius - win.x;
+    win.height = Math.ceil(Math.max(...ys)) + radius - win.y;
+    const cx0 = Math.max(0, win.x), cy0 = Math.max(0, win.y);
+    const cx1 = Math.min(lg.width, win.x + win.width), cy1 = Math.min(lg.height, win.y + win.height);
+    const nb = this.bandList(bands).length;
+    if (cx1 <= cx0 || cy1 <= cy0) {
+      return { grid: target, bands: Array.from({ length: nb }, () => new Float32Array(W * H)), mask: new Uint8Array(W * H) };
+    }
+    const clipped: Window = { x: cx0, y: cy0, width: cx1 - cx0, height: cy1 - cy0 };
+    // decimate reads too large to decode whole (no overview fits): nearest subsampling by k
+    const k = Math.max(1, Math.ceil(Math.sqrt((clipped.width * clipped.height) / MAX_READ_PIXELS)));
+    const block = await this.readLevel(level, clipped, {
+      bands,
+      ...(k > 1 ? { outWidth: Math.ceil(clipped.width / k), outHeight: Math.ceil(clipped.height / k) } : {}),
+    });
+    const kx = clipped.width / block.width, ky = clipped.height / block.height;
+    const mapping = affineMapping(W, H, (ox - cx0) / kx, (oy - cy0) / ky, dx / kx, dy / ky);
+    const out = resampleBlock(block, mapping, method);
+    return { grid: target, bands: out.bands, mask: out.mask };
+  }
+
+  async close(): Promise<void> {
+    await this.tiff.close();
+  }
+}
+
+async function open(path: string, fileSize: number): Promise<RasterSource> {
+  let tiff: GeoTIFF;
+  try {
+    tiff = await fromFile(path);
+  } catch (err) {
+    throw unreadable(path, 'not a TIFF file', err);
+  }
+  try {
+    return await describe(path, tiff, fileSize);
+  } catch (err) {
+    await Promise.resolve(tiff.close()).catch(() => undefined);
+    if (err instanceof UnreadableRasterError) throw err;
+    throw unreadable(path, 'corrupt TIFF', err);
+  }
+}
+
+async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<RasterSource> {
+  const count = await tiff.getImageCount();
+  if (count < 1) throw unreadable(path, 'the TIFF holds no image');
+  const main = await tiff.getImage(0);
+  const width = main.getWidth(), height = main.getHeight();
+  if (!(width > 0 && height > 0) || width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS) {
+    throw unreadable(path, `absurd dimensions ${width}x${height}`);
+  }
+  const spp = main.getSamplesPerPixel();
+  if (!(spp >= 1 && spp <= 256)) throw unreadable(path, `absurd samples per pixel ${spp}`);
+  const formats = (await tag<ArrayLike<number>>(main, 'SampleFormat')) ?? [1];
+  const bits = (await tag<ArrayLike<number>>(main, 'BitsPerSample')) ?? [1];
+  const sampleType = sampleTypeOf(Number(formats[0] ?? 1), Number(bits[0]));
+  if (!sampleType) throw unreadable(path, `unsupported sample type (format ${formats[0]}, ${bits[0]} bits)`);
+  for (let i = 1; i < spp; i++) {
+    if (Number(bits[i] ?? bits[0]) !== Number(bits[0]) || Number(formats[i] ?? formats[0]) !== Number(formats[0])) {
+      throw unreadable(path, 'bands with different sample types are not supported');
+    }
+  }
+  const extra = (await tag<ArrayLike<number>>(main, 'ExtraSamples')) ?? [];
+  let alphaIndex: number | null = null;
+  for (let i = 0; i < extra.length; i++) {
+    const v = Number(extra[i]);
+    if (v === 1 || v === 2) alphaIndex = spp - extra.length + i;
+  }
+  const sampleIndices = Array.from({ length: spp }, (_, i) => i).filter((i) => i !== alphaIndex);
+  const keys = main.getGeoKeys() as Record<string, unknown> | null;
+  const crs = crsFromGeoKeys(keys, basename(path));
+  const transform = await affineOf(main, keys?.GTRasterTypeGeoKey, path);
+  await checkNotTruncated(main, fileSize, path);
+
+  const levels: Level[] = [{ image: main, mask: null, width, height, transform }];
+  const masks: GeoTIFFImage[] = [];
+  for (let i = 1; i < count; i++) {
+    const img = await tiff.getImage(i);
+    const subfile = Number(first(await tag(img, 'NewSubfileType')) ?? 0);
+    if (subfile & 4) { masks.push(img); continue; }
+    if (!(subfile & 1)) continue; // another page, not an overview
+    const w = img.getWidth(), h = img.getHeight();
+    if (!(w > 0 && h > 0 && w <= width && h <= height)) continue;
+    if (img.getSamplesPerPixel() !== spp) continue;
+    await checkNotTruncated(img, fileSize, path);
+    const sx = width / w, sy = height / h;
+    levels.push({ image: img, mask: null, width: w, height: h, transform: [transform[0], transform[1] * sx, transform[2] * sy, transform[3], transform[4] * sx, transform[5] * sy] });
+  }
+  levels.sort((a, b) => b.width - a.width);
+  for (const m of masks) {
+    const level = levels.find((l) => l.width === m.getWidth() && l.height === m.getHeight() && !l.mask);
+    if (level) level.mask = m;
+  }
+
+  const bounds = Bounds.fromGrid(transform, width, height);
+  const wgs = bounds.project(projector(crs, WGS84));
+  if (wgs.isEmpty || ![wgs.minX, wgs.minY, wgs.maxX, wgs.maxY].every(Number.isFinite)) {
+    throw unreadable(path, `bounds cannot be placed on the globe in EPSG:${crs.epsg}`);
+  }
+  const resolution = levelResolution(levels[0]);
+  let gsd = ((resolution[0] + resolution[1]) / 2) * metresPerUnit(crs);
+  if (crs.units === 'degree') gsd *= Math.cos((((wgs.minY + wgs.maxY) / 2) * Math.PI) / 180);
+  const fd = main.getFileDirectory();
+  const tiled = fd.hasTag('TileWidth' as any);
+  const nodataValue = main.getGDALNoData();
+  const metadata: RasterMetadata = {
+    crs,
+    bounds: bounds.toArray(),
+    wgs84Bounds: wgs.toArray(),
+    width,
+    height,
+    transform,
+    resolution,
+    gsd,
+    bandCount: sampleIndices.length,
+    sampleType,
+    nodata: nodataValue === null || Number.isNaN(nodataValue) && !/nan/i.test(String(fd.getValue('GDAL_NODATA' as any))) ? null : nodataValue,
+    overviews: levels.slice(1).map((l): RasterLevelInfo => ({ width: l.width, height: l.height, resolution: levelResolution(l) })),
+    layout: tiled ? 'tiled' : 'stripped',
+    blockSize: [main.getTileWidth(), main.getTileHeight()],
+    planarConfig: Number(first(await tag(main, 'PlanarConfiguration')) ?? 1) === 2 ? 'planar' : 'chunky',
+    compression: compressionName(first(await tag(main, 'Compression'))),
+    hasAlpha: alphaIndex !== null,
+    hasMask: levels[0].mask !== null,
+    fileSize,
+  };
+  return new GeoTiffSource(path, tiff, levels, metadata, sampleIndices, alphaIndex);
+}
+
+/** LRU of opening promises keyed by path + size + mtime: a replaced file opens afresh. */
+const MAX_OPEN = 64;
+const cache = new Map<string, Promise<RasterSource>>();
+
+export async function openRaster(path: string): Promise<RasterSource> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch {
+    throw new UnreadableRasterError(`${basename(path)}: no such file`, { reason: 'missing' });
+  }
+  if (!info.isFile()) throw new UnreadableRasterError(`${basename(path)}: not a file`, { reason: 'not-a-file' });
+  const key = `${path}\0${info.size}\0${info.mtimeMs}`;
+  let pending = cache.get(key);
+  if (pending) {
+    cache.delete(key);
+    cache.set(key, pending);
+    return pending;
+  }
+  for (const k of cache.keys()) if (k.startsWith(`${path}\0`)) evictKey(k);
+  pending = open(path, info.size);
+  cache.set(key, pending);
+  pending.catch(() => {
+    if (cache.get(key) === pending) cache.delete(key);
+  });
+  while (cache.size > MAX_OPEN) evictKey(cache.keys().next().value!);
+  return pending;
+}
+
+function evictKey(key: string): void {
+  const p = cache.get(key);
+  cache.delete(key);
+  // close after a grace period so reads in flight on the old handle can finish
+  p?.then((s) => setTimeout(() => void s.close().catch(() => undefined), 30_000).unref(), () => undefined);
+}
+
+/** Forget any open handle on this path (after the file was replaced or removed). */
+export function evictRaster(path: string): void {
+  for (const k of [...cache.keys()]) if (k.startsWith(`${path}\0`)) evictKey(k);
+}
+
+/** Which GeoTIFF sample types the reader accepts. */
+export const SUPPORTED_SAMPLE_TYPES: SampleType[] = ['uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'float32', 'float64'];

@@ -1,0 +1,165 @@
+/**
+ * Tree by tree from a CHM: tops (lmf), crowns (dalponte | silva | watershed), crown polygons and
+ * per-tree metrics. `delineateWindow` is the one implementation; `detectTrees` runs it on a whole
+ * raster and tiled.ts runs it on tiles with halos, keeping the trees whose tops fall in each core.
+ */
+import { InvalidInputError } from '../errors.ts';
+import type { Affine, Crs, RasterImage } from '../raster/types.ts';
+import { dalponte2016 } from './dalponte.ts';
+import { findTops, maxWindowRadius } from './lmf.ts';
+import { keepSeedComponents, pixelsByLabel, ringsToMap, simplifyRings, traceRings } from './polygons.ts';
+import { silva2016 } from './silva.ts';
+import { smoothChm, smoothRadius } from './smooth.ts';
+import type { CrownPolygon, Tree, TreeOptions, TreeResult } from './types.ts';
+import { watershed } from './watershed.ts';
+
+export type ResolvedTreeOptions = Required<Omit<TreeOptions, 'smooth'>> & Pick<TreeOptions, 'smooth'>;
+
+export function resolveTreeOptions(opts: TreeOptions = {}): ResolvedTreeOptions {
+  const o: ResolvedTreeOptions = {
+    ws: opts.ws ?? 5,
+    hmin: opts.hmin ?? 2,
+    shape: opts.shape ?? 'circular',
+    smooth: opts.smooth ?? null,
+    algorithm: opts.algorithm ?? 'dalponte',
+    thTree: opts.thTree ?? 2,
+    thSeed: opts.thSeed ?? 0.45,
+    thCr: opts.thCr ?? 0.55,
+    maxCr: opts.maxCr ?? 10,
+    maxCrFactor: opts.maxCrFactor ?? 0.6,
+    exclusion: opts.exclusion ?? 0.3,
+    polygons: opts.polygons ?? true,
+    simplify: opts.simplify ?? 0.5,
+  };
+  if (typeof o.ws === 'number' && !(o.ws > 0 && o.ws < 1000)) throw new InvalidInputError(`ws must be a window diameter in metres in (0, 1000), got ${o.ws}`);
+  if (!(o.hmin >= 0)) throw new InvalidInputError(`hmin must be >= 0, got ${o.hmin}`);
+  if (!['dalponte', 'silva', 'watershed'].includes(o.algorithm)) throw new InvalidInputError(`unknown crown algorithm '${o.algorithm}' (dalponte, silva or watershed)`);
+  for (const [k, v] of [['thSeed', o.thSeed], ['thCr', o.thCr], ['exclusion', o.exclusion]] as const) {
+    if (!(v >= 0 && v <= 1)) throw new InvalidInputError(`${k} must be in [0, 1], got ${v}`);
+  }
+  if (!(o.maxCr >= 1 && o.maxCr <= 1000)) throw new InvalidInputError(`maxCr must be in [1, 1000] pixels, got ${o.maxCr}`);
+  if (!(o.maxCrFactor > 0 && o.maxCrFactor <= 5)) throw new InvalidInputError(`maxCrFactor must be in (0, 5], got ${o.maxCrFactor}`);
+  return o;
+}
+
+/**
+ * Pixels of context a tile needs on each side so its core's trees come out as if the raster were
+ * processed whole: smoothing, two window radii (a top and its tie partner), and how far a crown
+ * reaches from its top (twice, for crowns competing for pixels). `hmax` bounds tree height (m).
+ */
+export function requiredHalo(opts: TreeOptions, resX: number, resY: number, hmax = 60): number {
+  const o = resolveTreeOptions(opts);
+  const res = Math.min(resX, resY);
+  const lmf = Math.ceil((2 * maxWindowRadius(o.ws, o.hmin, hmax)) / res) + 1;
+  const crown = o.algorithm === 'dalponte' ? o.maxCr : Math.ceil((o.maxCrFactor * hmax) / res);
+  return smoothRadius(o.smooth) + lmf + 2 * crown + 2;
+}
+
+/** A CHM window and where it sits in the whole raster. */
+export interface ChmWindow {
+  /** Heights, row-major, NaN where there is no data. */
+  chm: Float32Array;
+  width: number;
+  height: number;
+  /** Window origin in the whole raster's pixels, and the raster's size and transform. */
+  offsetX: number;
+  offsetY: number;
+  rasterWidth: number;
+  rasterHeight: number;
+  transform: Affine;
+  /** Metres per CRS unit (1 for metric CRSs; 0.3048 for feet): windows and areas are in metres. */
+  metresPerUnit?: number;
+  /** The part of the window whose trees (by top) this call reports; window pixel coordinates. */
+  core: { x0: number; y0: number; x1: number; y1: number };
+}
+
+export interface WindowTrees {
+  trees: Tree[];
+  crowns: Array<CrownPolygon | null>;
+  /** Window labels: index into `trees` + 1 for reported crowns, 0 elsewhere. */
+  labels: Int32Array;
+}
+
+export function delineateWindow(w: ChmWindow, o: ResolvedTreeOptions): WindowTrees {
+  const { width, height, transform: t } = w;
+  const m = w.metresPerUnit ?? 1;
+  const resX = Math.hypot(t[1], t[4]) * m, resY = Math.hypot(t[2], t[5]) * m;
+  const chm = o.smooth ? smoothChm(w.chm, width, height, o.smooth) : w.chm;
+  const seeds = findTops(chm, width, height, { ws: o.ws, hmin: o.hmin, shape: o.shape, resX, resY });
+
+  let labels: Int32Array;
+  if (o.algorithm === 'dalponte') {
+    labels = dalponte2016(chm, width, height, seeds, { thTree: o.thTree, thSeed: o.thSeed, thCr: o.thCr, maxCr: o.maxCr }, {
+      left: w.offsetX === 0, top: w.offsetY === 0,
+      right: w.offsetX + width === w.rasterWidth, bottom: w.offsetY + height === w.rasterHeight,
+    });
+  } else if (o.algorithm === 'silva') {
+    labels = silva2016(chm, width, height, seeds, { maxCrFactor: o.maxCrFactor, exclusion: o.exclusion, resX, resY });
+  } else {
+    labels = watershed(chm, width, height, seeds, { thTree: o.thTree, maxCrFactor: o.maxCrFactor, resX, resY });
+  }
+  keepSeedComponents(labels, width, height, seeds);
+
+  // keep the trees whose tops lie in the core; renumber their crowns 1..n
+  const remap = new Int32Array(seeds.length + 1);
+  const owned: number[] = [];
+  for (let k = 0; k < seeds.length; k++) {
+    const s = seeds[k];
+    const x = s % width, y = (s / width) | 0;
+    if (x >= w.core.x0 && x < w.core.x1 && y >= w.core.y0 && y < w.core.y1) { owned.push(k); remap[k + 1] = owned.length; }
+  }
+  for (let i = 0; i < labels.length; i++) labels[i] = remap[labels[i]];
+  const { start, pixels } = pixelsByLabel(labels, owned.length);
+  const pixelArea = Math.abs(t[1] * t[5] - t[2] * t[4]) * m * m;
+  const visited = new Uint8Array(width * height);
+  const trees: Tree[] = [];
+  const crowns: Array<CrownPolygon | null> = [];
+  for (let n = 0; n < owned.length; n++) {
+    const s = seeds[owned[n]];
+    const x = s % width, y = (s / width) | 0;
+    const gx = x + w.offsetX, gy = y + w.offsetY;
+    const count = start[n + 2] - start[n + 1];
+    const area = count * pixelArea;
+    trees.push({
+      id: gy * w.rasterWidth + gx,
+      x: t[0] + (gx + 0.5) * t[1] + (gy + 0.5) * t[2],
+      y: t[3] + (gx + 0.5) * t[4] + (gy + 0.5) * t[5],
+      height: chm[s],
+      crownArea: area,
+      crownDiameter: 2 * Math.sqrt(area / Math.PI),
+    });
+    if (!o.polygons || count === 0) { crowns.push(null); continue; }
+    const rings = traceRings(labels, width, height, n + 1, pixels.subarray(start[n + 1], start[n + 2]), visited, w.offsetX, w.offsetY);
+    crowns.push(ringsToMap(simplifyRings(rings, o.simplify), t));
+  }
+  return { trees, crowns, labels };
+}
+
+function chmPlane(image: RasterImage): Float32Array {
+  const band = image.bands[0];
+  if (!band) throw new InvalidInputError('the CHM has no bands');
+  const mask = image.mask;
+  if (!mask) return band;
+  const out = new Float32Array(band);
+  for (let i = 0; i < out.length; i++) if (!mask[i]) out[i] = NaN;
+  return out;
+}
+
+/** Every tree of a CHM held in memory (band 0, metres; mask/NaN = no data). */
+export function detectTrees(chm: RasterImage, opts: TreeOptions = {}): TreeResult {
+  const o = resolveTreeOptions(opts);
+  const { width, height, transform } = chm.grid;
+  const r = delineateWindow({
+    chm: chmPlane(chm), width, height, offsetX: 0, offsetY: 0, rasterWidth: width, rasterHeight: height,
+    transform, metresPerUnit: unitScale(chm.grid.crs), core: { x0: 0, y0: 0, x1: width, y1: height },
+  }, o);
+  return { grid: chm.grid, trees: r.trees, crowns: r.crowns, labels: r.labels };
+}
+
+/** Metres per unit of a projected CRS; a geographic CHM cannot be searched with windows in metres. */
+export function unitScale(crs: Crs): number {
+  if (crs.units === 'degree') throw new InvalidInputError('the CHM is in geographic coordinates (degrees); reproject it to a projected CRS in metres or feet first');
+  return crs.units === 'ft' ? 0.3048 : crs.units === 'us-ft' ? 1200 / 3937 : 1;
+}
+
+export { chmPlane };

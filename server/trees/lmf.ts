@@ -1,0 +1,135 @@
+/**
+ * Tree tops by local maximum filter, with lidR `lmf` semantics: a pixel at or above `hmin` is a
+ * top when no pixel in the window centred on it (diameter `ws` metres, circular or square, a
+ * fixed size or a function of the pixel's height) is higher.
+ *
+ * Ties: lidR visits points in order and rejects a point when an equal-height point in its window
+ * was already accepted, so the first of a plateau wins. That rule chains along plateaus without
+ * bound, which would make tiled and whole-raster results differ. Here a pixel loses a tie to any
+ * earlier (row-major) equal-height pixel in its window that is itself not beaten by a higher
+ * pixel: the first of a plateau still wins, and the decision depends only on pixels within two
+ * window radii, so tiles with a halo reproduce the whole-raster result exactly.
+ */
+import type { WindowFunction } from './types.ts';
+
+export interface LmfParams {
+  ws: number | WindowFunction;
+  hmin: number;
+  shape: 'circular' | 'square';
+  /** Pixel size in metres along x and y. */
+  resX: number;
+  resY: number;
+}
+
+/** Pixel offsets sorted by distance from the centre, so the nearest (most likely higher) come first. */
+export interface OffsetTable {
+  dx: Int32Array;
+  dy: Int32Array;
+  /** Distance in metres (circular: Euclidean; square: Chebyshev in metres). */
+  dist: Float64Array;
+}
+
+export function offsetTable(radiusM: number, resX: number, resY: number, shape: 'circular' | 'square'): OffsetTable {
+  const rx = Math.floor(radiusM / resX + 1e-9), ry = Math.floor(radiusM / resY + 1e-9);
+  const items: Array<[number, number, number]> = [];
+  for (let dy = -ry; dy <= ry; dy++) {
+    for (let dx = -rx; dx <= rx; dx++) {
+      const mx = dx * resX, my = dy * resY;
+      const d = shape === 'circular' ? Math.hypot(mx, my) : Math.max(Math.abs(mx), Math.abs(my));
+      if (d <= radiusM + 1e-9) items.push([dx, dy, d]);
+    }
+  }
+  items.sort((a, b) => a[2] - b[2] || a[1] - b[1] || a[0] - b[0]);
+  return {
+    dx: Int32Array.from(items, (i) => i[0]),
+    dy: Int32Array.from(items, (i) => i[1]),
+    dist: Float64Array.from(items, (i) => i[2]),
+  };
+}
+
+/** Window radius in metres for a pixel of height h. */
+export function windowRadius(ws: number | WindowFunction, h: number): number {
+  const d = typeof ws === 'number' ? ws : ws(h);
+  return d / 2;
+}
+
+/** Largest window radius (m) for heights up to hmax; the halo tiles need for tops is twice this. */
+export function maxWindowRadius(ws: number | WindowFunction, hmin: number, hmax: number): number {
+  if (typeof ws === 'number') return ws / 2;
+  let r = 0;
+  // sample the function (it need not be monotonic) finely over the height range
+  const steps = 512;
+  for (let s = 0; s <= steps; s++) r = Math.max(r, ws(hmin + ((hmax - hmin) * s) / steps) / 2);
+  return r;
+}
+
+/**
+ * Finds tops in `chm` (width x height, row-major; NaN = no data), reporting only those inside
+ * `region` (default: the whole array). Returns row-major pixel indices, ascending.
+ */
+export function findTops(
+  chm: Float32Array, width: number, height: number, p: LmfParams,
+  region: { x0: number; y0: number; x1: number; y1: number } = { x0: 0, y0: 0, x1: width, y1: height },
+): Int32Array {
+  const n = width * height;
+  // radius per pixel (m), only where a pixel can be a top or a tie partner of one (h >= hmin)
+  let rmax = 0;
+  const radius = typeof p.ws === 'number' ? null : new Float32Array(n);
+  if (typeof p.ws === 'number') rmax = p.ws / 2;
+  else {
+    for (let i = 0; i < n; i++) {
+      const h = chm[i];
+      if (h >= p.hmin) {
+        const r = p.ws(h) / 2;
+        if (!(r > 0) || !Number.isFinite(r)) throw new RangeError(`window size function gave ${r * 2} at height ${h}`);
+        radius![i] = r;
+        if (r > rmax) rmax = r;
+      }
+    }
+  }
+  const table = offsetTable(rmax, p.resX, p.resY, p.shape);
+  const fixedR = typeof p.ws === 'number' ? p.ws / 2 : 0;
+
+  // 0 = not computed, 1 = beaten by a higher pixel, 2 = unbeaten ("candidate")
+  const state = new Uint8Array(n);
+  const unbeaten = (i: number, x: number, y: number): boolean => {
+    if (state[i]) return state[i] === 2;
+    const h = chm[i];
+    const r = radius ? radius[i] : fixedR;
+    const { dx, dy, dist } = table;
+    let ok = true;
+    for (let k = 0; k < dx.length; k++) {
+      if (dist[k] > r + 1e-9) break;
+      const xx = x + dx[k], yy = y + dy[k];
+      if (xx < 0 || yy < 0 || xx >= width || yy >= height) continue;
+      if (chm[yy * width + xx] > h) { ok = false; break; }
+    }
+    state[i] = ok ? 2 : 1;
+    return ok;
+  };
+
+  const tops: number[] = [];
+  for (let y = region.y0; y < region.y1; y++) {
+    for (let x = region.x0; x < region.x1; x++) {
+      const i = y * width + x;
+      const h = chm[i];
+      if (!(h >= p.hmin)) continue; // NaN fails too
+      if (!unbeaten(i, x, y)) continue;
+      // tie rule: an earlier equal-height unbeaten pixel in the window wins
+      const r = radius ? radius[i] : fixedR;
+      const { dx, dy, dist } = table;
+      let wins = true;
+      for (let k = 1; k < dx.length; k++) {
+        if (dist[k] > r + 1e-9) break;
+        const ddy = dy[k], ddx = dx[k];
+        if (ddy > 0 || (ddy === 0 && ddx > 0)) continue; // only earlier pixels
+        const xx = x + ddx, yy = y + ddy;
+        if (xx < 0 || yy < 0 || xx >= width || yy >= height) continue;
+        const j = yy * width + xx;
+        if (chm[j] === h && unbeaten(j, xx, yy)) { wins = false; break; }
+      }
+      if (wins) tops.push(i);
+    }
+  }
+  return Int32Array.from(tops);
+}

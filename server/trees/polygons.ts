@@ -1,0 +1,206 @@
+/**
+ * Crown label raster -> crown polygons. Each crown's boundary is traced along pixel edges
+ * (4-connected: crowns touching only at a corner stay apart), holes are kept, and where a ring
+ * passes a corner twice (a saddle) the corner is cut 0.05 px into the crown so rings never
+ * touch themselves. Rings are then simplified (Douglas-Peucker, about half a pixel) only when the
+ * result stays valid (no self-intersections, holes not crossing the exterior), else kept exact.
+ */
+import type { Affine } from '../raster/types.ts';
+import type { CrownPolygon } from './types.ts';
+
+const SADDLE_NUDGE = 0.05;
+
+/** Pixels of each label (1..nLabels), row-major, via a counting sort: start[k]..start[k+1] in `pixels`. */
+export function pixelsByLabel(labels: Int32Array, nLabels: number): { start: Int32Array; pixels: Int32Array } {
+  const start = new Int32Array(nLabels + 2);
+  for (let i = 0; i < labels.length; i++) { const k = labels[i]; if (k > 0 && k <= nLabels) start[k + 1]++; }
+  for (let k = 1; k <= nLabels + 1; k++) start[k] += start[k - 1];
+  const fill = start.slice();
+  const pixels = new Int32Array(start[nLabels + 1]);
+  for (let i = 0; i < labels.length; i++) { const k = labels[i]; if (k > 0 && k <= nLabels) pixels[fill[k]++] = i; }
+  return { start, pixels };
+}
+
+/**
+ * Keeps, for each crown k, only the 4-connected part holding its seed (seeds[k-1]); fragments
+ * (a Voronoi cell cut by the height threshold, say) go back to 0. Works in place.
+ */
+export function keepSeedComponents(labels: Int32Array, width: number, height: number, seeds: Int32Array): void {
+  const reached = new Uint8Array(labels.length);
+  const stack: number[] = [];
+  for (let k = 1; k <= seeds.length; k++) {
+    const s = seeds[k - 1];
+    if (labels[s] !== k) continue;
+    reached[s] = 1;
+    stack.push(s);
+    while (stack.length) {
+      const i = stack.pop()!;
+      const x = i % width;
+      if (i >= width && labels[i - width] === k && !reached[i - width]) { reached[i - width] = 1; stack.push(i - width); }
+      if (i + width < labels.length && labels[i + width] === k && !reached[i + width]) { reached[i + width] = 1; stack.push(i + width); }
+      if (x > 0 && labels[i - 1] === k && !reached[i - 1]) { reached[i - 1] = 1; stack.push(i - 1); }
+      if (x < width - 1 && labels[i + 1] === k && !reached[i + 1]) { reached[i + 1] = 1; stack.push(i + 1); }
+    }
+  }
+  for (let i = 0; i < labels.length; i++) if (labels[i] > 0 && !reached[i]) labels[i] = 0;
+}
+
+// directions: 0 east, 1 south, 2 west, 3 north (image coordinates, y down)
+const DX = [1, 0, -1, 0], DY = [0, 1, 0, -1];
+
+/**
+ * Traces the rings of crown `k` whose pixels are `pix` (row-major). Returns rings in pixel-corner
+ * coordinates of the whole raster (window + offset, so a tile computes exactly the same numbers
+ * as the whole raster): the exterior first (clockwise on screen), then holes.
+ */
+export function traceRings(labels: Int32Array, width: number, height: number, k: number, pix: ArrayLike<number>, visited: Uint8Array, offsetX = 0, offsetY = 0): number[][] {
+  const inRegion = (x: number, y: number) => x >= 0 && y >= 0 && x < width && y < height && labels[y * width + x] === k;
+  const rings: number[][] = [];
+  for (let p = 0; p < pix.length; p++) {
+    const i0 = pix[p];
+    const x0 = i0 % width, y0 = (i0 / width) | 0;
+    if (inRegion(x0, y0 - 1) || visited[i0] & 1) continue; // a top side on the boundary starts a ring
+    const ring: number[] = [];
+    let vx = x0, vy = y0, d = 0;
+    const sx = vx, sy = vy;
+    do {
+      // mark the edge leaving (vx, vy) in direction d; the crown pixel on its right holds the bit
+      const rx = vx + (DX[d] - DY[d] > 0 ? 0 : -1) , ry = vy + (DY[d] + DX[d] > 0 ? 0 : -1);
+      visited[ry * width + rx] |= 1 << d;
+      vx += DX[d]; vy += DY[d];
+      // the two pixels ahead of the corner we reached: ahead-right (B) and ahead-left (A)
+      const rnx = -DY[d], rny = DX[d];
+      const bx = vx + (DX[d] + rnx > 0 ? 0 : -1), by = vy + (DY[d] + rny > 0 ? 0 : -1);
+      const ax = vx + (DX[d] - rnx > 0 ? 0 : -1), ay = vy + (DY[d] - rny > 0 ? 0 : -1);
+      const B = inRegion(bx, by), A = inRegion(ax, ay);
+      if (!B) {
+        if (A) {
+          // saddle: turn right around the pixel we follow and cut its corner a little, so the
+          // ring that wraps the diagonal pixel through this corner never shares a point with it
+          const gx = vx + offsetX, gy = vy + offsetY;
+          ring.push(gx - SADDLE_NUDGE * DX[d], gy - SADDLE_NUDGE * DY[d], gx + SADDLE_NUDGE * rnx, gy + SADDLE_NUDGE * rny);
+        } else ring.push(vx + offsetX, vy + offsetY);
+        d = (d + 1) & 3;
+      } else if (A) {
+        ring.push(vx + offsetX, vy + offsetY);
+        d = (d + 3) & 3;
+      }
+      // straight on: no corner
+    } while (!(vx === sx && vy === sy && d === 0));
+    rings.push(ring);
+  }
+  // exterior first: the ring with the largest (positive, clockwise-on-screen) area
+  rings.sort((a, b) => signedArea(b) - signedArea(a));
+  return rings;
+}
+
+/** Shoelace area of a flat [x0,y0,x1,y1,...] closed ring (implicitly closed). */
+export function signedArea(r: number[]): number {
+  let s = 0;
+  const n = r.length;
+  for (let i = 0; i < n; i += 2) {
+    const j = (i + 2) % n;
+    s += r[i] * r[j + 1] - r[j] * r[i + 1];
+  }
+  return s / 2;
+}
+
+function dpRing(r: number[], tol: number): number[] {
+  const n = r.length / 2;
+  if (n <= 4) return r;
+  // split the closed ring at vertex 0 and the vertex farthest from it
+  let far = 0, best = -1;
+  for (let i = 1; i < n; i++) {
+    const d = (r[2 * i] - r[0]) ** 2 + (r[2 * i + 1] - r[1]) ** 2;
+    if (d > best) { best = d; far = i; }
+  }
+  const keep = new Uint8Array(n);
+  keep[0] = 1; keep[far] = 1;
+  const stack: Array<[number, number]> = [[0, far], [far, n]];
+  while (stack.length) {
+    const [a, b] = stack.pop()!;
+    const ax = r[2 * a], ay = r[2 * a + 1], bx = r[2 * (b % n)], by = r[2 * (b % n) + 1];
+    const len = Math.hypot(bx - ax, by - ay);
+    let maxD = -1, at = -1;
+    for (let i = a + 1; i < b; i++) {
+      const px = r[2 * i], py = r[2 * i + 1];
+      const d = len > 0 ? Math.abs((bx - ax) * (ay - py) - (ax - px) * (by - ay)) / len : Math.hypot(px - ax, py - ay);
+      if (d > maxD) { maxD = d; at = i; }
+    }
+    if (at >= 0 && maxD > tol) { keep[at] = 1; stack.push([a, at], [at, b]); }
+  }
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) if (keep[i]) out.push(r[2 * i], r[2 * i + 1]);
+  return out;
+}
+
+function segmentsCross(ax: number, ay: number, bx: number, by: number, cx: number, cy: number, dx: number, dy: number): boolean {
+  const o = (px: number, py: number, qx: number, qy: number, rx: number, ry: number) => (qx - px) * (ry - py) - (qy - py) * (rx - px);
+  const d1 = o(cx, cy, dx, dy, ax, ay), d2 = o(cx, cy, dx, dy, bx, by);
+  const d3 = o(ax, ay, bx, by, cx, cy), d4 = o(ax, ay, bx, by, dx, dy);
+  if (((d1 > 0 && d2 < 0) || (d1 < 0 && d2 > 0)) && ((d3 > 0 && d4 < 0) || (d3 < 0 && d4 > 0))) return true;
+  const on = (px: number, py: number, qx: number, qy: number, rx: number, ry: number) =>
+    Math.min(px, qx) <= rx && rx <= Math.max(px, qx) && Math.min(py, qy) <= ry && ry <= Math.max(py, qy);
+  if (d1 === 0 && on(cx, cy, dx, dy, ax, ay)) return true;
+  if (d2 === 0 && on(cx, cy, dx, dy, bx, by)) return true;
+  if (d3 === 0 && on(ax, ay, bx, by, cx, cy)) return true;
+  if (d4 === 0 && on(ax, ay, bx, by, dx, dy)) return true;
+  return false;
+}
+
+/** True when no two non-adjacent edges of the rings touch or cross, and every ring has area. */
+export function ringsValid(rings: number[][]): boolean {
+  const segs: number[] = [];
+  const ringOf: number[] = [], idx: number[] = [], len: number[] = [];
+  for (let r = 0; r < rings.length; r++) {
+    const ring = rings[r];
+    const n = ring.length / 2;
+    if (n < 3 || Math.abs(signedArea(ring)) < 1e-9) return false;
+    for (let i = 0; i < n; i++) {
+      const j = (i + 1) % n;
+      segs.push(ring[2 * i], ring[2 * i + 1], ring[2 * j], ring[2 * j + 1]);
+      ringOf.push(r); idx.push(i); len.push(n);
+    }
+  }
+  const m = ringOf.length;
+  if (m > 4000) return false; // too big to check cheaply: callers keep the exact rings
+  for (let a = 0; a < m; a++) {
+    for (let b = a + 1; b < m; b++) {
+      if (ringOf[a] === ringOf[b]) {
+        const diff = idx[b] - idx[a];
+        if (diff === 1 || diff === len[a] - 1) continue; // neighbours share a vertex
+      }
+      if (segmentsCross(segs[4 * a], segs[4 * a + 1], segs[4 * a + 2], segs[4 * a + 3],
+        segs[4 * b], segs[4 * b + 1], segs[4 * b + 2], segs[4 * b + 3])) return false;
+    }
+  }
+  return true;
+}
+
+export function simplifyRings(rings: number[][], tol: number): number[][] {
+  if (tol <= 0) return rings;
+  for (const t of [tol, tol / 2]) {
+    const s = rings.map((r) => dpRing(r, t));
+    if (ringsValid(s)) return s;
+  }
+  return rings;
+}
+
+/** Pixel-corner rings -> map coordinates, exterior counter-clockwise and holes clockwise (RFC 7946), closed. */
+export function ringsToMap(rings: number[][], t: Affine): CrownPolygon {
+  return rings.map((r, ri) => {
+    const pts: Array<[number, number]> = [];
+    for (let i = 0; i < r.length; i += 2) {
+      const px = r[i], py = r[i + 1];
+      pts.push([t[0] + px * t[1] + py * t[2], t[3] + px * t[4] + py * t[5]]);
+    }
+    let area = 0;
+    for (let i = 0; i < pts.length; i++) {
+      const [x1, y1] = pts[i], [x2, y2] = pts[(i + 1) % pts.length];
+      area += x1 * y2 - x2 * y1;
+    }
+    if ((ri === 0) !== (area > 0)) pts.reverse();
+    pts.push([pts[0][0], pts[0][1]]);
+    return pts;
+  });
+}

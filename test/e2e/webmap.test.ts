@@ -1,0 +1,173 @@
+/**
+ * The web map in headless Chromium against the real server over a generated 400 x 400 px scene:
+ * a clean, offline page; imagery, canopy height and trees drawn where the truth says; a click on a
+ * tree shows its height; a drawn rectangle runs a job to completion with a histogram and a
+ * downloadable GeoJSON of the right size.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { chromiumMissing, launchBrowser, openPage, startServer, waitForMapIdle, type PageWatch, type RunningServer } from './harness.ts';
+import { makeScene, metresBetween, openGround, readTruthTrees, tallTree, type TruthTree } from './scene.fixture.ts';
+import { mapPixel, waitForTrees, type Rgb } from './page.helpers.ts';
+
+type Bbox = [number, number, number, number];
+
+describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_000 }, () => {
+  let server: RunningServer;
+  let browser: Browser;
+  let watch: PageWatch;
+  let page: Page;
+  let truth: TruthTree[];
+  let bbox: Bbox;
+  let imageId: string;
+  let chmId: string;
+
+  before(async () => {
+    let sceneTrees = '';
+    server = await startServer(async (dataDir) => {
+      const files = await makeScene(dataDir, { width: 400, height: 400, gsd: 0.5, seed: 11 });
+      sceneTrees = files.trees;
+    });
+    truth = readTruthTrees(sceneTrees);
+    const rasters = (await (await fetch(`${server.url}/api/rasters`)).json()) as any;
+    const list: any[] = Array.isArray(rasters) ? rasters : rasters.rasters;
+    const chm = list.find((r) => r.role === 'chm');
+    const image = list.find((r) => r.role !== 'chm');
+    assert.ok(chm && image, `the scene registers an image and a CHM: ${JSON.stringify(list.map((r) => [r.id, r.role]))}`);
+    imageId = image.id;
+    chmId = chm.id;
+    bbox = (image.wgs84Bounds ?? image.bounds?.wgs84) as Bbox;
+    await waitForTrees(server.url, chmId, 120_000);
+    browser = await launchBrowser();
+    watch = await openPage(browser, server.url);
+    page = watch.page;
+    await page.goto(`${server.url}/`);
+    await waitForMapIdle(page);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  test('the page loads with no console errors and asks nothing of other hosts', async () => {
+    assert.equal(await page.locator('#raster-select').inputValue(), imageId);
+    assert.deepEqual(watch.consoleErrors, []);
+    assert.deepEqual(watch.foreignRequests, []);
+  });
+
+  /** Shows exactly the named layers, through the layer panel's checkboxes. */
+  async function showOnly(keys: string[]) {
+    for (const key of ['imagery', 'canopy', 'trees', 'region']) {
+      const box = page.locator(`#layer-${key}-visible`);
+      if (await box.isDisabled()) continue;
+      if (keys.includes(key)) await box.check();
+      else await box.uncheck();
+    }
+    await waitForMapIdle(page);
+  }
+
+  async function zoomTo(lon: number, lat: number, zoom: number) {
+    await page.evaluate(([lon, lat, zoom]) => (window as any).forestmap.map.jumpTo({ center: [lon, lat], zoom }), [lon, lat, zoom]);
+    await waitForMapIdle(page);
+  }
+
+  function distance(a: Rgb, b: Rgb): number {
+    return Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+  }
+
+  test('imagery, canopy height and tree layers draw where the scene has trees and open ground', async () => {
+    const tree = tallTree(truth, bbox);
+    const ground = openGround(truth, bbox);
+    assert.ok(ground.clearance > 2, `the scene has open ground (clearance ${ground.clearance.toFixed(1)} m)`);
+    await zoomTo((bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2, 18);
+
+    await showOnly(['imagery']);
+    const background: Rgb = [0xdf, 0xe5, 0xdf];
+    const imgTree = await mapPixel(page, tree.lon, tree.lat);
+    const imgGround = await mapPixel(page, ground.lon, ground.lat);
+    assert.ok(distance(imgTree, background) > 30 && distance(imgGround, background) > 30, `imagery drawn: ${imgTree} ${imgGround}`);
+    assert.ok(distance(imgTree, imgGround) > 20, `a tree crown and open ground look different: ${imgTree} vs ${imgGround}`);
+
+    await showOnly(['canopy']);
+    await page.locator('#layer-canopy-opacity').fill('100');
+    await waitForMapIdle(page);
+    const chmTree = await mapPixel(page, tree.lon, tree.lat);
+    const chmGround = await mapPixel(page, ground.lon, ground.lat);
+    // viridis: 0 m is dark violet (68,1,84); a tall tree is green to yellow
+    assert.ok(chmGround[1] < 80 && chmGround[2] > chmGround[1], `open ground is low canopy (violet): ${chmGround}`);
+    assert.ok(chmTree[1] > 120, `a ${tree.height.toFixed(1)} m tree is high canopy (green/yellow): ${chmTree}`);
+
+    await showOnly(['trees']);
+    const topPixel = await mapPixel(page, tree.lon, tree.lat);
+    const groundPixel = await mapPixel(page, ground.lon, ground.lat);
+    assert.ok(distance(topPixel, background) > 40, `a tree top circle is drawn at the tall tree: ${topPixel}`);
+    assert.ok(distance(groundPixel, background) < 10, `nothing is drawn on open ground: ${groundPixel}`);
+    await showOnly(['imagery', 'canopy', 'trees', 'region']);
+    assert.deepEqual(watch.consoleErrors, []);
+  });
+
+  test('clicking a tree shows its height', async () => {
+    const tree = tallTree(truth, bbox);
+    await zoomTo(tree.lon, tree.lat, 19);
+    const apiTrees = (await (await fetch(`${server.url}/api/rasters/${chmId}/trees?bbox=${[tree.lon - 1e-4, tree.lat - 1e-4, tree.lon + 1e-4, tree.lat + 1e-4].join(',')}`)).json()) as any;
+    const nearest = (apiTrees.features as any[])
+      .map((f) => ({ f, d: metresBetween(f.geometry.coordinates[0], f.geometry.coordinates[1], tree.lon, tree.lat) }))
+      .sort((a, b) => a.d - b.d)[0];
+    assert.ok(nearest && nearest.d < tree.radius, 'the detector found the tall tree');
+    const [lon, lat] = nearest.f.geometry.coordinates;
+    const pt = await page.evaluate(([lon, lat]) => (window as any).forestmap.map.project([lon, lat]), [lon, lat]);
+    await page.mouse.click(pt.x, pt.y);
+    const popup = page.locator('.tree-popup .tree-height');
+    await popup.waitFor({ timeout: 10_000 });
+    const shown = Number((await popup.textContent())!.replace(/[^\d.]/g, ''));
+    assert.ok(Math.abs(shown - nearest.f.properties.height_m) < 0.06, `popup ${shown} m vs tree ${nearest.f.properties.height_m} m`);
+    assert.ok(Math.abs(shown - tree.height) < 1.5, `popup ${shown} m vs true height ${tree.height} m`);
+    await page.keyboard.press('Escape');
+    await page.locator('.maplibregl-popup-close-button').click().catch(() => {});
+  });
+
+  test('drawing a rectangle runs a job to completion with a histogram and a GeoJSON download', async () => {
+    const [w, s, e, n] = bbox;
+    const region: Bbox = [w + (e - w) * 0.25, s + (n - s) * 0.25, w + (e - w) * 0.7, s + (n - s) * 0.7];
+    await page.evaluate((b) => (window as any).forestmap.map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 80, animate: false }), bbox);
+    await waitForMapIdle(page);
+    await page.locator('#draw-rectangle').click();
+    const a = await page.evaluate(([lon, lat]) => (window as any).forestmap.map.project([lon, lat]), [region[0], region[3]]);
+    const b = await page.evaluate(([lon, lat]) => (window as any).forestmap.map.project([lon, lat]), [region[2], region[1]]);
+    await page.mouse.click(a.x, a.y);
+    await page.mouse.move((a.x + b.x) / 2, (a.y + b.y) / 2, { steps: 4 });
+    await page.mouse.move(b.x, b.y, { steps: 4 });
+    await page.mouse.click(b.x, b.y);
+    await page.waitForFunction(() => (window as any).forestmap.region !== null, undefined, { timeout: 10_000 });
+    const run = page.locator('#job-run');
+    assert.equal(await run.isDisabled(), false);
+    await run.click();
+    await page.locator('#job-results').waitFor({ state: 'visible', timeout: 150_000 });
+    const bars = await page.locator('#job-histogram svg rect.bar').count();
+    assert.ok(bars > 0, 'the histogram has bars');
+    const statsTreeCount = Number((await page.locator('#job-stats dt:text("Trees") + dd').textContent())!.replace(/[^\d]/g, ''));
+    const histogramTotal = await page.locator('#job-histogram svg rect.bar').evaluateAll((els) => els.reduce((s, e) => s + Number(e.getAttribute('data-count')), 0));
+    assert.equal(histogramTotal, statsTreeCount, 'the histogram counts every tree');
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#job-downloads a[data-output="trees"]').click()]);
+    const geojson = JSON.parse(readFileSync((await download.path())!, 'utf8'));
+    assert.equal(geojson.type, 'FeatureCollection');
+    assert.equal(geojson.features.length, statsTreeCount);
+    // the same count as the server's tree store holds with tops inside the rectangle
+    const stored = (await (await fetch(`${server.url}/api/rasters/${chmId}/trees?bbox=${region.join(',')}`)).json()) as any;
+    const drawn = (await page.evaluate(() => (window as any).forestmap.region)) as { coordinates: number[][][] };
+    const xs = drawn.coordinates[0].map((c) => c[0]);
+    const ys = drawn.coordinates[0].map((c) => c[1]);
+    const inside = (stored.features as any[]).filter((f) => {
+      const [x, y] = f.geometry.coordinates;
+      return x >= Math.min(...xs) && x <= Math.max(...xs) && y >= Math.min(...ys) && y <= Math.max(...ys);
+    });
+    assert.ok(Math.abs(inside.length - geojson.features.length) <= Math.max(2, 0.05 * inside.length), `job ${geojson.features.length} trees vs store ${inside.length}`);
+    assert.ok(geojson.features.length > 5, 'the region holds trees');
+    assert.deepEqual(watch.consoleErrors, []);
+    assert.deepEqual(watch.foreignRequests, []);
+  });
+});

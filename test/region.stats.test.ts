@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { quantileSorted, RegionStatsAccumulator } from '../server/features/stats.ts';
+
+test('canopy cover counts only region pixels that hold data', () => {
+  const acc = new RegionStatsAccumulator();
+  const heights = Float32Array.from([0, 1, 3, 6, 10, 20, 30, 4]);
+  const inRegion = Uint8Array.from([1, 1, 1, 1, 1, 1, 0, 1]);
+  const valid = Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 0]);
+  acc.addChm(heights, inRegion, valid, 0.25);
+  const s = acc.result(1e4);
+  // region & valid: 0, 1, 3, 6, 10, 20 -> above 2: 4 of 6, above 5: 3 of 6
+  assert.equal(s.chm_pixels, 6);
+  assert.equal(s.canopy_cover_2m, Math.round((4 / 6) * 1e6) / 1e6);
+  assert.equal(s.canopy_cover_5m, 0.5);
+  assert.equal(s.canopy_height_m.max, 20);
+  assert.equal(s.canopy_height_m.mean, (3 + 6 + 10 + 20) / 4);
+  assert.equal(s.area_ha, 1);
+});
+
+test('tree statistics are exact and the histogram sums to the count', () => {
+  const acc = new RegionStatsAccumulator();
+  const hs = [12.5, 3, 7.25, 20, 15, 15.5, 2.1, 9];
+  for (const h of hs) acc.addTree(h);
+  const s = acc.result(2e4);
+  const sorted = [...hs].sort((a, b) => a - b);
+  assert.equal(s.tree_count, hs.length);
+  assert.equal(s.trees_per_ha, hs.length / 2);
+  assert.equal(s.tree_height_m.max, 20);
+  assert.equal(s.tree_height_m.median, (9 + 12.5) / 2);
+  assert.equal(s.tree_height_m.p95, Math.round(quantileSorted(sorted, 0.95) * 1000) / 1000);
+  assert.equal(s.height_histogram.counts.reduce((a, b) => a + b, 0), hs.length);
+  assert.equal(s.height_histogram.counts[15], 2); // 15 and 15.5 share the bin [15, 16)
+  assert.equal(s.height_histogram.edges_m.length, s.height_histogram.counts.length + 1);
+});
+
+test('an empty region gives nulls, not NaN', () => {
+  const s = new RegionStatsAccumulator().result(5000);
+  assert.equal(s.tree_count, 0);
+  assert.equal(s.canopy_cover_2m, null);
+  assert.equal(s.tree_height_m.mean, null);
+  assert.deepEqual(JSON.parse(JSON.stringify(s)), s);
+});
