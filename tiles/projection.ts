@@ -39,7 +39,7 @@ export function tryCrsFromEpsg(code: number): Crs | null {
   try {
     const record = require(`epsg-index/s/${code}.json`) as EpsgRecord;
     // Only coordinate reference systems with a usable proj4 string; datums, ellipsoids, etc. are not CRSs.
-    if (record.proj4 && record.kind?.startsWith('CRS-') && !record.kind.includes('VERTCRS')) {
+    if (record.proj4 && record.kind?.startsWith('CRS-') && !record.kind.includes('VERTCRS') && !record.kind.includes('GCENCRS')) {
       crs = { epsg: code, proj4: record.proj4, name: record.name ?? null, units: unitsOf(record) };
     }
   } catch {

@@ -117,36 +117,28 @@ function num(v: unknown): number | null {
 }
 
 function bboxFrom(v: unknown): Bbox | null {
-  if (Array.isArray(v) && v.length === 4 && v.every((x) => typeof x === 'number' && Number.isFinite(x))) return v as Bbox;
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    if ([o.west, o.south, o.east, o.north].every((x) => typeof x === 'number')) return [o.west, o.south, o.east, o.north] as Bbox;
-    if ([o.minX, o.minY, o.maxX, o.maxY].every((x) => typeof x === 'number')) return [o.minX, o.minY, o.maxX, o.maxY] as Bbox;
-  }
-  return null;
+  return Array.isArray(v) && v.length === 4 && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? (v as Bbox) : null;
 }
 
-/** Accepts the catalog's record shape with some tolerance, so the map survives additive changes. */
+/** A catalog record (server/http/routes/rasters.ts `rasterJson`) as the map uses it. */
 export function normaliseRaster(r: Record<string, any>): RasterInfo {
-  const bounds = bboxFrom(r.wgs84Bounds) ?? bboxFrom(r.boundsWgs84) ?? bboxFrom(r.bounds?.wgs84) ?? bboxFrom(r.wgs84?.bounds) ?? bboxFrom(r.lonLatBounds) ?? null;
-  const role = typeof r.role === 'string' ? r.role : typeof r.kind === 'string' ? r.kind : (num(r.bandCount ?? r.bands) === 1 ? 'chm' : 'image');
   return {
     id: String(r.id),
-    name: String(r.name ?? r.title ?? r.filename ?? r.id),
-    role,
-    bounds,
+    name: String(r.name ?? r.id),
+    role: typeof r.role === 'string' ? r.role : 'image',
+    bounds: bboxFrom(r.wgs84Bounds),
     width: num(r.width) ?? 0,
     height: num(r.height) ?? 0,
-    bands: num(r.bandCount ?? r.bands ?? r.count) ?? 0,
-    gsd: num(r.gsd) ?? (Array.isArray(r.gsd) ? num(r.gsd[0]) : null) ?? num(r.resolution),
-    sourceId: typeof (r.sourceId ?? r.source ?? r.imageId ?? r.derivedFrom) === 'string' ? String(r.sourceId ?? r.source ?? r.imageId ?? r.derivedFrom) : null,
-    version: String(r.version ?? r.etag ?? r.mtime ?? r.updated ?? r.modified ?? ''),
+    bands: num(r.bandCount) ?? 0,
+    gsd: num(r.gsd),
+    sourceId: typeof r.sourceId === 'string' ? r.sourceId : null,
+    version: String(r.version ?? ''),
   };
 }
 
 export async function listRasters(): Promise<RasterInfo[]> {
   const { body } = await requestJson<unknown>('/api/rasters', 'Loading the raster list');
-  const list = Array.isArray(body) ? body : ((body as { rasters?: unknown[]; items?: unknown[] })?.rasters ?? (body as { items?: unknown[] })?.items ?? []);
+  const list = (body as { rasters?: unknown[] })?.rasters ?? [];
   return (list as Record<string, any>[]).map(normaliseRaster);
 }
 
@@ -155,8 +147,7 @@ export async function pointValue(rasterId: string, lon: number, lat: number, sig
   const url = `/api/rasters/${encodeURIComponent(rasterId)}/point?lon=${lon.toFixed(7)}&lat=${lat.toFixed(7)}`;
   try {
     const { body } = await requestJson<any>(url, 'Reading the canopy height', { signal });
-    const values = body?.values ?? body?.bands ?? body?.value;
-    const v = Array.isArray(values) ? values[0] : values;
+    const v = Array.isArray(body?.values) ? body.values[0] : null;
     return typeof v === 'number' && Number.isFinite(v) ? v : null;
   } catch (err) {
     // outside the raster is not an error to the user: there is just no height there
@@ -203,7 +194,7 @@ export async function getJob(id: string): Promise<JobInfo> {
 
 export async function listJobs(): Promise<JobInfo[]> {
   const { body } = await requestJson<any>('/jobs', 'Loading past jobs');
-  const list = Array.isArray(body) ? body : (body?.jobs ?? []);
+  const list = body?.jobs ?? [];
   return (list as Record<string, any>[]).map(normaliseJob);
 }
 
@@ -217,17 +208,23 @@ export async function getJobStats(id: string): Promise<RegionStats> {
   return body;
 }
 
-export function resultUrl(jobId: string, output: 'trees' | 'crowns' | 'chm' | 'stats'): string {
-  return `/jobs/${encodeURIComponent(jobId)}/results/${output}`;
+/** Result files of the forest-map process, by output name (server/jobs/process.forest-map.ts). */
+export const RESULT_FILES = { stats: 'stats.json', trees: 'trees.geojson', crowns: 'crowns.geojson', chm: 'chm.tif' } as const;
+
+export function resultUrl(jobId: string, output: keyof typeof RESULT_FILES): string {
+  return `/jobs/${encodeURIComponent(jobId)}/results/${RESULT_FILES[output]}`;
 }
 
 function normaliseCanopy(body: any): CanopyStatus {
-  const src = body?.status && typeof body.status === 'object' ? body.status : body;
+  // server/chm/service.ts: progress is {done, total, etaSeconds}
+  const p = body?.progress;
+  const progress = typeof p === 'number' ? p : p && p.total > 0 ? (100 * p.done) / p.total : 0;
+  const eta = num(p?.etaSeconds);
   return {
-    state: String(src?.state ?? src?.status ?? 'unknown'),
-    progress: num(src?.progress) ?? (num(src?.done) !== null && num(src?.total) ? (100 * src.done) / src.total : 0),
-    message: typeof src?.message === 'string' ? src.message : '',
-    chmId: src?.chmId ?? src?.chm?.id ?? body?.chmId ?? null,
+    state: String(body?.state ?? 'unknown'),
+    progress,
+    message: typeof body?.error === 'string' && body.error ? body.error : eta !== null ? `about ${Math.ceil(eta)} s left` : '',
+    chmId: typeof body?.chmId === 'string' ? body.chmId : null,
   };
 }
 
@@ -249,7 +246,7 @@ export async function canopyStatus(rasterId: string): Promise<CanopyStatus> {
 export function uploadRaster(file: File, onProgress: (fraction: number) => void): { promise: Promise<RasterInfo>; abort: () => void } {
   const xhr = new XMLHttpRequest();
   const promise = new Promise<RasterInfo>((resolve, reject) => {
-    xhr.open('POST', `/api/rasters?name=${encodeURIComponent(file.name)}`);
+    xhr.open('POST', `/api/rasters?filename=${encodeURIComponent(file.name)}`);
     xhr.setRequestHeader('Content-Type', 'image/tiff');
     xhr.setRequestHeader('X-Filename', file.name);
     xhr.upload.onprogress = (e) => {
@@ -265,8 +262,7 @@ export function uploadRaster(file: File, onProgress: (fraction: number) => void)
         body = null;
       }
       if (xhr.status >= 200 && xhr.status < 300) {
-        const r = (body as { raster?: Record<string, any> })?.raster ?? (body as Record<string, any>);
-        resolve(normaliseRaster(r));
+        resolve(normaliseRaster(body as Record<string, any>));
       } else reject(new ApiError(errorMessageFrom(xhr.status, body, 'Uploading the raster'), xhr.status, body));
     };
     xhr.send(file);

@@ -16,7 +16,7 @@ import pickle
 import re
 import types
 from collections import OrderedDict
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Iterable, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -87,7 +87,7 @@ def is_compressed(sd: Mapping[str, object]) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Reading files
 
-# What a checkpoint pickle may reference (NOTES.md 2.3): tensors, parameters, quantised tensors,
+# What a checkpoint pickle may really load (NOTES.md 2.3): tensors, parameters, quantised tensors,
 # storages and dtype/qscheme constants. Nothing that can run code.
 _ALLOWED_GLOBALS = {
     ("collections", "OrderedDict"),
@@ -102,11 +102,22 @@ _ALLOWED_GLOBALS = {
 }
 
 
+class _Opaque:
+    """Stands in for any other global a checkpoint names (training hyper-parameters, Lightning
+    objects...): it records its arguments and runs nothing, so the state_dict can still be read."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state):
+        self.state = state
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) in _ALLOWED_GLOBALS:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"checkpoint references {module}.{name}, which a weights file never needs")
+        return type(f"opaque {module}.{name}", (_Opaque,), {})
 
 
 _restricted_pickle = types.SimpleNamespace(
@@ -117,31 +128,30 @@ _restricted_pickle = types.SimpleNamespace(
 
 
 def _load_restricted(path: str):
-    """torch.load's zip reader with our allow-list unpickler. torch 1.13 ignores a pickle_module
-    passed to torch.load (it resets it to pickle) and its weights_only allow-list lacks qint8, so
-    the zip loader is called directly."""
+    """torch's own readers (zip, or the legacy format) driven by our unpickler. torch 1.13 ignores
+    a pickle_module passed to torch.load (it resets it to pickle) and its weights_only allow-list
+    lacks qint8, so the readers are called directly."""
     ser = torch.serialization
-    if not all(hasattr(ser, n) for n in ("_open_file_like", "_is_zipfile", "_open_zipfile_reader", "_load")):
-        raise CheckpointError(f"{path}: this torch cannot load quantised checkpoints safely; use torch >= 2.0")
+    if not all(hasattr(ser, n) for n in ("_open_file_like", "_is_zipfile", "_open_zipfile_reader", "_load", "_legacy_load")):
+        raise CheckpointError(f"{path}: this torch version cannot read this checkpoint safely; try torch >= 2.0")
     with ser._open_file_like(path, "rb") as f:
         if not ser._is_zipfile(f):
-            raise CheckpointError(f"{path}: legacy (non-zip) checkpoint with quantised tensors; re-save it with a current torch")
+            return ser._legacy_load(f, "cpu", _restricted_pickle, encoding="utf-8")
         with ser._open_zipfile_reader(f) as z:
             return ser._load(z, "cpu", _restricted_pickle, encoding="utf-8")
 
 
 def read_checkpoint(path: str) -> Tuple["OrderedDict[str, torch.Tensor]", str]:
     """Loads a .pth on the CPU without executing pickled code and returns (float state_dict,
-    layout name): torch's weights_only loader first, else (older torch, qint8 tensors) the same
-    allow-list idea with our own unpickler."""
+    layout name): torch's weights_only loader first, else our own unpickler, which builds tensors
+    and replaces every other global by an inert placeholder."""
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such file")
     try:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            if "qint8" not in str(err) and "qtensor" not in str(err) and "per_tensor_affine" not in str(err):
-                raise
+        except pickle.UnpicklingError:
+            # qint8 tensors (torch 1.13's allow-list lacks them) or extra objects beside the weights.
             obj = _load_restricted(path)
     except CheckpointError:
         raise
@@ -155,6 +165,9 @@ def read_checkpoint(path: str) -> Tuple["OrderedDict[str, torch.Tensor]", str]:
         sd, layout = obj, "state-dict"
     if is_compressed(sd):
         return dequantize_state_dict(sd), "compressed-qint8-dequantized"
+    for k, v in sd.items():
+        if not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"{path}: state_dict entry '{k}' is not a tensor but {type(v).__name__}")
     return OrderedDict((k, v) for k, v in sd.items()), layout
 
 
@@ -174,7 +187,9 @@ def infer_config(
     """Reads every architecture size from state_dict shapes (float key names)."""
     def need(key: str) -> Tuple[int, ...]:
         if key not in shapes:
-            raise CheckpointError(f"not an HRCH checkpoint: key '{key}' is missing")
+            near = next((k for k in shapes if k.endswith("." + key)), None)
+            hint = f" (found '{near}': the keys carry a prefix Meta's loader would not accept either)" if near else ""
+            raise CheckpointError(f"not an HRCH checkpoint: key '{key}' is missing{hint}")
         return tuple(int(s) for s in shapes[key])
 
     _, n_pos, width = need("backbone.pos_embed")

@@ -5,7 +5,6 @@ import unittest
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from models.hrch.checkpoint import load_hrch
 
@@ -168,6 +167,20 @@ class Backbone(unittest.TestCase):
             torch.manual_seed(1)
             outs = [self.vit.forward_tokens(x)["patches"] for _ in range(4)]
         self.assertTrue(any(not torch.allclose(o, a) for o in outs))
+
+    def test_blocks_after_the_last_tap_are_not_run(self):
+        # Huge: blocks 30, 31 exist in the checkpoint but cannot influence the output.
+        from models.hrch.model import VisionTransformer
+
+        vit = VisionTransformer(32, 4, 4, (0, 1)).eval()
+        x = torch.randn(1, 3, 32, 32)
+        with torch.no_grad():
+            before = vit(x)
+            for p in vit.blocks[2:].parameters():
+                p.fill_(float("nan"))
+            after = vit(x)
+        for (f0, c0), (f1, c1) in zip(before, after):
+            self.assertTrue(torch.equal(f0, f1) and torch.equal(c0, c1))
 
     def test_layerscale_init_values(self):
         self.assertTrue(torch.all(self.vit.blocks[0].ls1.gamma == 1e-5))

@@ -19,13 +19,21 @@ import { normaliseTiling } from '../../tiles/windows.ts';
 import { CHM_NODATA, startChm, type ChmOptions, type ChmSource } from './engine.ts';
 import { modelGrid, sameGrid, windowGrid } from './model.grid.ts';
 
-/** The sub-grid window (in the model grid) the engine must run on for `block` to match the whole run. */
+/**
+ * The sub-grid window (in the model grid) the engine must run on for `block` to match the whole
+ * run, holding exactly the whole run's windows that touch the block and no others: it starts at
+ * the first window origin touching the block and ends where the last one touching it ends (or at
+ * the grid's edge, where the whole run's flush window is the last).
+ */
 export function blockContext(modelGridSize: { width: number; height: number }, block: Window, tileSize: number, stride: number): Window {
   const axis = (start: number, length: number, size: number): [number, number] => {
     if (size <= tileSize) return [0, size];
-    // first whole-grid window touching `start` has origin > start - tileSize
-    const lo = Math.max(0, Math.floor(Math.max(0, start - tileSize + 1) / stride) * stride);
-    const hi = start + length - 1 + tileSize + 1 >= size ? size : start + length + tileSize;
+    const lastRegular = Math.floor((size - tileSize) / stride) * stride;
+    // first regular origin o with o + tileSize > start
+    const lo = Math.min(lastRegular, Math.max(0, (Math.floor((start - tileSize) / stride) + 1) * stride));
+    // last regular origin touching the block; past the regular ones only the flush window is left
+    const last = Math.floor((start + length - 1) / stride) * stride;
+    const hi = last >= lastRegular ? size : last + tileSize;
     return [lo, hi];
   };
   const [x0, x1] = axis(block.x, block.width, modelGridSize.width);

@@ -37,7 +37,11 @@ export interface ChmProgress {
 export interface ChmOptions {
   source: ChmSource;
   manifest: LoadedManifest;
-  /** Tiles per model run (default 8). */
+  /**
+   * Tiles per model run (default 2). Larger batches barely speed up a 256 px ViT on a CPU but
+   * multiply onnxruntime's activation arena: HRCH's 256-bin head holds several
+   * 256 x 256 x 256 float tensors per tile (hrch-mini: 0.7 GB peak RSS at batch 2, 2.5 GB at 8).
+   */
   batchSize?: number;
   /** Rows per emitted strip (default 256, the COG tile size). */
   stripHeight?: number;
@@ -55,6 +59,7 @@ export interface ChmOptions {
 }
 
 export const CHM_NODATA = -9999;
+export const DEFAULT_BATCH = 2;
 const MAX_BATCH = 64;
 
 export interface ChmRun {
@@ -62,7 +67,19 @@ export interface ChmRun {
   plan: WindowPlan;
   strips: AsyncGenerator<Strip, void, undefined>;
   /** Timing so far: wall seconds, and seconds the model computed. */
-  stats(): { seconds: number; inferenceSeconds: number; windows: number; inferred: number };
+  stats(): ChmStats;
+}
+
+export interface ChmStats {
+  /** Wall seconds since the run started. */
+  seconds: number;
+  /** Seconds the model spent computing (on its worker thread). */
+  inferenceSeconds: number;
+  /** Main-thread seconds reading + normalising windows, and blending them into strips. */
+  prepareSeconds: number;
+  blendSeconds: number;
+  windows: number;
+  inferred: number;
 }
 
 interface PreparedBatch {
@@ -81,7 +98,7 @@ export function startChm(opts: ChmOptions): ChmRun {
   if (manifest.input.tileSize !== size && !manifest.input.dynamicSize) {
     throw new InvalidInputError(`model '${manifest.name}': tiling.tileSize ${size} differs from input.tileSize ${manifest.input.tileSize} and the model takes fixed-size input`);
   }
-  const batchSize = opts.batchSize ?? 8;
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH;
   if (!(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= MAX_BATCH)) throw new InvalidInputError(`batch size must be an integer in 1..${MAX_BATCH}, got ${batchSize}`);
   const grid = modelGrid(source.grid, manifest.input.gsd);
   const plan = planWindows(grid.width, grid.height, { ...manifest.tiling, taperEdges: opts.taperEdges ?? true });
@@ -103,7 +120,19 @@ export function startChm(opts: ChmOptions): ChmRun {
     for (let i = 0; i < row.length; i += batchSize) batches.push(row.slice(i, i + batchSize));
   }
 
+  let prepareMs = 0;
+  let blendMs = 0;
+
   async function prepare(wins: ModelWindow[]): Promise<PreparedBatch> {
+    const t0 = performance.now();
+    try {
+      return await prepareBatch(wins);
+    } finally {
+      prepareMs += performance.now() - t0;
+    }
+  }
+
+  async function prepareBatch(wins: ModelWindow[]): Promise<PreparedBatch> {
     // one read covers the whole batch: its windows sit side by side in one tile row
     const region: Window = { x: wins[0].x, y: wins[0].y, width: wins[wins.length - 1].x + size - wins[0].x, height: size };
     const img = direct ? await source.readWindow!(region, { resampling: 'nearest' }) : await source.readGrid(windowGrid(grid, region), { resampling: 'bilinear' });
@@ -162,12 +191,14 @@ export function startChm(opts: ChmOptions): ChmRun {
       }
     };
     const n = size * size;
+    opts.onProgress?.({ done: 0, total: plan.windows.length, elapsedSeconds: (performance.now() - started) / 1000, etaSeconds: null });
     try {
       launch();
       while (queue.length) {
         if (opts.signal?.aborted) throw new CancelledError('canopy height computation cancelled');
         const { prep, out } = await queue.shift()!;
         launch();
+        const tb = performance.now();
         let slot = 0;
         for (let k = 0; k < prep.windows.length; k++) {
           if (prep.active[slot] === k) {
@@ -177,13 +208,18 @@ export function startChm(opts: ChmOptions): ChmRun {
             acc.add(prep.windows[k], null);
           }
         }
+        blendMs += performance.now() - tb;
         inferred += prep.active.length;
         done += prep.windows.length;
         if (opts.onProgress) {
           const elapsed = (performance.now() - started) / 1000;
           opts.onProgress({ done, total: plan.windows.length, elapsedSeconds: elapsed, etaSeconds: (elapsed / done) * (plan.windows.length - done) });
         }
-        for (let s = acc.takeStrip(); s; s = acc.takeStrip()) {
+        for (;;) {
+          const tt = performance.now();
+          const s = acc.takeStrip();
+          blendMs += performance.now() - tt;
+          if (!s) break;
           yield s;
           if (opts.signal?.aborted) throw new CancelledError('canopy height computation cancelled');
         }
@@ -201,20 +237,19 @@ export function startChm(opts: ChmOptions): ChmRun {
     stats: () => ({
       seconds: (performance.now() - started) / 1000,
       inferenceSeconds: ((runner?.computeMs ?? computeBase) - computeBase) / 1000,
+      prepareSeconds: prepareMs / 1000,
+      blendSeconds: blendMs / 1000,
       windows: plan.windows.length,
       inferred,
     }),
   };
 }
 
-export interface ChmResult {
+export interface ChmResult extends ChmStats {
   path: string;
   grid: Grid;
-  windows: number;
-  /** Windows actually run through the model (the rest were all nodata). */
-  inferred: number;
-  seconds: number;
-  inferenceSeconds: number;
+  /** Main-thread seconds handing strips to the COG writer (compression, overviews, file I/O). */
+  writeSeconds: number;
 }
 
 /**
@@ -225,9 +260,13 @@ export async function computeChm(out: string, opts: ChmOptions): Promise<ChmResu
   const tileSize = opts.stripHeight ?? 256;
   const run = startChm({ ...opts, stripHeight: tileSize });
   const it = run.strips;
+  let waitMs = 0;
+  const t0 = performance.now();
   try {
     await writeCog(out, { grid: run.grid, bands: 1, sampleType: 'float32', nodata: opts.nodata ?? CHM_NODATA, tileSize, compression: 'deflate', overviews: 'auto' }, async (w) => {
+      const tw = performance.now();
       const r = await it.next();
+      waitMs += performance.now() - tw;
       if (r.done || r.value.y !== w.y || r.value.height !== w.height) throw new Error(`internal: CHM strip at row ${r.done ? 'end' : r.value.y} does not match the writer's strip at row ${w.y}`);
       return [r.value.values];
     });
@@ -235,7 +274,7 @@ export async function computeChm(out: string, opts: ChmOptions): Promise<ChmResu
     await it.return(undefined);
   }
   const s = run.stats();
-  return { path: out, grid: run.grid, windows: s.windows, inferred: s.inferred, seconds: s.seconds, inferenceSeconds: s.inferenceSeconds };
+  return { ...s, path: out, grid: run.grid, writeSeconds: (performance.now() - t0 - waitMs) / 1000 };
 }
 
 /** Blend a whole CHM in memory (small rasters, tests): one masked float32 RasterImage. */

@@ -106,7 +106,13 @@ class WorkerRunner implements InferenceRunner {
     this.pending.clear();
   }
 
+  /** Lets queued runs finish, then ends the worker (terminating it mid-run would abort the process). */
   async close(): Promise<void> {
-    await this.worker.terminate();
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.ref();
+    this.worker.postMessage({ close: true });
+    const timer = setTimeout(() => void this.worker.terminate(), 120_000);
+    await exited;
+    clearTimeout(timer);
   }
 }

@@ -22,7 +22,16 @@ const port = parentPort!;
 const sessionPromise = loadManifest(workerData.modelDir as string).then(getModelSession);
 let chain: Promise<void> = Promise.resolve();
 
-port.on('message', (req: InferenceRequest) => {
+port.on('message', (req: InferenceRequest | { close: true }) => {
+  if ('close' in req) {
+    // finish queued runs, release the session, then let the thread end: terminating a thread
+    // while onnxruntime computes aborts the whole process
+    chain = chain.then(async () => {
+      await (await sessionPromise.catch(() => null))?.release().catch(() => undefined);
+      port.close();
+    });
+    return;
+  }
   chain = chain.then(async () => {
     try {
       const session = await sessionPromise;

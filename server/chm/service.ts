@@ -215,3 +215,27 @@ export class ChmService {
     await Promise.all([...this.byRaster.values()].map((c) => c.promise));
   }
 }
+
+const services = new WeakMap<object, { service: ChmService; restored: Promise<unknown> }>();
+
+/**
+ * The CHM service of a server context (one per context, created on first use; CHMs cached on disk
+ * are registered again as it starts). Other stages get the same instance through this function.
+ */
+export function chmServiceFor(ctx: { config: { varDir: string }; catalog: Catalog }, options: Partial<ChmServiceOptions> = {}): { service: ChmService; restored: Promise<unknown> } {
+  let s = services.get(ctx);
+  if (!s) {
+    const service = new ChmService({ catalog: ctx.catalog, varDir: ctx.config.varDir, ...options });
+    const restored = service.restore().catch((err) => console.error(`[chm] restoring cached CHMs: ${err instanceof Error ? err.message : err}`));
+    s = { service, restored };
+    services.set(ctx, s);
+  }
+  return s;
+}
+
+/** Cancels a context's computations and forgets the service (tests, shutdown). */
+export async function closeChmService(ctx: object): Promise<void> {
+  const s = services.get(ctx);
+  services.delete(ctx);
+  await s?.service.close();
+}

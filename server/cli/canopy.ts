@@ -2,7 +2,7 @@ import { parseFlags, numberFlag, requireFlag } from './args.ts';
 import { UsageError } from './main.ts';
 import { openRaster } from '../raster/source.ts';
 import { resolveModel } from '../model/registry.ts';
-import { computeChm } from '../chm/engine.ts';
+import { computeChm, DEFAULT_BATCH } from '../chm/engine.ts';
 import { releaseInferenceRunners } from '../chm/inference.runner.ts';
 import { formatDuration, formatProgressBar } from '../chm/progress.ts';
 import { InvalidInputError } from '../errors.ts';
@@ -14,7 +14,7 @@ stride), blended seamlessly, written as a float32 tiled deflate COG with overvie
 CRS at the model's ground sample distance (nodata -9999).
   --model   a model name from 'forestmap models', a model directory or an .onnx file with its
             manifest.json beside it (default: FORESTMAP_MODEL, else the default model)
-  --batch   tiles per model run (default 8)
+  --batch   tiles per model run (default 2; memory grows with it)
   --aerial  apply the model's percentile colour matching for aerial imagery, if it has one
 Progress goes to stderr; Ctrl-C cancels and leaves no partial file.`;
 
@@ -29,7 +29,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const image = requireFlag(values.image, 'image');
   const out = requireFlag(values.out, 'out');
-  const batchSize = numberFlag(values.batch, 'batch', 8, 1, 64);
+  const batchSize = numberFlag(values.batch, 'batch', DEFAULT_BATCH, 1, 64);
   if (!Number.isInteger(batchSize)) throw new UsageError('--batch must be a whole number');
   const manifest = await resolveModel(values.model);
   const source = await openRaster(image);

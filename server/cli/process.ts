@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseFlags, numberFlag, requireFlag } from './args.ts';
 import { UsageError } from './main.ts';
@@ -6,11 +6,12 @@ import { InvalidInputError } from '../errors.ts';
 import { JobStore } from '../jobs/store.ts';
 import { SqliteWorkQueue } from '../jobs/queue.ts';
 import { parseExecuteRequest } from '../jobs/process.forest-map.ts';
-import { DEFAULT_BLOCK_SIZE, DEFAULT_TILE_SIZE, planForestMap, runForestMap } from '../jobs/pipeline.ts';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_TILE_SIZE, fileVersion, planForestMap, runForestMap } from '../jobs/pipeline.ts';
 import { defaultResources, executeUnit, type RasterRef, type UnitSpec } from '../jobs/units.ts';
 
 export const usage = `forestmap process (--image RGB.tif | --chm CHM.tif) [--region region.geojson] [--model M] --out DIR
-                  [--algorithm dalponte|silva|watershed] [--ws M|EXPR] [--hmin M] [--tile-size PX] [--quiet]
+                  [--algorithm dalponte|silva|watershed] [--ws M|EXPR] [--hmin M]
+                  [--tile-size PX] [--block-size PX] [--quiet]
 
 Runs the region pipeline without a server (the same code as the forest-map job) and writes:
   DIR/chm.tif          the region's canopy height model (float32 COG, metres; nodata outside the region)
@@ -20,7 +21,10 @@ Runs the region pipeline without a server (the same code as the forest-map job) 
 --image runs the canopy height model (--model: a registered name or a model directory; default:
 the default model). --chm takes an existing CHM (e.g. from lidar) and skips inference.
 --region: a GeoJSON Polygon / MultiPolygon / Feature / FeatureCollection in WGS84; default: the
-whole raster. Trees belong to the region when their top lies in it.`;
+whole raster. Trees belong to the region when their top lies in it.
+--tile-size: trees tile (CHM pixels, default ${DEFAULT_TILE_SIZE}); --block-size: canopy height block
+(model-grid pixels, default ${DEFAULT_BLOCK_SIZE}). Results do not depend on either.
+Unit outputs are kept in DIR/.work until the run completes, so re-running an interrupted run resumes it.`;
 
 /** A region file: geometry, Feature, or FeatureCollection (its polygons joined into one MultiPolygon). */
 export function readRegionFile(path: string): unknown {
@@ -44,13 +48,9 @@ export function readRegionFile(path: string): unknown {
 
 function rasterRef(path: string, role: RasterRef['role']): RasterRef {
   const abs = resolve(path);
-  let s;
-  try {
-    s = statSync(abs);
-  } catch {
-    throw new UsageError(`no such file: ${path}`);
-  }
-  return { id: basename(abs).replace(/\.[^.]+$/, '').toLowerCase().replace(/[^a-z0-9_-]+/g, '-') || 'raster', path: abs, version: `${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`, role };
+  const version = fileVersion(abs);
+  if (version === null) throw new UsageError(`no such file: ${path}`);
+  return { id: basename(abs).replace(/\.[^.]+$/, '').toLowerCase().replace(/[^a-z0-9_-]+/g, '-') || 'raster', path: abs, version, role };
 }
 
 function progressBar(quiet: boolean) {
@@ -77,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
     ws: { type: 'string' },
     hmin: { type: 'string' },
     'tile-size': { type: 'string' },
+    'block-size': { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
   });
   const out = resolve(requireFlag(values.out, 'out'));
@@ -89,13 +90,14 @@ export async function run(argv: string[]): Promise<number> {
   if (values.ws) inputs.ws = Number.isFinite(Number(values.ws)) ? Number(values.ws) : values.ws;
   if (values.hmin) inputs.hmin = numberFlag(values.hmin, 'hmin', 2, 0, 100);
   const tileSize = numberFlag(values['tile-size'], 'tile-size', DEFAULT_TILE_SIZE, 16, 8192);
+  const blockSize = numberFlag(values['block-size'], 'block-size', DEFAULT_BLOCK_SIZE, 16, 16384);
   const request = parseExecuteRequest({ inputs });
   const plan = await planForestMap(request, {
     resolveRaster: () => raster,
     regionLimits: { maxAreaKm2: Number(process.env.REGION_MAX_KM2 ?? 10000), maxVertices: 1_000_000 },
     allowModelPaths: true,
     tileSize: Math.round(tileSize),
-    blockSize: DEFAULT_BLOCK_SIZE,
+    blockSize: Math.round(blockSize),
   });
 
   mkdirSync(out, { recursive: true });

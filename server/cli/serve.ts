@@ -3,6 +3,7 @@ import { loadConfig } from '../config.ts';
 import { createApp } from '../http/app.ts';
 import type { AppContext } from '../http/context.ts';
 import { Catalog } from '../catalog/catalog.ts';
+import { bootstrapDemo } from '../demo.ts';
 
 export const usage = `forestmap serve
 
@@ -18,6 +19,8 @@ export async function run(_argv: string[]): Promise<number> {
   const server = createServer(app);
   await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
   console.log(`[forestmap] serving http://${config.host}:${config.port}`);
+  // The demo scene generates in the background (seconds, once); it appears in the catalog when ready.
+  if (config.demo) void bootstrapDemo(ctx).catch((err) => console.error(`[demo] failed: ${err instanceof Error ? err.message : String(err)}`));
   await new Promise<void>((resolve) => {
     const stop = () => server.close(() => resolve());
     process.once('SIGINT', stop);

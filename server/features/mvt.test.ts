@@ -56,6 +56,7 @@ test('crowns only from CROWNS_MIN_ZOOM; nothing below TOPS_MIN_ZOOM', () => {
   assert.ok(low);
   const vt = decode(low);
   assert.equal(vt.layers[TREE_TOPS_LAYER].length, 1);
+  assert.equal(vt.layers[TREE_TOPS_LAYER].feature(0).properties.height_m, 30);
   assert.equal(vt.layers[TREE_CROWNS_LAYER]?.length ?? 0, 0);
   assert.equal(encodeTreeTile(trees, tileOf(lon, lat, TOPS_MIN_ZOOM - 1)), null);
 });
@@ -78,7 +79,10 @@ test('the query bbox covers the tile with a buffer', () => {
 test('thinning keeps the tallest trees and the bound holds', () => {
   const many: TileTree[] = Array.from({ length: 10 }, (_, i) => tree(i, 0, 0, i));
   const kept = thinTrees(many, 3);
-  assert.deepEqual(kept.map((t) => t.height_m), [9, 8, 7]);
+  assert.deepEqual(kept.map((t) => t.height_m).sort((a, b) => b - a), [9, 8, 7]);
+  // ties at the threshold are kept in the given order up to the bound
+  const tied = [tree(1, 0, 0, 5), tree(2, 0, 0, 7), tree(3, 0, 0, 5), tree(4, 0, 0, 5)];
+  assert.deepEqual(thinTrees(tied, 3).map((t) => t.id), [1, 2, 3]);
   assert.equal(thinTrees(many, 100).length, 10);
   assert.ok(MAX_TREES_PER_TILE >= 10_000);
 });
@@ -104,4 +108,20 @@ test('the cache encodes once per tile and version, and invalidation drops it', a
   await assert.rejects(cache.get('r2', 1, tile, async () => { throw new Error('store down'); }), /store down/);
   await cache.get('r2', 1, tile, load);
   assert.equal(loads, 4);
+});
+
+test('crowns decode as polygons with holes, whatever the input winding', () => {
+  const lon = 6.1, lat = 46.2, r = 4e-5, h = 1.5e-5;
+  const outerCcw = [[lon - r, lat - r], [lon + r, lat - r], [lon + r, lat + r], [lon - r, lat + r], [lon - r, lat - r]];
+  const holeCw = [[lon - h, lat - h], [lon - h, lat + h], [lon + h, lat + h], [lon + h, lat - h], [lon - h, lat - h]];
+  const tile = tileOf(lon, lat, 19);
+  for (const outer of [outerCcw, [...outerCcw].reverse()]) {
+    const t: TileTree = { ...tree(7, lon, lat, 15), crown: { type: 'Polygon', coordinates: [outer, holeCw] } };
+    const vt = decode(encodeTreeTile([t], tile)!);
+    const g = vt.layers[TREE_CROWNS_LAYER].feature(0).toGeoJSON(tile.x, tile.y, tile.z).geometry as { type: string; coordinates: number[][][] };
+    assert.equal(g.type, 'Polygon');
+    assert.equal(g.coordinates.length, 2, 'exterior and hole');
+    const xs = g.coordinates[0].map((c) => c[0]);
+    assert.ok(Math.abs(Math.min(...xs) - (lon - r)) < 2e-6 && Math.abs(Math.max(...xs) - (lon + r)) < 2e-6);
+  }
 });

@@ -1,25 +1,31 @@
 /**
  * Vector tiles (MVT) of tree tops and crowns. A tile is cut from just the trees the store returns
  * for the tile's bbox (plus a buffer), so the cost of a tile depends on the trees in it, never on
- * the raster's total: a million trees stay smooth. geojson-vt clips and quantises; vt-pbf encodes.
+ * the raster's total: a million trees stay smooth.
+ *
+ * Features are projected straight into the tile's integer grid and handed to vt-pbf in geojson-vt's
+ * tile layout. geojson-vt itself is not in the path: indexing a tile's trees from zoom 0 down to
+ * the requested zoom clipped every feature at each level and cost 1-2.5 s for a z15 tile of 30 000
+ * crowns (bench/trees.tiles.ts); a crown is tiny next to a tile, so no clipping is needed beyond
+ * dropping what lies outside the buffer.
  *
  * Layers: `tree_tops` (points) and `tree_crowns` (polygons), each feature carrying id, height_m,
- * crown_area_m2 and crown_diameter_m. Below TOPS_MIN_ZOOM a tile would hold too many trees to be
+ * crown_area_m2 and crown_diameter_m from CROWNS_MIN_ZOOM (below it only height_m and
+ * crown_diameter_m, rounded to 0.1 m, which is what the dots are styled by). Below TOPS_MIN_ZOOM a tile would hold too many trees to be
  * useful and is empty; crowns start at CROWNS_MIN_ZOOM where they are a few pixels wide.
  */
-import GeoJSONVT from 'geojson-vt';
 import { fromGeojsonVt } from '@maplibre/vt-pbf';
-import type { Feature, MultiPolygon, Polygon } from 'geojson';
+import type { MultiPolygon, Polygon, Position } from 'geojson';
 import { isValidTile, mercatorToLonLat, tileBounds, type TileXyz } from '../../tiles/tile.matrix.set.ts';
 
 export const TREE_TOPS_LAYER = 'tree_tops';
 export const TREE_CROWNS_LAYER = 'tree_crowns';
-export const TOPS_MIN_ZOOM = 12;
-export const CROWNS_MIN_ZOOM = 15;
+export const TOPS_MIN_ZOOM = 13;
+export const CROWNS_MIN_ZOOM = 16;
 /** Deepest zoom tiles are cut at; the client overzooms beyond it. */
-export const TREES_MAX_ZOOM = 22;
+export const TREES_MAX_ZOOM = 20;
 /** Most tops one tile carries; above it the tallest are kept (they dominate the overview). */
-export const MAX_TREES_PER_TILE = 40_000;
+export const MAX_TREES_PER_TILE = 20_000;
 const EXTENT = 4096;
 /** Tile buffer in extent units: circles and outlines near an edge draw across it without seams. */
 const BUFFER = 256;
@@ -46,33 +52,115 @@ export function treeTileQueryBbox(tile: TileXyz): Bbox {
   return [w, s, e, n];
 }
 
-/** Keeps at most `max` trees, tallest first, in a stable order so neighbouring tiles agree. */
+/**
+ * Keeps at most `max` trees, the tallest, in their given order (so the store's deterministic
+ * order decides ties). Linear apart from one typed-array sort of the heights: a z13 tile can hold
+ * hundreds of thousands of trees.
+ */
 export function thinTrees(trees: TileTree[], max: number): TileTree[] {
   if (trees.length <= max) return trees;
-  return [...trees].sort((a, b) => b.height_m - a.height_m || String(a.id).localeCompare(String(b.id))).slice(0, max);
+  if (max <= 0) return [];
+  const heights = new Float64Array(trees.length);
+  for (let i = 0; i < trees.length; i++) heights[i] = trees[i].height_m;
+  heights.sort();
+  const threshold = heights[trees.length - max];
+  let above = 0;
+  for (const t of trees) if (t.height_m > threshold) above++;
+  let ties = max - above;
+  const kept: TileTree[] = [];
+  for (const t of trees) {
+    if (t.height_m > threshold) kept.push(t);
+    else if (t.height_m === threshold && ties > 0) {
+      kept.push(t);
+      ties--;
+    }
+  }
+  return kept;
 }
 
-function properties(t: TileTree) {
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+/**
+ * Feature properties. Close up every tree carries all its numbers (the click popup reads them);
+ * in overview tiles only what styles a dot, at 0.1 m, because distinct values are what make an
+ * MVT large and slow to encode (each goes into the layer's value table).
+ */
+function tags(t: TileTree, detailed: boolean): Record<string, number | string> {
+  if (!detailed) return { height_m: round(t.height_m, 1), crown_diameter_m: round(t.crown_diameter_m, 1) };
   return {
     id: typeof t.id === 'number' ? t.id : String(t.id),
-    height_m: round2(t.height_m),
-    crown_area_m2: round2(t.crown_area_m2),
-    crown_diameter_m: round2(t.crown_diameter_m),
+    height_m: round(t.height_m, 2),
+    crown_area_m2: round(t.crown_area_m2, 1),
+    crown_diameter_m: round(t.crown_diameter_m, 2),
   };
 }
 
-function round2(v: number): number {
-  return Math.round(v * 100) / 100;
+type Xy = [number, number];
+interface TileFeature {
+  id?: number;
+  type: 1 | 3;
+  geometry: Xy[] | Xy[][];
+  tags: Record<string, number | string>;
 }
 
-/** geojson-vt cuts one tile: an index over just these features, drilled down to (z, x, y). */
-function cut(features: Feature[], tile: TileXyz) {
-  if (features.length === 0) return null;
-  const index = new GeoJSONVT(
-    { type: 'FeatureCollection', features },
-    { maxZoom: tile.z, indexMaxZoom: 0, indexMaxPoints: 0, extent: EXTENT, buffer: BUFFER, tolerance: 1 },
-  );
-  return index.getTile(tile.z, tile.x, tile.y);
+/** WGS84 -> integer coordinates in a tile's extent (Web Mercator, y down). */
+export function tileProjector(tile: TileXyz): (lon: number, lat: number) => Xy {
+  const n = 2 ** tile.z;
+  return (lon, lat) => {
+    const sin = Math.sin((Math.max(-85.0511, Math.min(85.0511, lat)) * Math.PI) / 180);
+    const x = (lon + 180) / 360;
+    const y = 0.5 - Math.log((1 + sin) / (1 - sin)) / (4 * Math.PI);
+    return [Math.round((x * n - tile.x) * EXTENT), Math.round((y * n - tile.y) * EXTENT)];
+  };
+}
+
+function inBuffer([x, y]: Xy): boolean {
+  return x >= -BUFFER && x <= EXTENT + BUFFER && y >= -BUFFER && y <= EXTENT + BUFFER;
+}
+
+/** Twice the signed area in tile coordinates (y down): positive for a ring clockwise on screen. */
+function signedArea2(ring: Xy[]): number {
+  let a = 0;
+  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) a += ring[j][0] * ring[i][1] - ring[i][0] * ring[j][1];
+  return a;
+}
+
+/**
+ * A ring in tile coordinates: repeated points dropped, closed, wound as MVT wants (exterior
+ * clockwise on screen, holes anticlockwise). Null when it collapses at this zoom.
+ */
+function tileRing(ring: Position[], project: (lon: number, lat: number) => Xy, exterior: boolean): Xy[] | null {
+  const out: Xy[] = [];
+  for (const p of ring) {
+    const q = project(p[0], p[1]);
+    const last = out[out.length - 1];
+    if (!last || last[0] !== q[0] || last[1] !== q[1]) out.push(q);
+  }
+  if (out.length > 1 && out[0][0] === out[out.length - 1][0] && out[0][1] === out[out.length - 1][1]) out.pop();
+  if (out.length < 3) return null;
+  const area = signedArea2(out);
+  if (area === 0) return null;
+  if ((area > 0) !== exterior) out.reverse();
+  out.push(out[0]);
+  return out;
+}
+
+function crownRings(crown: Polygon | MultiPolygon, project: (lon: number, lat: number) => Xy): Xy[][] {
+  const polygons = crown.type === 'Polygon' ? [crown.coordinates] : crown.coordinates;
+  const rings: Xy[][] = [];
+  for (const poly of polygons) {
+    const outer = tileRing(poly[0], project, true);
+    if (!outer) continue;
+    rings.push(outer);
+    for (const hole of poly.slice(1)) {
+      const r = tileRing(hole, project, false);
+      if (r) rings.push(r);
+    }
+  }
+  return rings;
 }
 
 /**
@@ -82,18 +170,23 @@ function cut(features: Feature[], tile: TileXyz) {
 export function encodeTreeTile(trees: TileTree[], tile: TileXyz): Uint8Array | null {
   if (!isValidTile(tile)) throw new RangeError(`no such tile ${tile.z}/${tile.x}/${tile.y}`);
   if (tile.z < TOPS_MIN_ZOOM || trees.length === 0) return null;
-  const kept = thinTrees(trees, MAX_TREES_PER_TILE);
-  const tops: Feature[] = kept.map((t) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: [t.lon, t.lat] }, properties: properties(t) }));
-  const crowns: Feature[] = tile.z >= CROWNS_MIN_ZOOM
-    ? kept.filter((t) => t.crown).map((t) => ({ type: 'Feature', geometry: t.crown!, properties: properties(t) }))
-    : [];
-  const topsTile = cut(tops, tile);
-  const crownsTile = cut(crowns, tile);
-  if (!topsTile?.features.length && !crownsTile?.features.length) return null;
-  const layers: Record<string, { features: unknown[] }> = {
-    [TREE_TOPS_LAYER]: topsTile ?? { features: [] },
-    [TREE_CROWNS_LAYER]: crownsTile ?? { features: [] },
-  };
+  const project = tileProjector(tile);
+  const withCrowns = tile.z >= CROWNS_MIN_ZOOM;
+  const tops: TileFeature[] = [];
+  const crowns: TileFeature[] = [];
+  for (const t of thinTrees(trees, MAX_TREES_PER_TILE)) {
+    const p = project(t.lon, t.lat);
+    if (!inBuffer(p)) continue;
+    const id = typeof t.id === 'number' && Number.isInteger(t.id) && t.id >= 0 ? t.id : undefined;
+    const tg = tags(t, withCrowns);
+    tops.push({ id, type: 1, geometry: [p], tags: tg });
+    if (withCrowns && t.crown) {
+      const rings = crownRings(t.crown, project);
+      if (rings.length) crowns.push({ id, type: 3, geometry: rings, tags: tg });
+    }
+  }
+  if (!tops.length) return null;
+  const layers = { [TREE_TOPS_LAYER]: { features: tops }, [TREE_CROWNS_LAYER]: { features: crowns } };
   return fromGeojsonVt(layers as never, { version: 2, extent: EXTENT });
 }
 

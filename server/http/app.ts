@@ -14,8 +14,14 @@ export async function createApp(ctx: AppContext): Promise<Express> {
   app.set('etag', false);
   const routeModules: Array<() => Promise<{ default: RouteFactory }>> = [
     () => import('./routes/health.ts'),
+    () => import('./routes/rasters.ts'),
+    () => import('./routes/tiles.ts'),
     () => import('./routes/processes.ts'),
     () => import('./routes/jobs.ts'),
+    () => import('./openapi.ts'),
+    () => import('./routes/canopy.ts'),
+    () => import('./routes/trees.ts'),
+    () => import('./routes/trees.tiles.ts'),
     // the web client serves '/' and static files: keep it last, just before the error handlers
     () => import('./routes/client.ts'),
   ];

@@ -8,6 +8,7 @@
  * closed, consecutive duplicate positions (from rounding) removed.
  */
 import { createWriteStream, renameSync, rmSync, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
 import type { Feature, Point, Polygon, Position } from 'geojson';
 import type { CrownPolygon, Tree } from '../trees/types.ts';
 import type { Projector } from '../../tiles/projection.ts';
@@ -83,10 +84,8 @@ export class GeoJsonFileWriter {
 
   async write(feature: Feature): Promise<void> {
     const ok = this.stream.write((this.count++ ? ',\n' : '') + JSON.stringify(feature));
-    if (!ok) await new Promise<void>((resolve, reject) => {
-      this.stream.once('drain', resolve);
-      this.stream.once('error', reject);
-    });
+    // once() rejects on 'error' and removes its listeners either way
+    if (!ok) await once(this.stream, 'drain');
   }
 
   /** Closes the collection and moves the file into place; returns its path. */

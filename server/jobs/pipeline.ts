@@ -6,7 +6,7 @@
  *
  * Planning is deterministic: a resumed job re-plans the same units from its stored plan.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { openRaster, type RasterSource } from '../raster/source.ts';
 import type { Grid, Window } from '../raster/types.ts';
@@ -17,7 +17,7 @@ import { findCachedChm } from '../chm/cache.ts';
 import { windowGrid } from '../chm/model.grid.ts';
 import { unitScale } from '../trees/detect.ts';
 import { projector, WGS84 } from '../../tiles/projection.ts';
-import { InvalidInputError } from '../errors.ts';
+import { ConflictError, InvalidInputError } from '../errors.ts';
 import {
   containsPoint as containsTop, defaultRegionLimits, parseRegion, regionMask, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow,
   type PlanarRegion, type Region, type RegionLimits,
@@ -26,7 +26,7 @@ import { RegionStatsAccumulator, type RegionStatistics } from '../features/stats
 import { writeFileAtomic, type WorkQueue, type WorkUnit } from './queue.ts';
 import { OUTPUT_FILES, type ForestMapRequest, type OutputName } from './process.forest-map.ts';
 import {
-  blocksTouching, chmUnit, decodeUnitFile, defaultResources, treesHalo, treesUnit,
+  blocksTouching, chmUnit, decodeUnitFile, defaultResources, snapOut, treesHalo, treesUnit,
   type RasterRef, type TreesUnitOutput, type UnitContext, type UnitSpec,
 } from './units.ts';
 import { GeoJsonFileWriter, treeFeatures } from './geojson.export.ts';
@@ -134,10 +134,26 @@ interface Layout {
   tileRows: Window[][];
   treesUnits: WorkUnit<UnitSpec>[];
   chmUnits: WorkUnit<UnitSpec>[];
+  /** The plan's unit context with this layout's block clip. */
+  ctx: UnitContext;
+}
+
+/** The catalog's version scheme (size + mtime), so a job can tell that its raster was replaced. */
+export function fileVersion(path: string): string | null {
+  try {
+    const s = statSync(path);
+    return `${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
+  } catch {
+    return null;
+  }
 }
 
 async function layout(plan: ForestMapPlan): Promise<Layout> {
   const { ctx } = plan;
+  const now = fileVersion(ctx.raster.path);
+  if (now !== ctx.raster.version) {
+    throw new ConflictError(`raster '${ctx.raster.id}' was ${now === null ? 'removed' : 'replaced'} after the job was submitted; submit the job again`);
+  }
   const source = await openRaster(ctx.raster.path);
   const grid = ctx.raster.role === 'image' ? chmGridOf(source, await resolveModel(ctx.model ?? undefined)) : source.grid;
   const planar = regionToPlanar(plan.region, projector(WGS84, grid.crs));
@@ -154,37 +170,39 @@ async function layout(plan: ForestMapPlan): Promise<Layout> {
     for (let tx = Math.floor((regionWin.x + c0) / T) - tx0; tx <= Math.floor((regionWin.x + c1) / T) - tx0; tx++) used[ty * cols + tx] = 1;
   });
   const tileRows: Window[][] = [];
-  const treesUnits: WorkUnit<UnitSpec>[] = [];
-  const chmKeys = new Map<string, WorkUnit<UnitSpec>>();
-  const addBlocks = (w: Window) => {
-    if (ctx.chm.kind !== 'blocks') return;
-    for (const b of blocksTouching(grid, ctx.blockSize, w)) {
-      const u = chmUnit(ctx, b);
-      if (!chmKeys.has(u.key)) chmKeys.set(u.key, u);
-    }
-  };
+  const tiles: Array<{ core: Window; read: Window }> = [];
+  let nx0 = regionWin.x, ny0 = regionWin.y, nx1 = regionWin.x + regionWin.width, ny1 = regionWin.y + regionWin.height;
+  const h = ctx.halo;
   for (let r = 0; r < rows; r++) {
     const line: Window[] = [];
     for (let c = 0; c < cols; c++) {
       if (!used[r * cols + c]) continue;
       const x = (tx0 + c) * T, y = (ty0 + r) * T;
       const core: Window = { x, y, width: Math.min(T, grid.width - x), height: Math.min(T, grid.height - y) };
-      const h = ctx.halo;
       const rx0 = Math.max(0, x - h), ry0 = Math.max(0, y - h);
       const read: Window = { x: rx0, y: ry0, width: Math.min(grid.width, x + core.width + h) - rx0, height: Math.min(grid.height, y + core.height + h) - ry0 };
+      nx0 = Math.min(nx0, read.x); ny0 = Math.min(ny0, read.y);
+      nx1 = Math.max(nx1, read.x + read.width); ny1 = Math.max(ny1, read.y + read.height);
       line.push(core);
-      treesUnits.push(treesUnit(ctx, core, read));
-      addBlocks(read);
+      tiles.push({ core, read });
     }
     if (line.length) tileRows.push(line);
   }
-  addBlocks(regionWin);
+  // the CHM this job reads, snapped out so that neighbouring jobs tend to share blocks
+  const blockClip = ctx.chm.kind === 'blocks' ? snapOut({ x: nx0, y: ny0, width: nx1 - nx0, height: ny1 - ny0 }, 256, grid) : null;
+  const jobCtx: UnitContext = { ...ctx, blockClip };
+  const treesUnits = tiles.map(({ core, read }) => treesUnit(jobCtx, core, read));
+  const chmKeys = new Map<string, WorkUnit<UnitSpec>>();
+  if (blockClip) for (const b of blocksTouching(grid, ctx.blockSize, blockClip, blockClip)) {
+    const u = chmUnit(jobCtx, b);
+    chmKeys.set(u.key, u);
+  }
   // row-major block order: the engine's model session sees neighbouring reads in sequence
   const chmUnits = [...chmKeys.values()].sort((a, b) => {
     const wa = (a.spec as { block: Window }).block, wb = (b.spec as { block: Window }).block;
     return wa.y - wb.y || wa.x - wb.x;
   });
-  return { source, grid, planar, regionWin, tileRows, treesUnits, chmUnits };
+  return { source, grid, planar, regionWin, tileRows, treesUnits, chmUnits, ctx: jobCtx };
 }
 
 /** Runs a planned job to the end: units (reusing finished ones), then the exports. */
@@ -283,7 +301,7 @@ async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccu
 
 /** The region's CHM window as a COG (nodata outside the region), accumulating CHM statistics on the way. */
 async function exportChm(run: PipelineRun, lay: Layout, stats: RegionStatsAccumulator, outputs: PipelineSummary['outputs']): Promise<void> {
-  const reader = await defaultResources(run.pathOf).chmReader(run.plan.ctx);
+  const reader = await defaultResources(run.pathOf).chmReader(lay.ctx);
   const t = lay.grid.transform;
   const pixelAreaM2 = Math.abs(t[1] * t[5] - t[2] * t[4]) * unitScale(lay.grid.crs) ** 2;
   const win = lay.regionWin;

@@ -51,6 +51,12 @@ export interface UnitContext {
   tileSize: number;
   halo: number;
   blockSize: number;
+  /**
+   * The part of the model grid this job needs, snapped out to 256 px: CHM blocks are the cells of
+   * the blockSize lattice clipped to it, so a small region does not compute a whole cell. Null
+   * until the job is laid out.
+   */
+  blockClip?: Window | null;
 }
 
 export type UnitSpec =
@@ -77,7 +83,8 @@ export function chmUnit(ctx: UnitContext, block: Window): WorkUnit<UnitSpec> {
 }
 
 export function treesUnit(ctx: UnitContext, core: Window, read: Window): WorkUnit<UnitSpec> {
-  const chm = ctx.chm.kind === 'file' ? `file:${ctx.chm.version}` : ctx.chm.kind === 'blocks' ? `blocks:${ctx.blockSize}` : 'raster';
+  // every CHM source yields the whole-raster CHM's values (blocks are exact), so block layout is not part of the key
+  const chm = ctx.chm.kind === 'file' ? `file:${ctx.chm.version}` : ctx.chm.kind;
   const opts = hashOf({ trees: ctx.trees, halo: ctx.halo, chm });
   return { key: `${rasterKey(ctx)}/trees/${core.x},${core.y},${core.width},${core.height}/${opts}`, spec: { kind: 'trees', ctx, core, read } };
 }
@@ -128,15 +135,27 @@ export function rasterChmReader(source: RasterSource): ChmWindowReader {
   };
 }
 
-/** Block lattice of `size` pixels over a grid: the blocks a window touches. */
-export function blocksTouching(grid: { width: number; height: number }, size: number, w: Window): Window[] {
+/** Cells of the `size` lattice over a grid, clipped to `clip` (default: the grid): the blocks a window touches. */
+export function blocksTouching(grid: { width: number; height: number }, size: number, w: Window, clip?: Window | null): Window[] {
+  const c = clip ?? { x: 0, y: 0, width: grid.width, height: grid.height };
   const out: Window[] = [];
-  for (let by = Math.floor(w.y / size) * size; by < w.y + w.height; by += size) {
-    for (let bx = Math.floor(w.x / size) * size; bx < w.x + w.width; bx += size) {
-      out.push({ x: bx, y: by, width: Math.min(size, grid.width - bx), height: Math.min(size, grid.height - by) });
+  const x0 = Math.max(w.x, c.x), y0 = Math.max(w.y, c.y);
+  const x1 = Math.min(w.x + w.width, c.x + c.width, grid.width), y1 = Math.min(w.y + w.height, c.y + c.height, grid.height);
+  for (let by = Math.floor(y0 / size) * size; by < y1; by += size) {
+    for (let bx = Math.floor(x0 / size) * size; bx < x1; bx += size) {
+      const bx0 = Math.max(bx, c.x), by0 = Math.max(by, c.y);
+      const bx1 = Math.min(bx + size, c.x + c.width, grid.width), by1 = Math.min(by + size, c.y + c.height, grid.height);
+      out.push({ x: bx0, y: by0, width: bx1 - bx0, height: by1 - by0 });
     }
   }
   return out;
+}
+
+/** A window grown outward to multiples of `step`, clipped to the grid. */
+export function snapOut(w: Window, step: number, grid: { width: number; height: number }): Window {
+  const x0 = Math.floor(w.x / step) * step, y0 = Math.floor(w.y / step) * step;
+  const x1 = Math.min(grid.width, Math.ceil((w.x + w.width) / step) * step), y1 = Math.min(grid.height, Math.ceil((w.y + w.height) / step) * step);
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
 }
 
 /** Reads windows of the model-grid CHM from the job's 'chm' unit outputs. */
@@ -146,13 +165,15 @@ export function blockChmReader(grid: Grid, ctx: UnitContext, pathOf: (key: strin
     grid,
     async read(w) {
       const out = new Float32Array(w.width * w.height).fill(NaN);
-      for (const b of blocksTouching(grid, ctx.blockSize, w)) {
+      for (const b of blocksTouching(grid, ctx.blockSize, w, ctx.blockClip)) {
         const key = chmUnit(ctx, b).key;
         let values = cache.get(key);
         if (!values) {
           values = decodeUnitFile(pathOf(key)).payload;
+          if (values.length !== b.width * b.height) throw new Error(`internal: CHM block ${key} holds ${values.length} values, expected ${b.width * b.height}`);
           cache.set(key, values);
-          if (cache.size > 4) cache.delete(cache.keys().next().value!);
+          if (cache.size > 4) // a tile with its halo touches at most 4 blocks
+            cache.delete(cache.keys().next().value!);
         }
         const x0 = Math.max(w.x, b.x), x1 = Math.min(w.x + w.width, b.x + b.width);
         const y0 = Math.max(w.y, b.y), y1 = Math.min(w.y + w.height, b.y + b.height);

@@ -252,18 +252,22 @@ function reduceInto(from: Level, to: Level): number {
           continue;
         }
         const c1 = c0 + 1 < wIn ? c0 + 1 : -1;
+        // Up to four samples; NaN and nodata are skipped (no closure here: this is the hot loop).
         let sum = 0;
         let count = 0;
-        const add = (v: number) => {
-          if (v !== v || v === nodata) return;
-          sum += v;
-          count++;
-        };
-        add(src[r0 * wIn + c0]);
-        if (c1 >= 0) add(src[r0 * wIn + c1]);
+        let v = src[r0 * wIn + c0];
+        if (v === v && v !== nodata) (sum += v), count++;
+        if (c1 >= 0) {
+          v = src[r0 * wIn + c1];
+          if (v === v && v !== nodata) (sum += v), count++;
+        }
         if (r1 >= 0) {
-          add(src[r1 * wIn + c0]);
-          if (c1 >= 0) add(src[r1 * wIn + c1]);
+          v = src[r1 * wIn + c0];
+          if (v === v && v !== nodata) (sum += v), count++;
+          if (c1 >= 0) {
+            v = src[r1 * wIn + c1];
+            if (v === v && v !== nodata) (sum += v), count++;
+          }
         }
         dst[dstRow + co] = count === 0 ? (nodata ?? 0) : round ? Math.round(sum / count) : sum / count;
       }

@@ -12,6 +12,12 @@ export interface PixelBlock {
   height: number;
   bands: Float32Array[];
   mask: Uint8Array | null;
+  /**
+   * Per-band validity where bands hold nodata independently (a multi-band raster whose pixel has
+   * nodata in some bands only). Used like GDAL's UNIFIED_SRC_NODATA=PARTIAL, gdalwarp's default:
+   * `mask` decides whether a destination pixel is valid, each band's taps skip its own nodata.
+   */
+  bandMasks?: Array<Uint8Array | null>;
 }
 
 export type Resampling = 'nearest' | 'bilinear' | 'average';
@@ -42,9 +48,9 @@ function weights1d(center: number, scale: number, method: Resampling, out: { i0:
     }
     return;
   }
-  // scale < 1 (an axis upsampled while the other is downsampled) narrows the kernel, as in GDAL
-  const s = scale > 0 ? scale : 1;
-  const radius = Math.ceil(Math.max(1, s));
+  // an upsampled axis (scale < 1) keeps the plain 2-tap kernel, as GDAL's does
+  const s = Math.max(1, scale);
+  const radius = Math.ceil(s);
   const base = Math.floor(center - 0.5);
   out.i0 = base - radius + 1;
   out.n = 2 * radius;
@@ -82,6 +88,8 @@ export function resampleBlock(block: PixelBlock, mapping: PixelMapping, method: 
   const wx = { i0: 0, w: new Float64Array(maxTaps), n: 0 };
   const wy = { i0: 0, w: new Float64Array(maxTaps), n: 0 };
   const acc = new Float64Array(nb);
+  const totals = new Float64Array(nb);
+  const bandMasks = block.bandMasks && block.bandMasks.some((m) => m) ? block.bandMasks : null;
   for (let r = 0; r < H; r++) {
     const active = parts.filter((p) => r >= p.y && r < p.y + p.height);
     if (!active.length) continue;
@@ -116,11 +124,27 @@ export function resampleBlock(block: PixelBlock, mapping: PixelMapping, method: 
             const p = rowOff + xx;
             if (bmask && !bmask[p]) continue;
             total += w;
-            for (let b = 0; b < nb; b++) acc[b] += w * src[b][p];
+            if (bandMasks) {
+              for (let b = 0; b < nb; b++) {
+                const bm = bandMasks[b];
+                if (bm && !bm[p]) continue;
+                acc[b] += w * src[b][p];
+                totals[b] += w;
+              }
+            } else {
+              for (let b = 0; b < nb; b++) acc[b] += w * src[b][p];
+            }
           }
         }
         if (total <= 1e-10) continue;
-        for (let b = 0; b < nb; b++) bands[b][o] = acc[b] / total;
+        if (bandMasks) {
+          for (let b = 0; b < nb; b++) {
+            bands[b][o] = totals[b] > 1e-10 ? acc[b] / totals[b] : src[b][centre];
+            totals[b] = 0;
+          }
+        } else {
+          for (let b = 0; b < nb; b++) bands[b][o] = acc[b] / total;
+        }
         mask[o] = 1;
       }
     }

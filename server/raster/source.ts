@@ -198,18 +198,31 @@ class GeoTiffSource implements RasterSource {
     const planes: Float32Array[] = [];
     const dataCount = bands.length;
     let allNodata: Uint8Array | null = noValue !== null ? new Uint8Array(n).fill(1) : null;
+    // per-band nodata for multi-band rasters (see PixelBlock.bandMasks)
+    const bandMasks: Array<Uint8Array | null> = [];
+    let partial = false;
     for (let b = 0; b < dataCount; b++) {
       const src = raw[b];
       const plane = new Float32Array(n);
+      const bm = allNodata && dataCount > 1 ? new Uint8Array(n).fill(1) : null;
       for (let i = 0; i < n; i++) {
         const v = src[i];
         plane[i] = v;
-        if (allNodata && !(v === noValue || (noValue !== noValue && v !== v))) allNodata[i] = 0;
+        if (allNodata) {
+          const isNo = v === noValue || (noValue !== noValue && v !== v);
+          if (!isNo) allNodata[i] = 0;
+          else if (bm) bm[i] = 0;
+        }
         if (float && v !== v) mask[i] = 0;
       }
       planes.push(plane);
+      bandMasks.push(bm);
     }
-    if (allNodata) for (let i = 0; i < n; i++) if (allNodata[i]) mask[i] = 0;
+    if (allNodata) {
+      for (let i = 0; i < n; i++) if (allNodata[i]) mask[i] = 0;
+      // a pixel at nodata in some bands only: those bands skip it when resampling
+      for (const bm of bandMasks) if (bm) for (let i = 0; i < n && !partial; i++) partial = !bm[i] && !allNodata[i];
+    }
     if (this.alphaIndex !== null) {
       const alpha = raw[dataCount];
       for (let i = 0; i < n; i++) if (alpha[i] === 0) mask[i] = 0;
@@ -217,7 +230,7 @@ class GeoTiffSource implements RasterSource {
     if (maskRaw) for (let i = 0; i < n; i++) if (maskRaw[i] === 0) mask[i] = 0;
     let anyMasked = false;
     for (let i = 0; i < n && !anyMasked; i++) anyMasked = mask[i] === 0;
-    return { width: outW, height: outH, bands: planes, mask: anyMasked ? mask : null };
+    return { width: outW, height: outH, bands: planes, mask: anyMasked ? mask : null, ...(partial ? { bandMasks } : {}) };
   }
 
   async readWindow(window: Window, opts: ReadWindowOptions = {}): Promise<RasterImage> {

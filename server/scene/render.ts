@@ -34,8 +34,7 @@ export interface RenderedStrip {
 }
 
 /** Optical depth of a crown along a sun ray crossing it fully: broadleaf crowns are denser. */
-const OPACITY = { conifer: 2.8, broadleaf: 3.6 };
-const SHADOW_SAMPLES = 6;
+const OPACITY = { conifer: 5, broadleaf: 7 };
 /** Share of light left in full shadow (skylight). */
 const SKYLIGHT = 0.25;
 const BLUR = [0.15, 0.7, 0.15];
@@ -63,14 +62,27 @@ export function influenceMargins(sun: Sun) {
   };
 }
 
+/** Columns rendered at once: working memory stays the same whatever the scene's width. */
+const BLOCK_COLUMNS = 1024;
+
 export function renderStrip(scene: SceneRaster, rowStart: number, rows: number): RenderedStrip {
+  const W = scene.width;
+  const chm = new Float32Array(W * rows);
+  const rgb: [Uint8Array, Uint8Array, Uint8Array] = [new Uint8Array(W * rows), new Uint8Array(W * rows), new Uint8Array(W * rows)];
+  const trees: Tree[] = [];
+  // Every pixel is a function of its position alone, so blocks join seamlessly.
+  for (let c0 = 0; c0 < W; c0 += BLOCK_COLUMNS) renderBlock(scene, c0, Math.min(BLOCK_COLUMNS, W - c0), rowStart, rows, { chm, rgb, trees });
+  return { chm, rgb, trees };
+}
+
+function renderBlock(scene: SceneRaster, colStart: number, cols: number, rowStart: number, rows: number, into: RenderedStrip): void {
   const { width: W, gsd: g, world } = scene;
   const { seed, preset, landscape } = world;
   const sf = sunFrame(scene.sun);
-  // Render with a one-pixel halo so the blur sees true neighbours at strip edges.
-  const RW = W + 2;
+  // Render with a one-pixel halo so the blur sees true neighbours at block edges.
+  const RW = cols + 2;
   const RH = rows + 2;
-  const col0 = -1;
+  const col0 = colStart - 1;
   const row0 = rowStart - 1;
   const xa = col0 * g, xb = (col0 + RW) * g, ya = row0 * g, yb = (row0 + RH) * g;
   const m = influenceMargins(scene.sun);
@@ -132,15 +144,8 @@ export function renderStrip(scene: SceneRaster, rowStart: number, rows: number):
         const a = qx * sf.ux + qy * sf.uy;
         const zp = ownerZ[p] > 0 ? ownerZ[p] : 0;
         if (a >= R || a <= -(tr.height - zp) * sf.k - R || zp >= tr.height) continue;
-        let inside = 0;
-        for (let s = 0; s < SHADOW_SAMPLES; s++) {
-          const z = tr.base + ((s + 0.5) / SHADOW_SAMPLES) * depth;
-          if (z <= zp) continue;
-          const rho = radiusAtHeight(tr, z);
-          const along = a + (z - zp) * sf.k;
-          if (along * along + b * b < rho * rho) inside++;
-        }
-        if (inside) light[p] *= Math.exp((-kappa * inside) / SHADOW_SAMPLES);
+        const crossed = depthCrossed(tr, a, b, zp, sf.k);
+        if (crossed > 0) light[p] *= Math.exp((-kappa * crossed) / depth);
       }
     }
   }
@@ -158,7 +163,9 @@ export function renderStrip(scene: SceneRaster, rowStart: number, rows: number):
       const t = owner[p];
       if (t >= 0) crownColour(trees[t], X, Y, sunN, rgb);
       else groundColour(seed, preset.ground, landscape.clearing(X, Y), roads, X, Y, rgb);
-      const shade = SKYLIGHT + (1 - SKYLIGHT) * light[p];
+      // Crowns catch more skylight than the floor beneath them.
+      const sky = t >= 0 ? SKYLIGHT + 0.15 : SKYLIGHT;
+      const shade = sky + (1 - sky) * light[p];
       // Scene-wide drift in brightness and hue, as between flight lines and soils.
       const drift = 0.94 + 0.12 * valueNoise(seed, 401, X / 500, Y / 500);
       planes[0][p] = rgb[0] * shade * drift;
@@ -168,7 +175,7 @@ export function renderStrip(scene: SceneRaster, rowStart: number, rows: number):
   }
 
   // Pass 4: mild optical blur (separable), then sensor noise; crop the halo.
-  const out: [Uint8Array, Uint8Array, Uint8Array] = [new Uint8Array(W * rows), new Uint8Array(W * rows), new Uint8Array(W * rows)];
+  const out = into.rgb;
   const tmp = new Float32Array(n);
   for (let band = 0; band < 3; band++) {
     const src = planes[band];
@@ -181,22 +188,72 @@ export function renderStrip(scene: SceneRaster, rowStart: number, rows: number):
     const dst = out[band];
     for (let r = 0; r < rows; r++) {
       const row = rowStart + r;
-      for (let c = 0; c < W; c++) {
+      for (let c = 0; c < cols; c++) {
         const p = (r + 1) * RW + c + 1;
         const v = BLUR[0] * tmp[p - RW] + BLUR[1] * tmp[p] + BLUR[2] * tmp[p + RW];
-        const h = hash3(seed, c, row, band + 1);
+        const h = hash3(seed, colStart + c, row, band + 1);
         const noise = (((h & 0xff) + ((h >>> 8) & 0xff)) / 255 - 1) * NOISE_DN * 1.7;
         const q = Math.round(v + noise);
-        dst[r * W + c] = q < 0 ? 0 : q > 255 ? 255 : q;
+        dst[r * W + colStart + c] = q < 0 ? 0 : q > 255 ? 255 : q;
       }
     }
   }
 
-  const chmOut = new Float32Array(W * rows);
-  for (let r = 0; r < rows; r++) chmOut.set(chm.subarray((r + 1) * RW + 1, (r + 1) * RW + 1 + W), r * W);
-  const y0 = rowStart * g, y1 = (rowStart + rows) * g, xMax = W * g;
-  const own = trees.filter((t) => t.y >= y0 && t.y < y1 && t.x >= 0 && t.x < xMax);
-  return { chm: chmOut, rgb: out, trees: own };
+  for (let r = 0; r < rows; r++) into.chm.set(chm.subarray((r + 1) * RW + 1, (r + 1) * RW + 1 + cols), r * W + colStart);
+  const y0 = rowStart * g, y1 = (rowStart + rows) * g, x0 = colStart * g, x1 = (colStart + cols) * g;
+  for (const t of trees) if (t.y >= y0 && t.y < y1 && t.x >= x0 && t.x < x1) into.trees.push(t);
+}
+
+/**
+ * How much of the crown's height range the sun ray from a point crosses inside the crown solid.
+ * The point lies at height zp, at (a, b) from the stem along and across the sun direction; the
+ * ray at height z is (a + (z - zp) k, b) from the stem, inside when that is within the crown's
+ * radius at z. For a cone and an ellipsoid this is a quadratic inequality in z, solved exactly,
+ * so shadows are continuous and as long as the tree is tall.
+ */
+function depthCrossed(t: Tree, a: number, b: number, zp: number, k: number): number {
+  const lo = Math.max(t.base, zp);
+  const hi = t.height;
+  if (hi <= lo) return 0;
+  const e = a - zp * k;
+  let A: number, B: number, C: number;
+  if (t.conifer) {
+    const c = t.radius / (t.height - t.base);
+    const c2 = c * c;
+    A = k * k - c2;
+    B = 2 * e * k + 2 * c2 * t.height;
+    C = e * e + b * b - c2 * t.height * t.height;
+  } else {
+    const az = (t.height - t.base) / 2;
+    const zc = t.height - az;
+    const g = (t.radius * t.radius) / (az * az);
+    A = k * k + g;
+    B = 2 * e * k - 2 * g * zc;
+    C = e * e + b * b - t.radius * t.radius + g * zc * zc;
+  }
+  return measureNegative(A, B, C, lo, hi);
+}
+
+/** Length of {z in [lo, hi] : A z^2 + B z + C < 0}. */
+function measureNegative(A: number, B: number, C: number, lo: number, hi: number): number {
+  if (Math.abs(A) < 1e-12) {
+    if (Math.abs(B) < 1e-12) return C < 0 ? hi - lo : 0;
+    const z0 = -C / B;
+    return B > 0 ? clampLen(lo, Math.min(hi, z0)) : clampLen(Math.max(lo, z0), hi);
+  }
+  const disc = B * B - 4 * A * C;
+  if (disc <= 0) return A < 0 ? hi - lo : 0;
+  const s = Math.sqrt(disc);
+  const r1 = (-B - s) / (2 * A);
+  const r2 = (-B + s) / (2 * A);
+  const z1 = Math.min(r1, r2);
+  const z2 = Math.max(r1, r2);
+  if (A > 0) return clampLen(Math.max(lo, z1), Math.min(hi, z2));
+  return clampLen(lo, Math.min(hi, z1)) + clampLen(Math.max(lo, z2), hi);
+}
+
+function clampLen(a: number, b: number): number {
+  return b > a ? b - a : 0;
 }
 
 function crownColour(t: Tree, X: number, Y: number, sun: { x: number; y: number; z: number }, out: [number, number, number]): void {
@@ -215,21 +272,21 @@ function crownColour(t: Tree, X: number, Y: number, sun: { x: number; y: number;
     // the crown's edge, plus needle-clump grain.
     const theta = Math.atan2(dy, dx);
     const spoke = valueNoise(0, t.tex, (theta + Math.PI) * 1.9 + t.tex, d * 0.8);
-    const ragged = q > 0.55 + 0.45 * spoke ? 0.45 : 1;
-    texture = (0.55 + 0.7 * spoke * spoke) * ragged * (0.85 + 0.3 * valueNoise(0, 7, X * 2.5, Y * 2.5));
+    const ragged = q > 0.55 + 0.45 * spoke ? 0.75 : 1;
+    texture = (0.8 + 0.65 * spoke * spoke) * ragged * (0.85 + 0.3 * valueNoise(0, 7, X * 2.5, Y * 2.5));
   } else {
     const a = (t.height - t.base) / 2;
     slope = (a * q) / (t.radius * Math.sqrt(1 - q * q));
     // Leaf clusters: lumpy foliage at sub-metre scale, darker gaps between clusters.
     const leaf = valueNoise(0, 3, (X + t.tex) / 0.8, Y / 0.8);
     const lobe = valueNoise(0, 5, (X + t.tex) / 2.4, Y / 2.4);
-    texture = 0.5 + 0.5 * leaf * leaf + 0.45 * lobe * lobe;
+    texture = 0.62 + 0.5 * leaf * leaf + 0.4 * lobe * lobe;
   }
   const nz = 1 / Math.sqrt(1 + slope * slope);
   const nx = slope * wx * nz;
   const ny = slope * wy * nz;
   const lambert = Math.max(0, nx * sun.x + ny * sun.y + nz * sun.z) / sun.z;
-  const shade = Math.min(1.5, 0.28 + 0.85 * lambert) * (0.8 + 0.2 * (1 - q * q));
+  const shade = Math.min(1.5, 0.45 + 0.7 * lambert) * (0.85 + 0.15 * (1 - q * q));
   out[0] = t.rgb[0] * texture * shade;
   out[1] = t.rgb[1] * texture * shade;
   out[2] = t.rgb[2] * texture * shade;
@@ -243,8 +300,9 @@ function groundColour(seed: number, kind: 'forest' | 'dry', clearing: number, ro
   const pal = kind === 'dry' ? DRY_GROUND : FOREST_GROUND;
   const patch = fbm(seed, 501, X / 9, Y / 9, 2);
   const fine = 0.88 + 0.24 * valueNoise(seed, 503, X / 0.7, Y / 0.7);
-  const shrubness = fbm(seed, 507, X / 3, Y / 3, 3);
-  const shrub = Math.min(1, Math.max(0, (shrubness - 0.6) * 12)) * (1 - clearing);
+  // Understory shrubs: scattered round clumps a metre or two across.
+  const shrubness = valueNoise(seed, 507, X / 1.6, Y / 1.6) * (0.6 + 0.8 * valueNoise(seed, 508, X / 20, Y / 20));
+  const shrub = Math.min(1, Math.max(0, (shrubness - 0.84) * 10)) * (1 - clearing);
   const grassy = Math.min(1, Math.max(0, (patch - 0.35) * 3));
   for (let k = 0; k < 3; k++) {
     const floor = pal.litter[k] + (pal.grass[k] - pal.litter[k]) * grassy;

@@ -78,7 +78,7 @@ function candidate(w: SceneWorld, i: number, j: number, roads: Float64Array): Tr
   const v = (k: number) => unit3(seed, i, j, SALT.colour * 16 + k);
   const light = 0.85 + 0.3 * v(0);
   const rgb: [number, number, number] = conifer
-    ? [(56 + 16 * v(1)) * light, (80 + 16 * v(2)) * light, (58 + 12 * v(3)) * light]
+    ? [(54 + 16 * v(1)) * light, (78 + 16 * v(2)) * light, (46 + 12 * v(3)) * light]
     : [(86 + 28 * v(1)) * light, (110 + 20 * v(2)) * light, (60 + 14 * v(3)) * light];
   for (let k = 0; k < 3; k++) rgb[k] *= stand.tint[k];
   return { i, j, x, y, height, base, radius, conifer, rgb, tex: v(4) * 1000 };

@@ -7,8 +7,9 @@
  * and when two crowns claim a pixel in the same pass the later claim wins (lidR's behaviour); pixels
  * on the raster's outer border never grow further (lidR skips them).
  *
- * Instead of rescanning the whole image each pass this visits only the growth front (labelled
- * pixels with an unlabelled neighbour), in the same row-major order, which gives the same result.
+ * Instead of rescanning the whole image each pass this visits only the growth front, in the same
+ * row-major order: pixels that just joined, and pixels with a neighbour that failed only the
+ * crown-mean test (the one test that can change). Same result, a fraction of the work.
  */
 
 export interface DalponteParams {
@@ -50,27 +51,31 @@ export function dalponte2016(
   const dist = p.maxCr;
   const claimed = new Int32Array(n); // labels written this pass (lidR's Regiontemp)
   let claims = new Int32Array(1024);
+  let stay = new Int32Array(Math.max(16, nFront));
+  const thTree = p.thTree, thSeed = p.thSeed, thCr = p.thCr;
 
   while (nFront > 0) {
-    let nClaims = 0;
+    let nClaims = 0, nStay = 0;
     for (let f = 0; f < nFront; f++) {
       const i = front[f];
       const x = i % width, y = (i / width) | 0;
-      if (x < xMin || x > xMax || y < yMin || y > yMax) continue;
+      if (x < xMin || x > xMax || y < yMin || y > yMax) continue; // lidR never grows from the border
       const id = region[i];
       const hs = hSeed[id];
       const sx = seedX[id], sy = seedY[id];
       const mean = sum[id] / count[id]; // lidR takes the crown's mean once per source pixel
+      let keep = false;
       // lidR's neighbour order: up, left, right, down
       for (let q = 0; q < 4; q++) {
         const nx = q === 1 ? x - 1 : q === 2 ? x + 1 : x;
         const ny = q === 0 ? y - 1 : q === 3 ? y + 1 : y;
         if (nx < 0 || ny < 0 || nx >= width || ny >= height) continue;
         const j = ny * width + nx;
+        if (region[j] !== 0) continue;
         const z = chm[j];
-        if (!(z > p.thTree)) continue;
-        if (z > hs * p.thSeed && z > mean * p.thCr && z <= hs + hs * 0.05 &&
-            Math.abs(sx - nx) < dist && Math.abs(sy - ny) < dist && region[j] === 0) {
+        // static tests: they never change for this crown, so a failing neighbour is never retried
+        if (!(z > thTree && z > hs * thSeed && z <= hs + hs * 0.05 && Math.abs(sx - nx) < dist && Math.abs(sy - ny) < dist)) continue;
+        if (z > mean * thCr) {
           if (claimed[j] === 0) {
             if (nClaims === claims.length) { const c = new Int32Array(claims.length * 2); c.set(claims); claims = c; }
             claims[nClaims++] = j;
@@ -78,38 +83,22 @@ export function dalponte2016(
           claimed[j] = id;
           count[id]++;
           sum[id] += z;
+        } else {
+          keep = true; // the crown's mean may fall below this neighbour's reach later
         }
       }
-    }
-    // apply the pass (lidR copies Regiontemp into Region), then rebuild the front in row-major order
-    for (let c = 0; c < nClaims; c++) { const j = claims[c]; region[j] = claimed[j]; claimed[j] = 0; }
-    const next = new Int32Array(nFront + nClaims);
-    let nNext = 0;
-    // a labelled pixel stays in the front while some unlabelled neighbour passes the crown's static
-    // tests (height band, distance); only the mean-height test changes as the crown grows
-    const canTake = (id: number, j: number, nx: number, ny: number) => {
-      if (region[j] !== 0) return false;
-      const z = chm[j], hs = hSeed[id];
-      return z > p.thTree && z > hs * p.thSeed && z <= hs + hs * 0.05 &&
-        Math.abs(seedX[id] - nx) < dist && Math.abs(seedY[id] - ny) < dist;
-    };
-    const isFront = (i: number) => {
-      const x = i % width, y = (i / width) | 0;
-      if (x < xMin || x > xMax || y < yMin || y > yMax) return false; // never grows (raster border)
-      const id = region[i];
-      return (y > 0 && canTake(id, i - width, x, y - 1)) || (x > 0 && canTake(id, i - 1, x - 1, y)) ||
-        (x < width - 1 && canTake(id, i + 1, x + 1, y)) || (y < height - 1 && canTake(id, i + width, x, y + 1));
-    };
-    const newOnes = claims.subarray(0, nClaims).sort();
-    // merge two ascending lists: surviving old front and the newly labelled pixels
-    let a = 0, b = 0;
-    while (a < nFront || b < nClaims) {
-      const take = b >= nClaims || (a < nFront && front[a] < newOnes[b]) ? front[a++] : newOnes[b++];
-      if (isFront(take)) next[nNext++] = take;
+      if (keep) stay[nStay++] = i;
     }
     if (nClaims === 0) break;
-    front = next;
-    nFront = nNext;
+    // apply the pass (lidR copies Regiontemp into Region); the next front is, in row-major order,
+    // the pixels that may still grow plus the pixels that just joined
+    for (let c = 0; c < nClaims; c++) { const j = claims[c]; region[j] = claimed[j]; claimed[j] = 0; }
+    const newOnes = claims.subarray(0, nClaims).sort();
+    if (front.length < nStay + nClaims) front = new Int32Array(Math.max(nStay + nClaims, front.length * 2));
+    let a = 0, b = 0, k = 0;
+    while (a < nStay || b < nClaims) front[k++] = b >= nClaims || (a < nStay && stay[a] < newOnes[b]) ? stay[a++] : newOnes[b++];
+    nFront = k;
+    if (stay.length < nFront) stay = new Int32Array(Math.max(nFront, stay.length * 2));
   }
   return region;
 }

@@ -150,28 +150,37 @@ function segmentsCross(ax: number, ay: number, bx: number, by: number, cx: numbe
 
 /** True when no two non-adjacent edges of the rings touch or cross, and every ring has area. */
 export function ringsValid(rings: number[][]): boolean {
-  const segs: number[] = [];
-  const ringOf: number[] = [], idx: number[] = [], len: number[] = [];
-  for (let r = 0; r < rings.length; r++) {
-    const ring = rings[r];
-    const n = ring.length / 2;
-    if (n < 3 || Math.abs(signedArea(ring)) < 1e-9) return false;
-    for (let i = 0; i < n; i++) {
-      const j = (i + 1) % n;
-      segs.push(ring[2 * i], ring[2 * i + 1], ring[2 * j], ring[2 * j + 1]);
-      ringOf.push(r); idx.push(i); len.push(n);
-    }
+  let m = 0;
+  for (const ring of rings) {
+    if (ring.length < 6 || Math.abs(signedArea(ring)) < 1e-9) return false;
+    m += ring.length / 2;
   }
-  const m = ringOf.length;
-  if (m > 4000) return false; // too big to check cheaply: callers keep the exact rings
-  for (let a = 0; a < m; a++) {
-    for (let b = a + 1; b < m; b++) {
+  const ax = new Float64Array(m), ay = new Float64Array(m), bx = new Float64Array(m), by = new Float64Array(m);
+  const ringOf = new Int32Array(m), idx = new Int32Array(m), len = new Int32Array(m);
+  let s = 0;
+  rings.forEach((ring, r) => {
+    const n = ring.length / 2;
+    for (let i = 0; i < n; i++, s++) {
+      const j = (i + 1) % n;
+      ax[s] = ring[2 * i]; ay[s] = ring[2 * i + 1]; bx[s] = ring[2 * j]; by[s] = ring[2 * j + 1];
+      ringOf[s] = r; idx[s] = i; len[s] = n;
+    }
+  });
+  // sweep along x: only segments whose x-extents overlap are compared
+  const order = Array.from({ length: m }, (_, k) => k).sort((p, q) => Math.min(ax[p], bx[p]) - Math.min(ax[q], bx[q]));
+  for (let oa = 0; oa < m; oa++) {
+    const a = order[oa];
+    const aMaxX = Math.max(ax[a], bx[a]);
+    const aMinY = Math.min(ay[a], by[a]), aMaxY = Math.max(ay[a], by[a]);
+    for (let ob = oa + 1; ob < m; ob++) {
+      const b = order[ob];
+      if (Math.min(ax[b], bx[b]) > aMaxX) break;
+      if (Math.min(ay[b], by[b]) > aMaxY || Math.max(ay[b], by[b]) < aMinY) continue;
       if (ringOf[a] === ringOf[b]) {
-        const diff = idx[b] - idx[a];
+        const diff = Math.abs(idx[b] - idx[a]);
         if (diff === 1 || diff === len[a] - 1) continue; // neighbours share a vertex
       }
-      if (segmentsCross(segs[4 * a], segs[4 * a + 1], segs[4 * a + 2], segs[4 * a + 3],
-        segs[4 * b], segs[4 * b + 1], segs[4 * b + 2], segs[4 * b + 3])) return false;
+      if (segmentsCross(ax[a], ay[a], bx[a], by[a], ax[b], ay[b], bx[b], by[b])) return false;
     }
   }
   return true;

@@ -49,6 +49,8 @@ function intParam(v: unknown, name: string, fallback: number, min: number, max: 
 
 export default function jobRoutes(ctx: AppContext): Router {
   const router = Router();
+  // created now, not on the first request: a restarted server resumes interrupted jobs at once
+  jobServiceFor(ctx);
   const jobs = () => jobServiceFor(ctx);
 
   router.get('/jobs', (req, res) => {

@@ -24,8 +24,11 @@ export default function processRoutes(ctx: AppContext): Router {
     res.json(processDescription());
   });
 
-  const body = (req: express.Request, res: express.Response, next: express.NextFunction) => {
-    express.json({ limit: jobs().config.maxBodyBytes, type: () => true })(req, res, next);
+  // any content type is parsed as JSON: clients often omit it; a body over the limit is a 413
+  let parser: express.RequestHandler | null = null;
+  const body: express.RequestHandler = (req, res, next) => {
+    parser ??= express.json({ limit: jobs().config.maxBodyBytes, type: () => true });
+    parser(req, res, next);
   };
 
   router.post('/processes/:id/execution', body, async (req, res) => {
@@ -36,7 +39,8 @@ export default function processRoutes(ctx: AppContext): Router {
     const small = plan.region.areaM2 <= service.config.syncMaxKm2 * 1e6;
     const job = service.submit(plan);
     if (preferAsync || !small) {
-      res.status(201).location(`/jobs/${job.id}`).set('Preference-Applied', preferAsync ? 'respond-async' : '').json(statusInfo(job));
+      if (preferAsync) res.set('Preference-Applied', 'respond-async');
+      res.status(201).location(`/jobs/${job.id}`).json(statusInfo(job));
       return;
     }
     const done = await service.runner.wait(job.id);

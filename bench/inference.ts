@@ -1,0 +1,186 @@
+/**
+ * Canopy height inference benchmark (issue #5).
+ *
+ *   npx tsx bench/inference.ts [--sizes 1024,2048] [--model hrch-mini] [--batch 2] [--no-torch] [--torch-size N]
+ *
+ * For each size, a generated forest scene (server/scene) at the model's GSD goes through
+ * `computeChm` in its own process, printing wall time, tiles/s, model time, peak RSS (should stay
+ * flat as the area grows). Then, in the same run:
+ *  - pure inference: the same session on seeded input, no reading/blending/writing -> end-to-end
+ *    overhead ratio;
+ *  - the PyTorch port (models/hrch) run the way Meta's notebook pipeline runs it (bench/inference_torch.py),
+ *    on the same raster and weights -> throughput ratio;
+ *  - FLOPs per tile (torch.profiler on the port) -> GFLOP/s achieved, beside the measured matmul
+ *    peak of this machine (numpy and onnxruntime, float32).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir, cpus } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const PYTHON = process.env.FORESTMAP_PYTHON ?? '/usr/bin/python3';
+const FIXTURES = resolve(here, '../../shared/fixtures/hrch');
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '1024,2048' },
+    model: { type: 'string', default: 'hrch-mini' },
+    batch: { type: 'string', default: '2' },
+    'no-torch': { type: 'boolean', default: false },
+    'torch-size': { type: 'string' },
+    child: { type: 'string' },
+    out: { type: 'string' },
+    pure: { type: 'string' },
+  },
+});
+
+
+/** One end-to-end CHM computation, in its own process so its peak RSS is its own. */
+async function child(image: string, out: string, model: string, batchSize: number) {
+  const { resolveModel } = await import('../server/model/registry.ts');
+  const { openRaster } = await import('../server/raster/source.ts');
+  const { computeChm } = await import('../server/chm/engine.ts');
+  const { releaseInferenceRunners } = await import('../server/chm/inference.runner.ts');
+  const manifest = await resolveModel(model);
+  const source = await openRaster(image);
+  const r = await computeChm(out, { source, manifest, batchSize });
+  await releaseInferenceRunners();
+  const peakRss = process.resourceUsage().maxRSS * 1024;
+  process.stdout.write(JSON.stringify({ seconds: r.seconds, inferenceSeconds: r.inferenceSeconds, prepareSeconds: r.prepareSeconds, blendSeconds: r.blendSeconds, writeSeconds: r.writeSeconds, windows: r.windows, inferred: r.inferred, width: r.grid.width, height: r.grid.height, peakRss }) + '\n');
+}
+
+/** The session alone on `tiles` tiles of seeded input, in batches, after one warm-up batch. */
+async function pure(model: string, batch: number, tiles: number) {
+  const { resolveModel } = await import('../server/model/registry.ts');
+  const { getModelSession, releaseAllSessions } = await import('../server/model/session.ts');
+  const manifest = await resolveModel(model);
+  const session = await getModelSession(manifest);
+  const T = manifest.tiling.tileSize;
+  let seed = 7;
+  const input = Float32Array.from({ length: batch * 3 * T * T }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 4 - 2);
+  await session.run(input, batch, T, T);
+  const t0 = performance.now();
+  let done = 0;
+  while (done < tiles) {
+    await session.run(input, batch, T, T);
+    done += batch;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await releaseAllSessions();
+  process.stdout.write(JSON.stringify({ tiles: done, seconds }) + '\n');
+}
+
+function runJson(cmd: string, args: string[]): any {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  const line = r.stdout.trim().split('\n').pop()!;
+  return JSON.parse(line);
+}
+
+const self = fileURLToPath(import.meta.url);
+const nodeTs = (args: string[]) => runJson(process.execPath, ['--import', 'tsx', self, ...args]);
+const gb = (b: number) => `${(b / 2 ** 30).toFixed(2)} GB`;
+
+async function ortMatmulPeak(dir: string, n = 2048): Promise<number> {
+  const path = join(dir, 'matmul.onnx');
+  runJsonOrNull(PYTHON, [join(here, 'inference_torch.py'), 'matmul-onnx', '--out', path, '--n', String(n)]);
+  const session = await ort.InferenceSession.create(path, { intraOpNumThreads: availableParallelism(), interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const a = new ort.Tensor('float32', Float32Array.from({ length: n * n }, (_, i) => (i % 7) * 0.1), [n, n]);
+  const b = new ort.Tensor('float32', Float32Array.from({ length: n * n }, (_, i) => (i % 5) * 0.1), [n, n]);
+  await session.run({ a, b });
+  let best = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    await session.run({ a, b });
+    best = Math.min(best, (performance.now() - t) / 1000);
+  }
+  await session.release();
+  return (2 * n ** 3) / best / 1e9;
+}
+
+function runJsonOrNull(cmd: string, args: string[]): any {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) return null;
+  const line = r.stdout.trim().split('\n').pop();
+  try {
+    return line ? JSON.parse(line) : {};
+  } catch {
+    return {};
+  }
+}
+
+async function main() {
+  const { resolveModel } = await import('../server/model/registry.ts');
+  const { generateScene } = await import('../server/scene/generate.ts');
+  const manifest = await resolveModel(values.model);
+  const sizes = values.sizes!.split(',').map(Number);
+  const batch = Number(values.batch);
+  const dir = await mkdtemp(join(tmpdir(), 'bench-inference-'));
+  console.log(`# bench/inference: model ${manifest.name} ${manifest.version} (${manifest.architecture}, tile ${manifest.tiling.tileSize} stride ${manifest.tiling.stride}, ${manifest.input.gsd} m), batch ${batch}`);
+  console.log(`# machine: ${cpus()[0]?.model ?? '?'}, ${availableParallelism()} threads available, node ${process.version}, onnxruntime-node ${ort.env.versions?.common ?? ''}`);
+  try {
+    const rows: Array<Record<string, number>> = [];
+    for (const size of sizes) {
+      const sceneDir = join(dir, `scene-${size}`);
+      const t0 = performance.now();
+      await generateScene({ out: sceneDir, width: size, height: size, gsd: manifest.input.gsd, seed: 1, preset: 'mixed', crowns: false });
+      const sceneSeconds = (performance.now() - t0) / 1000;
+      const r = nodeTs(['--child', join(sceneDir, 'image.tif'), '--out', join(dir, `chm-${size}.tif`), '--model', values.model!, '--batch', String(batch)]);
+      rows.push({ size, ...r, sceneSeconds });
+      console.log(`end-to-end ${size}x${size} px (${((size * manifest.input.gsd) ** 2 / 1e4).toFixed(1)} ha): ${r.windows} tiles in ${r.seconds.toFixed(2)} s = ${(r.windows / r.seconds).toFixed(2)} tiles/s, ${((size * size) / r.seconds / 1e6).toFixed(3)} Mpx/s; model busy ${r.inferenceSeconds.toFixed(2)} s; peak RSS ${gb(r.peakRss)}; main thread: read+normalise ${r.prepareSeconds.toFixed(2)} s, blend ${r.blendSeconds.toFixed(2)} s, write ${r.writeSeconds.toFixed(2)} s  (scene generated in ${sceneSeconds.toFixed(1)} s)`);
+    }
+    const last = rows[rows.length - 1];
+    const rss = rows.map((r) => r.peakRss);
+    console.log(`peak RSS across sizes: ${rss.map(gb).join(' -> ')} (area x${((sizes[sizes.length - 1] / sizes[0]) ** 2).toFixed(0)}; target < 1.5 GB, flat)`);
+
+    const sample = Math.min(last.windows, Math.max(4 * batch, 32));
+    const p = nodeTs(['--pure', String(sample), '--model', values.model!, '--batch', String(batch)]);
+    const pureRate = p.tiles / p.seconds;
+    const pureForRun = last.windows / pureRate;
+    console.log(`pure inference (session only, seeded input, ${p.tiles} tiles): ${pureRate.toFixed(2)} tiles/s -> ${pureForRun.toFixed(2)} s for the ${last.windows} tiles of ${last.size}^2`);
+    console.log(`end-to-end vs pure inference: ${last.seconds.toFixed(2)} s vs ${pureForRun.toFixed(2)} s = ${((last.seconds / pureForRun - 1) * 100).toFixed(1)}% overhead (target <= 15%)`);
+
+    const checkpoint = typeof manifest.provenance.checkpoint === 'string' ? resolve(FIXTURES, manifest.provenance.checkpoint) : null;
+    const manifestPath = join(manifest.dir, 'manifest.json');
+    const fl = checkpoint ? runJsonOrNull(PYTHON, [join(here, 'inference_torch.py'), 'flops', '--checkpoint', checkpoint, '--manifest', manifestPath, '--size', String(manifest.tiling.tileSize)]) : null;
+    const np = runJsonOrNull(PYTHON, [join(here, 'inference_torch.py'), 'peak', '--n', '2048', '--threads', String(availableParallelism())]);
+    const ortPeak = await ortMatmulPeak(dir).catch(() => NaN);
+    const peak = Math.max(np?.gflops ?? 0, Number.isFinite(ortPeak) ? ortPeak : 0);
+    console.log(`matmul peak (float32, 2048^3, ${availableParallelism()} threads): numpy ${np?.gflops?.toFixed(1) ?? 'n/a'} GFLOP/s, onnxruntime ${Number.isFinite(ortPeak) ? ortPeak.toFixed(1) : 'n/a'} GFLOP/s`);
+    if (fl?.by_op) {
+      const matmulConv = Object.entries(fl.by_op as Record<string, number>).filter(([k]) => /conv|mm|matmul|linear/.test(k)).reduce((s, [, v]) => s + v, 0);
+      const achievedPure = (matmulConv * pureRate) / 1e9;
+      const achievedE2e = (matmulConv * last.inferred) / last.inferenceSeconds / 1e9;
+      console.log(`model FLOPs per ${manifest.tiling.tileSize}^2 tile (conv + matmul, torch.profiler on the port): ${(matmulConv / 1e9).toFixed(3)} GFLOP`);
+      console.log(`achieved during inference: ${achievedPure.toFixed(1)} GFLOP/s pure, ${achievedE2e.toFixed(1)} GFLOP/s while pipelined = ${((100 * achievedPure) / peak).toFixed(0)}% / ${((100 * achievedE2e) / peak).toFixed(0)}% of the measured peak ${peak.toFixed(1)} (target >= 60%)`);
+    } else {
+      console.log('model FLOPs: n/a (needs the checkpoint named in the manifest under ../shared/fixtures/hrch and Python with torch)');
+    }
+
+    if (!values['no-torch'] && checkpoint) {
+      const tSize = Number(values['torch-size'] ?? last.size);
+      const row = rows.find((r) => r.size === tSize) ?? last;
+      const image = join(dir, `scene-${row.size}`, 'image.tif');
+      const t = runJsonOrNull(PYTHON, [join(here, 'inference_torch.py'), 'pipeline', '--image', image, '--checkpoint', checkpoint, '--manifest', manifestPath, '--out', join(dir, 'torch-chm.tif'), '--threads', String(availableParallelism())]);
+      if (t?.seconds) {
+        const px = row.size * row.size;
+        const ours = px / row.seconds / 1e6, theirs = px / t.seconds / 1e6;
+        console.log(`PyTorch port, Meta's notebook pipeline (1024 px windows, ${t.tiles} tiles, ${t.threads} threads): ${t.seconds.toFixed(2)} s end-to-end = ${theirs.toFixed(3)} Mpx/s, model ${(t.tiles / t.model_seconds).toFixed(2)} tiles/s, peak RSS ${gb(t.peak_rss)}`);
+        console.log(`forestmap vs PyTorch on the same ${row.size}^2 raster: ${ours.toFixed(3)} vs ${theirs.toFixed(3)} Mpx/s = ${(ours / theirs).toFixed(2)}x end-to-end; model alone ${pureRate.toFixed(2)} vs ${(t.tiles / t.model_seconds).toFixed(2)} tiles/s = ${(pureRate / (t.tiles / t.model_seconds)).toFixed(2)}x (target >= 3x)`);
+      } else {
+        console.log('PyTorch pipeline: failed or unavailable');
+      }
+    }
+    await writeFile(join(dir, 'rows.json'), JSON.stringify(rows));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (values.child) await child(values.child, values.out!, values.model!, Number(values.batch));
+else if (values.pure) await pure(values.model!, Number(values.batch), Number(values.pure));
+else await main();

@@ -1,0 +1,149 @@
+/**
+ * Region processing benchmark (issue #8).
+ *
+ *   npx tsx bench/region.ts [--areas 0.25,1,4,16] [--model NAME] [--gsd 0.5] [--seed 1]
+ *
+ * One generated scene large enough for the largest area (image.tif at --gsd). For each area a
+ * square region at the scene's centre runs through the whole forest-map pipeline (CHM blocks,
+ * trees tiles, exports) in its own child process with a fresh unit cache, printing:
+ *  - wall seconds and km² per hour,
+ *  - model compute seconds (the inference worker's own timer) and the pipeline's overhead over it,
+ *  - the whole-window engine time (computeChm over the region's bbox, the inference stage alone,
+ *    end to end) and the pipeline's overhead over that,
+ *  - peak RSS of the process (main thread + inference worker).
+ * Then linearity: the largest area's time over (area ratio x the smallest area's time).
+ * Targets (issue #8): 16 km² within 10% of 16x the 1 km² time, peak RSS < 1.5 GB, overhead < 15%.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { UnitSpec } from '../server/jobs/units.ts';
+
+const { values } = parseArgs({
+  options: {
+    areas: { type: 'string', default: '0.25,1' },
+    model: { type: 'string' },
+    gsd: { type: 'string', default: '0.5' },
+    seed: { type: 'string', default: '1' },
+    one: { type: 'string' },
+    scene: { type: 'string' },
+    'block-size': { type: 'string', default: '2048' },
+  },
+});
+
+async function modelName(): Promise<{ name: string; note: string }> {
+  const { resolveModel, listModels } = await import('../server/model/registry.ts');
+  if (values.model) return { name: (await resolveModel(values.model)).name, note: '' };
+  try {
+    return { name: (await resolveModel()).name, note: 'default model' };
+  } catch {
+    const fixture = (await listModels()).find((m) => m.name === 'hrch-mini');
+    if (!fixture) throw new Error('no default model and no hrch-mini fixture: pass --model');
+    return { name: fixture.name, note: 'NO DEFAULT MODEL INSTALLED: using the hrch-mini test fixture (same contract, tiny ViT)' };
+  }
+}
+
+/** Child: one area through the pipeline, then the engine alone over the same window; prints JSON. */
+async function runOne(areaKm2: number, sceneDir: string, model: string): Promise<void> {
+  const { generateScene } = await import('../server/scene/generate.ts');
+  void generateScene;
+  const { sceneGrid, SCENE_CRS } = await import('../server/scene/generate.ts');
+  const { openRaster } = await import('../server/raster/source.ts');
+  const { projector, WGS84 } = await import('../tiles/projection.ts');
+  const { JobStore } = await import('../server/jobs/store.ts');
+  const { SqliteWorkQueue } = await import('../server/jobs/queue.ts');
+  const { parseExecuteRequest } = await import('../server/jobs/process.forest-map.ts');
+  const { fileVersion, planForestMap, runForestMap } = await import('../server/jobs/pipeline.ts');
+  const { defaultResources, executeUnit } = await import('../server/jobs/units.ts');
+  const { getInferenceRunner, releaseInferenceRunners } = await import('../server/chm/inference.runner.ts');
+  const { resolveModel } = await import('../server/model/registry.ts');
+  const { computeChm } = await import('../server/chm/engine.ts');
+  const { windowGrid } = await import('../server/chm/model.grid.ts');
+  const { chmGridOf } = await import('../server/chm/block.ts');
+  const { regionToPlanar, regionWindow, parseRegion } = await import('../server/features/region.ts');
+
+  const imagePath = join(sceneDir, 'image.tif');
+  const source = await openRaster(imagePath);
+  void sceneGrid;
+  const t = source.grid.transform;
+  const cx = t[0] + (source.grid.width / 2) * t[1], cy = t[3] + (source.grid.height / 2) * t[5];
+  const half = (Math.sqrt(areaKm2) * 1000) / 2;
+  const toWgs = projector(SCENE_CRS, WGS84);
+  const ring = [[cx - half, cy - half], [cx + half, cy - half], [cx + half, cy + half], [cx - half, cy + half], [cx - half, cy - half]].map(([x, y]) => toWgs(x, y));
+  const region = { type: 'Polygon', coordinates: [ring] };
+  const work = mkdtempSync(join(tmpdir(), 'fm-bench-region-'));
+  const manifest = await resolveModel(model);
+  const runner = await getInferenceRunner(manifest);
+  try {
+    const raster = { id: 'bench', path: imagePath, version: fileVersion(imagePath)!, role: 'image' as const };
+    const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'bench', region, model } }), {
+      resolveRaster: () => raster, regionLimits: { maxAreaKm2: 1000, maxVertices: 100 }, allowModelPaths: true, blockSize: Number(values['block-size']),
+    });
+    const store = new JobStore(':memory:');
+    const pathOf = (key: string) => queue.resultPath(key);
+    const resources = defaultResources(pathOf);
+    const queue: InstanceType<typeof SqliteWorkQueue<UnitSpec>> = new SqliteWorkQueue<UnitSpec>(store, join(work, 'units'), (u, p, s) => executeUnit(u, p, s, resources));
+    const computeBefore = runner.computeMs;
+    const t0 = performance.now();
+    const summary = await runForestMap({ plan, queue, pathOf, outDir: join(work, 'out'), jobId: 'bench', signal: new AbortController().signal });
+    const seconds = (performance.now() - t0) / 1000;
+    const modelSeconds = (runner.computeMs - computeBefore) / 1000;
+    store.close();
+
+    // the inference stage alone over the region's window: the engine end to end (read, infer, blend, write)
+    const grid = chmGridOf(source, manifest);
+    const win = regionWindow(regionToPlanar(parseRegion(region, { maxAreaKm2: 1000, maxVertices: 100 }), projector(WGS84, grid.crs)), grid)!;
+    const sub = { grid: windowGrid(grid, win), readGrid: source.readGrid.bind(source) };
+    const e0 = performance.now();
+    const engineModelBefore = runner.computeMs;
+    await computeChm(join(work, 'engine.tif'), { source: sub, manifest, runner });
+    const engineSeconds = (performance.now() - e0) / 1000;
+    const engineModelSeconds = (runner.computeMs - engineModelBefore) / 1000;
+    const rssMB = process.resourceUsage().maxRSS / 1024;
+    console.log(JSON.stringify({ areaKm2, seconds, modelSeconds, engineSeconds, engineModelSeconds, rssMB, trees: summary.statistics.tree_count, units: summary.units, window: win }));
+  } finally {
+    await releaseInferenceRunners();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  if (values.one) {
+    await runOne(Number(values.one), values.scene!, values.model!);
+    return;
+  }
+  const areas = values.areas!.split(',').map(Number).sort((a, b) => a - b);
+  const gsd = Number(values.gsd);
+  const { name, note } = await modelName();
+  const side = Math.ceil((Math.sqrt(areas[areas.length - 1]) * 1000) / gsd) + 64;
+  const sceneDir = mkdtempSync(join(tmpdir(), 'fm-bench-scene-'));
+  console.log(`bench/region: model ${name}${note ? ` (${note})` : ''}; scene ${side}x${side} px at ${gsd} m; ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'})`);
+  try {
+    const { generateScene } = await import('../server/scene/generate.ts');
+    const s0 = performance.now();
+    await generateScene({ out: sceneDir, width: side, height: side, gsd, seed: Number(values.seed), preset: 'mixed', crowns: false });
+    console.log(`scene generated in ${((performance.now() - s0) / 1000).toFixed(1)} s`);
+    const rows: Array<Record<string, any>> = [];
+    console.log('area km²   wall s   km²/h   model s   overhead/model   engine s   overhead/engine   peak RSS MB   trees   chm blocks / tree tiles');
+    for (const a of areas) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, '--block-size', values['block-size']!], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+      if (r.status !== 0 || !line) { console.log(`area ${a}: failed\n${r.stderr.slice(-2000)}`); continue; }
+      const row = JSON.parse(line);
+      rows.push(row);
+      console.log(`${a.toFixed(2).padStart(8)}   ${row.seconds.toFixed(1).padStart(6)}   ${(a / (row.seconds / 3600)).toFixed(1).padStart(5)}   ${row.modelSeconds.toFixed(1).padStart(7)}   ${(((row.seconds - row.modelSeconds) / row.modelSeconds) * 100).toFixed(0).padStart(13)}%   ${row.engineSeconds.toFixed(1).padStart(8)}   ${(((row.seconds - row.engineSeconds) / row.engineSeconds) * 100).toFixed(0).padStart(14)}%   ${row.rssMB.toFixed(0).padStart(11)}   ${String(row.trees).padStart(5)}   ${row.units.chm} / ${row.units.trees}`);
+    }
+    if (rows.length >= 2) {
+      const lo = rows[0], hi = rows[rows.length - 1];
+      const ratio = hi.seconds / ((hi.areaKm2 / lo.areaKm2) * lo.seconds);
+      console.log(`linearity: ${hi.areaKm2} km² took ${hi.seconds.toFixed(1)} s = ${ratio.toFixed(2)} x (${hi.areaKm2 / lo.areaKm2} x the ${lo.areaKm2} km² time) (target: within 10%, i.e. 0.90-1.10)`);
+    }
+  } finally {
+    rmSync(sceneDir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,64 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { crsFromEpsg } from '../../tiles/projection.ts';
+import { texture, writeRgb } from '../chm/test.helpers.ts';
+
+const bin = fileURLToPath(new URL('../../bin/forestmap.js', import.meta.url));
+const mini = fileURLToPath(new URL('../../models/hrch-mini', import.meta.url));
+let dir: string;
+let image: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'canopy-cli-'));
+  image = join(dir, 'rgb.tif');
+  await writeRgb(image, 500, 300, 0.5, crsFromEpsg(32633), [400000, 6000000], texture(5));
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+test('forestmap canopy writes the CHM and reports progress on stderr', () => {
+  const out = join(dir, 'chm.tif');
+  const r = spawnSync(process.execPath, [bin, 'canopy', '--image', image, '--out', out, '--model', mini], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /\[#+\] 100%  \d+\/\d+ tiles/);
+  assert.match(r.stdout, /417x250 px at 0\.6 m/);
+  const info = JSON.parse(spawnSync('gdalinfo', ['-json', out], { encoding: 'utf8' }).stdout || '{}');
+  if (info.size) assert.deepEqual(info.size, [417, 250]);
+  assert.ok(existsSync(out));
+});
+
+test('forestmap canopy: clear errors and exit codes for bad input', () => {
+  const missing = spawnSync(process.execPath, [bin, 'canopy', '--out', join(dir, 'x.tif')], { encoding: 'utf8' });
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /--image is required/);
+  const noFile = spawnSync(process.execPath, [bin, 'canopy', '--image', join(dir, 'nope.tif'), '--out', join(dir, 'x.tif'), '--model', mini], { encoding: 'utf8' });
+  assert.equal(noFile.status, 1);
+  assert.match(noFile.stderr, /nope\.tif: no such file/);
+  const noModel = spawnSync(process.execPath, [bin, 'canopy', '--image', image, '--out', join(dir, 'x.tif'), '--model', 'no-such-model'], { encoding: 'utf8' });
+  assert.equal(noModel.status, 1);
+  assert.match(noModel.stderr, /unknown model 'no-such-model'/);
+  assert.equal(existsSync(join(dir, 'x.tif')), false);
+});
+
+test('forestmap canopy: SIGINT cancels and leaves no output', async () => {
+  const big = join(dir, 'big.tif');
+  await writeRgb(big, 1600, 1600, 0.6, crsFromEpsg(32633), [400000, 6000000], texture(6));
+  const out = join(dir, 'cancelled.tif');
+  const child = spawn(process.execPath, [bin, 'canopy', '--image', big, '--out', out, '--model', mini, '--batch', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  const code = await new Promise<number | null>((resolve) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/\] +\d+%  [1-9]\d*\//.test(stderr) && !child.killed) child.kill('SIGINT');
+    });
+    child.on('close', (c) => resolve(c));
+  });
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, /cancelled/);
+  assert.equal(existsSync(out), false);
+});

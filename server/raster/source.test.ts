@@ -1,0 +1,141 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, rmSync } from 'node:fs';
+import { UnreadableRasterError } from '../errors.ts';
+import { openRaster, type RasterSource } from './source.ts';
+import { FIXTURES, makeBadFiles, makeFixtureDir, makeGeoTiffs, pythonGdalMissing } from '../../test/fixtures/geotiffs.ts';
+import { gdalInspect, gdalMissing } from '../../test/gdal.inspect.ts';
+import type { Grid } from './types.ts';
+
+const skip = pythonGdalMissing || gdalMissing;
+const dir = makeFixtureDir();
+after(() => rmSync(dir, { recursive: true, force: true }));
+const paths = skip ? {} : makeGeoTiffs(dir, FIXTURES);
+
+function typed(buf: Buffer, dataType: string): ArrayLike<number> {
+  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+  switch (dataType) {
+    case 'Byte': return new Uint8Array(ab);
+    case 'UInt16': return new Uint16Array(ab);
+    case 'Int16': return new Int16Array(ab);
+    case 'Float32': return new Float32Array(ab);
+    case 'Float64': return new Float64Array(ab);
+    default: throw new Error(`type ${dataType}`);
+  }
+}
+
+test('metadata and every level\'s pixels match GDAL for each generated layout', { skip }, async () => {
+  for (const spec of FIXTURES) {
+    const path = paths[spec.name];
+    const src = await openRaster(path);
+    const gdal = gdalInspect(path);
+    const m = src.metadata;
+    const dataBands = gdal.bandCount - (spec.alpha ? 1 : 0);
+    assert.equal(m.bandCount, dataBands, `${spec.name} bands`);
+    assert.equal(m.crs.epsg, gdal.epsg, `${spec.name} epsg`);
+    assert.deepEqual([...m.transform], gdal.geoTransform, `${spec.name} transform`);
+    assert.equal(m.nodata, gdal.nodata === 'nan' ? NaN : gdal.nodata, `${spec.name} nodata`);
+    assert.equal(m.hasAlpha, !!spec.alpha, `${spec.name} alpha`);
+    assert.equal(m.layout, spec.tiled ? 'tiled' : 'stripped');
+    assert.equal(m.planarConfig, spec.interleave === 'BAND' && spec.bands > 1 ? 'planar' : 'chunky', `${spec.name} planar`);
+    assert.equal(m.compression, (spec.compress ?? 'NONE').toLowerCase().replace('none', 'none'));
+    assert.deepEqual(m.overviews.map((o) => [o.width, o.height]), gdal.levels.slice(1).map((l) => [l.width, l.height]), `${spec.name} overviews`);
+    for (let level = 0; level < gdal.levels.length; level++) {
+      const gl = gdal.levels[level];
+      const block = await src.readLevel(level, { x: 0, y: 0, width: gl.width, height: gl.height });
+      for (let b = 0; b < dataBands; b++) {
+        const expected = typed(gl.bands[b], gdal.dataType);
+        const got = block.bands[b];
+        for (let i = 0; i < expected.length; i += 7) assert.equal(got[i], Math.fround(expected[i]), `${spec.name} L${level} b${b} px${i}`);
+      }
+      if (spec.alpha) {
+        const alpha = typed(gl.bands[dataBands], 'Byte');
+        for (let i = 0; i < alpha.length; i += 5) assert.equal(block.mask ? block.mask[i] : 1, alpha[i] > 0 ? 1 : 0, `${spec.name} alpha px${i}`);
+      }
+      if (spec.nodata !== undefined && level === 0) {
+        const nd = typed(gl.bands[0], gdal.dataType);
+        let masked = 0;
+        for (let i = 0; i < nd.length; i++) {
+          const isNodata = nd[i] === spec.nodata;
+          assert.equal(block.mask ? block.mask[i] : 1, isNodata ? 0 : 1);
+          masked += isNodata ? 1 : 0;
+        }
+        assert.ok(masked > 0, `${spec.name} has nodata pixels to mask`);
+      }
+    }
+  }
+});
+
+test('bad files are refused with UnreadableRasterError naming the reason', { skip }, async () => {
+  const bad = makeBadFiles(dir, paths[FIXTURES[0].name]);
+  const reasons: Record<string, RegExp> = {
+    notTiff: /not a TIFF/, corrupt: /corrupt|not a TIFF/, truncated: /truncated/, absurd: /absurd dimensions/,
+    noGeo: /not georeferenced|no georeferencing/, userCrs: /user-defined CRS/,
+  };
+  for (const [kind, path] of Object.entries(bad)) {
+    await assert.rejects(openRaster(path), (e: unknown) => e instanceof UnreadableRasterError && reasons[kind].test((e as Error).message), kind);
+  }
+  await assert.rejects(openRaster(`${dir}/missing.tif`), UnreadableRasterError);
+});
+
+test('a failed open is not cached; concurrent opens share one source', { skip }, async () => {
+  const path = paths[FIXTURES[0].name];
+  const [a, b] = await Promise.all([openRaster(path), openRaster(path)]);
+  assert.equal(a, b);
+});
+
+async function sameGridRead(src: RasterSource, factor: number, method: 'nearest' | 'bilinear' | 'average') {
+  const g = src.grid;
+  const t = g.transform;
+  const target: Grid = { width: Math.floor(g.width / factor), height: Math.floor(g.height / factor), crs: g.crs, transform: [t[0], t[1] * factor, 0, t[3], 0, t[5] * factor] };
+  return src.readGrid(target, { resampling: method });
+}
+
+test('readWindow at native size returns the pixels; outside the raster is masked', { skip }, async () => {
+  const src = await openRaster(paths['u8-rgb-utm33-strip-lzw-nodata']);
+  const native = await src.readLevel(0, { x: 10, y: 20, width: 30, height: 25 });
+  const win = await src.readWindow({ x: 10, y: 20, width: 30, height: 25 }, { resampling: 'nearest' });
+  assert.deepEqual([...win.bands[1]], [...native.bands[1]]);
+  const edge = await src.readWindow({ x: -10, y: -10, width: 20, height: 20 });
+  assert.ok(edge.mask);
+  assert.equal(edge.mask![0], 0);
+  assert.equal(edge.mask![15 * 20 + 15], 1);
+  assert.equal(edge.grid.transform[0], src.grid.transform[0] - 10 * src.grid.transform[1]);
+});
+
+test('readGrid resamples onto a coarser grid in the same CRS from the fitting overview', { skip }, async () => {
+  const src = await openRaster(paths['f32-chm-utm11-tiled-lzw-nodata-ovr']);
+  assert.equal(src.levelFor(src.metadata.resolution[0] * 4), 2);
+  const full = await src.readLevel(0, { x: 0, y: 0, width: src.grid.width, height: src.grid.height });
+  const avg = await sameGridRead(src, 4, 'average');
+  assert.equal(avg.grid.width, Math.floor(src.grid.width / 4));
+  // an averaged 4x4 block agrees with the mean of the full-resolution block (both ignore nodata)
+  const W = src.grid.width;
+  for (const [c, r] of [[3, 5], [40, 30], [100, 10]]) {
+    let sum = 0, n = 0;
+    for (let y = r * 4; y < r * 4 + 4; y++) for (let x = c * 4; x < c * 4 + 4; x++) {
+      if (full.mask && !full.mask[y * W + x]) continue;
+      sum += full.bands[0][y * W + x];
+      n++;
+    }
+    const got = avg.bands[0][r * avg.grid.width + c];
+    // the 4x overview is itself GDAL's average of the full resolution
+    assert.ok(Math.abs(got - sum / n) < 1e-3, `cell ${c},${r}: ${got} vs ${sum / n}`);
+  }
+  const near = await sameGridRead(src, 2, 'nearest');
+  assert.ok(near.mask && near.mask.some((v) => v === 0), 'nodata corner stays masked');
+});
+
+const neonChm = '../shared/data/neon/NEON_D03_OSBS_DP3_399000_3284000_CHM.tif';
+test('NEON CHM with out-of-order TIFF tags reads like GDAL', { skip: existsSync(neonChm) ? skip : 'needs ../shared/data/neon' }, async () => {
+  const src = await openRaster(neonChm);
+  assert.equal(src.metadata.nodata, -9999);
+  assert.equal(src.metadata.crs.epsg, 32617);
+  const gdal = gdalInspect(neonChm);
+  const expected = typed(gdal.levels[0].bands[0], gdal.dataType);
+  const block = await src.readLevel(0, { x: 0, y: 0, width: 1000, height: 1000 });
+  for (let i = 0; i < expected.length; i += 997) {
+    assert.equal(block.bands[0][i], expected[i]);
+    assert.equal(block.mask ? block.mask[i] : 1, expected[i] === -9999 ? 0 : 1);
+  }
+});

@@ -1,0 +1,96 @@
+/**
+ * Durability: a server running a job is killed with SIGKILL mid-way, a new server on the same
+ * VAR_DIR resumes the job from its finished tiles, and the result equals an uninterrupted run's
+ * (the same pipeline through `forestmap process`): same trees, ids and geometries, byte for byte.
+ * Small trees tiles (JOBS_TILE_SIZE=16) make the job long enough to be interrupted.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { JobStore } from '../server/jobs/store.ts';
+import { http, makeScene, waitForJob, type SceneFixture } from './jobs.fixture.ts';
+
+let scene: SceneFixture;
+const children: ChildProcess[] = [];
+
+before(async () => {
+  scene = await makeScene(512, 512, 0.5, 11);
+});
+
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  scene.cleanup();
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function startServer(): Promise<{ child: ChildProcess; base: string }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['bin/forestmap.js', 'serve'], {
+    env: { ...process.env, DATA_DIR: scene.dataDir, VAR_DIR: scene.varDir, PORT: String(port), HOST: '127.0.0.1', JOBS_TILE_SIZE: '16' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let log = '';
+  child.stderr!.on('data', (d) => { log += d; });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${log}`)), 60_000);
+    child.stdout!.on('data', (d) => { if (String(d).includes('serving')) { clearTimeout(timer); resolve(); } });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}: ${log}`)); });
+  });
+  return { child, base: `http://127.0.0.1:${port}` };
+}
+
+test('a job killed with SIGKILL resumes after restart and equals an uninterrupted run', async () => {
+  const first = await startServer();
+  const post = await http(first.base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'chm' } }, { Prefer: 'respond-async' });
+  assert.equal(post.status, 201, post.text);
+  const id: string = post.json.jobID;
+
+  // kill as soon as the job is visibly part-way
+  let seen = 0;
+  for (const end = Date.now() + 60_000; Date.now() < end;) {
+    const s = (await http(first.base, 'GET', `/jobs/${id}`)).json;
+    assert.ok(['accepted', 'running'].includes(s.status), `job finished before it could be killed (${s.status}); make it slower`);
+    if (s.progress >= 20) { seen = s.progress; break; }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  first.child.kill('SIGKILL');
+  await new Promise((r) => first.child.once('exit', r));
+  assert.ok(seen > 0 && seen < 95, `killed at ${seen}%`);
+
+  // the store holds the job as running with some, not all, tiles done
+  const store = new JobStore(join(scene.varDir, 'jobs.sqlite'));
+  const atKill = store.unitProgress(`${id}/trees`);
+  assert.equal(store.getJob(id)!.status, 'running');
+  store.close();
+  assert.ok(atKill.done > 0 && atKill.done < atKill.total, `units done at kill: ${atKill.done}/${atKill.total}`);
+
+  const second = await startServer();
+  const done = await waitForJob(second.base, id, 120_000);
+  assert.equal(done.status, 'successful', done.message);
+  const jobTrees = (await http(second.base, 'GET', `/jobs/${id}/results/trees.geojson`)).text;
+  const jobCrowns = (await http(second.base, 'GET', `/jobs/${id}/results/crowns.geojson`)).text;
+  second.child.kill('SIGTERM');
+
+  // the uninterrupted run: the same pipeline from the command line, in a fresh folder
+  const out = join(scene.root, 'reference');
+  const cli = spawnSync(process.execPath, ['bin/forestmap.js', 'process', '--chm', join(scene.dataDir, 'chm.tif'), '--out', out, '--tile-size', '16', '--quiet'], { encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  const refTrees = readFileSync(join(out, 'trees.geojson'), 'utf8');
+  const parsed = JSON.parse(jobTrees);
+  assert.ok(parsed.features.length > 100, `${parsed.features.length} trees`);
+  assert.deepEqual(parsed, JSON.parse(refTrees));
+  assert.equal(jobTrees, refTrees);
+  assert.equal(jobCrowns, readFileSync(join(out, 'crowns.geojson'), 'utf8'));
+  console.log(`# killed at ${seen}% (${atKill.done}/${atKill.total} tiles done); ${parsed.features.length} trees identical after resume`);
+});

@@ -1,0 +1,192 @@
+/**
+ * OGC API - Processes end to end through real HTTP on 127.0.0.1: the async flow on a generated
+ * scene's TRUE chm.tif (registered as a CHM raster, so no model is needed) with the statistics
+ * checked against independent computations and the scene's truth, the sync flow, cancellation,
+ * the job limit, and every invalid input answered 4xx with a JSON reason.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { area as turfArea, booleanPointInPolygon } from '@turf/turf';
+import { Catalog } from '../server/catalog/catalog.ts';
+import { createApp } from '../server/http/app.ts';
+import type { AppContext } from '../server/http/context.ts';
+import { closeJobService } from '../server/jobs/service.ts';
+import { openRaster } from '../server/raster/source.ts';
+import { detectTrees } from '../server/trees/detect.ts';
+import { projector, WGS84 } from '../tiles/projection.ts';
+import { rfc7946Problems } from './region.rfc7946.ts';
+import { http, makeScene, sceneRegion, waitForJob, type SceneFixture } from './jobs.fixture.ts';
+
+let scene: SceneFixture;
+let server: Server;
+let ctx: AppContext;
+let base = '';
+const saved = { ...process.env };
+
+before(async () => {
+  scene = await makeScene();
+  Object.assign(process.env, {
+    JOBS_TILE_SIZE: '32', JOBS_MAX_RUNNING: '1', JOBS_MAX_QUEUED: '1', JOBS_SYNC_MAX_KM2: '0.01',
+    REGION_MAX_KM2: '1', JOBS_MAX_BODY_KB: '64',
+  });
+  const config = { host: '127.0.0.1', port: 0, dataDir: scene.dataDir, demo: false, varDir: scene.varDir, maxUploadBytes: 1e8 };
+  const catalog = await Catalog.open({ dataDir: scene.dataDir, varDir: scene.varDir, maxUploadBytes: 1e8 });
+  ctx = { config, catalog } as AppContext;
+  server = createServer(await createApp(ctx));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+after(async () => {
+  await closeJobService(ctx);
+  await new Promise<void>((r) => server.close(() => r()));
+  process.env = saved;
+  scene.cleanup();
+});
+
+test('the process is listed and described', async () => {
+  const list = await http(base, 'GET', '/processes');
+  assert.equal(list.status, 200);
+  assert.deepEqual(list.json.processes.map((p: { id: string }) => p.id), ['forest-map']);
+  const d = await http(base, 'GET', '/processes/forest-map');
+  assert.equal(d.status, 200);
+  for (const k of ['raster', 'region', 'bbox', 'model', 'algorithm', 'ws', 'hmin']) assert.ok(d.json.inputs[k], `input ${k} described`);
+  for (const k of ['stats', 'trees', 'crowns', 'chm']) assert.ok(d.json.outputs[k], `output ${k} described`);
+});
+
+test('async job on a true CHM: results valid, statistics equal independent computations and truth', async () => {
+  // an irregular pentagon inside the scene, crossing tile borders
+  const region = sceneRegion(scene, [[0.1, 0.15], [0.8, 0.08], [0.92, 0.6], [0.55, 0.9], [0.12, 0.7]]);
+  const ws = 2;
+  const post = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'chm', region, ws } }, { Prefer: 'respond-async' });
+  assert.equal(post.status, 201, post.text);
+  assert.match(post.headers.get('location') ?? '', /^\/jobs\/[0-9a-f-]{36}$/);
+  const id = post.json.jobID;
+  const done = await waitForJob(base, id);
+  assert.equal(done.status, 'successful', done.message);
+  assert.equal(done.progress, 100);
+
+  const results = await http(base, 'GET', `/jobs/${id}/results`);
+  assert.equal(results.status, 200);
+  for (const k of ['trees', 'crowns', 'chm', 'stats']) assert.match(results.json[k].href, new RegExp(`^/jobs/${id}/results/`));
+  const trees = (await http(base, 'GET', results.json.trees.href)).json;
+  const crowns = (await http(base, 'GET', results.json.crowns.href)).json;
+  const stats = (await http(base, 'GET', results.json.stats.href)).json.statistics;
+  const tif = await fetch(base + results.json.chm.href);
+  assert.equal(tif.status, 200);
+  const bytes = new Uint8Array(await tif.arrayBuffer());
+  assert.deepEqual([...bytes.subarray(0, 2)], [0x49, 0x49], 'chm.tif is a little-endian TIFF');
+
+  assert.deepEqual(rfc7946Problems(trees, 'Point'), []);
+  assert.deepEqual(rfc7946Problems(crowns, 'Polygon').slice(0, 5), []);
+
+  // area: exactly the geodesic area of the region as given
+  assert.ok(Math.abs(stats.area_m2 - turfArea(region)) < 1e-3, `${stats.area_m2} vs ${turfArea(region)}`);
+
+  // trees: exactly the whole-raster detection's trees whose tops are in the region, in id order
+  const src = await openRaster(join(scene.dataDir, 'chm.tif'));
+  const whole = await src.readWindow({ x: 0, y: 0, width: src.grid.width, height: src.grid.height });
+  const toWgs = projector(src.grid.crs, WGS84);
+  const expected = detectTrees(whole, { ws }).trees.filter((t) => booleanPointInPolygon(toWgs(t.x, t.y), region));
+  assert.deepEqual(trees.features.map((f: any) => f.properties.id), expected.map((t) => t.id));
+  assert.equal(stats.tree_count, expected.length);
+  const h = expected.map((t) => t.height).sort((a, b) => a - b);
+  assert.equal(stats.tree_height_m.max, Math.round(h[h.length - 1] * 1000) / 1000);
+  assert.equal(stats.height_histogram.counts.reduce((a: number, b: number) => a + b, 0), expected.length);
+
+  // against the scene's truth: visible trees whose apex is in the region, within the detector's accuracy
+  const truth = JSON.parse(readFileSync(join(scene.dataDir, 'trees.geojson'), 'utf8')).features
+    .filter((f: any) => booleanPointInPolygon(f.geometry.coordinates, region));
+  const rel = Math.abs(stats.tree_count - truth.length) / truth.length;
+  console.log(`# region ${(stats.area_ha).toFixed(3)} ha: ${stats.tree_count} trees found, ${truth.length} true; cover>2m ${stats.canopy_cover_2m}`);
+  assert.ok(rel < 0.15, `tree count ${stats.tree_count} vs ${truth.length} true trees (${(rel * 100).toFixed(1)}%)`);
+
+  // canopy cover: pixel centres tested with turf in WGS84 (an independent point-in-polygon)
+  const band = whole.bands[0];
+  let n = 0, above2 = 0, above5 = 0;
+  const t = src.grid.transform;
+  for (let r = 0; r < src.grid.height; r++) for (let c = 0; c < src.grid.width; c++) {
+    const p = toWgs(t[0] + (c + 0.5) * t[1], t[3] + (r + 0.5) * t[5]);
+    if (!booleanPointInPolygon(p, region)) continue;
+    const v = band[r * src.grid.width + c];
+    n++; if (v > 2) above2++; if (v > 5) above5++;
+  }
+  assert.ok(Math.abs(stats.chm_pixels - n) <= n * 0.002, `${stats.chm_pixels} vs ${n} pixels`);
+  assert.ok(Math.abs(stats.canopy_cover_2m - above2 / n) < 0.002, `cover 2 m ${stats.canopy_cover_2m} vs ${above2 / n}`);
+  assert.ok(Math.abs(stats.canopy_cover_5m - above5 / n) < 0.002, `cover 5 m ${stats.canopy_cover_5m} vs ${above5 / n}`);
+  assert.ok(Math.abs(stats.trees_per_ha - expected.length / (turfArea(region) / 1e4)) < 0.01);
+});
+
+test('a small region without Prefer runs synchronously: 200 with the results', async () => {
+  const region = sceneRegion(scene, [[0.3, 0.3], [0.45, 0.3], [0.45, 0.45], [0.3, 0.45]]);
+  const r = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'chm', region } });
+  assert.equal(r.status, 200, r.text);
+  assert.ok(r.json.statistics.tree_count > 0);
+  assert.ok(r.json.trees.href);
+  const feats = (await http(base, 'GET', r.json.trees.href)).json.features;
+  assert.equal(feats.length, r.json.statistics.tree_count);
+});
+
+test('DELETE dismisses a running job; its results are gone', async () => {
+  const post = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'chm', hmin: 3.5, algorithm: 'silva' } }, { Prefer: 'respond-async' });
+  assert.equal(post.status, 201, post.text);
+  const id = post.json.jobID;
+  const del = await http(base, 'DELETE', `/jobs/${id}`);
+  assert.equal(del.status, 200);
+  assert.equal(del.json.status, 'dismissed');
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal((await http(base, 'GET', `/jobs/${id}`)).json.status, 'dismissed');
+  const res = await http(base, 'GET', `/jobs/${id}/results`);
+  assert.equal(res.status, 404);
+  assert.match(res.json.error, /not ready/);
+  const list = await http(base, 'GET', '/jobs');
+  assert.ok(list.json.jobs.some((j: { jobID: string; status: string }) => j.jobID === id && j.status === 'dismissed'));
+});
+
+test('more jobs than running + queued slots: 429', async () => {
+  const body = (hmin: number) => ({ inputs: { raster: 'chm', hmin, algorithm: 'watershed' } });
+  const rs = await Promise.all([4, 4.5, 5].map((h) => http(base, 'POST', '/processes/forest-map/execution', body(h), { Prefer: 'respond-async' })));
+  const statuses = rs.map((r) => r.status).sort();
+  assert.deepEqual(statuses, [201, 201, 429]);
+  assert.match(rs.find((r) => r.status === 429)!.json.error, /too many jobs/);
+  for (const r of rs) if (r.status === 201) await http(base, 'DELETE', `/jobs/${r.json.jobID}`);
+});
+
+test('every invalid input is a 4xx with a JSON reason', async () => {
+  const exec = (body: unknown, headers: Record<string, string> = {}) => http(base, 'POST', '/processes/forest-map/execution', body, headers);
+  const inside = sceneRegion(scene, [[0.2, 0.2], [0.4, 0.2], [0.4, 0.4], [0.2, 0.4]]);
+  const cases: Array<[string, Promise<{ status: number; json: any }>, number, RegExp]> = [
+    ['malformed JSON', exec('{"inputs": '), 400, /JSON|Unexpected|end/i],
+    ['body too large', exec({ inputs: { raster: 'chm', pad: 'x'.repeat(70 * 1024) } }), 413, /too large/i],
+    ['no inputs', exec({}), 400, /"inputs" must be an object/],
+    ['missing raster', exec({ inputs: { region: inside } }), 400, /"raster" must be a raster id/],
+    ['raster of wrong type', exec({ inputs: { raster: 42 } }), 400, /"raster" must be/],
+    ['unknown raster', exec({ inputs: { raster: 'nope' } }), 404, /no raster with id 'nope'/],
+    ['unknown input', exec({ inputs: { raster: 'chm', colour: 'red' } }), 400, /unknown input 'colour'/],
+    ['hmin of wrong type', exec({ inputs: { raster: 'chm', hmin: '2' } }), 400, /"hmin" must be a number/],
+    ['bad algorithm', exec({ inputs: { raster: 'chm', algorithm: 'magic' } }), 400, /"algorithm" must be one of/],
+    ['bad ws expression', exec({ inputs: { raster: 'chm', ws: 'h+' } }), 400, /window expression/],
+    ['unknown output', exec({ inputs: { raster: 'chm' }, outputs: { laz: {} } }), 400, /unknown output 'laz'/],
+    ['region not GeoJSON', exec({ inputs: { raster: 'chm', region: { type: 'Circle' } } }), 400, /Polygon or MultiPolygon/],
+    ['ring not closed', exec({ inputs: { raster: 'chm', region: { type: 'Polygon', coordinates: [inside.coordinates[0].slice(0, 4)] } } }), 400, /not closed/],
+    ['self-intersecting ring', exec({ inputs: { raster: 'chm', region: { type: 'Polygon', coordinates: [[inside.coordinates[0][0], inside.coordinates[0][2], inside.coordinates[0][1], inside.coordinates[0][3], inside.coordinates[0][0]]] } } }), 400, /intersects itself/],
+    ['projected coordinates', exec({ inputs: { raster: 'chm', region: { type: 'Polygon', coordinates: [[[560000, 4899900], [560100, 4899900], [560100, 4900000], [560000, 4899900]]] } } }), 400, /longitude 560000 is outside/],
+    ['region outside the raster', exec({ inputs: { raster: 'chm', bbox: [10, 50, 10.001, 50.001] } }), 400, /does not overlap raster 'chm'/],
+    ['region over the area limit', exec({ inputs: { raster: 'chm', bbox: [-122.3, 44.2, -122.2, 44.3] } }), 413, /exceeds the limit of 1 km²/],
+    ['bbox and region together', exec({ inputs: { raster: 'chm', region: inside, bbox: [0, 0, 1, 1] } }), 400, /either "region" or "bbox"/],
+    ['unknown model', exec({ inputs: { raster: 'image', model: 'no-such-model', region: inside } }), 404, /unknown model 'no-such-model'/],
+    ['model given as a path', exec({ inputs: { raster: 'image', model: '../../etc', region: inside } }), 400, /not a path/],
+    ['unknown process', http(base, 'POST', '/processes/nope/execution', { inputs: {} }), 404, /no process 'nope'/],
+    ['unknown job', http(base, 'GET', '/jobs/00000000-0000-0000-0000-000000000000'), 404, /no job/],
+    ['bad paging', http(base, 'GET', '/jobs?limit=0'), 400, /'limit' must be an integer/],
+  ];
+  for (const [name, pending, status, reason] of cases) {
+    const r = await pending;
+    assert.equal(r.status, status, `${name}: status ${r.status} ${JSON.stringify(r.json)}`);
+    assert.ok(r.json && typeof r.json.error === 'string', `${name}: JSON error body`);
+    assert.match(r.json.error, reason, `${name}: ${r.json.error}`);
+  }
+});

@@ -1,0 +1,90 @@
+/**
+ * The image path of the pipeline: CHM blocks (server/chm/block.ts) through the work queue, trees
+ * tiles reading across block borders, and the exports; compared with the whole-raster CHM engine
+ * and whole-raster tree detection on the same image. Uses the hrch-mini test-fixture model
+ * (random weights: the heights are meaningless, but equality is what is tested).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { booleanPointInPolygon } from '@turf/turf';
+import { openRaster } from '../server/raster/source.ts';
+import { resolveModel } from '../server/model/registry.ts';
+import { computeChmImage } from '../server/chm/engine.ts';
+import { computeChmBlock } from '../server/chm/block.ts';
+import { releaseInferenceRunners } from '../server/chm/inference.runner.ts';
+import { detectTrees } from '../server/trees/detect.ts';
+import { JobStore } from '../server/jobs/store.ts';
+import { SqliteWorkQueue } from '../server/jobs/queue.ts';
+import { parseExecuteRequest } from '../server/jobs/process.forest-map.ts';
+import { fileVersion, planForestMap, runForestMap } from '../server/jobs/pipeline.ts';
+import { defaultResources, executeUnit, type UnitSpec } from '../server/jobs/units.ts';
+import { projector, WGS84 } from '../tiles/projection.ts';
+import { makeScene, sceneRegion, type SceneFixture } from './jobs.fixture.ts';
+import { rfc7946Problems } from './region.rfc7946.ts';
+
+const modelDir = new URL('../models/hrch-mini/manifest.json', import.meta.url);
+const skip = existsSync(modelDir) ? false : 'models/hrch-mini (test fixture model) is missing';
+let scene: SceneFixture;
+
+before(async () => { if (!skip) scene = await makeScene(300, 300, 0.5, 5); });
+after(async () => { await releaseInferenceRunners(); scene?.cleanup(); });
+
+test('CHM blocks equal the whole-raster CHM pixel for pixel', { skip }, async () => {
+  const source = await openRaster(join(scene.dataDir, 'image.tif'));
+  const manifest = await resolveModel('hrch-mini');
+  const whole = await computeChmImage({ source, manifest });
+  const W = whole.grid.width;
+  for (const b of [{ x: 0, y: 0, width: 96, height: 96 }, { x: 96, y: 64, width: 96, height: 96 }, { x: W - 40, y: W - 50, width: 40, height: 50 }]) {
+    const img = await computeChmBlock(b, { source, manifest });
+    let differ = 0;
+    for (let r = 0; r < b.height; r++) for (let c = 0; c < b.width; c++) {
+      if (img.bands[0][r * b.width + c] !== whole.bands[0][(b.y + r) * W + b.x + c]) differ++;
+    }
+    assert.equal(differ, 0, `block ${JSON.stringify(b)}: ${differ} pixels differ`);
+  }
+});
+
+test('an image job (blocks + tiles) equals whole-raster inference and detection in the region', { skip }, async () => {
+  const region = sceneRegion(scene, [[0.05, 0.1], [0.9, 0.2], [0.7, 0.95], [0.1, 0.8]]);
+  const raster = { id: 'image', path: join(scene.dataDir, 'image.tif'), version: fileVersion(join(scene.dataDir, 'image.tif'))!, role: 'image' as const };
+  const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'image', region, model: 'hrch-mini' } }), {
+    resolveRaster: () => raster, tileSize: 32, blockSize: 64,
+  });
+  assert.equal(plan.ctx.chm.kind, 'blocks');
+  const store = new JobStore(':memory:');
+  const pathOf = (key: string) => queue.resultPath(key);
+  const resources = defaultResources(pathOf);
+  const queue = new SqliteWorkQueue<UnitSpec>(store, join(scene.root, 'units'), (u, p, s) => executeUnit(u, p, s, resources));
+  const outDir = join(scene.root, 'out');
+  const summary = await runForestMap({ plan, queue, pathOf, outDir, jobId: 'j', signal: new AbortController().signal });
+  store.close();
+  assert.ok(summary.units.chm > 4, `${summary.units.chm} CHM blocks`);
+
+  const source = await openRaster(raster.path);
+  const whole = await computeChmImage({ source, manifest: await resolveModel('hrch-mini') });
+  const toWgs = projector(whole.grid.crs, WGS84);
+  const expected = detectTrees(whole).trees.filter((t) => booleanPointInPolygon(toWgs(t.x, t.y), region));
+  const trees = JSON.parse(readFileSync(join(outDir, 'trees.geojson'), 'utf8'));
+  assert.ok(expected.length > 10);
+  assert.deepEqual(trees.features.map((f: any) => f.properties.id), expected.map((t) => t.id));
+  assert.deepEqual(rfc7946Problems(trees, 'Point'), []);
+  assert.deepEqual(rfc7946Problems(JSON.parse(readFileSync(join(outDir, 'crowns.geojson'), 'utf8')), 'Polygon').slice(0, 5), []);
+
+  // chm.tif: the whole CHM's values at region pixels, nodata elsewhere
+  const chm = await openRaster(join(outDir, 'chm.tif'));
+  const img = await chm.readWindow({ x: 0, y: 0, width: chm.grid.width, height: chm.grid.height });
+  const t = chm.grid.transform, wt = whole.grid.transform;
+  const ox = Math.round((t[0] - wt[0]) / wt[1]), oy = Math.round((t[3] - wt[3]) / wt[5]);
+  let inside = 0, wrong = 0;
+  for (let r = 0; r < chm.grid.height; r++) for (let c = 0; c < chm.grid.width; c++) {
+    const p = toWgs(t[0] + (c + 0.5) * t[1], t[3] + (r + 0.5) * t[5]);
+    const valid = img.mask ? img.mask[r * chm.grid.width + c] === 1 : true;
+    if (!booleanPointInPolygon(p, region)) continue;
+    inside++;
+    if (!valid || img.bands[0][r * chm.grid.width + c] !== whole.bands[0][(oy + r) * whole.grid.width + ox + c]) wrong++;
+  }
+  assert.ok(inside > 1000);
+  assert.ok(wrong <= inside * 0.002, `${wrong} of ${inside} region pixels differ from the whole CHM`);
+});

@@ -1,0 +1,127 @@
+/**
+ * The job layer on its own: the SQLite store, the embedded work queue (idempotent, reusing unit
+ * outputs across jobs and restarts) and the runner (limits, dismissal, failure, resume).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BusyError } from '../server/errors.ts';
+import { JobStore } from '../server/jobs/store.ts';
+import { SqliteWorkQueue, writeFileAtomic, hashOf, type WorkUnit } from '../server/jobs/queue.ts';
+import { JobRunner, type JobExecutor } from '../server/jobs/runner.ts';
+
+function tmp() {
+  const dir = mkdtempSync(join(tmpdir(), 'fm-store-'));
+  return { dir, done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const units = (keys: string[]): WorkUnit<{ n: number }>[] => keys.map((key, n) => ({ key, spec: { n } }));
+
+test('the queue runs each key once and reuses outputs across jobs and store reopenings', async () => {
+  const t = tmp();
+  let calls = 0;
+  const exec = async (u: WorkUnit<{ n: number }>, out: string) => { calls++; writeFileAtomic(out, `unit ${u.key}`); };
+  let store = new JobStore(join(t.dir, 'jobs.sqlite'));
+  let queue = new SqliteWorkQueue(store, join(t.dir, 'units'), exec, 2);
+  const progress: number[] = [];
+  const paths = await queue.run('a', units(['k1', 'k2', 'k3']), { signal: new AbortController().signal, onProgress: (d) => progress.push(d) });
+  assert.equal(calls, 3);
+  assert.deepEqual(progress, [0, 1, 2, 3]);
+  assert.equal(readFileSync(paths[1], 'utf8'), 'unit k2');
+  assert.deepEqual(store.unitProgress('a'), { done: 3, total: 3 });
+  store.close();
+
+  // a new process: the same keys in another job are not recomputed; a new key is
+  store = new JobStore(join(t.dir, 'jobs.sqlite'));
+  queue = new SqliteWorkQueue(store, join(t.dir, 'units'), exec, 2);
+  await queue.run('b', units(['k2', 'k3', 'k4']), { signal: new AbortController().signal });
+  assert.equal(calls, 4);
+  // an output lost from disk is recomputed, not trusted
+  rmSync(queue.resultPath('k1'));
+  await queue.run('c', units(['k1']), { signal: new AbortController().signal });
+  assert.equal(calls, 5);
+  assert.ok(existsSync(queue.resultPath('k1')));
+  store.close();
+  t.done();
+});
+
+test('an aborted queue run stops between units and keeps the finished ones', async () => {
+  const t = tmp();
+  const store = new JobStore(join(t.dir, 'jobs.sqlite'));
+  const controller = new AbortController();
+  let calls = 0;
+  const queue = new SqliteWorkQueue(store, join(t.dir, 'units'), async (u, out) => {
+    calls++;
+    writeFileAtomic(out, u.key);
+    if (calls === 2) controller.abort();
+  });
+  await assert.rejects(queue.run('a', units(['a', 'b', 'c', 'd']), { signal: controller.signal }), /cancelled/);
+  assert.deepEqual(store.unitProgress('a'), { done: 2, total: 4 });
+  store.close();
+  t.done();
+});
+
+test('option hashes are stable under key order', () => {
+  assert.equal(hashOf({ a: 1, b: [1, { c: 2, d: 3 }] }), hashOf({ b: [1, { d: 3, c: 2 }], a: 1 }));
+  assert.notEqual(hashOf({ a: 1 }), hashOf({ a: 2 }));
+});
+
+function gate() {
+  let open!: () => void;
+  const p = new Promise<void>((r) => { open = r; });
+  return { p, open };
+}
+
+test('the runner limits jobs, dismisses queued ones, records failures', async () => {
+  const t = tmp();
+  const store = new JobStore(join(t.dir, 'jobs.sqlite'));
+  const g = gate();
+  const ran: string[] = [];
+  const exec: JobExecutor = async ({ job, signal }) => {
+    ran.push((job.inputs as { name: string }).name);
+    if ((job.inputs as { name: string }).name === 'bad') throw new Error('the raster vanished');
+    await Promise.race([g.p, new Promise((_, rej) => signal.addEventListener('abort', () => rej(new Error('aborted'))))]);
+    return { ok: true };
+  };
+  const runner = new JobRunner(store, join(t.dir, 'jobs'), exec, { maxRunning: 1, maxQueued: 2 });
+  const a = runner.submit('p', { name: 'a' });
+  const b = runner.submit('p', { name: 'b' });
+  const c = runner.submit('p', { name: 'bad' });
+  assert.throws(() => runner.submit('p', { name: 'd' }), BusyError);
+  assert.equal(runner.get(a.id).status, 'running');
+  assert.equal(runner.get(b.id).status, 'accepted');
+  assert.equal(runner.dismiss(b.id).status, 'dismissed');
+  g.open();
+  assert.equal((await runner.wait(a.id)).status, 'successful');
+  const failed = await runner.wait(c.id);
+  assert.equal(failed.status, 'failed');
+  assert.equal(failed.message, 'the raster vanished');
+  assert.deepEqual(ran, ['a', 'bad'], 'the dismissed job never ran');
+  assert.deepEqual(runner.get(a.id).result, { ok: true });
+  await runner.close();
+  store.close();
+  t.done();
+});
+
+test('a job left running by a dead process is resumed by the next runner', async () => {
+  const t = tmp();
+  let store = new JobStore(join(t.dir, 'jobs.sqlite'));
+  const never: JobExecutor = ({ signal }) => new Promise((_, rej) => signal.addEventListener('abort', () => rej(new Error('aborted'))));
+  let runner = new JobRunner(store, join(t.dir, 'jobs'), never);
+  const job = runner.submit('p', { name: 'x' });
+  await runner.close(); // like a kill: the job stays 'running' in the store
+  assert.equal(store.getJob(job.id)!.status, 'running');
+  store.close();
+
+  store = new JobStore(join(t.dir, 'jobs.sqlite'));
+  const seen: string[] = [];
+  runner = new JobRunner(store, join(t.dir, 'jobs'), async ({ job: j }) => { seen.push(j.id); return 42; });
+  runner.resume();
+  assert.equal((await runner.wait(job.id)).status, 'successful');
+  assert.deepEqual(seen, [job.id]);
+  await runner.close();
+  store.close();
+  t.done();
+});
