@@ -37,7 +37,10 @@ def origins(size, win, stride):
 def pipeline(args):
     import torch
     from osgeo import gdal
+    import resource
     torch.set_num_threads(args.threads)
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_start = ru0.ru_utime + ru0.ru_stime
     t_start = time.perf_counter()
     model = load_port(args.checkpoint, args.manifest)
     manifest = json.load(open(args.manifest)) if args.manifest else None
@@ -61,7 +64,6 @@ def pipeline(args):
 
     model_s = 0.0
     tiles = 0
-    peak_rss = 0
     with torch.no_grad():
         for wy in window_origins(H):
             for wx in window_origins(W):
@@ -86,8 +88,9 @@ def pipeline(args):
     band.FlushCache()
     out = None
     import resource
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({'seconds': time.perf_counter() - t_start, 'model_seconds': model_s, 'tiles': tiles, 'threads': args.threads, 'peak_rss': peak_rss, 'width': W, 'height': H}))
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_seconds = ru.ru_utime + ru.ru_stime - cpu_start
+    print(json.dumps({'seconds': time.perf_counter() - t_start, 'model_seconds': model_s, 'tiles': tiles, 'threads': args.threads, 'peak_rss': ru.ru_maxrss * 1024, 'cpu_seconds': cpu_seconds, 'width': W, 'height': H}))
 
 
 def load_port(checkpoint, manifest_path):

@@ -30,7 +30,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     one: { type: 'string' },
     scene: { type: 'string' },
-    'block-size': { type: 'string', default: '2048' },
+    'block-size': { type: 'string', default: '4096' },
   },
 });
 
@@ -48,9 +48,7 @@ async function modelName(): Promise<{ name: string; note: string }> {
 
 /** Child: one area through the pipeline, then the engine alone over the same window; prints JSON. */
 async function runOne(areaKm2: number, sceneDir: string, model: string): Promise<void> {
-  const { generateScene } = await import('../server/scene/generate.ts');
-  void generateScene;
-  const { sceneGrid, SCENE_CRS } = await import('../server/scene/generate.ts');
+  const { SCENE_CRS } = await import('../server/scene/generate.ts');
   const { openRaster } = await import('../server/raster/source.ts');
   const { projector, WGS84 } = await import('../tiles/projection.ts');
   const { JobStore } = await import('../server/jobs/store.ts');
@@ -67,7 +65,6 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
 
   const imagePath = join(sceneDir, 'image.tif');
   const source = await openRaster(imagePath);
-  void sceneGrid;
   const t = source.grid.transform;
   const cx = t[0] + (source.grid.width / 2) * t[1], cy = t[3] + (source.grid.height / 2) * t[5];
   const half = (Math.sqrt(areaKm2) * 1000) / 2;
@@ -92,6 +89,8 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     const seconds = (performance.now() - t0) / 1000;
     const modelSeconds = (runner.computeMs - computeBefore) / 1000;
     store.close();
+    // peak RSS of the pipeline run (maxRSS only grows: read it before the engine comparison runs)
+    const rssMB = process.resourceUsage().maxRSS / 1024;
 
     // the inference stage alone over the region's window: the engine end to end (read, infer, blend, write)
     const grid = chmGridOf(source, manifest);
@@ -102,8 +101,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     await computeChm(join(work, 'engine.tif'), { source: sub, manifest, runner });
     const engineSeconds = (performance.now() - e0) / 1000;
     const engineModelSeconds = (runner.computeMs - engineModelBefore) / 1000;
-    const rssMB = process.resourceUsage().maxRSS / 1024;
-    console.log(JSON.stringify({ areaKm2, seconds, modelSeconds, engineSeconds, engineModelSeconds, rssMB, trees: summary.statistics.tree_count, units: summary.units, window: win }));
+    console.log(JSON.stringify({ areaKm2, seconds, modelSeconds, engineSeconds, engineModelSeconds, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, window: win }));
   } finally {
     await releaseInferenceRunners();
     rmSync(work, { recursive: true, force: true });
@@ -118,7 +116,8 @@ async function main(): Promise<void> {
   const areas = values.areas!.split(',').map(Number).sort((a, b) => a - b);
   const gsd = Number(values.gsd);
   const { name, note } = await modelName();
-  const side = Math.ceil((Math.sqrt(areas[areas.length - 1]) * 1000) / gsd) + 64;
+  // a margin wider than the trees halo plus one model tile, so every region is interior (as in a real raster)
+  const side = Math.ceil((Math.sqrt(areas[areas.length - 1]) * 1000) / gsd) + 1024;
   const sceneDir = mkdtempSync(join(tmpdir(), 'fm-bench-scene-'));
   console.log(`bench/region: model ${name}${note ? ` (${note})` : ''}; scene ${side}x${side} px at ${gsd} m; ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'})`);
   try {
@@ -127,14 +126,14 @@ async function main(): Promise<void> {
     await generateScene({ out: sceneDir, width: side, height: side, gsd, seed: Number(values.seed), preset: 'mixed', crowns: false });
     console.log(`scene generated in ${((performance.now() - s0) / 1000).toFixed(1)} s`);
     const rows: Array<Record<string, any>> = [];
-    console.log('area km²   wall s   km²/h   model s   overhead/model   engine s   overhead/engine   peak RSS MB   trees   chm blocks / tree tiles');
+    console.log('area km²   wall s   km²/h   model s   overhead/model   engine s (model s)   overhead/engine   peak RSS MB   trees   stages chm/trees/export s');
     for (const a of areas) {
       const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, '--block-size', values['block-size']!], { encoding: 'utf8', maxBuffer: 1 << 24 });
       const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
       if (r.status !== 0 || !line) { console.log(`area ${a}: failed\n${r.stderr.slice(-2000)}`); continue; }
       const row = JSON.parse(line);
       rows.push(row);
-      console.log(`${a.toFixed(2).padStart(8)}   ${row.seconds.toFixed(1).padStart(6)}   ${(a / (row.seconds / 3600)).toFixed(1).padStart(5)}   ${row.modelSeconds.toFixed(1).padStart(7)}   ${(((row.seconds - row.modelSeconds) / row.modelSeconds) * 100).toFixed(0).padStart(13)}%   ${row.engineSeconds.toFixed(1).padStart(8)}   ${(((row.seconds - row.engineSeconds) / row.engineSeconds) * 100).toFixed(0).padStart(14)}%   ${row.rssMB.toFixed(0).padStart(11)}   ${String(row.trees).padStart(5)}   ${row.units.chm} / ${row.units.trees}`);
+      console.log(`${a.toFixed(2).padStart(8)}   ${row.seconds.toFixed(1).padStart(6)}   ${(a / (row.seconds / 3600)).toFixed(1).padStart(5)}   ${row.modelSeconds.toFixed(1).padStart(7)}   ${(((row.seconds - row.modelSeconds) / row.modelSeconds) * 100).toFixed(0).padStart(13)}%   ${row.engineSeconds.toFixed(1).padStart(8)} (${row.engineModelSeconds.toFixed(1)})   ${(((row.seconds - row.engineSeconds) / row.engineSeconds) * 100).toFixed(0).padStart(14)}%   ${row.rssMB.toFixed(0).padStart(11)}   ${String(row.trees).padStart(5)}   ${row.stages.chm.toFixed(1)}/${row.stages.trees.toFixed(1)}/${row.stages.export.toFixed(1)} (${row.units.chm} blocks, ${row.units.trees} tiles)`);
     }
     if (rows.length >= 2) {
       const lo = rows[0], hi = rows[rows.length - 1];

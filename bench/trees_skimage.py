@@ -22,6 +22,8 @@ for _ in range(repeats):
     markers[tops[:, 0], tops[:, 1]] = np.arange(1, len(tops) + 1)
     labels = watershed(-chm, markers, mask=chm > 2.0)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    if best is None or wall < best["wall_s"]:
+    # least wall and least CPU time over the repeats, as bench/trees.ts does
+    if best is None:
         best = {"wall_s": wall, "cpu_s": cpu, "trees": int(len(tops)), "labelled_px": int((labels > 0).sum())}
+    best["wall_s"], best["cpu_s"] = min(best["wall_s"], wall), min(best["cpu_s"], cpu)
 print(json.dumps(best))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 
@@ -54,7 +55,10 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    name = args.name or os.path.basename(os.path.normpath(args.out)).lower()
+    name = args.name or re.sub(r"[^a-z0-9._-]+", "-", os.path.basename(os.path.normpath(args.out)).lower()).strip("-._")[:64]
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", name or ""):
+        print(f"convert: model name '{name}' must be lowercase letters, digits, '.', '_' or '-' (pass --name)", file=sys.stderr)
+        return 2
     try:
         model, cfg, layout = load_hrch(args.checkpoint, heads=args.heads, taps=args.taps)
     except CheckpointError as err:

@@ -7,7 +7,8 @@
  */
 import { mkdir, readFile, rename, rm, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateScene, SCENE_VERSION, type SceneSummary } from './scene/generate.ts';
+import { SCENE_VERSION, type SceneSummary } from './scene/generate.ts';
+import { generateSceneOffThread } from './scene/off.thread.ts';
 import type { AppContext } from './http/context.ts';
 import type { CatalogEntry } from './catalog/catalog.ts';
 
@@ -84,7 +85,8 @@ async function build(varDir: string, dir: string, log: Log, params: DemoParams):
   log(`generating the demo scene (${params.width}x${params.height} px at ${params.gsd} m, seed ${params.seed}), once; it is cached in ${dir}`);
   try {
     let lastTenth = -1;
-    await generateScene({
+    // Off the main thread: the server keeps answering while the scene renders.
+    await generateSceneOffThread({
       ...params,
       out: tmp,
       onProgress: (done, total) => {

@@ -6,12 +6,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { booleanPointInPolygon } from '@turf/turf';
 import { openRaster } from '../server/raster/source.ts';
 import { resolveModel } from '../server/model/registry.ts';
-import { computeChmImage } from '../server/chm/engine.ts';
+import { computeChm, computeChmImage } from '../server/chm/engine.ts';
+import { chmCachePath, recordCachedChm } from '../server/chm/cache.ts';
 import { computeChmBlock } from '../server/chm/block.ts';
 import { releaseInferenceRunners } from '../server/chm/inference.runner.ts';
 import { detectTrees } from '../server/trees/detect.ts';
@@ -56,11 +57,17 @@ test('an image job (blocks + tiles) equals whole-raster inference and detection 
   const store = new JobStore(':memory:');
   const pathOf = (key: string) => queue.resultPath(key);
   const resources = defaultResources(pathOf);
-  const queue = new SqliteWorkQueue<UnitSpec>(store, join(scene.root, 'units'), (u, p, s) => executeUnit(u, p, s, resources));
+  let executed = 0;
+  const queue = new SqliteWorkQueue<UnitSpec>(store, join(scene.root, 'units'), (u, p, s) => { executed++; return executeUnit(u, p, s, resources); });
   const outDir = join(scene.root, 'out');
   const summary = await runForestMap({ plan, queue, pathOf, outDir, jobId: 'j', signal: new AbortController().signal });
-  store.close();
   assert.ok(summary.units.chm > 4, `${summary.units.chm} CHM blocks`);
+  assert.equal(executed, summary.units.chm + summary.units.trees);
+  // a second job over the same region computes nothing: every unit's output is reused
+  const again = await runForestMap({ plan, queue, pathOf, outDir: join(scene.root, 'out2'), jobId: 'j2', signal: new AbortController().signal });
+  assert.equal(executed, summary.units.chm + summary.units.trees);
+  assert.equal(readFileSync(join(scene.root, 'out2', 'trees.geojson'), 'utf8'), readFileSync(join(outDir, 'trees.geojson'), 'utf8'));
+  assert.equal(again.statistics.tree_count, summary.statistics.tree_count);
 
   const source = await openRaster(raster.path);
   const whole = await computeChmImage({ source, manifest: await resolveModel('hrch-mini') });
@@ -87,4 +94,21 @@ test('an image job (blocks + tiles) equals whole-raster inference and detection 
   }
   assert.ok(inside > 1000);
   assert.ok(wrong <= inside * 0.002, `${wrong} of ${inside} region pixels differ from the whole CHM`);
+
+  // once the raster's whole CHM is cached (as POST /api/rasters/:id/canopy leaves it), a job reads it instead of inferring
+  const varDir = join(scene.root, 'var');
+  const manifest = await resolveModel('hrch-mini');
+  const key = { rasterId: raster.id, rasterVersion: raster.version, modelName: manifest.name, modelVersion: manifest.version };
+  mkdirSync(join(varDir, 'chm'), { recursive: true });
+  await computeChm(chmCachePath(varDir, key), { source, manifest });
+  await recordCachedChm(varDir, key);
+  const cachedPlan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'image', region, model: 'hrch-mini' } }), { resolveRaster: () => raster, tileSize: 32, blockSize: 64, varDir });
+  assert.equal(cachedPlan.ctx.chm.kind, 'file');
+  const before = executed;
+  const viaCache = await runForestMap({ plan: cachedPlan, queue, pathOf, outDir: join(scene.root, 'out3'), jobId: 'j3', signal: new AbortController().signal });
+  assert.equal(viaCache.units.chm, 0);
+  assert.equal(executed - before, viaCache.units.trees, 'only trees tiles ran');
+  const viaCacheTrees = JSON.parse(readFileSync(join(scene.root, 'out3', 'trees.geojson'), 'utf8'));
+  assert.deepEqual(viaCacheTrees.features.map((f: any) => f.properties.id), expected.map((t) => t.id));
+  store.close();
 });

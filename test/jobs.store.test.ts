@@ -43,6 +43,11 @@ test('the queue runs each key once and reuses outputs across jobs and store reop
   await queue.run('c', units(['k1']), { signal: new AbortController().signal });
   assert.equal(calls, 5);
   assert.ok(existsSync(queue.resultPath('k1')));
+  // forgetting by prefix (a replaced raster's units) deletes records and files, and only those
+  await queue.run('d', units(['r_1@v1/a', 'r%1@v1/a']), { signal: new AbortController().signal });
+  assert.equal(queue.forgetPrefix('r_1@'), 1);
+  assert.equal(existsSync(queue.resultPath('r_1@v1/a')), false);
+  assert.ok(store.unitResult('r%1@v1/a'));
   store.close();
   t.done();
 });

@@ -174,12 +174,19 @@ export interface ProcessRequest {
   region: GeoJSON.Polygon | GeoJSON.MultiPolygon;
 }
 
+/**
+ * Tree detection options for region jobs: the same as the server's background detection that
+ * feeds the map's tree layer (server/trees/service.ts SERVER_TREE_OPTIONS), so a region's results
+ * match the trees on the map.
+ */
+export const MAP_TREE_OPTIONS = { algorithm: 'dalponte', ws: '0.07*h+3', hmin: 2 } as const;
+
 /** Starts the forest-map process asynchronously; returns the job id. */
 export async function startForestMap(req: ProcessRequest): Promise<string> {
   const { body, response } = await requestJson<any>('/processes/forest-map/execution', 'Starting the region job', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Prefer: 'respond-async' },
-    body: JSON.stringify({ inputs: { raster: req.raster, region: req.region }, outputs: {} }),
+    body: JSON.stringify({ inputs: { raster: req.raster, region: req.region, ...MAP_TREE_OPTIONS }, outputs: {} }),
   });
   const location = response.headers.get('location');
   const id = body?.jobID ?? body?.id ?? location?.split('/').pop();
@@ -202,10 +209,11 @@ export async function cancelJob(id: string): Promise<void> {
   await requestJson(`/jobs/${encodeURIComponent(id)}`, 'Cancelling the job', { method: 'DELETE' });
 }
 
-/** The statistics of a finished job (its `stats` output). */
+/** The statistics of a finished job, inline in its OGC results document. */
 export async function getJobStats(id: string): Promise<RegionStats> {
-  const { body } = await requestJson<RegionStats>(resultUrl(id, 'stats'), 'Loading the statistics');
-  return body;
+  const { body } = await requestJson<{ statistics?: RegionStats }>(`/jobs/${encodeURIComponent(id)}/results`, 'Loading the job results');
+  if (!body?.statistics) throw new ApiError('Loading the job results: the server sent no statistics', 200);
+  return body.statistics;
 }
 
 /** Result files of the forest-map process, by output name (server/jobs/process.forest-map.ts). */
@@ -268,4 +276,18 @@ export function uploadRaster(file: File, onProgress: (fraction: number) => void)
     xhr.send(file);
   });
   return { promise, abort: () => xhr.abort() };
+}
+
+export interface TreesStatus {
+  state: 'queued' | 'running' | 'done' | 'failed' | string;
+  /** 0..1 */
+  progress: number;
+  trees: number;
+  error?: string;
+}
+
+/** Progress of the background tree detection on a CHM (server/trees/service.ts). */
+export async function treesStatus(rasterId: string): Promise<TreesStatus> {
+  const { body } = await requestJson<TreesStatus>(`/api/rasters/${encodeURIComponent(rasterId)}/trees/status`, 'Checking the tree detection');
+  return body;
 }

@@ -2,7 +2,7 @@
  * The web map: wires the map, its layers and the panels together. Each piece lives in its own
  * module; this file only decides what happens when the user picks a raster or finishes a region.
  */
-import type { RasterInfo } from './api.ts';
+import { treesStatus, type RasterInfo } from './api.ts';
 import { chmFor, imageFor, nativeZoom } from './catalog.ts';
 import { CanopyLayer } from './layers/canopy.ts';
 import { ImageryLayer } from './layers/imagery.ts';
@@ -55,10 +55,50 @@ async function select(r: RasterInfo, fit = true): Promise<void> {
   await imagery.show(map, image, nativeZoom(image.gsd, lat));
   canopy.show(map, chm, nativeZoom(chm?.gsd ?? image.gsd, lat));
   trees.show(map, chm?.id ?? null, chm?.version ?? '', lat);
+  if (chm) void followTreeDetection(chm, lat);
+  else {
+    treeWatch++; // stop following the previous raster's trees
+    $('trees-status').textContent = 'No canopy height for this raster yet: its trees appear once it is computed.';
+  }
   rasterPanel.describe(r, chm);
   renderLayersPanel($('layer-list'), map, layers);
   if (fit && image.bounds) fitBbox(map, image.bounds, false);
   updateRunButton();
+}
+
+/**
+ * Trees are detected in the background once a CHM exists. Until they are done the tree tiles are
+ * empty; when they are, the source is re-added under a new version so the map fetches them.
+ */
+let treeWatch = 0;
+async function followTreeDetection(chm: RasterInfo, lat: number): Promise<void> {
+  const mine = ++treeWatch;
+  const note = $('trees-status');
+  let waited = false;
+  for (;;) {
+    let s;
+    try {
+      s = await treesStatus(chm.id);
+    } catch (err) {
+      messages.error(err);
+      return;
+    }
+    if (mine !== treeWatch) return;
+    if (s.state === 'done') {
+      note.textContent = `${s.trees.toLocaleString('en-GB')} trees detected.`;
+      if (waited) trees.show(map, chm.id, `${chm.version}-${s.trees}`, lat);
+      document.body.dataset.trees = 'done';
+      return;
+    }
+    if (s.state === 'failed') {
+      note.textContent = '';
+      messages.error(new Error(`Tree detection failed: ${s.error ?? 'no reason given'}`));
+      return;
+    }
+    waited = true;
+    note.textContent = `Detecting trees: ${Math.round(s.progress * 100)} %`;
+    await new Promise((r) => setTimeout(r, 1500));
+  }
 }
 
 rasterPanel.onSelect = (r) => void select(r).catch((err) => messages.error(err));
@@ -119,9 +159,14 @@ map.on('load', async () => {
   installTreeInfo(map, () => drawing?.drawing ?? false);
   installHoverReadout(map, $('hover-readout'), () => current?.chm?.id ?? null, messages);
 
-  const first = await rasterPanel.refresh();
+  let first = await rasterPanel.refresh();
+  renderLayersPanel($('layer-list'), map, layers);
+  // a fresh demo server registers its scene a few seconds after start: wait for it
+  while (!first && rasterPanel.rasters.length === 0) {
+    await new Promise((r) => setTimeout(r, 3000));
+    first = await rasterPanel.refresh();
+  }
   if (first) await select(first);
-  else renderLayersPanel($('layer-list'), map, layers);
   void refreshJobs();
   document.body.dataset.ready = 'true';
 });

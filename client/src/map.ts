@@ -38,7 +38,8 @@ export function fitBbox(map: MapLibreMap, bbox: Bbox, animate = true): void {
 
 /** Absolute URL for a server path: tiles are fetched by web workers, which resolve differently. */
 export function absolute(path: string): string {
-  return new URL(path, document.baseURI).href;
+  // string concatenation, not new URL(): URL would percent-encode the {z}/{x}/{y} placeholders
+  return `${location.origin}${path.startsWith('/') ? '' : '/'}${path}`;
 }
 
 /** The id of the first layer drawn above `group`, so layers keep their order as they come and go. */

@@ -116,6 +116,14 @@ export class TileCache {
         this.memory.delete(key);
       }
     }
-    await rm(join(this.dir, id), { recursive: true, force: true });
+    // a render finishing meanwhile may recreate folders: retry, and never let this reject
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await rm(join(this.dir, id), { recursive: true, force: true, maxRetries: 2 });
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
   }
 }

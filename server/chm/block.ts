@@ -49,6 +49,8 @@ function subSource(source: ChmSource, whole: Grid, ctx: Window): ChmSource {
     grid,
     readGrid: (target, opts) => source.readGrid(target, opts),
     ...(direct ? { readWindow: (w: Window, opts?: Record<string, unknown>) => source.readWindow!({ ...w, x: w.x + ctx.x, y: w.y + ctx.y }, opts) } : {}),
+    // the engine's fast path (decode without resampling); it clips windows to this sub-grid first
+    ...(direct && typeof source.readLevel === 'function' ? { readLevel: (level: number, w: Window) => source.readLevel!(level, { ...w, x: w.x + ctx.x, y: w.y + ctx.y }) } : {}),
   };
 }
 

@@ -9,20 +9,25 @@
  * tileSize + stripHeight rows, plus the writer's strip per pyramid level.
  */
 import type { Grid, RasterImage, Window } from '../raster/types.ts';
+import type { PixelBlock } from '../raster/resample.ts';
 import { writeCog } from '../raster/cog.writer.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
 import { normaliseTile, percentileMatch } from '../model/preprocess.ts';
 import { CancelledError, InvalidInputError } from '../errors.ts';
 import { planWindows, type ModelWindow, type WindowPlan } from '../../tiles/windows.ts';
 import { BlendAccumulator, type Strip } from './blend.accumulator.ts';
+import { BandReader, directChunks, resampledChunks } from './band.reader.ts';
 import { getInferenceRunner, type InferenceRunner } from './inference.runner.ts';
-import { modelGrid, sameGrid, windowGrid } from './model.grid.ts';
+import { modelGrid, sameGrid } from './model.grid.ts';
 
 /** What the engine needs from a raster (server/raster/source.ts RasterSource satisfies it). */
 export interface ChmSource {
   grid: Grid;
   readGrid(target: Grid, opts: { resampling: 'nearest' | 'bilinear' | 'average' }): Promise<RasterImage>;
   readWindow?(window: Window, opts?: Record<string, unknown>): Promise<RasterImage>;
+  /** Decoded full-resolution pixels of a window clipped to the raster: the fast path at the model's GSD. */
+  readLevel?(level: number, window: Window): Promise<PixelBlock>;
+  metadata?: { sampleType: string };
 }
 
 export interface ChmProgress {
@@ -75,7 +80,7 @@ export interface ChmStats {
   seconds: number;
   /** Seconds the model spent computing (on its worker thread). */
   inferenceSeconds: number;
-  /** Main-thread seconds reading + normalising windows, and blending them into strips. */
+  /** Wall seconds spent reading + normalising batches (async, overlapping inference and each other), and blending into strips. */
   prepareSeconds: number;
   blendSeconds: number;
   windows: number;
@@ -110,7 +115,14 @@ export function startChm(opts: ChmOptions): ChmRun {
   const computeAtStart = opts.runner?.computeMs ?? 0;
   let computeBase = computeAtStart;
 
-  const direct = sameGrid(grid, source.grid) && typeof source.readWindow === 'function';
+  const same = sameGrid(grid, source.grid);
+  // each strip of model-grid rows is decoded (and resampled when the GSD differs) once
+  const bandReader = same && typeof source.readLevel === 'function'
+    ? new BandReader(grid, directChunks(source as Required<Pick<ChmSource, 'readLevel'>>), source.metadata?.sampleType === 'uint8')
+    // narrower chunks when resampling: a source up to 6x finer must stay under the reader's decode limit
+    : new BandReader(grid, resampledChunks(source, grid), false, { chunkColumns: 1024 });
+  const read = (region: Window) => bandReader.read(region);
+
   const match = manifest.input.percentileMatch;
   const applyMatch = match && (match.when === 'always' || ((match.when ?? 'aerial') === 'aerial' && opts.aerial === true));
 
@@ -135,7 +147,7 @@ export function startChm(opts: ChmOptions): ChmRun {
   async function prepareBatch(wins: ModelWindow[]): Promise<PreparedBatch> {
     // one read covers the whole batch: its windows sit side by side in one tile row
     const region: Window = { x: wins[0].x, y: wins[0].y, width: wins[wins.length - 1].x + size - wins[0].x, height: size };
-    const img = direct ? await source.readWindow!(region, { resampling: 'nearest' }) : await source.readGrid(windowGrid(grid, region), { resampling: 'bilinear' });
+    const img = await read(region);
     if (img.bands.length < 3) throw new InvalidInputError(`canopy height needs an RGB raster (3 bands), this one has ${img.bands.length}`);
     const n = size * size;
     const tile = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];

@@ -55,14 +55,20 @@ function rasterRef(path: string, role: RasterRef['role']): RasterRef {
 
 function progressBar(quiet: boolean) {
   let last = '';
+  let lastPercent = -1;
+  const tty = process.stderr.isTTY;
   return (fraction: number, message: string) => {
     if (quiet) return;
+    const percent = Math.floor(fraction * 100);
+    // a log file gets one line per percent, a terminal a redrawn bar
+    if (!tty && percent === lastPercent) return;
+    lastPercent = percent;
     const width = 30;
     const filled = Math.round(fraction * width);
-    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${message}`;
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(percent).padStart(3)}% ${message}`;
     if (line === last) return;
     last = line;
-    process.stderr.write(process.stderr.isTTY ? `\r${line.padEnd(80)}` : `${line}\n`);
+    process.stderr.write(tty ? `\r${line.padEnd(80)}` : `${line}\n`);
   };
 }
 
@@ -106,7 +112,7 @@ export async function run(argv: string[]): Promise<number> {
   const store = new JobStore(join(work, 'units.sqlite'));
   const pathOf = (key: string) => queue.resultPath(key);
   const resources = defaultResources(pathOf);
-  const queue = new SqliteWorkQueue<UnitSpec>(store, join(work, 'units'), (u, p, s) => executeUnit(u, p, s, resources));
+  const queue = new SqliteWorkQueue<UnitSpec>(store, join(work, 'units'), (u, p, s, f) => executeUnit(u, p, s, resources, f));
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once('SIGINT', stop);

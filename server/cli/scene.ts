@@ -3,8 +3,9 @@ import { UsageError } from './main.ts';
 import { generateScene, LIMITS } from '../scene/generate.ts';
 import { PRESET_NAMES } from '../scene/presets.ts';
 import { InvalidInputError } from '../errors.ts';
+import { join } from 'node:path';
 
-export const usage = `forestmap scene --out DIR [--width PX] [--height PX] [--gsd M] [--seed N] [--preset NAME] [--no-crowns]
+export const usage = `forestmap scene --out DIR [--width PX] [--height PX] [--gsd M] [--seed N] [--preset NAME] [--no-crowns] [--preview PNG]
 
 Writes a synthetic forest with exact truth to DIR:
   image.tif       RGB uint8 Cloud Optimized GeoTIFF (EPSG:32610, Oregon Cascades)
@@ -14,7 +15,8 @@ Writes a synthetic forest with exact truth to DIR:
   crowns.geojson  the crown disc of each tree as a polygon, joined by id (unless --no-crowns)
   scene.json      seed, preset, grid, CRS, sun, counts
 Options: --width/--height ${LIMITS.minSize}..${LIMITS.maxSize} px (default 2000), --gsd ${LIMITS.minGsd}..${LIMITS.maxGsd} m (default 0.5),
---seed integer (default 1), --preset ${PRESET_NAMES.join(' | ')} (default mixed).
+--seed integer (default 1), --preset ${PRESET_NAMES.join(' | ')} (default mixed),
+--preview PNG also writes a PNG preview (whole scene beside a 2x detail).
 The same options always produce byte-identical files.`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -26,6 +28,7 @@ export async function run(argv: string[]): Promise<number> {
     seed: { type: 'string' },
     preset: { type: 'string' },
     'no-crowns': { type: 'boolean' },
+    preview: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
   });
   const out = requireFlag(values.out, 'out');
@@ -49,6 +52,10 @@ export async function run(argv: string[]): Promise<number> {
         lastPct = pct;
       },
     });
+    if (values.preview) {
+      const { writeScenePreview } = await import('../scene/preview.ts');
+      await writeScenePreview(join(out, summary.files.image), values.preview);
+    }
     const c = summary.counts;
     process.stdout.write(`${out}: ${opts.width}x${opts.height} px at ${opts.gsd} m, preset ${summary.preset}, seed ${opts.seed}: ${c.trees} trees (${c.conifer} conifer, ${c.broadleaf} broadleaf) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     return 0;

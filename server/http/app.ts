@@ -20,6 +20,7 @@ export async function createApp(ctx: AppContext): Promise<Express> {
     () => import('./routes/jobs.ts'),
     () => import('./openapi.ts'),
     () => import('./routes/canopy.ts'),
+    () => import('./routes/models.ts'),
     () => import('./routes/trees.ts'),
     () => import('./routes/trees.tiles.ts'),
     // the web client serves '/' and static files: keep it last, just before the error handlers

@@ -37,6 +37,7 @@ export function openApiDocument() {
       { name: 'tiles', description: 'map tiles and colour ramps' },
       { name: 'canopy', description: 'canopy height (CHM) computation' },
       { name: 'trees', description: 'trees of a raster for the map' },
+      { name: 'models', description: 'canopy height models' },
       { name: 'processes', description: 'OGC API - Processes: region jobs' },
       { name: 'meta', description: 'health and this document' },
     ],
@@ -87,6 +88,13 @@ export function openApiDocument() {
           parameters: [rasterId, path('z', 'zoom'), path('x', 'column'), path('file', '{y}[@2x].png|webp'), query('rescale', 'min,max'), query('colormap', 'ramp name'), query('resampling', 'nearest or bilinear'), query('bidx', 'band indexes')],
         }),
       },
+      '/tiles/{id}/trees/{z}/{x}/{file}': {
+        get: op('Vector tile (MVT, layers tree_tops and tree_crowns) of a raster\'s trees; file is {y}.pbf (204: no trees, zoom too low, or still computing)', ['trees'], {
+          200: { description: 'tile', content: { 'application/vnd.mapbox-vector-tile': {} } }, 204: { description: 'empty' }, ...errors(400, 404),
+        }, { parameters: [rasterId, path('z', 'zoom'), path('x', 'column'), path('file', '{y}.pbf')] }),
+      },
+      '/api/models': { get: op('Installed canopy height models (as `forestmap models`)', ['models'], { 200: json('models') }) },
+      '/api/models/{name}': { get: op('One model\'s manifest summary', ['models'], { 200: json('model'), ...errors(404) }, { parameters: [path('name', 'model name')] }) },
       '/api/colormaps': { get: op('Colour ramp names', ['tiles'], { 200: json('names') }) },
       '/api/colormaps/{name}': { get: op('A colour ramp\'s stops (with values for ?rescale=min,max)', ['tiles'], { 200: json('ramp'), ...errors(400, 404) }, { parameters: [path('name', 'ramp'), query('rescale', 'min,max')] }) },
       '/api/colormaps/{name}/legend.png': {

@@ -17,7 +17,7 @@ import { findCachedChm } from '../chm/cache.ts';
 import { windowGrid } from '../chm/model.grid.ts';
 import { unitScale } from '../trees/detect.ts';
 import { projector, WGS84 } from '../../tiles/projection.ts';
-import { ConflictError, InvalidInputError } from '../errors.ts';
+import { CancelledError, ConflictError, InvalidInputError } from '../errors.ts';
 import {
   containsPoint as containsTop, defaultRegionLimits, parseRegion, regionMask, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow,
   type PlanarRegion, type Region, type RegionLimits,
@@ -26,10 +26,11 @@ import { RegionStatsAccumulator, type RegionStatistics } from '../features/stats
 import { writeFileAtomic, type WorkQueue, type WorkUnit } from './queue.ts';
 import { OUTPUT_FILES, type ForestMapRequest, type OutputName } from './process.forest-map.ts';
 import {
-  blocksTouching, chmUnit, decodeUnitFile, defaultResources, snapOut, treesHalo, treesUnit,
+  blocksTouching, chmUnit, decodeUnitFile, defaultResources, treesHalo, treesUnit,
   type RasterRef, type TreesUnitOutput, type UnitContext, type UnitSpec,
 } from './units.ts';
-import { GeoJsonFileWriter, treeFeatures } from './geojson.export.ts';
+import { GeoJsonFileWriter } from './geojson.export.ts';
+import { treeFeatureBuilder } from '../features/geojson.ts';
 
 export interface ForestMapPlan {
   ctx: UnitContext;
@@ -49,7 +50,7 @@ export interface PlanOptions {
 }
 
 export const DEFAULT_TILE_SIZE = 512;
-export const DEFAULT_BLOCK_SIZE = 2048;
+export const DEFAULT_BLOCK_SIZE = 4096;
 const CHM_NODATA = -9999;
 
 /** Validates a request against its raster and model and fixes every choice the units depend on. */
@@ -123,6 +124,8 @@ export interface PipelineSummary {
   statistics: RegionStatistics;
   outputs: Partial<Record<OutputName, string>>;
   units: { chm: number; trees: number };
+  /** Wall seconds per stage (units already done by an earlier run cost ~0). */
+  seconds: { chm: number; trees: number; export: number };
 }
 
 interface Layout {
@@ -177,8 +180,11 @@ async function layout(plan: ForestMapPlan): Promise<Layout> {
     const line: Window[] = [];
     for (let c = 0; c < cols; c++) {
       if (!used[r * cols + c]) continue;
-      const x = (tx0 + c) * T, y = (ty0 + r) * T;
-      const core: Window = { x, y, width: Math.min(T, grid.width - x), height: Math.min(T, grid.height - y) };
+      // the lattice cell clipped to the region's window: trees (and the CHM they need) only where
+      // the region is; interior cells stay whole, so their outputs are shared with other jobs
+      const x = Math.max((tx0 + c) * T, regionWin.x), y = Math.max((ty0 + r) * T, regionWin.y);
+      const x1 = Math.min((tx0 + c + 1) * T, regionWin.x + regionWin.width), y1 = Math.min((ty0 + r + 1) * T, regionWin.y + regionWin.height);
+      const core: Window = { x, y, width: x1 - x, height: y1 - y };
       const rx0 = Math.max(0, x - h), ry0 = Math.max(0, y - h);
       const read: Window = { x: rx0, y: ry0, width: Math.min(grid.width, x + core.width + h) - rx0, height: Math.min(grid.height, y + core.height + h) - ry0 };
       nx0 = Math.min(nx0, read.x); ny0 = Math.min(ny0, read.y);
@@ -188,8 +194,9 @@ async function layout(plan: ForestMapPlan): Promise<Layout> {
     }
     if (line.length) tileRows.push(line);
   }
-  // the CHM this job reads, snapped out so that neighbouring jobs tend to share blocks
-  const blockClip = ctx.chm.kind === 'blocks' ? snapOut({ x: nx0, y: ny0, width: nx1 - nx0, height: ny1 - ny0 }, 256, grid) : null;
+  // the CHM this job reads: lattice cells clipped to it are the blocks (interior cells of large
+  // regions are whole cells, shared by every job covering them)
+  const blockClip = ctx.chm.kind === 'blocks' ? { x: nx0, y: ny0, width: nx1 - nx0, height: ny1 - ny0 } : null;
   const jobCtx: UnitContext = { ...ctx, blockClip };
   const treesUnits = tiles.map(({ core, read }) => treesUnit(jobCtx, core, read));
   const chmKeys = new Map<string, WorkUnit<UnitSpec>>();
@@ -214,14 +221,17 @@ export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
   // progress weights: a CHM block (inference) costs far more than a trees tile
   const chmShare = nChm ? 0.85 : 0;
   const treesShare = 0.95 - chmShare;
+  const t0 = performance.now();
   if (nChm) {
     await queue.run(`${run.jobId}/chm`, lay.chmUnits, {
-      signal, onProgress: (d, t) => report((chmShare * d) / t, `canopy height: block ${d} of ${t}`),
+      signal, onProgress: (d, t) => report((chmShare * d) / t, `canopy height: block ${Math.min(t, Math.floor(d) + 1)} of ${t}`),
     });
   }
+  const t1 = performance.now();
   await queue.run(`${run.jobId}/trees`, lay.treesUnits, {
     signal, onProgress: (d, t) => report(chmShare + (treesShare * d) / t, `trees: tile ${d} of ${t}`),
   });
+  const t2 = performance.now();
   report(0.95, 'writing results');
   mkdirSync(run.outDir, { recursive: true });
   const stats = new RegionStatsAccumulator();
@@ -235,7 +245,8 @@ export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
     outputs.stats = path;
   }
   report(1, 'done');
-  return { statistics, outputs, units: { chm: nChm, trees: nTrees } };
+  const t3 = performance.now();
+  return { statistics, outputs, units: { chm: nChm, trees: nTrees }, seconds: { chm: (t1 - t0) / 1000, trees: (t2 - t1) / 1000, export: (t3 - t2) / 1000 } };
 }
 
 function statsDocument(plan: ForestMapPlan, statistics: RegionStatistics) {
@@ -267,15 +278,13 @@ async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccu
   const wantTrees = plan.outputs.includes('trees'), wantCrowns = plan.outputs.includes('crowns');
   const treesOut = wantTrees ? new GeoJsonFileWriter(join(run.outDir, OUTPUT_FILES.trees.file)) : null;
   const crownsOut = wantCrowns ? new GeoJsonFileWriter(join(run.outDir, OUTPUT_FILES.crowns.file)) : null;
-  const toWgs = projector(lay.grid.crs, WGS84);
-  const byKey = new Map(lay.treesUnits.map((u) => [u.key, u]));
+  const feature = treeFeatureBuilder(lay.grid.crs);
   try {
     let unit = 0;
     for (const line of lay.tileRows) {
       const merged: TreesUnitOutput = { trees: [], crowns: [] };
       for (let i = 0; i < line.length; i++, unit++) {
         const u = lay.treesUnits[unit];
-        if (!byKey.has(u.key)) throw new Error('internal: unit order');
         const out = decodeUnitFile<TreesUnitOutput>(run.pathOf(u.key)).header;
         merged.trees.push(...out.trees);
         merged.crowns.push(...out.crowns);
@@ -285,11 +294,11 @@ async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccu
         const tree = merged.trees[i];
         if (!containsTop(lay.planar, tree.x, tree.y)) continue;
         stats.addTree(tree.height);
-        const f = treeFeatures(tree, merged.crowns[i], toWgs);
-        if (treesOut) await treesOut.write(f.point);
-        if (crownsOut && f.crown) await crownsOut.write(f.crown);
+        if (treesOut) await treesOut.write(feature(tree, 'point')!);
+        const crown = crownsOut ? feature(tree, 'crown', merged.crowns[i]) : null;
+        if (crown) await crownsOut!.write(crown);
       }
-      if (run.signal.aborted) break;
+      if (run.signal.aborted) throw new CancelledError();
     }
     if (treesOut) outputs.trees = await treesOut.finish();
     if (crownsOut) outputs.crowns = await crownsOut.finish();

@@ -25,11 +25,15 @@ export interface WorkUnit<S> {
   spec: S;
 }
 
-/** Computes one unit and writes its output to `outPath` (atomically: use writeFileAtomic). */
-export type UnitExecutor<S> = (unit: WorkUnit<S>, outPath: string, signal: AbortSignal) => Promise<void>;
+/**
+ * Computes one unit and writes its output to `outPath` (atomically: use writeFileAtomic).
+ * `progress` (0-1) lets a long unit (a CHM block) move the job's progress bar.
+ */
+export type UnitExecutor<S> = (unit: WorkUnit<S>, outPath: string, signal: AbortSignal, progress: (fraction: number) => void) => Promise<void>;
 
 export interface RunOptions {
   signal: AbortSignal;
+  /** Units done (fractional while units are part-way) out of the total. */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -96,7 +100,8 @@ export class SqliteWorkQueue<S> implements WorkQueue<S> {
         const i = todo[next++];
         const unit = units[i];
         const out = paths[i];
-        await this.execute(unit, out, opts.signal);
+        const partial = (f: number) => opts.onProgress?.(done + Math.max(0, Math.min(1, f)) * 0.999, units.length);
+        await this.execute(unit, out, opts.signal, partial);
         if (!existsSync(out)) throw new Error(`work unit ${unit.key} finished without writing its output`);
         // recorded only after the file exists: a crash between the two just recomputes this unit
         this.store.recordUnitResult(unit.key, out);
@@ -108,6 +113,13 @@ export class SqliteWorkQueue<S> implements WorkQueue<S> {
     await Promise.all(Array.from({ length: Math.max(1, Math.min(this.concurrency, todo.length)) }, worker));
     if (opts.signal.aborted) throw new CancelledError();
     return paths;
+  }
+
+  /** Drops every cached unit result whose key starts with `prefix` (e.g. all units of a raster). */
+  forgetPrefix(prefix: string): number {
+    const paths = this.store.forgetUnitResultsWithPrefix(prefix);
+    for (const p of paths) rmSync(p, { force: true });
+    return paths.length;
   }
 
   /** Drops a cached unit result (e.g. its raster was replaced). */

@@ -5,7 +5,7 @@
  * a previous process left unfinished.
  */
 import { join } from 'node:path';
-import type { Catalog } from '../catalog/catalog.ts';
+import type { Catalog, CatalogChange } from '../catalog/catalog.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { JobStore, type JobRecord } from './store.ts';
 import { SqliteWorkQueue } from './queue.ts';
@@ -44,7 +44,7 @@ export function loadJobsConfig(env: NodeJS.ProcessEnv = process.env): JobsConfig
     region: { maxAreaKm2: envNumber(env, 'REGION_MAX_KM2', 25, 0.0001, 1e6), maxVertices: envNumber(env, 'REGION_MAX_VERTICES', 20000, 4, 1e6) },
     syncMaxKm2: envNumber(env, 'JOBS_SYNC_MAX_KM2', 0.05, 0, 1e6),
     tileSize: envNumber(env, 'JOBS_TILE_SIZE', 512, 16, 8192),
-    blockSize: envNumber(env, 'JOBS_BLOCK_SIZE', 2048, 16, 16384),
+    blockSize: envNumber(env, 'JOBS_BLOCK_SIZE', 4096, 16, 16384),
     maxBodyBytes: envNumber(env, 'JOBS_MAX_BODY_KB', 1024, 1, 1e6) * 1024,
     unitConcurrency: envNumber(env, 'JOBS_UNIT_CONCURRENCY', 1, 1, 64),
   };
@@ -52,7 +52,7 @@ export function loadJobsConfig(env: NodeJS.ProcessEnv = process.env): JobsConfig
 
 export interface JobServiceOptions {
   varDir: string;
-  catalog: Pick<Catalog, 'get'>;
+  catalog: Pick<Catalog, 'get'> & Partial<Pick<Catalog, 'on' | 'off'>>;
   config?: JobsConfig;
 }
 
@@ -67,14 +67,20 @@ export class JobService {
     this.store = new JobStore(join(opts.varDir, 'jobs.sqlite'));
     const pathOf = (key: string) => this.queue.resultPath(key);
     const resources = defaultResources(pathOf);
-    this.queue = new SqliteWorkQueue<UnitSpec>(this.store, join(opts.varDir, 'units'), (unit, out, signal) => executeUnit(unit, out, signal, resources), this.config.unitConcurrency);
+    this.queue = new SqliteWorkQueue<UnitSpec>(this.store, join(opts.varDir, 'units'), (unit, out, signal, progress) => executeUnit(unit, out, signal, resources, progress), this.config.unitConcurrency);
     this.runner = new JobRunner(this.store, join(opts.varDir, 'jobs'), async ({ job, outDir, signal, progress }) => {
       const plan = job.inputs as ForestMapPlan;
       const summary = await runForestMap({ plan, queue: this.queue, pathOf, outDir, jobId: job.id, signal, progress: (f, m) => progress(f * 100, m) });
       return resultSummary(summary);
     }, this.config.limits);
+    // a replaced or removed raster's unit outputs can never be used again (keys carry the version)
+    opts.catalog.on?.('change', this.onCatalogChange);
     this.runner.resume();
   }
+
+  private onCatalogChange = (e: CatalogChange) => {
+    if (e.type !== 'added') this.queue.forgetPrefix(`${e.entry.id}@`);
+  };
 
   private resolveRaster = (id: string): RasterRef => {
     const e = this.opts.catalog.get(id);
@@ -116,6 +122,7 @@ export class JobService {
   }
 
   async close(): Promise<void> {
+    this.opts.catalog.off?.('change', this.onCatalogChange);
     await this.runner.close();
     this.store.close();
   }
@@ -137,7 +144,7 @@ function resultSummary(s: PipelineSummary): JobResultSummary {
 const services = new WeakMap<object, JobService>();
 
 /** The job service of a server context (one per context; created and resumed on first use). */
-export function jobServiceFor(ctx: { config: { varDir: string }; catalog: Pick<Catalog, 'get'> }): JobService {
+export function jobServiceFor(ctx: { config: { varDir: string }; catalog: JobServiceOptions['catalog'] }): JobService {
   let s = services.get(ctx);
   if (!s) {
     s = new JobService({ varDir: ctx.config.varDir, catalog: ctx.catalog });

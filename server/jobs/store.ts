@@ -168,6 +168,14 @@ export class JobStore {
     this.db.prepare('INSERT OR REPLACE INTO unit_results (key, path, created) VALUES (?, ?, ?)').run(key, path, new Date().toISOString());
   }
 
+  /** Drops every recorded unit result whose key starts with `prefix`; returns their paths. */
+  forgetUnitResultsWithPrefix(prefix: string): string[] {
+    const pattern = prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
+    const rows = this.db.prepare("SELECT path FROM unit_results WHERE key LIKE ? ESCAPE '\\'").all(pattern) as { path: string }[];
+    this.db.prepare("DELETE FROM unit_results WHERE key LIKE ? ESCAPE '\\'").run(pattern);
+    return rows.map((r) => r.path);
+  }
+
   forgetUnitResult(key: string): void {
     this.db.prepare('DELETE FROM unit_results WHERE key = ?').run(key);
   }

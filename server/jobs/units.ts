@@ -151,13 +151,6 @@ export function blocksTouching(grid: { width: number; height: number }, size: nu
   return out;
 }
 
-/** A window grown outward to multiples of `step`, clipped to the grid. */
-export function snapOut(w: Window, step: number, grid: { width: number; height: number }): Window {
-  const x0 = Math.floor(w.x / step) * step, y0 = Math.floor(w.y / step) * step;
-  const x1 = Math.min(grid.width, Math.ceil((w.x + w.width) / step) * step), y1 = Math.min(grid.height, Math.ceil((w.y + w.height) / step) * step);
-  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
-}
-
 /** Reads windows of the model-grid CHM from the job's 'chm' unit outputs. */
 export function blockChmReader(grid: Grid, ctx: UnitContext, pathOf: (key: string) => string): ChmWindowReader {
   const cache = new Map<string, Float32Array>();
@@ -197,23 +190,38 @@ export interface UnitResources {
 
 /** Default resources: open by path, resolve the model by name; block outputs found by `pathOf`. */
 export function defaultResources(pathOf: (key: string) => string): UnitResources {
+  // one reader per job layout, so consecutive tiles share its block cache instead of re-reading blocks
+  const readers = new Map<string, Promise<ChmWindowReader>>();
   const res: UnitResources = {
     source: (ctx) => openRaster(ctx.raster.path),
     manifest: (ctx) => resolveModel(ctx.model ?? undefined),
-    async chmReader(ctx) {
-      if (ctx.chm.kind === 'raster') return rasterChmReader(await res.source(ctx));
-      if (ctx.chm.kind === 'file') return rasterChmReader(await openRaster(ctx.chm.path));
-      return blockChmReader(chmGridOf(await res.source(ctx), await res.manifest(ctx)), ctx, pathOf);
+    chmReader(ctx) {
+      const id = JSON.stringify([ctx.raster.path, ctx.raster.version, ctx.modelKey, ctx.chm, ctx.blockSize, ctx.blockClip ?? null]);
+      let reader = readers.get(id);
+      if (!reader) {
+        reader = (async () => {
+          if (ctx.chm.kind === 'raster') return rasterChmReader(await res.source(ctx));
+          if (ctx.chm.kind === 'file') return rasterChmReader(await openRaster(ctx.chm.path));
+          return blockChmReader(chmGridOf(await res.source(ctx), await res.manifest(ctx)), ctx, pathOf);
+        })();
+        readers.set(id, reader);
+        reader.catch(() => readers.delete(id));
+        while (readers.size > 2) readers.delete(readers.keys().next().value!);
+      }
+      return reader;
     },
   };
   return res;
 }
 
-export async function executeUnit(unit: WorkUnit<UnitSpec>, outPath: string, signal: AbortSignal, res: UnitResources): Promise<void> {
+export async function executeUnit(unit: WorkUnit<UnitSpec>, outPath: string, signal: AbortSignal, res: UnitResources, progress?: (fraction: number) => void): Promise<void> {
   if (signal.aborted) throw new CancelledError();
   const spec = unit.spec;
   if (spec.kind === 'chm') {
-    const image: RasterImage = await computeChmBlock(spec.block, { source: await res.source(spec.ctx), manifest: await res.manifest(spec.ctx), signal });
+    const image: RasterImage = await computeChmBlock(spec.block, {
+      source: await res.source(spec.ctx), manifest: await res.manifest(spec.ctx), signal,
+      onProgress: progress ? (p) => progress(p.done / p.total) : undefined,
+    });
     writeFileAtomic(outPath, encodeUnitFile({ block: spec.block }, image.bands[0]));
     return;
   }

@@ -90,9 +90,14 @@ test('bad shapes are refused with a clear error before reaching onnxruntime', { 
   await assert.rejects(session.run(new Float32Array(0), 1, 100000, 32), /exceeds/);
 });
 
-test('one session per ONNX file', { skip }, async () => {
+test('one session per ONNX file; a released session is not handed out again', { skip }, async () => {
   const m = await loadManifest(join(REPO_MODELS_DIR, 'hrch-mini'));
-  assert.equal(await getModelSession(m), await getModelSession({ ...m }));
+  const first = await getModelSession(m);
+  assert.equal(first, await getModelSession({ ...m }));
+  await first.release();
+  const second = await getModelSession(m);
+  assert.notEqual(second, first);
+  assert.equal((await second.run(new Float32Array(3 * 32 * 32), 1, 32, 32)).length, 32 * 32);
 });
 
 test('output mapping: metres = relu(raw*scale + offset) unless baked in', () => {

@@ -110,7 +110,7 @@ async function openSession(manifest: LoadedManifest): Promise<ModelSession> {
     return { data: applyOutputMapping(data, manifest.output), height: outH, width: outW };
   }
 
-  return {
+  const modelSession: ModelSession = {
     manifest,
     runRaw,
     async run(input, batch, height, width) {
@@ -121,7 +121,11 @@ async function openSession(manifest: LoadedManifest): Promise<ModelSession> {
       return cropPlanes(raw.data, batch, raw.height, raw.width, height, width);
     },
     async release() {
+      // A released session must not be handed out again from the cache.
+      const cached = sessions.get(manifest.onnxPath);
+      if (cached && (await cached.catch(() => null)) === modelSession) sessions.delete(manifest.onnxPath);
       await session.release();
     },
   };
+  return modelSession;
 }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { writeCog, writeCogImage, type CogOptions } from './cog.writer.ts';
 import type { Affine, Crs, Grid } from './types.ts';
@@ -94,6 +95,9 @@ test('RGB uint8, size not a multiple of the tile: GDAL reads exact pixels, CRS, 
   assert.match(cli.stdout, /Block=256x256 Type=Byte, ColorInterp=Red/);
   assert.match(cli.stdout, /Overviews: 300x150, 150x75/);
   assert.match(cli.stdout, /AREA_OR_POINT=Area/);
+  // gdallocationinfo (pixel/line) on the last pixel, in the short edge strip and edge tile column.
+  const loc = spawnSync('gdallocationinfo', ['-valonly', path, String(W - 1), String(H - 1)], { encoding: 'utf8' });
+  assert.deepEqual(loc.stdout.trim().split('\n').map(Number), [0, 1, 2].map((b) => pattern(b, W - 1, H - 1)));
 });
 
 test('float32 single tile with nodata: exact values, no overviews, nodata ignored by averaging', skip, async () => {

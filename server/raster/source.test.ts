@@ -56,7 +56,7 @@ test('metadata and every level\'s pixels match GDAL for each generated layout', 
         const nd = typed(gl.bands[0], gdal.dataType);
         let masked = 0;
         for (let i = 0; i < nd.length; i++) {
-          const isNodata = nd[i] === spec.nodata;
+          const isNodata: boolean = nd[i] === spec.nodata;
           assert.equal(block.mask ? block.mask[i] : 1, isNodata ? 0 : 1);
           masked += isNodata ? 1 : 0;
         }

@@ -12,6 +12,7 @@ import { makeLandscape } from './landscape.ts';
 import { PRESETS, PRESET_NAMES } from './presets.ts';
 import { renderStrip, type RenderedStrip, type SceneRaster, type Sun } from './render.ts';
 import { TreeVectorWriter } from './vectors.ts';
+import { topClearanceFor } from './trees.ts';
 
 /** Bumped whenever the same seed would render differently: caches keyed on it regenerate. */
 export const SCENE_VERSION = 1;
@@ -44,6 +45,8 @@ export interface SceneSummary {
   preset: string;
   gsd: number;
   grid: Grid;
+  /** The grid's CRS again, for readers that look for it at the top. */
+  crs: Crs;
   sun: Sun;
   counts: { trees: number; conifer: number; broadleaf: number };
   files: { image: string; chm: string; trees: string; crowns: string | null };
@@ -71,30 +74,42 @@ function sharedStrips(consumers: number, render: (index: number) => Promise<Rend
   const taken = new Array(consumers).fill(0);
   const held = new Map<number, { strip: Promise<RenderedStrip>; left: number }>();
   let waiters: Array<() => void> = [];
+  let failure: unknown = null;
   const wake = () => {
     const w = waiters;
     waiters = [];
     for (const f of w) f();
   };
-  return async (consumer: number, index: number): Promise<RenderedStrip> => {
-    while (taken.some((t) => t < index - 1)) await new Promise<void>((r) => waiters.push(r));
-    let entry = held.get(index);
-    if (!entry) {
-      entry = { strip: render(index), left: consumers };
-      held.set(index, entry);
-    }
-    const strip = await entry.strip;
-    if (--entry.left === 0) held.delete(index);
-    taken[consumer] = index;
-    wake();
-    return strip;
+  return {
+    async get(consumer: number, index: number): Promise<RenderedStrip> {
+      while (taken.some((t) => t < index - 1)) {
+        if (failure) throw failure;
+        await new Promise<void>((r) => waiters.push(r));
+      }
+      if (failure) throw failure;
+      let entry = held.get(index);
+      if (!entry) {
+        entry = { strip: render(index), left: consumers };
+        held.set(index, entry);
+      }
+      const strip = await entry.strip;
+      if (--entry.left === 0) held.delete(index);
+      taken[consumer] = index;
+      wake();
+      return strip;
+    },
+    /** A consumer failed: release the others instead of leaving them waiting for it. */
+    abort(err: unknown) {
+      failure ??= err;
+      wake();
+    },
   };
 }
 
 export async function generateScene(opts: SceneOptions): Promise<SceneSummary> {
   validateSceneOptions(opts);
   const preset = PRESETS[opts.preset];
-  const world = { seed: opts.seed >>> 0, preset, landscape: makeLandscape(opts.seed >>> 0, preset) };
+  const world = { seed: opts.seed >>> 0, preset, landscape: makeLandscape(opts.seed >>> 0, preset), topClearance: topClearanceFor(opts.gsd) };
   const scene: SceneRaster = { world, width: opts.width, height: opts.height, gsd: opts.gsd, sun: SCENE_SUN };
   const grid = sceneGrid(opts.width, opts.height, opts.gsd);
   await mkdir(opts.out, { recursive: true });
@@ -118,11 +133,14 @@ export async function generateScene(opts: SceneOptions): Promise<SceneSummary> {
     return s;
   });
   const indexOf = (w: Window) => w.y / TILE;
+  const settle = <T>(p: Promise<T>) => p.catch((err) => (strip.abort(err), Promise.reject(err)));
   try {
-    await Promise.all([
-      writeCog(join(opts.out, files.image), { grid, bands: 3, sampleType: 'uint8', photometric: 'rgb', tileSize: TILE }, async (w) => (await strip(0, indexOf(w))).rgb),
-      writeCog(join(opts.out, files.chm), { grid, bands: 1, sampleType: 'float32', tileSize: TILE }, async (w) => [(await strip(1, indexOf(w))).chm]),
+    // allSettled: a failing writer releases the other, which then cleans up its temp files.
+    const results = await Promise.allSettled([
+      settle(writeCog(join(opts.out, files.image), { grid, bands: 3, sampleType: 'uint8', photometric: 'rgb', tileSize: TILE }, async (w) => (await strip.get(0, indexOf(w))).rgb)),
+      settle(writeCog(join(opts.out, files.chm), { grid, bands: 1, sampleType: 'float32', tileSize: TILE }, async (w) => [(await strip.get(1, indexOf(w))).chm])),
     ]);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
   } finally {
     await vectors.close();
   }
@@ -133,10 +151,11 @@ export async function generateScene(opts: SceneOptions): Promise<SceneSummary> {
     preset: preset.name,
     gsd: opts.gsd,
     grid,
+    crs: grid.crs,
     sun: SCENE_SUN,
     counts: vectors.counts,
     files,
-    notes: 'chm.tif is the exact canopy surface (max over crowns, each pixel taking the highest crown point over its footprint; ground = 0). trees.geojson lists the trees visible from above (candidates overtopped by a taller crown are not generated), one point per apex; crowns.geojson holds each crown disc, joined by id.',
+    notes: 'chm.tif is the exact canopy surface (max over crowns, each pixel taking the highest crown point over its footprint; ground = 0). trees.geojson lists the trees whose tops are visible from above at this GSD (candidates whose top a taller crown hides are not generated), one point per apex; crowns.geojson holds each crown disc, joined by id.',
   };
   await writeFile(join(opts.out, 'scene.json'), JSON.stringify(summary, null, 2) + '\n');
   return summary;

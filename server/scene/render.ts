@@ -7,7 +7,7 @@
  */
 import { fbm, hash3, valueNoise } from './random.ts';
 import { distanceToSegments, ROAD_HALF_WIDTH, ROAD_SHOULDER } from './landscape.ts';
-import { MAX_HEIGHT, MAX_RADIUS, radiusAtHeight, surfaceAt, treesInBox, type SceneWorld, type Tree } from './trees.ts';
+import { MAX_HEIGHT, MAX_RADIUS, maxRadius, radiusAtHeight, radiusToward, surfaceAt, treesInBox, type SceneWorld, type Tree } from './trees.ts';
 
 export interface Sun {
   /** Degrees clockwise from north, towards the sun. */
@@ -65,13 +65,14 @@ export function influenceMargins(sun: Sun) {
 /** Columns rendered at once: working memory stays the same whatever the scene's width. */
 const BLOCK_COLUMNS = 1024;
 
-export function renderStrip(scene: SceneRaster, rowStart: number, rows: number): RenderedStrip {
+/** Renders rows [rowStart, rowStart + rows) at full width, `blockColumns` columns at a time. */
+export function renderStrip(scene: SceneRaster, rowStart: number, rows: number, blockColumns = BLOCK_COLUMNS): RenderedStrip {
   const W = scene.width;
   const chm = new Float32Array(W * rows);
   const rgb: [Uint8Array, Uint8Array, Uint8Array] = [new Uint8Array(W * rows), new Uint8Array(W * rows), new Uint8Array(W * rows)];
   const trees: Tree[] = [];
   // Every pixel is a function of its position alone, so blocks join seamlessly.
-  for (let c0 = 0; c0 < W; c0 += BLOCK_COLUMNS) renderBlock(scene, c0, Math.min(BLOCK_COLUMNS, W - c0), rowStart, rows, { chm, rgb, trees });
+  for (let c0 = 0; c0 < W; c0 += blockColumns) renderBlock(scene, c0, Math.min(blockColumns, W - c0), rowStart, rows, { chm, rgb, trees });
   return { chm, rgb, trees };
 }
 
@@ -97,10 +98,11 @@ function renderBlock(scene: SceneRaster, colStart: number, cols: number, rowStar
   const half = g / 2;
   for (let t = 0; t < trees.length; t++) {
     const tr = trees[t];
-    const cA = Math.max(0, Math.floor((tr.x - tr.radius) / g) - col0);
-    const cB = Math.min(RW - 1, Math.floor((tr.x + tr.radius) / g) - col0);
-    const rA = Math.max(0, Math.floor((tr.y - tr.radius) / g) - row0);
-    const rB = Math.min(RH - 1, Math.floor((tr.y + tr.radius) / g) - row0);
+    const R = maxRadius(tr);
+    const cA = Math.max(0, Math.floor((tr.x - R) / g) - col0);
+    const cB = Math.min(RW - 1, Math.floor((tr.x + R) / g) - col0);
+    const rA = Math.max(0, Math.floor((tr.y - R) / g) - row0);
+    const rB = Math.min(RH - 1, Math.floor((tr.y + R) / g) - row0);
     for (let r = rA; r <= rB; r++) {
       const Y = (r + row0 + 0.5) * g;
       const dyc = Y - tr.y;
@@ -109,11 +111,15 @@ function renderBlock(scene: SceneRaster, colStart: number, cols: number, rowStar
         const X = (c + col0 + 0.5) * g;
         const dxc = X - tr.x;
         const dx = Math.max(0, Math.abs(dxc) - half);
-        const zMax = surfaceAt(tr, Math.sqrt(dx * dx + dy * dy));
+        const dn = Math.sqrt(dx * dx + dy * dy);
+        if (dn >= R) continue;
+        // The pixel's point nearest the stem, in the direction of the pixel: its crown height is
+        // the pixel's highest for a crown that falls away from the stem.
+        const zMax = surfaceAt(tr, dn, radiusToward(tr, Math.sign(dxc) * dx, Math.sign(dyc) * dy));
         if (zMax < 0) continue;
         const p = r * RW + c;
         if (zMax > chm[p]) chm[p] = zMax;
-        const zc = surfaceAt(tr, Math.sqrt(dxc * dxc + dyc * dyc));
+        const zc = surfaceAt(tr, Math.sqrt(dxc * dxc + dyc * dyc), radiusToward(tr, dxc, dyc));
         if (zc > ownerZ[p]) (ownerZ[p] = zc), (owner[p] = t);
       }
     }
@@ -126,7 +132,7 @@ function renderBlock(scene: SceneRaster, colStart: number, cols: number, rowStar
     const tr = trees[t];
     const len = tr.height * sf.k;
     const sx = tr.x - sf.ux * len, sy = tr.y - sf.uy * len;
-    const R = tr.radius;
+    const R = maxRadius(tr);
     const cA = Math.max(0, Math.floor((Math.min(tr.x, sx) - R) / g) - col0);
     const cB = Math.min(RW - 1, Math.floor((Math.max(tr.x, sx) + R) / g) - col0);
     const rA = Math.max(0, Math.floor((Math.min(tr.y, sy) - R) / g) - row0);
@@ -260,14 +266,15 @@ function crownColour(t: Tree, X: number, Y: number, sun: { x: number; y: number;
   const dx = X - t.x;
   const dy = Y - t.y;
   const d = Math.sqrt(dx * dx + dy * dy);
-  const q = Math.min(0.97, d / t.radius);
+  const radius = radiusToward(t, dx, dy);
+  const q = Math.min(0.97, d / radius);
   const wx = d > 1e-6 ? dx / d : 0;
   const wy = d > 1e-6 ? dy / d : 0;
   // Surface slope along the radius gives the normal for Lambert shading.
   let slope: number;
   let texture: number;
   if (t.conifer) {
-    slope = (t.height - t.base) / t.radius;
+    slope = (t.height - t.base) / radius;
     // Branches: bright sprays radiating from the stem with dark gaps between them, ragged at
     // the crown's edge, plus needle-clump grain.
     const theta = Math.atan2(dy, dx);
@@ -276,7 +283,7 @@ function crownColour(t: Tree, X: number, Y: number, sun: { x: number; y: number;
     texture = (0.8 + 0.65 * spoke * spoke) * ragged * (0.85 + 0.3 * valueNoise(0, 7, X * 2.5, Y * 2.5));
   } else {
     const a = (t.height - t.base) / 2;
-    slope = (a * q) / (t.radius * Math.sqrt(1 - q * q));
+    slope = (a * q) / (radius * Math.sqrt(1 - q * q));
     // Leaf clusters: lumpy foliage at sub-metre scale, darker gaps between clusters.
     const leaf = valueNoise(0, 3, (X + t.tex) / 0.8, Y / 0.8);
     const lobe = valueNoise(0, 5, (X + t.tex) / 2.4, Y / 2.4);

@@ -4,7 +4,13 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import proj4 from 'proj4';
-import { generateScene, SCENE_CRS, SCENE_ORIGIN, type SceneSummary } from './generate.ts';
+import { generateScene, SCENE_CRS, SCENE_ORIGIN, SCENE_SUN, type SceneSummary } from './generate.ts';
+import { renderStrip } from './render.ts';
+import { generateSceneOffThread } from './off.thread.ts';
+import { makeLandscape } from './landscape.ts';
+import { PRESETS } from './presets.ts';
+import { topClearanceFor } from './trees.ts';
+import { spawnSync } from 'node:child_process';
 import { InvalidInputError } from '../errors.ts';
 import { gdalInspect, gdalMissing, type GdalReport } from '../../test/gdal.inspect.ts';
 
@@ -109,6 +115,23 @@ test('the same seed gives byte-identical files; a window of a scene renders the 
   }
 });
 
+test('strips and column blocks join seamlessly: rendering is a function of pixel position', () => {
+  const preset = PRESETS.mixed;
+  const world = { seed: 5, preset, landscape: makeLandscape(5, preset), topClearance: topClearanceFor(0.5) };
+  const scene = { world, width: 300, height: 120, gsd: 0.5, sun: SCENE_SUN };
+  const whole = renderStrip(scene, 0, 120, 1024);
+  const blocks = renderStrip(scene, 0, 120, 70);
+  assert.ok(whole.trees.length > 20);
+  assert.deepEqual(blocks.chm, whole.chm);
+  for (let b = 0; b < 3; b++) assert.deepEqual(blocks.rgb[b], whole.rgb[b]);
+  const keys = (ts: Array<{ i: number; j: number }>) => ts.map((t) => `${t.i},${t.j}`).sort();
+  assert.deepEqual(keys(blocks.trees), keys(whole.trees));
+  // Rows 40..80 rendered alone equal the same rows of the whole.
+  const part = renderStrip(scene, 40, 40, 1024);
+  assert.deepEqual(part.chm, whole.chm.subarray(40 * 300, 80 * 300));
+  assert.deepEqual(part.rgb[1], whole.rgb[1].subarray(40 * 300, 80 * 300));
+});
+
 test('a different seed gives a different forest', skip, async () => {
   await sceneA();
   const dirD = join(root, 'd');
@@ -130,10 +153,41 @@ test('presets differ as named: conifer and broadleaf shares, savanna density', a
   assert.ok(sparse.perHa < conifer.perHa / 4, `savanna ${sparse.perHa}/ha vs conifer ${conifer.perHa}/ha`);
 });
 
+test('at the coarsest GSD (1 m) every top pixel still holds its tree height', skip, async () => {
+  const dir = join(root, 'coarse');
+  await generateScene({ width: 300, height: 300, gsd: 1, seed: 11, preset: 'conifer', out: dir, crowns: false });
+  const chm = float32(gdalInspect(join(dir, 'chm.tif'), { maxLevels: 1 }).levels[0].bands[0]);
+  const trees = readTrees(dir);
+  assert.ok(trees.length > 500);
+  for (const f of trees) {
+    const { x, y, height_m } = f.properties;
+    const v = chm[Math.floor((SCENE_ORIGIN.y - y) / 1) * 300 + Math.floor(x - SCENE_ORIGIN.x)];
+    assert.ok(Math.abs(v - height_m) <= 0.5, `tree ${f.properties.id}: chm ${v}, height ${height_m}`);
+  }
+});
+
+test('forestmap scene: writes a scene; bad flags exit 2 with the reason', () => {
+  const out = join(root, 'cli');
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/forestmap.js', 'scene', ...args], { encoding: 'utf8' });
+  const ok = cli('--out', out, '--width', '64', '--height', '48', '--preset', 'sparse', '--seed', '4', '-q');
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /64x48 px at 0.5 m, preset sparse, seed 4/);
+  const json = JSON.parse(readFileSync(join(out, 'scene.json'), 'utf8'));
+  assert.deepEqual([json.grid.width, json.grid.height, json.preset, json.seed], [64, 48, 'sparse', 4]);
+  const bad = cli('--out', out, '--gsd', '5');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--gsd must be a number in \[0.1, 1\]/);
+  const preset = cli('--out', out, '--preset', 'jungle');
+  assert.equal(preset.status, 2);
+  assert.match(preset.stderr, /unknown preset 'jungle'/);
+});
+
 test('bad options are clear errors', async () => {
   const out = join(root, 'bad');
   await assert.rejects(generateScene({ ...base, gsd: 2, out }), InvalidInputError);
   await assert.rejects(generateScene({ ...base, preset: 'jungle', out }), /unknown preset 'jungle'/);
   await assert.rejects(generateScene({ ...base, width: 10.5, out }), /width/);
   await assert.rejects(generateScene({ ...base, seed: -1, out }), /seed/);
+  // The worker-thread path (used by the demo) reports the same errors, typed.
+  await assert.rejects(generateSceneOffThread({ ...base, preset: 'jungle', out }), InvalidInputError);
 });

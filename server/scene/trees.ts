@@ -20,8 +20,10 @@ export interface Tree {
   height: number;
   /** Height of the crown's lower edge (m). */
   base: number;
-  /** Crown radius (m). */
+  /** Mean crown radius (m); the outline is lobed around it (see `radiusToward`). */
   radius: number;
+  /** cos and sin of the phases of the outline's 3- and 5-fold lobes. */
+  lobes: [number, number, number, number];
   conifer: boolean;
   /** Base foliage colour (0-255 floats). */
   rgb: [number, number, number];
@@ -34,12 +36,6 @@ export const MAX_HEIGHT = 62;
 export const MAX_RADIUS = 15;
 /** Lowest tree kept, so every tree's top rises clear of the ground and understory. */
 export const MIN_HEIGHT = 3;
-/**
- * Distance by which a neighbour's crown is tested nearer than it is when deciding whether it hides
- * a tree's top: covers half a pixel diagonal at the coarsest GSD (1 m), so the pixel holding a
- * kept tree's top never shows a neighbour above it.
- */
-const TOP_CLEARANCE_M = 0.75;
 /** A kept tree's top stands this much above any neighbour's crown at that place. */
 const TOP_MARGIN_M = 0.5;
 
@@ -47,6 +43,17 @@ export interface SceneWorld {
   seed: number;
   preset: Preset;
   landscape: Landscape;
+  /**
+   * Distance by which a neighbour's crown is tested nearer than it is when deciding whether it
+   * hides a tree's top: one pixel diagonal (see `topClearanceFor`), so the pixel holding a kept
+   * tree's top never shows a neighbour's crown above that tree.
+   */
+  topClearance: number;
+}
+
+/** Any point of the pixel holding a top lies within one pixel diagonal of the top. */
+export function topClearanceFor(gsd: number): number {
+  return gsd * Math.SQRT2 + 1e-6;
 }
 
 const SALT = { present: 1, jx: 2, jy: 3, kind: 4, height: 5, radius: 6, base: 7, colour: 8 };
@@ -72,7 +79,7 @@ function candidate(w: SceneWorld, i: number, j: number, roads: Float64Array): Tr
   const scale = stand.heightScale * (conifer ? 1.1 : 0.8);
   const weibull = scale * Math.pow(-Math.log(1 - u(SALT.height)), 1 / stand.heightShape);
   const height = Math.round(Math.min(MAX_HEIGHT, Math.max(MIN_HEIGHT, weibull)) * 100) / 100;
-  const radius = Math.min(MAX_RADIUS, crownRadius(height, conifer) * preset.crownWidth * (0.85 + 0.3 * u(SALT.radius)));
+  const radius = Math.min(MAX_RADIUS / MAX_LOBE, crownRadius(height, conifer) * preset.crownWidth * (0.85 + 0.3 * u(SALT.radius)));
   if (distanceToSegments(roads, x, y) < ROAD_HALF_WIDTH + ROAD_SHOULDER + 0.3 * radius) return null;
   const base = height * (conifer ? 0.3 + 0.25 * u(SALT.base) : 0.35 + 0.2 * u(SALT.base));
   const v = (k: number) => unit3(seed, i, j, SALT.colour * 16 + k);
@@ -81,13 +88,45 @@ function candidate(w: SceneWorld, i: number, j: number, roads: Float64Array): Tr
     ? [(54 + 16 * v(1)) * light, (78 + 16 * v(2)) * light, (46 + 12 * v(3)) * light]
     : [(86 + 28 * v(1)) * light, (110 + 20 * v(2)) * light, (60 + 14 * v(3)) * light];
   for (let k = 0; k < 3; k++) rgb[k] *= stand.tint[k];
-  return { i, j, x, y, height, base, radius, conifer, rgb, tex: v(4) * 1000 };
+  const p3 = 2 * Math.PI * v(5);
+  const p5 = 2 * Math.PI * v(6);
+  return { i, j, x, y, height, base, radius, lobes: [Math.cos(p3), Math.sin(p3), Math.cos(p5), Math.sin(p5)], conifer, rgb, tex: v(4) * 1000 };
 }
 
-/** Height of the tree's crown surface at horizontal distance d from its apex; -1 outside. */
-export function surfaceAt(t: Tree, d: number): number {
-  if (d >= t.radius) return -1;
-  const q = d / t.radius;
+/** Amplitudes of the crown outline's lobes: real crowns are not circles. */
+const LOBE3 = 0.07;
+const LOBE5 = 0.05;
+/** The widest a crown reaches, relative to its mean radius. */
+export const MAX_LOBE = 1 + LOBE3 + LOBE5;
+
+/** Crown radius in the direction (dx, dy) from the stem (no trigonometric calls: hot path). */
+export function radiusToward(t: Tree, dx: number, dy: number): number {
+  const d = Math.sqrt(dx * dx + dy * dy);
+  if (d < 1e-9) return t.radius;
+  const c = dx / d;
+  const s = dy / d;
+  const s2 = s * s;
+  const c2 = c * c;
+  const sin3 = s * (3 - 4 * s2);
+  const cos3 = c * (4 * c2 - 3);
+  const sin5 = s * (16 * s2 * s2 - 20 * s2 + 5);
+  const cos5 = c * (16 * c2 * c2 - 20 * c2 + 5);
+  const [c3, s3, c5, s5] = t.lobes;
+  return t.radius * (1 + LOBE3 * (sin3 * c3 + cos3 * s3) + LOBE5 * (sin5 * c5 + cos5 * s5));
+}
+
+/** The crown's widest radius: bounds its footprint in every direction. */
+export function maxRadius(t: Tree): number {
+  return t.radius * MAX_LOBE;
+}
+
+/**
+ * Height of the crown surface at horizontal distance d from the apex where the outline lies at
+ * radius `r` (default: the widest, which bounds the surface in every direction); -1 outside.
+ */
+export function surfaceAt(t: Tree, d: number, r = maxRadius(t)): number {
+  if (d >= r) return -1;
+  const q = d / r;
   if (t.conifer) return t.height - (t.height - t.base) * q;
   // Broadleaf: the upper half of an ellipsoid whose vertical semi-axis is half the crown depth.
   const a = (t.height - t.base) / 2;
@@ -110,7 +149,7 @@ export function radiusAtHeight(t: Tree, z: number): number {
  */
 export function treesInBox(w: SceneWorld, x0: number, y0: number, x1: number, y1: number): Tree[] {
   const c = w.preset.cellSize;
-  const reach = Math.ceil((MAX_RADIUS + TOP_CLEARANCE_M) / c);
+  const reach = Math.ceil((MAX_RADIUS + w.topClearance) / c);
   const i0 = Math.floor(x0 / c) - reach - 1;
   const i1 = Math.floor(x1 / c) + reach + 1;
   const j0 = Math.floor(y0 / c) - reach - 1;
@@ -126,19 +165,19 @@ export function treesInBox(w: SceneWorld, x0: number, y0: number, x1: number, y1
     for (let i = i0 + reach; i <= i1 - reach; i++) {
       const t = grid[(j - j0) * ni + (i - i0)];
       if (!t || t.x < x0 || t.x >= x1 || t.y < y0 || t.y >= y1) continue;
-      if (!overtopped(t, grid, i - i0, j - j0, ni, reach)) out.push(t);
+      if (!overtopped(t, grid, i - i0, j - j0, ni, reach, w.topClearance)) out.push(t);
     }
   }
   return out;
 }
 
-function overtopped(t: Tree, grid: Array<Tree | null>, gi: number, gj: number, ni: number, reach: number): boolean {
+function overtopped(t: Tree, grid: Array<Tree | null>, gi: number, gj: number, ni: number, reach: number, clearance: number): boolean {
   for (let dj = -reach; dj <= reach; dj++) {
     for (let di = -reach; di <= reach; di++) {
       if (di === 0 && dj === 0) continue;
       const n = grid[(gj + dj) * ni + gi + di];
       if (!n || n.height < t.height - TOP_MARGIN_M) continue;
-      const d = Math.max(0, Math.hypot(n.x - t.x, n.y - t.y) - TOP_CLEARANCE_M);
+      const d = Math.max(0, Math.hypot(n.x - t.x, n.y - t.y) - clearance);
       if (surfaceAt(n, d) >= t.height - TOP_MARGIN_M) return true;
     }
   }

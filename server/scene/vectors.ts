@@ -6,7 +6,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import proj4 from 'proj4';
-import type { Tree } from './trees.ts';
+import { radiusToward, type Tree } from './trees.ts';
 
 /** Vertices of a crown polygon (plus the closing one). */
 const CROWN_VERTICES = 16;
@@ -18,6 +18,7 @@ export interface TreeProperties {
   x: number;
   y: number;
   height_m: number;
+  /** Mean crown radius; the crown outline (crowns.geojson) is lobed around it. */
   crown_radius_m: number;
   crown_base_m: number;
   type: 'conifer' | 'broadleaf';
@@ -100,7 +101,9 @@ export class TreeVectorWriter {
         // Counter-clockwise exterior ring (RFC 7946 right-hand rule): east, north, west, south.
         for (let k = 0; k <= CROWN_VERTICES; k++) {
           const a = (2 * Math.PI * (k % CROWN_VERTICES)) / CROWN_VERTICES;
-          const [plon, plat] = this.toWgs84([x + t.radius * Math.cos(a), y + t.radius * Math.sin(a)]);
+          // Native y grows north, scene Y south: the outline's direction flips in y.
+          const r = radiusToward(t, Math.cos(a), -Math.sin(a));
+          const [plon, plat] = this.toWgs84([x + r * Math.cos(a), y + r * Math.sin(a)]);
           ring.push(`[${plon.toFixed(7)},${plat.toFixed(7)}]`);
         }
         await this.crowns.add(`{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[${ring.join(',')}]]},"properties":{"id":${props.id},"height_m":${props.height_m},"type":"${props.type}"}}`);

@@ -12,6 +12,9 @@
  * crown-mean test (the one test that can change). Same result, a fraction of the work.
  */
 
+// lidR's neighbour order: up, left, right, down
+const NDX = Int32Array.of(0, -1, 1, 0), NDY = Int32Array.of(-1, 0, 0, 1);
+
 export interface DalponteParams {
   thTree: number;
   thSeed: number;
@@ -50,15 +53,19 @@ export function dalponte2016(
   const xMax = border.right ? width - 2 : width - 1, yMax = border.bottom ? height - 2 : height - 1;
   const dist = p.maxCr;
   const claimed = new Int32Array(n); // labels written this pass (lidR's Regiontemp)
-  let claims = new Int32Array(1024);
+  // claims by direction (up, left, right, down): each list is ascending because sources are, so
+  // the next front is a merge, not a sort
+  const claims = [new Int32Array(1024), new Int32Array(1024), new Int32Array(1024), new Int32Array(1024)];
+  const nc = new Int32Array(4);
   let stay = new Int32Array(Math.max(16, nFront));
   const thTree = p.thTree, thSeed = p.thSeed, thCr = p.thCr;
 
   while (nFront > 0) {
     let nClaims = 0, nStay = 0;
+    nc.fill(0);
     for (let f = 0; f < nFront; f++) {
       const i = front[f];
-      const x = i % width, y = (i / width) | 0;
+      const y = (i / width) | 0, x = i - y * width;
       if (x < xMin || x > xMax || y < yMin || y > yMax) continue; // lidR never grows from the border
       const id = region[i];
       const hs = hSeed[id];
@@ -67,8 +74,7 @@ export function dalponte2016(
       let keep = false;
       // lidR's neighbour order: up, left, right, down
       for (let q = 0; q < 4; q++) {
-        const nx = q === 1 ? x - 1 : q === 2 ? x + 1 : x;
-        const ny = q === 0 ? y - 1 : q === 3 ? y + 1 : y;
+        const nx = x + NDX[q], ny = y + NDY[q];
         if (nx < 0 || ny < 0 || nx >= width || ny >= height) continue;
         const j = ny * width + nx;
         if (region[j] !== 0) continue;
@@ -77,8 +83,10 @@ export function dalponte2016(
         if (!(z > thTree && z > hs * thSeed && z <= hs + hs * 0.05 && Math.abs(sx - nx) < dist && Math.abs(sy - ny) < dist)) continue;
         if (z > mean * thCr) {
           if (claimed[j] === 0) {
-            if (nClaims === claims.length) { const c = new Int32Array(claims.length * 2); c.set(claims); claims = c; }
-            claims[nClaims++] = j;
+            let list = claims[q];
+            if (nc[q] === list.length) { const c = new Int32Array(list.length * 2); c.set(list); claims[q] = list = c; }
+            list[nc[q]++] = j;
+            nClaims++;
           }
           claimed[j] = id;
           count[id]++;
@@ -92,11 +100,25 @@ export function dalponte2016(
     if (nClaims === 0) break;
     // apply the pass (lidR copies Regiontemp into Region); the next front is, in row-major order,
     // the pixels that may still grow plus the pixels that just joined
-    for (let c = 0; c < nClaims; c++) { const j = claims[c]; region[j] = claimed[j]; claimed[j] = 0; }
-    const newOnes = claims.subarray(0, nClaims).sort();
+    for (let q = 0; q < 4; q++) {
+      const list = claims[q];
+      for (let c = 0; c < nc[q]; c++) { const j = list[c]; region[j] = claimed[j]; claimed[j] = 0; }
+    }
     if (front.length < nStay + nClaims) front = new Int32Array(Math.max(nStay + nClaims, front.length * 2));
-    let a = 0, b = 0, k = 0;
-    while (a < nStay || b < nClaims) front[k++] = b >= nClaims || (a < nStay && stay[a] < newOnes[b]) ? stay[a++] : newOnes[b++];
+    // five-way merge of ascending lists: stayers and the four claim lists
+    const lists = [stay, claims[0], claims[1], claims[2], claims[3]];
+    const lens = [nStay, nc[0], nc[1], nc[2], nc[3]];
+    const pos = [0, 0, 0, 0, 0];
+    let k = 0;
+    for (;;) {
+      let best = -1, bv = 0;
+      for (let l = 0; l < 5; l++) {
+        if (pos[l] < lens[l]) { const v = lists[l][pos[l]]; if (best < 0 || v < bv) { best = l; bv = v; } }
+      }
+      if (best < 0) break;
+      front[k++] = bv;
+      pos[best]++;
+    }
     nFront = k;
     if (stay.length < nFront) stay = new Int32Array(Math.max(nFront, stay.length * 2));
   }

@@ -98,7 +98,9 @@ export function delineateWindow(w: ChmWindow, o: ResolvedTreeOptions): WindowTre
   } else {
     labels = watershed(chm, width, height, seeds, { thTree: o.thTree, maxCrFactor: o.maxCrFactor, resX, resY });
   }
-  keepSeedComponents(labels, width, height, seeds);
+  // Dalponte and the watershed grow crowns pixel by pixel from the seed, so they are connected;
+  // Silva's Voronoi cells cut by the height threshold may not be
+  if (o.algorithm === 'silva') keepSeedComponents(labels, width, height, seeds);
 
   // keep the trees whose tops lie in the core; renumber their crowns 1..n
   const remap = new Int32Array(seeds.length + 1);
@@ -108,17 +110,18 @@ export function delineateWindow(w: ChmWindow, o: ResolvedTreeOptions): WindowTre
     const x = s % width, y = (s / width) | 0;
     if (x >= w.core.x0 && x < w.core.x1 && y >= w.core.y0 && y < w.core.y1) { owned.push(k); remap[k + 1] = owned.length; }
   }
-  for (let i = 0; i < labels.length; i++) labels[i] = remap[labels[i]];
-  const { start, pixels } = pixelsByLabel(labels, owned.length);
+  const counts = new Float64Array(owned.length + 1);
+  for (let i = 0; i < labels.length; i++) { const l = remap[labels[i]]; labels[i] = l; counts[l]++; }
+  const byLabel = o.polygons ? pixelsByLabel(labels, owned.length) : null;
   const pixelArea = Math.abs(t[1] * t[5] - t[2] * t[4]) * m * m;
-  const visited = new Uint8Array(width * height);
+  const visited = o.polygons ? new Uint8Array(width * height) : null;
   const trees: Tree[] = [];
   const crowns: Array<CrownPolygon | null> = [];
   for (let n = 0; n < owned.length; n++) {
     const s = seeds[owned[n]];
     const x = s % width, y = (s / width) | 0;
     const gx = x + w.offsetX, gy = y + w.offsetY;
-    const count = start[n + 2] - start[n + 1];
+    const count = counts[n + 1];
     const area = count * pixelArea;
     trees.push({
       id: gy * w.rasterWidth + gx,
@@ -128,7 +131,8 @@ export function delineateWindow(w: ChmWindow, o: ResolvedTreeOptions): WindowTre
       crownArea: area,
       crownDiameter: 2 * Math.sqrt(area / Math.PI),
     });
-    if (!o.polygons || count === 0) { crowns.push(null); continue; }
+    if (!byLabel || !visited || count === 0) { crowns.push(null); continue; }
+    const { start, pixels } = byLabel;
     const rings = traceRings(labels, width, height, n + 1, pixels.subarray(start[n + 1], start[n + 2]), visited, w.offsetX, w.offsetY);
     crowns.push(ringsToMap(simplifyRings(rings, o.simplify), t));
   }

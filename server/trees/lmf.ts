@@ -10,7 +10,11 @@
  * pixel: the first of a plateau still wins, and the decision depends only on pixels within two
  * window radii, so tiles with a halo reproduce the whole-raster result exactly.
  */
+import { InvalidInputError } from '../errors.ts';
 import type { WindowFunction } from './types.ts';
+
+/** Bound on the window radius in pixels: the offset table (and the work per pixel) grows with its square. */
+export const MAX_WINDOW_RADIUS_PX = 200;
 
 export interface LmfParams {
   ws: number | WindowFunction;
@@ -81,11 +85,14 @@ export function findTops(
       const h = chm[i];
       if (h >= p.hmin) {
         const r = p.ws(h) / 2;
-        if (!(r > 0) || !Number.isFinite(r)) throw new RangeError(`window size function gave ${r * 2} at height ${h}`);
+        if (!(r > 0) || !Number.isFinite(r)) throw new InvalidInputError(`the window size function gave ${r * 2} at height ${h}`);
         radius![i] = r;
         if (r > rmax) rmax = r;
       }
     }
+  }
+  if (rmax / Math.min(p.resX, p.resY) > MAX_WINDOW_RADIUS_PX) {
+    throw new InvalidInputError(`a ${(2 * rmax).toFixed(1)} m window spans more than ${2 * MAX_WINDOW_RADIUS_PX} pixels of ${Math.min(p.resX, p.resY)} m: use a smaller ws`);
   }
   const table = offsetTable(rmax, p.resX, p.resY, p.shape);
   const fixedR = typeof p.ws === 'number' ? p.ws / 2 : 0;

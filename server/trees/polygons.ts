@@ -45,6 +45,10 @@ export function keepSeedComponents(labels: Int32Array, width: number, height: nu
   for (let i = 0; i < labels.length; i++) if (labels[i] > 0 && !reached[i]) labels[i] = 0;
 }
 
+function inRegion(labels: Int32Array, width: number, height: number, k: number, x: number, y: number): boolean {
+  return x >= 0 && y >= 0 && x < width && y < height && labels[y * width + x] === k;
+}
+
 // directions: 0 east, 1 south, 2 west, 3 north (image coordinates, y down)
 const DX = [1, 0, -1, 0], DY = [0, 1, 0, -1];
 
@@ -54,12 +58,11 @@ const DX = [1, 0, -1, 0], DY = [0, 1, 0, -1];
  * as the whole raster): the exterior first (clockwise on screen), then holes.
  */
 export function traceRings(labels: Int32Array, width: number, height: number, k: number, pix: ArrayLike<number>, visited: Uint8Array, offsetX = 0, offsetY = 0): number[][] {
-  const inRegion = (x: number, y: number) => x >= 0 && y >= 0 && x < width && y < height && labels[y * width + x] === k;
   const rings: number[][] = [];
   for (let p = 0; p < pix.length; p++) {
     const i0 = pix[p];
     const x0 = i0 % width, y0 = (i0 / width) | 0;
-    if (inRegion(x0, y0 - 1) || visited[i0] & 1) continue; // a top side on the boundary starts a ring
+    if (inRegion(labels, width, height, k, x0, y0 - 1) || visited[i0] & 1) continue; // a top side on the boundary starts a ring
     const ring: number[] = [];
     let vx = x0, vy = y0, d = 0;
     const sx = vx, sy = vy;
@@ -72,7 +75,7 @@ export function traceRings(labels: Int32Array, width: number, height: number, k:
       const rnx = -DY[d], rny = DX[d];
       const bx = vx + (DX[d] + rnx > 0 ? 0 : -1), by = vy + (DY[d] + rny > 0 ? 0 : -1);
       const ax = vx + (DX[d] - rnx > 0 ? 0 : -1), ay = vy + (DY[d] - rny > 0 ? 0 : -1);
-      const B = inRegion(bx, by), A = inRegion(ax, ay);
+      const B = inRegion(labels, width, height, k, bx, by), A = inRegion(labels, width, height, k, ax, ay);
       if (!B) {
         if (A) {
           // saddle: turn right around the pixel we follow and cut its corner a little, so the
@@ -114,11 +117,15 @@ function dpRing(r: number[], tol: number): number[] {
     const d = (r[2 * i] - r[0]) ** 2 + (r[2 * i + 1] - r[1]) ** 2;
     if (d > best) { best = d; far = i; }
   }
-  const keep = new Uint8Array(n);
+  if (scratch.keep.length < n) scratch.keep = new Uint8Array(Math.max(n, scratch.keep.length * 2));
+  if (scratch.stack.length < 2 * n + 4) scratch.stack = new Int32Array(Math.max(2 * n + 4, scratch.stack.length * 2));
+  const keep = scratch.keep, stack = scratch.stack;
+  keep.fill(0, 0, n);
   keep[0] = 1; keep[far] = 1;
-  const stack: Array<[number, number]> = [[0, far], [far, n]];
-  while (stack.length) {
-    const [a, b] = stack.pop()!;
+  let sp = 0;
+  stack[sp++] = 0; stack[sp++] = far; stack[sp++] = far; stack[sp++] = n;
+  while (sp > 0) {
+    const b = stack[--sp], a = stack[--sp];
     const ax = r[2 * a], ay = r[2 * a + 1], bx = r[2 * (b % n)], by = r[2 * (b % n) + 1];
     const len = Math.hypot(bx - ax, by - ay);
     let maxD = -1, at = -1;
@@ -127,25 +134,46 @@ function dpRing(r: number[], tol: number): number[] {
       const d = len > 0 ? Math.abs((bx - ax) * (ay - py) - (ax - px) * (by - ay)) / len : Math.hypot(px - ax, py - ay);
       if (d > maxD) { maxD = d; at = i; }
     }
-    if (at >= 0 && maxD > tol) { keep[at] = 1; stack.push([a, at], [at, b]); }
+    if (at >= 0 && maxD > tol) {
+      keep[at] = 1;
+      if (sp + 4 > stack.length) break; // cannot happen: each vertex is split on once
+      stack[sp++] = a; stack[sp++] = at; stack[sp++] = at; stack[sp++] = b;
+    }
   }
   const out: number[] = [];
   for (let i = 0; i < n; i++) if (keep[i]) out.push(r[2 * i], r[2 * i + 1]);
   return out;
 }
 
+function orient(px: number, py: number, qx: number, qy: number, rx: number, ry: number): number {
+  return (qx - px) * (ry - py) - (qy - py) * (rx - px);
+}
+
+function within(px: number, py: number, qx: number, qy: number, rx: number, ry: number): boolean {
+  return Math.min(px, qx) <= rx && rx <= Math.max(px, qx) && Math.min(py, qy) <= ry && ry <= Math.max(py, qy);
+}
+
 function segmentsCross(ax: number, ay: number, bx: number, by: number, cx: number, cy: number, dx: number, dy: number): boolean {
-  const o = (px: number, py: number, qx: number, qy: number, rx: number, ry: number) => (qx - px) * (ry - py) - (qy - py) * (rx - px);
-  const d1 = o(cx, cy, dx, dy, ax, ay), d2 = o(cx, cy, dx, dy, bx, by);
-  const d3 = o(ax, ay, bx, by, cx, cy), d4 = o(ax, ay, bx, by, dx, dy);
+  const d1 = orient(cx, cy, dx, dy, ax, ay), d2 = orient(cx, cy, dx, dy, bx, by);
+  const d3 = orient(ax, ay, bx, by, cx, cy), d4 = orient(ax, ay, bx, by, dx, dy);
   if (((d1 > 0 && d2 < 0) || (d1 < 0 && d2 > 0)) && ((d3 > 0 && d4 < 0) || (d3 < 0 && d4 > 0))) return true;
-  const on = (px: number, py: number, qx: number, qy: number, rx: number, ry: number) =>
-    Math.min(px, qx) <= rx && rx <= Math.max(px, qx) && Math.min(py, qy) <= ry && ry <= Math.max(py, qy);
-  if (d1 === 0 && on(cx, cy, dx, dy, ax, ay)) return true;
-  if (d2 === 0 && on(cx, cy, dx, dy, bx, by)) return true;
-  if (d3 === 0 && on(ax, ay, bx, by, cx, cy)) return true;
-  if (d4 === 0 && on(ax, ay, bx, by, dx, dy)) return true;
+  if (d1 === 0 && within(cx, cy, dx, dy, ax, ay)) return true;
+  if (d2 === 0 && within(cx, cy, dx, dy, bx, by)) return true;
+  if (d3 === 0 && within(ax, ay, bx, by, cx, cy)) return true;
+  if (d4 === 0 && within(ax, ay, bx, by, dx, dy)) return true;
   return false;
+}
+
+// reused between calls: validity is checked for every crown, and fresh typed arrays each time
+// would keep the garbage collector busy
+const scratch = {
+  ax: new Float64Array(256), ay: new Float64Array(256), bx: new Float64Array(256), by: new Float64Array(256),
+  ringOf: new Int32Array(256), idx: new Int32Array(256), len: new Int32Array(256), keep: new Uint8Array(256), stack: new Int32Array(512), order: new Int32Array(256),
+};
+function growScratch(m: number): void {
+  const n = Math.max(m, scratch.ax.length * 2);
+  scratch.ax = new Float64Array(n); scratch.ay = new Float64Array(n); scratch.bx = new Float64Array(n); scratch.by = new Float64Array(n);
+  scratch.ringOf = new Int32Array(n); scratch.idx = new Int32Array(n); scratch.len = new Int32Array(n);
 }
 
 /** True when no two non-adjacent edges of the rings touch or cross, and every ring has area. */
@@ -155,8 +183,8 @@ export function ringsValid(rings: number[][]): boolean {
     if (ring.length < 6 || Math.abs(signedArea(ring)) < 1e-9) return false;
     m += ring.length / 2;
   }
-  const ax = new Float64Array(m), ay = new Float64Array(m), bx = new Float64Array(m), by = new Float64Array(m);
-  const ringOf = new Int32Array(m), idx = new Int32Array(m), len = new Int32Array(m);
+  if (scratch.ax.length < m) growScratch(m);
+  const { ax, ay, bx, by, ringOf, idx, len } = scratch;
   let s = 0;
   rings.forEach((ring, r) => {
     const n = ring.length / 2;
@@ -166,15 +194,25 @@ export function ringsValid(rings: number[][]): boolean {
       ringOf[s] = r; idx[s] = i; len[s] = n;
     }
   });
-  // sweep along x: only segments whose x-extents overlap are compared
-  const order = Array.from({ length: m }, (_, k) => k).sort((p, q) => Math.min(ax[p], bx[p]) - Math.min(ax[q], bx[q]));
+  // sweep along x (for larger rings): only segments whose x-extents overlap are compared
+  if (scratch.order.length < m) scratch.order = new Int32Array(Math.max(m, scratch.order.length * 2));
+  const order = scratch.order;
+  for (let k = 0; k < m; k++) order[k] = k;
+  if (m > 64) {
+    const keyed = new Float64Array(m);
+    for (let k = 0; k < m; k++) keyed[k] = Math.min(ax[k], bx[k]);
+    order.subarray(0, m).sort((p, q) => keyed[p] - keyed[q]);
+  }
+  const sorted = m > 64;
   for (let oa = 0; oa < m; oa++) {
     const a = order[oa];
-    const aMaxX = Math.max(ax[a], bx[a]);
+    const aMinX = Math.min(ax[a], bx[a]), aMaxX = Math.max(ax[a], bx[a]);
     const aMinY = Math.min(ay[a], by[a]), aMaxY = Math.max(ay[a], by[a]);
     for (let ob = oa + 1; ob < m; ob++) {
       const b = order[ob];
-      if (Math.min(ax[b], bx[b]) > aMaxX) break;
+      const bMinX = Math.min(ax[b], bx[b]);
+      if (bMinX > aMaxX) { if (sorted) break; continue; }
+      if (Math.max(ax[b], bx[b]) < aMinX) continue;
       if (Math.min(ay[b], by[b]) > aMaxY || Math.max(ay[b], by[b]) < aMinY) continue;
       if (ringOf[a] === ringOf[b]) {
         const diff = Math.abs(idx[b] - idx[a]);

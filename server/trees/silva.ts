@@ -7,6 +7,11 @@
  * can stay in a crown lies within that radius of its nearest top, and so does every nearer top,
  * hence the painted nearest is the true nearest wherever it matters. Ties go to the lower seed index.
  */
+import { InvalidInputError } from '../errors.ts';
+
+/** Bound on a crown's radius in pixels: each top paints a disc of this radius. */
+export const MAX_CROWN_RADIUS_PX = 1000;
+
 export interface SilvaParams {
   maxCrFactor: number;
   exclusion: number;
@@ -23,6 +28,9 @@ export function silva2016(
   let hmax = 0;
   for (let k = 0; k < seeds.length; k++) hmax = Math.max(hmax, chm[seeds[k]]);
   const R = p.maxCrFactor * hmax;
+  if (R / Math.min(p.resX, p.resY) > MAX_CROWN_RADIUS_PX) {
+    throw new InvalidInputError(`the tallest top (${hmax.toFixed(1)} m) gives a crown radius of ${R.toFixed(1)} m, more than ${MAX_CROWN_RADIUS_PX} pixels: mask height outliers or lower maxCrFactor`);
+  }
   const rx = Math.floor(R / p.resX), ry = Math.floor(R / p.resY);
   const R2 = R * R;
   for (let k = 0; k < seeds.length; k++) {

@@ -3,6 +3,7 @@
  * over a square kernel, or a Gaussian. No-data pixels (NaN) stay NaN and are left out of their
  * neighbours' sums (na.rm = TRUE).
  */
+import { InvalidInputError } from '../errors.ts';
 import type { SmoothOptions } from './types.ts';
 
 /** Pixels of context a smoothing needs on each side (tiles add it to their halo). */
@@ -21,7 +22,7 @@ export function smoothChm(chm: Float32Array, width: number, height: number, s: S
     return separable(chm, width, height, kernel);
   }
   const size = s.size ?? 3;
-  if (!(size >= 1 && size % 2 === 1 && size <= 31)) throw new RangeError(`smoothing size must be an odd number of pixels in [1, 31], got ${size}`);
+  if (!(size >= 1 && size % 2 === 1 && size <= 31)) throw new InvalidInputError(`smoothing size must be an odd number of pixels in [1, 31], got ${size}`);
   if (s.method === 'mean') return separable(chm, width, height, new Float64Array(size).fill(1));
   return median(chm, width, height, (size - 1) >> 1);
 }

@@ -3,7 +3,7 @@
  * a `halo` of context on every side, keeping the trees whose tops fall in the tile's core. Ids are
  * global pixel indices and the output is sorted by id, so the result equals detectTrees on the
  * whole raster when the halo covers the reach of a top and its crown (requiredHalo).
- * Memory is one tile plus the trees found, whatever the raster's size.
+ * Memory is one row of tiles (or one tile, for very wide rasters) plus the trees found.
  */
 import { InvalidInputError } from '../errors.ts';
 import type { RasterImage, Window, Grid } from '../raster/types.ts';
@@ -33,6 +33,9 @@ export interface TiledResult {
   crowns: Array<CrownPolygon | null>;
 }
 
+/** Largest row-of-tiles strip read at once (float32: 64 MB). */
+const STRIP_MAX_PIXELS = 16 * 1024 * 1024;
+
 export type TreeProgress = (done: number, total: number) => void;
 
 export async function detectTreesTiled(source: ChmSource, opts: TiledOptions = {}, onProgress?: TreeProgress): Promise<TiledResult> {
@@ -51,15 +54,29 @@ export async function detectTreesTiled(source: ChmSource, opts: TiledOptions = {
   const crowns: Array<CrownPolygon | null> = [];
   let done = 0;
   for (let ty = 0; ty < rows; ty++) {
+    const cy0 = ty * tileSize, cy1 = Math.min(grid.height, cy0 + tileSize);
+    const wy0 = Math.max(0, cy0 - halo), wy1 = Math.min(grid.height, cy1 + halo);
+    // one read per row of tiles when it fits (each source block is decoded once, not once per
+    // overlapping tile window); per-tile reads for very wide rasters, so memory stays bounded
+    const strip = grid.width * (wy1 - wy0) <= STRIP_MAX_PIXELS
+      ? chmPlane(await source.readWindow({ x: 0, y: wy0, width: grid.width, height: wy1 - wy0 }, { overview: 0, bands: [0] }))
+      : null;
     for (let tx = 0; tx < cols; tx++) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
-      const cx0 = tx * tileSize, cy0 = ty * tileSize;
-      const cx1 = Math.min(grid.width, cx0 + tileSize), cy1 = Math.min(grid.height, cy0 + tileSize);
-      const wx0 = Math.max(0, cx0 - halo), wy0 = Math.max(0, cy0 - halo);
-      const wx1 = Math.min(grid.width, cx1 + halo), wy1 = Math.min(grid.height, cy1 + halo);
-      const image = await source.readWindow({ x: wx0, y: wy0, width: wx1 - wx0, height: wy1 - wy0 }, { overview: 0, bands: [0] });
+      const cx0 = tx * tileSize;
+      const cx1 = Math.min(grid.width, cx0 + tileSize);
+      const wx0 = Math.max(0, cx0 - halo);
+      const wx1 = Math.min(grid.width, cx1 + halo);
+      const ww = wx1 - wx0, wh = wy1 - wy0;
+      let chm: Float32Array;
+      if (strip) {
+        chm = new Float32Array(ww * wh);
+        for (let y = 0; y < wh; y++) chm.set(strip.subarray(y * grid.width + wx0, y * grid.width + wx1), y * ww);
+      } else {
+        chm = chmPlane(await source.readWindow({ x: wx0, y: wy0, width: ww, height: wh }, { overview: 0, bands: [0] }));
+      }
       const r = delineateWindow({
-        chm: chmPlane(image), width: wx1 - wx0, height: wy1 - wy0, offsetX: wx0, offsetY: wy0,
+        chm, width: ww, height: wh, offsetX: wx0, offsetY: wy0,
         rasterWidth: grid.width, rasterHeight: grid.height, transform: t, metresPerUnit: m,
         core: { x0: cx0 - wx0, y0: cy0 - wy0, x1: cx1 - wx0, y1: cy1 - wy0 },
       }, o);

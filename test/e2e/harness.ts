@@ -4,7 +4,7 @@
  * console errors, page errors and every request to a host other than this server, so tests can
  * assert the page is clean and offline.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,10 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { loadConfig } from '../../server/config.ts';
 import { createApp } from '../../server/http/app.ts';
 import type { AppContext } from '../../server/http/context.ts';
+import { Catalog } from '../../server/catalog/catalog.ts';
+import { closeTreeService } from '../../server/http/routes/trees.ts';
+import { closeChmService } from '../../server/chm/service.ts';
+import { closeJobService } from '../../server/jobs/service.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const chromiumMissing: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (CI installs the Debian chromium package)`;
@@ -33,20 +37,21 @@ export interface RunningServer {
 /** Builds the same context `forestmap serve` builds, over the given folders. */
 export async function buildContext(dataDir: string, varDir: string): Promise<AppContext> {
   const config = loadConfig({ DATA_DIR: dataDir, VAR_DIR: varDir, HOST: '127.0.0.1', PORT: '0' });
-  const serve = (await import('../../server/cli/serve.ts')) as Record<string, unknown>;
-  // prefer the server's own context factory when it has one, so every service is wired as in production
-  const factory = (serve.createContext ?? serve.buildContext) as ((c: typeof config) => Promise<AppContext>) | undefined;
-  if (typeof factory === 'function') return factory(config);
-  const { Catalog } = await import('../../server/catalog/catalog.ts');
   const catalog = await Catalog.open({ dataDir: config.dataDir, varDir: config.varDir, maxUploadBytes: config.maxUploadBytes });
-  return { config, catalog } as AppContext;
+  return { config, catalog };
+}
+
+/** Stops the background services the routes started for a context (trees, CHMs, jobs). */
+async function closeServices(ctx: AppContext): Promise<void> {
+  closeTreeService(ctx);
+  await closeChmService(ctx);
+  await closeJobService(ctx);
 }
 
 export async function startServer(prepare?: (dataDir: string) => Promise<void> | void): Promise<RunningServer> {
   const root = mkdtempSync(join(tmpdir(), 'forestmap-e2e-'));
   const dataDir = join(root, 'data');
   const varDir = join(root, 'var');
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(varDir, { recursive: true });
   if (prepare) await prepare(dataDir);
@@ -63,14 +68,7 @@ export async function startServer(prepare?: (dataDir: string) => Promise<void> |
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      const closable = ctx as unknown as Record<string, { close?: () => unknown; stop?: () => unknown } | undefined>;
-      for (const service of Object.values(closable)) {
-        try {
-          await (service?.close ?? service?.stop)?.call(service);
-        } catch {
-          // shutting down: nothing left to tell
-        }
-      }
+      await closeServices(ctx).catch((err) => console.error('[e2e] closing services:', err));
       rmSync(root, { recursive: true, force: true });
     },
   };
@@ -98,6 +96,10 @@ export async function openPage(browser: Browser, baseUrl: string, viewport = { w
     if (msg.type() === 'error') consoleErrors.push(msg.text());
   });
   page.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
+  // the console only says "Failed to load resource"; keep the URL and status beside it
+  context.on('response', (res) => {
+    if (res.status() >= 400) consoleErrors.push(`HTTP ${res.status()} ${res.url()}`);
+  });
   // context-level: includes requests made by web workers (maplibre fetches vector tiles there)
   context.on('request', (req) => {
     const url = req.url();

@@ -30,7 +30,7 @@ export async function waitForTrees(baseUrl: string, chmId: string, timeoutMs: nu
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    const res = await fetch(`${baseUrl}/api/rasters/${encodeURIComponent(chmId)}/trees?bbox=-180,-85,180,85`).catch(() => null);
+    const res = await fetch(`${baseUrl}/api/rasters/${encodeURIComponent(chmId)}/trees?geometry=point&limit=1&bbox=-180,-85,180,85`).catch(() => null);
     if (res?.ok) {
       const body = (await res.json()) as { features?: unknown[] };
       if (body.features?.length) return;

@@ -23,12 +23,14 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
   let bbox: Bbox;
   let imageId: string;
   let chmId: string;
+  let sceneImage = '';
 
   before(async () => {
     let sceneTrees = '';
     server = await startServer(async (dataDir) => {
       const files = await makeScene(dataDir, { width: 400, height: 400, gsd: 0.5, seed: 11 });
       sceneTrees = files.trees;
+      sceneImage = files.rgb;
     });
     truth = readTruthTrees(sceneTrees);
     const rasters = (await (await fetch(`${server.url}/api/rasters`)).json()) as any;
@@ -56,6 +58,26 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
     assert.equal(await page.locator('#raster-select').inputValue(), imageId);
     assert.deepEqual(watch.consoleErrors, []);
     assert.deepEqual(watch.foreignRequests, []);
+  });
+
+  test('every control is labelled and reachable by keyboard; at tablet width the controls sit below the map', async () => {
+    const unlabelled = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('#panel input, #panel select, #panel button')]
+      .filter((e) => !(e.getAttribute('aria-label') || (e as HTMLInputElement).labels?.length || (e.tagName === 'BUTTON' && e.textContent?.trim())))
+      .map((e) => e.outerHTML.slice(0, 80)));
+    assert.deepEqual(unlabelled, []);
+    // the trees checkbox toggles from the keyboard
+    await page.locator('#layer-trees-visible').focus();
+    await page.keyboard.press('Space');
+    assert.equal(await page.evaluate(() => (window as any).forestmap.map.getLayoutProperty('tree-tops', 'visibility')), 'none');
+    await page.keyboard.press('Space');
+    assert.equal(await page.evaluate(() => (window as any).forestmap.map.getLayoutProperty('tree-tops', 'visibility')), 'visible');
+
+    await page.setViewportSize({ width: 820, height: 1180 });
+    const map = (await page.locator('#map').boundingBox())!;
+    const panel = (await page.locator('#panel').boundingBox())!;
+    assert.ok(panel.y >= map.y + map.height - 1 && map.width >= 800, `map ${JSON.stringify(map)}, panel ${JSON.stringify(panel)}`);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await waitForMapIdle(page);
   });
 
   /** Shows exactly the named layers, through the layer panel's checkboxes. */
@@ -112,7 +134,7 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
   test('clicking a tree shows its height', async () => {
     const tree = tallTree(truth, bbox);
     await zoomTo(tree.lon, tree.lat, 19);
-    const apiTrees = (await (await fetch(`${server.url}/api/rasters/${chmId}/trees?bbox=${[tree.lon - 1e-4, tree.lat - 1e-4, tree.lon + 1e-4, tree.lat + 1e-4].join(',')}`)).json()) as any;
+    const apiTrees = (await (await fetch(`${server.url}/api/rasters/${chmId}/trees?geometry=point&bbox=${[tree.lon - 1e-4, tree.lat - 1e-4, tree.lon + 1e-4, tree.lat + 1e-4].join(',')}`)).json()) as any;
     const nearest = (apiTrees.features as any[])
       .map((f) => ({ f, d: metresBetween(f.geometry.coordinates[0], f.geometry.coordinates[1], tree.lon, tree.lat) }))
       .sort((a, b) => a.d - b.d)[0];
@@ -125,8 +147,13 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
     const shown = Number((await popup.textContent())!.replace(/[^\d.]/g, ''));
     assert.ok(Math.abs(shown - nearest.f.properties.height_m) < 0.06, `popup ${shown} m vs tree ${nearest.f.properties.height_m} m`);
     assert.ok(Math.abs(shown - tree.height) < 1.5, `popup ${shown} m vs true height ${tree.height} m`);
-    await page.keyboard.press('Escape');
-    await page.locator('.maplibregl-popup-close-button').click().catch(() => {});
+    await page.locator('.maplibregl-popup-close-button').click();
+
+    // hovering reads the canopy height under the pointer from the CHM
+    await page.mouse.move(pt.x + 2, pt.y + 1);
+    await page.waitForFunction(() => /Canopy height: [\d.]+ m/.test(document.getElementById('hover-readout')?.textContent ?? ''), undefined, { timeout: 10_000 });
+    const hovered = Number((await page.locator('#hover-readout').textContent())!.replace(/[^\d.]/g, ''));
+    assert.ok(Math.abs(hovered - tree.height) < 3, `hover ${hovered} m near the top of a ${tree.height} m tree`);
   });
 
   test('drawing a rectangle runs a job to completion with a histogram and a GeoJSON download', async () => {
@@ -147,8 +174,9 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
     await run.click();
     await page.locator('#job-results').waitFor({ state: 'visible', timeout: 150_000 });
     const bars = await page.locator('#job-histogram svg rect.bar').count();
-    assert.ok(bars > 0, 'the histogram has bars');
-    const statsTreeCount = Number((await page.locator('#job-stats dt:text("Trees") + dd').textContent())!.replace(/[^\d]/g, ''));
+    const said = async () => `job: ${await page.locator('#job-text').textContent()}; messages: ${await page.locator('#messages').textContent()}`;
+    assert.ok(bars > 0, `the histogram has bars (${await said()})`);
+    const statsTreeCount = Number((await page.locator('#job-stats dd[data-stat="tree_count"]').textContent())!.replace(/[^\d]/g, ''));
     const histogramTotal = await page.locator('#job-histogram svg rect.bar').evaluateAll((els) => els.reduce((s, e) => s + Number(e.getAttribute('data-count')), 0));
     assert.equal(histogramTotal, statsTreeCount, 'the histogram counts every tree');
 
@@ -157,7 +185,7 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
     assert.equal(geojson.type, 'FeatureCollection');
     assert.equal(geojson.features.length, statsTreeCount);
     // the same count as the server's tree store holds with tops inside the rectangle
-    const stored = (await (await fetch(`${server.url}/api/rasters/${chmId}/trees?bbox=${region.join(',')}`)).json()) as any;
+    const stored = (await (await fetch(`${server.url}/api/rasters/${chmId}/trees?geometry=point&bbox=${region.join(',')}`)).json()) as any;
     const drawn = (await page.evaluate(() => (window as any).forestmap.region)) as { coordinates: number[][][] };
     const xs = drawn.coordinates[0].map((c) => c[0]);
     const ys = drawn.coordinates[0].map((c) => c[1]);
@@ -169,5 +197,24 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
     assert.ok(geojson.features.length > 5, 'the region holds trees');
     assert.deepEqual(watch.consoleErrors, []);
     assert.deepEqual(watch.foreignRequests, []);
+  });
+
+  test('a bad upload is refused in words; a GeoTIFF upload is added and shown', async () => {
+    await page.locator('#upload-file').setInputFiles({ name: 'notes.tif', mimeType: 'image/tiff', buffer: Buffer.from('these are not pixels') });
+    await page.locator('#upload-start').click();
+    const error = page.locator('#messages .message.error', { hasText: 'Uploading the raster' });
+    await error.waitFor({ timeout: 20_000 });
+    const text = (await error.locator('span').textContent())!;
+    assert.match(text, /^Uploading the raster: .*not a TIFF/i, text);
+    assert.doesNotMatch(text, /<|internal server error/i, 'the server\'s reason, not markup');
+
+    await page.locator('#upload-file').setInputFiles(sceneImage);
+    await page.locator('#upload-start').click();
+    await page.waitForFunction(() => /^Added /.test(document.getElementById('upload-text')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    const selected = await page.locator('#raster-select').inputValue();
+    assert.notEqual(selected, imageId, 'the upload is a new raster and is selected');
+    const { rasters } = (await (await fetch(`${server.url}/api/rasters`)).json()) as { rasters: Array<{ id: string; origin: string }> };
+    assert.equal(rasters.find((r) => r.id === selected)?.origin, 'upload');
+    await waitForMapIdle(page);
   });
 });

@@ -11,8 +11,9 @@ const LAYER = 'canopy';
 export class CanopyLayer implements MapLayer {
   readonly key = 'canopy';
   readonly title = 'Canopy height';
-  visible = true;
-  opacity = 0.6;
+  // off at first: imagery and trees read best alone; the legend is one click away
+  visible = false;
+  opacity = 0.7;
   chm: RasterInfo | null = null;
 
   available(): boolean {
@@ -31,7 +32,7 @@ export class CanopyLayer implements MapLayer {
       maxzoom,
       ...(chm.bounds ? { bounds: chm.bounds } : {}),
     });
-    map.addLayer({ id: LAYER, type: 'raster', source: SOURCE, paint: { 'raster-fade-duration': 0, 'raster-resampling': 'nearest' } }, beforeIdFor(map, 'canopy'));
+    map.addLayer({ id: LAYER, type: 'raster', source: SOURCE, paint: { 'raster-fade-duration': 0, 'raster-resampling': 'linear' } }, beforeIdFor(map, 'canopy'));
     this.apply(map);
   }
 

@@ -20,11 +20,11 @@ export function metresPerPixel(zoom: number, lat: number): number {
 
 /**
  * Circle radius in pixels from the crown diameter in metres, scaled with zoom so a circle keeps its
- * ground size: 0.3 x diameter, i.e. 60 % of the crown radius, so the crown outline stays visible
- * around it. Never under 1.5 px, so small trees remain visible when zoomed out.
+ * ground size: 0.15 x diameter, i.e. 30 % of the crown radius, so the crown and its outline stay
+ * visible around the top. Never under 2 px, so small trees remain visible when zoomed out.
  */
 export function topRadiusExpression(lat: number): ExpressionSpecification {
-  const at = (z: number): ExpressionSpecification => ['max', 1.5, ['*', ['to-number', ['get', 'crown_diameter_m'], 3], 0.3 / metresPerPixel(z, lat)]];
+  const at = (z: number): ExpressionSpecification => ['max', 2, ['*', ['to-number', ['get', 'crown_diameter_m'], 3], 0.15 / metresPerPixel(z, lat)]];
   return ['interpolate', ['exponential', 2], ['zoom'], TOPS_MIN_ZOOM, at(TOPS_MIN_ZOOM), TILES_MAX_ZOOM + 2, at(TILES_MAX_ZOOM + 2)];
 }
 
@@ -61,7 +61,7 @@ export class TreesLayer implements MapLayer {
     }, beforeIdFor(map, 'tree-crowns'));
     map.addLayer({
       id: CROWNS_LAYER, type: 'line', source: SOURCE, 'source-layer': 'tree_crowns', minzoom: CROWNS_MIN_ZOOM,
-      paint: { 'line-color': '#f6fbf3', 'line-width': ['interpolate', ['linear'], ['zoom'], 15, 0.6, 19, 1.6] },
+      paint: { 'line-color': '#f6fbf3', 'line-width': ['interpolate', ['linear'], ['zoom'], 16, 0.5, 18, 0.9, 20, 1.6] },
     }, beforeIdFor(map, 'tree-crowns'));
     map.addLayer({
       id: TOPS_LAYER, type: 'circle', source: SOURCE, 'source-layer': 'tree_tops', minzoom: TOPS_MIN_ZOOM,

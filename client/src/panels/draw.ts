@@ -32,12 +32,19 @@ export class RegionDrawing {
       const others = this.draw.getSnapshot().filter((f) => f.id !== id).map((f) => f.id!);
       if (others.length) this.draw.removeFeatures(others);
       this.region = { type: 'Polygon', coordinates: feature.geometry.coordinates as Polygon['coordinates'] };
+      this.finishedAt = performance.now();
       this.setTool(null);
     });
   }
 
+  private finishedAt = -Infinity;
+
+  /**
+   * True while drawing, and for a moment after a shape is finished: the click that closes a shape
+   * also reaches the map, and must not open a tree popup.
+   */
   get drawing(): boolean {
-    return this.tool !== null;
+    return this.tool !== null || performance.now() - this.finishedAt < 400;
   }
 
   get current(): Polygon | null {

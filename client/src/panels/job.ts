@@ -141,22 +141,23 @@ export class JobPanel {
     const dl = this.ui.stats;
     dl.replaceChildren();
     const h = s.tree_height_m;
-    const rows: Array<[string, string]> = [
-      ['Area', fmt(s.area_ha, 2, 'ha')],
-      ['Trees', fmtInt(s.tree_count)],
-      ['Trees per ha', fmt(s.trees_per_ha, 0)],
-      ['Canopy cover > 2 m', fmtPercent(s.canopy_cover_2m)],
-      ['Canopy cover > 5 m', fmtPercent(s.canopy_cover_5m)],
-      ['Mean tree height', fmt(h?.mean, 1, 'm')],
-      ['Median tree height', fmt(h?.median, 1, 'm')],
-      ['95th percentile', fmt(h?.p95, 1, 'm')],
-      ['Tallest tree', fmt(h?.max, 1, 'm')],
+    const rows: Array<[string, string, string]> = [
+      ['area_ha', 'Area', fmt(s.area_ha, 2, 'ha')],
+      ['tree_count', 'Trees', fmtInt(s.tree_count)],
+      ['trees_per_ha', 'Trees per ha', fmt(s.trees_per_ha, 0)],
+      ['canopy_cover_2m', 'Canopy cover > 2 m', fmtPercent(s.canopy_cover_2m)],
+      ['canopy_cover_5m', 'Canopy cover > 5 m', fmtPercent(s.canopy_cover_5m)],
+      ['height_mean', 'Mean tree height', fmt(h?.mean, 1, 'm')],
+      ['height_median', 'Median tree height', fmt(h?.median, 1, 'm')],
+      ['height_p95', '95th percentile', fmt(h?.p95, 1, 'm')],
+      ['height_max', 'Tallest tree', fmt(h?.max, 1, 'm')],
     ];
-    for (const [k, v] of rows) {
+    for (const [key, label, value] of rows) {
       const dt = document.createElement('dt');
-      dt.textContent = k;
+      dt.textContent = label;
       const dd = document.createElement('dd');
-      dd.textContent = v;
+      dd.dataset.stat = key;
+      dd.textContent = value;
       dl.append(dt, dd);
     }
     const hist = s.height_histogram;

@@ -62,8 +62,12 @@ export class RasterPanel {
     const gsd = r.gsd ? `${fmt(r.gsd, 2)} m/px` : '';
     const bands = r.bands ? `${r.bands} band${r.bands === 1 ? '' : 's'}` : '';
     this.ui.meta.textContent = [size, gsd, bands, chm ? (chm.id === r.id ? 'canopy height model' : 'canopy height available') : 'no canopy height yet'].filter(Boolean).join(' · ');
-    this.ui.canopy.disabled = r.role === 'chm' || chm !== null;
-    this.ui.canopy.title = chm ? 'This raster already has a canopy height model' : 'Run the canopy height model on this image';
+    // a CHM registered beside the image (lidar, or a scene's truth) does not stop the model from
+    // being run on it; one already computed from this image does
+    const computed = this.rasters.some((x) => x.role === 'chm' && x.sourceId === r.id);
+    this.ui.canopy.disabled = r.role === 'chm' || computed;
+    this.ui.canopy.title = r.role === 'chm' ? 'This raster is a canopy height model'
+      : computed ? 'The canopy height of this image is computed' : 'Run the canopy height model on this image';
   }
 
   private async upload(): Promise<void> {

@@ -81,7 +81,7 @@ export default function jobRoutes(ctx: AppContext): Router {
     const spec = Object.values(OUTPUT_FILES).find((o) => o.file === req.params.file);
     if (spec) res.type(spec.type);
     res.set('Content-Disposition', `attachment; filename="${req.params.file}"`);
-    res.sendFile(path, (err) => { if (err && !res.headersSent) next(err); });
+    res.sendFile(path, { dotfiles: 'allow' }, (err) => { if (err && !res.headersSent) next(err); });
   });
 
   return router;

@@ -9,6 +9,7 @@ import type { AppContext } from '../context.ts';
 import { NotFoundError } from '../../errors.ts';
 import { processDescription, processSummary, PROCESS_ID } from '../../jobs/process.forest-map.ts';
 import { jobServiceFor } from '../../jobs/service.ts';
+import { ACTIVE_STATUSES } from '../../jobs/store.ts';
 import { resultsDocument, statusInfo } from './jobs.ts';
 
 export default function processRoutes(ctx: AppContext): Router {
@@ -36,7 +37,8 @@ export default function processRoutes(ctx: AppContext): Router {
     const service = jobs();
     const plan = await service.plan(req.body);
     const preferAsync = /respond-async/i.test(req.get('prefer') ?? '');
-    const small = plan.region.areaM2 <= service.config.syncMaxKm2 * 1e6;
+    // synchronous only for a small region on an idle runner: never hold a request behind other jobs
+    const small = plan.region.areaM2 <= service.config.syncMaxKm2 * 1e6 && service.store.countWithStatus(ACTIVE_STATUSES) === 0;
     const job = service.submit(plan);
     if (preferAsync || !small) {
       if (preferAsync) res.set('Preference-Applied', 'respond-async');

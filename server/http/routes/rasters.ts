@@ -7,13 +7,16 @@
  *   DELETE /api/rasters/:id                forget a raster (uploads are deleted from disk)
  *   GET    /api/rasters/:id/point?lon=&lat=  band values at a WGS84 point (null where nodata)
  */
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import busboy from 'busboy';
 import type { Readable } from 'node:stream';
 import type { AppContext } from '../context.ts';
 import { InvalidInputError, LimitExceededError } from '../../errors.ts';
 import type { Catalog, CatalogEntry, RasterRole } from '../../catalog/catalog.ts';
 import { pointValues } from '../../raster/point.ts';
+
+/** Bytes past the upload limit we still read (and discard) so the client receives the 413. */
+const DRAIN_LIMIT = 16 * 1024 * 1024;
 
 export function rasterJson(entry: CatalogEntry, base = '') {
   const m = entry.metadata;
@@ -112,6 +115,30 @@ function uploadFrom(req: Request, catalog: Catalog, opts: { id?: string; role?: 
   });
 }
 
+/**
+ * Discard what is left of a refused upload's body, so the client reads our 4xx instead of a reset
+ * connection; beyond DRAIN_LIMIT bytes the connection is closed instead.
+ */
+function drain(req: Request, res: Response): Promise<void> {
+  if (req.readableEnded || req.complete || req.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    let seen = 0;
+    const done = () => {
+      req.off('data', count);
+      resolve();
+    };
+    const count = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > DRAIN_LIMIT) {
+        res.setHeader('Connection', 'close');
+        done();
+      }
+    };
+    req.on('data', count).once('end', done).once('error', done).once('close', done);
+    req.resume();
+  });
+}
+
 export default function rasterRoutes(ctx: AppContext): Router {
   const router = Router();
   const { catalog } = ctx;
@@ -125,14 +152,17 @@ export default function rasterRoutes(ctx: AppContext): Router {
   });
 
   router.post('/api/rasters', async (req, res) => {
-    const declared = Number(req.headers['content-length'] ?? NaN);
-    if (Number.isFinite(declared) && declared > catalog.options.maxUploadBytes + 64 * 1024) {
-      res.setHeader('Connection', 'close');
-      req.resume();
-      throw new LimitExceededError(`upload of ${declared} bytes exceeds the limit of ${catalog.options.maxUploadBytes} bytes`);
+    try {
+      const declared = Number(req.headers['content-length'] ?? NaN);
+      if (Number.isFinite(declared) && declared > catalog.options.maxUploadBytes + 64 * 1024) {
+        throw new LimitExceededError(`upload of ${declared} bytes exceeds the limit of ${catalog.options.maxUploadBytes} bytes`);
+      }
+      const entry = await uploadFrom(req, catalog, { id: optionalString(req.query.id, 'id'), role: roleParam(req.query.role) });
+      res.status(201).setHeader('Location', `/api/rasters/${entry.id}`).json(rasterJson(entry, base(req)));
+    } catch (err) {
+      await drain(req, res);
+      throw err;
     }
-    const entry = await uploadFrom(req, catalog, { id: optionalString(req.query.id, 'id'), role: roleParam(req.query.role) });
-    res.status(201).setHeader('Location', `/api/rasters/${entry.id}`).json(rasterJson(entry, base(req)));
   });
 
   router.delete('/api/rasters/:id', async (req, res) => {

@@ -1,0 +1,57 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openRaster, type RasterSource } from '../raster/source.ts';
+import { crsFromEpsg } from '../../tiles/projection.ts';
+import { BandReader, directChunks, resampledChunks } from './band.reader.ts';
+import { modelGrid, windowGrid } from './model.grid.ts';
+import { texture, writeRgb } from './test.helpers.ts';
+
+let dir: string;
+let source: RasterSource;
+const px = texture(8);
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'band-reader-'));
+  const path = join(dir, 'rgb.tif');
+  await writeRgb(path, 700, 600, 0.6, crsFromEpsg(32610), [500000, 5000000], px, (x, y) => !(x < 40 && y < 40));
+  source = await openRaster(path);
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+test('windows read through the strip cache equal the file, padded as nodata past its edges', async () => {
+  const reader = new BandReader(source.grid, directChunks(source), true, { chunkColumns: 300 });
+  for (const region of [{ x: 0, y: 0, width: 448, height: 256 }, { x: 384, y: 192, width: 448, height: 256 }, { x: -10, y: 500, width: 100, height: 256 }]) {
+    const img = await reader.read(region);
+    for (let y = 0; y < region.height; y += 13) {
+      for (let x = 0; x < region.width; x += 11) {
+        const sx = region.x + x, sy = region.y + y;
+        const i = y * region.width + x;
+        const inside = sx >= 0 && sy >= 0 && sx < 700 && sy < 600;
+        const valid = inside && !(sx < 40 && sy < 40);
+        assert.equal(img.mask![i], valid ? 1 : 0, `mask at ${sx},${sy}`);
+        if (valid) for (let c = 0; c < 3; c++) assert.equal(img.bands[c][i], Math.max(1, px(sx, sy, c)));
+      }
+    }
+  }
+});
+
+test('each strip of rows is decoded once while windows sweep the raster', async () => {
+  const reader = new BandReader(source.grid, directChunks(source), true);
+  for (const y of [0, 192, 344]) for (const x of [0, 192, 384, 444]) await reader.read({ x, y, width: 256, height: 256 });
+  assert.equal(reader.decoded, 3, 'rows 0-599 are three 256-row strips');
+});
+
+test('resampled strips equal reading each window onto the model grid', async () => {
+  const grid = modelGrid(source.grid, 0.9);
+  const reader = new BandReader(grid, resampledChunks(source, grid), false, { chunkColumns: 200 });
+  const region = { x: 192, y: 192, width: 256, height: 256 };
+  const img = await reader.read(region);
+  const ref = await source.readGrid(windowGrid(grid, region), { resampling: 'bilinear' });
+  for (let i = 0; i < region.width * region.height; i += 7) {
+    assert.equal(img.mask![i], ref.mask ? ref.mask[i] : 1);
+    if (img.mask![i]) for (let c = 0; c < 3; c++) assert.ok(Math.abs(img.bands[c][i] - ref.bands[c][i]) < 1e-4);
+  }
+});

@@ -1,0 +1,129 @@
+/**
+ * Reads model windows from the model-GSD grid, decoding (and, when the source's GSD differs,
+ * resampling) each strip of rows once. Model windows overlap (256 px at stride 192) and do not line
+ * up with a COG's 256 px tiles, so reading per window decodes every internal tile about three
+ * times over, and decoding/resampling is the engine's largest main-thread cost (geotiff.js inflates
+ * in JavaScript). Here each strip of `stripRows` rows is produced once, in column chunks, and kept
+ * (uint8 when the pixels are uint8) while the next tile rows may still need it: at most `keep`
+ * strips, so memory is bounded by the raster's width, not its area.
+ */
+import type { Grid, RasterImage, Window } from '../raster/types.ts';
+import type { PixelBlock } from '../raster/resample.ts';
+import type { ChmSource } from './engine.ts';
+import { windowGrid } from './model.grid.ts';
+
+/** Produces the pixels of a window lying inside the grid (bands as float32, mask or null). */
+export type ChunkReader = (window: Window) => Promise<Pick<PixelBlock, 'bands' | 'mask'>>;
+
+/** Chunks decoded from the source's own grid (no resampling). */
+export function directChunks(source: Required<Pick<ChmSource, 'readLevel'>>): ChunkReader {
+  return (w) => source.readLevel(0, w);
+}
+
+/** Chunks of `grid` (the model grid) resampled from the source (bilinear). */
+export function resampledChunks(source: ChmSource, grid: Grid): ChunkReader {
+  return (w) => source.readGrid(windowGrid(grid, w), { resampling: 'bilinear' });
+}
+
+type Plane = Uint8Array | Float32Array;
+interface Strip {
+  rows: number;
+  bands: Plane[];
+  /** Null: every pixel valid. */
+  mask: Uint8Array | null;
+}
+
+export interface BandReaderOptions {
+  /** Rows per cached strip: the file's internal tile height (default 256). */
+  stripRows?: number;
+  /** Strips kept (default 4: the in-flight batches span at most a few tile rows). */
+  keep?: number;
+  /** Columns decoded per read (bounds the transient float32 block). */
+  chunkColumns?: number;
+  /** Data bands to keep (default 3: R, G, B). */
+  bands?: number;
+}
+
+export class BandReader {
+  private readonly strips = new Map<number, Promise<Strip>>();
+  private readonly stripRows: number;
+  private readonly keep: number;
+  private readonly chunk: number;
+  private readonly nb: number;
+  private readonly uint8: boolean;
+  /** Strips decoded so far (tests: each is decoded once). */
+  decoded = 0;
+
+  /**
+   * `grid`: the grid windows are given in. `uint8`: the chunks hold whole numbers 0..255, so strips
+   * can be kept in a quarter of the memory.
+   */
+  constructor(private readonly grid: Grid, private readonly readChunk: ChunkReader, uint8: boolean, opts: BandReaderOptions = {}) {
+    this.stripRows = opts.stripRows ?? 256;
+    this.keep = opts.keep ?? 4;
+    this.chunk = opts.chunkColumns ?? 4096;
+    this.nb = opts.bands ?? 3;
+    this.uint8 = uint8;
+  }
+
+  /** Pixels of `region` (source grid, may extend past the raster: padded as nodata). */
+  async read(region: Window): Promise<RasterImage> {
+    const { width: W, height: H } = this.grid;
+    const n = region.width * region.height;
+    const bands = Array.from({ length: this.nb }, () => new Float32Array(n));
+    const mask = new Uint8Array(n);
+    const x0 = Math.max(0, region.x), x1 = Math.min(W, region.x + region.width);
+    const y0 = Math.max(0, region.y), y1 = Math.min(H, region.y + region.height);
+    if (x1 > x0 && y1 > y0) {
+      const S = this.stripRows;
+      for (let j = Math.floor(y0 / S); j * S < y1; j++) {
+        const strip = await this.strip(j);
+        const r0 = Math.max(y0, j * S), r1 = Math.min(y1, j * S + strip.rows);
+        for (let y = r0; y < r1; y++) {
+          const src = (y - j * S) * W;
+          const dst = (y - region.y) * region.width + (x0 - region.x);
+          for (let b = 0; b < this.nb; b++) {
+            const plane = strip.bands[b];
+            const out = bands[b];
+            // Uint8 -> Float32 by a typed-array set (exact), no per-pixel JS
+            out.set(plane.subarray(src + x0, src + x1), dst);
+          }
+          if (strip.mask) mask.set(strip.mask.subarray(src + x0, src + x1), dst);
+          else mask.fill(1, dst, dst + (x1 - x0));
+        }
+      }
+    }
+    return { grid: windowGrid(this.grid, region), bands, mask };
+  }
+
+  private strip(j: number): Promise<Strip> {
+    let p = this.strips.get(j);
+    if (!p) {
+      p = this.decode(j);
+      this.strips.set(j, p);
+      p.catch(() => this.strips.delete(j));
+      while (this.strips.size > this.keep) this.strips.delete(Math.min(...this.strips.keys()));
+    }
+    return p;
+  }
+
+  private async decode(j: number): Promise<Strip> {
+    const { width: W, height: H } = this.grid;
+    const y = j * this.stripRows;
+    const rows = Math.min(this.stripRows, H - y);
+    const bands: Plane[] = Array.from({ length: this.nb }, () => (this.uint8 ? new Uint8Array(W * rows) : new Float32Array(W * rows)));
+    let mask: Uint8Array | null = null;
+    for (let x = 0; x < W; x += this.chunk) {
+      const cw = Math.min(this.chunk, W - x);
+      const block = await this.readChunk({ x, y, width: cw, height: rows });
+      if (block.bands.length < this.nb) throw new Error(`expected ${this.nb} bands, the raster has ${block.bands.length}`);
+      if (block.mask && !mask) mask = new Uint8Array(W * rows).fill(1);
+      for (let r = 0; r < rows; r++) {
+        for (let b = 0; b < this.nb; b++) bands[b].set(block.bands[b].subarray(r * cw, (r + 1) * cw), r * W + x);
+        if (block.mask) mask!.set(block.mask.subarray(r * cw, (r + 1) * cw), r * W + x);
+      }
+    }
+    this.decoded++;
+    return { rows, bands, mask };
+  }
+}

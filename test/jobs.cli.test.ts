@@ -1,0 +1,55 @@
+/**
+ * `forestmap process`: the stable flags and file names, a region file as a FeatureCollection, and
+ * clear usage errors.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeScene, sceneRegion, type SceneFixture } from './jobs.fixture.ts';
+import { rfc7946Problems } from './region.rfc7946.ts';
+
+let scene: SceneFixture;
+before(async () => { scene = await makeScene(200, 200, 0.5, 3); });
+after(() => scene.cleanup());
+
+const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/forestmap.js', 'process', ...args], { encoding: 'utf8' });
+
+test('process --chm --region writes chm.tif, trees.geojson, crowns.geojson, stats.json', () => {
+  const regionFile = join(scene.root, 'region.geojson');
+  writeFileSync(regionFile, JSON.stringify({ type: 'FeatureCollection', features: [
+    { type: 'Feature', properties: {}, geometry: sceneRegion(scene, [[0.1, 0.1], [0.45, 0.1], [0.45, 0.45], [0.1, 0.45]]) },
+    { type: 'Feature', properties: {}, geometry: sceneRegion(scene, [[0.55, 0.55], [0.9, 0.55], [0.9, 0.9], [0.55, 0.9]]) },
+  ] }));
+  const out = join(scene.root, 'out');
+  const r = cli('--chm', join(scene.dataDir, 'chm.tif'), '--region', regionFile, '--out', out, '--ws', '0.07*h+3');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\d+ trees in 0\.\d+ ha/);
+  for (const f of ['chm.tif', 'trees.geojson', 'crowns.geojson', 'stats.json']) assert.ok(existsSync(join(out, f)), f);
+  assert.equal(existsSync(join(out, '.work')), false, 'the work folder is removed after success');
+  const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8'));
+  assert.equal(stats.tree_detection.ws, '0.07*h+3');
+  // two 35 m x 35 m squares: about 0.245 ha together
+  assert.ok(Math.abs(stats.statistics.area_ha - 0.245) < 0.003, `${stats.statistics.area_ha} ha`);
+  const trees = JSON.parse(readFileSync(join(out, 'trees.geojson'), 'utf8'));
+  assert.equal(trees.features.length, stats.statistics.tree_count);
+  assert.deepEqual(rfc7946Problems(trees, 'Point'), []);
+});
+
+test('usage errors exit 2 with the reason; bad input exits 1 with the reason', () => {
+  const both = cli('--chm', 'a.tif', '--image', 'b.tif', '--out', join(scene.root, 'x'));
+  assert.equal(both.status, 2);
+  assert.match(both.stderr, /exactly one of --image/);
+  const missing = cli('--chm', join(scene.root, 'nope.tif'), '--out', join(scene.root, 'x'));
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /no such file/);
+  const noOut = cli('--chm', join(scene.dataDir, 'chm.tif'));
+  assert.equal(noOut.status, 2);
+  assert.match(noOut.stderr, /--out is required/);
+  const badRegion = join(scene.root, 'bad.geojson');
+  writeFileSync(badRegion, JSON.stringify({ type: 'Polygon', coordinates: [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]] }));
+  const kinked = cli('--chm', join(scene.dataDir, 'chm.tif'), '--region', badRegion, '--out', join(scene.root, 'y'));
+  assert.equal(kinked.status, 1);
+  assert.match(kinked.stderr, /intersects itself/);
+});

@@ -1,0 +1,286 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Catalog } from '../server/catalog/catalog.ts';
+import { createApp } from '../server/http/app.ts';
+import type { AppContext } from '../server/http/context.ts';
+import { loadConfig } from '../server/config.ts';
+import { decodeToRgba } from '../tiles/encode.ts';
+import { getRampLut } from '../tiles/ramps/index.ts';
+import { lonLatToMercator, tileAt, tileBounds } from '../tiles/tile.matrix.set.ts';
+import { mercatorToLonLat } from '../tiles/tile.matrix.set.ts';
+import { FIXTURES, makeBadFiles, makeFixtureDir, makeGeoTiffs, pythonGdalMissing } from './fixtures/geotiffs.ts';
+
+const skip = pythonGdalMissing;
+const root = makeFixtureDir('fm-rasters-http-');
+const dataDir = join(root, 'data');
+const varDir = join(root, 'var');
+const scratch = join(root, 'scratch');
+let server: Server;
+let base = '';
+let ctx: AppContext;
+let fx: Record<string, string> = {};
+let bad: Record<string, string> = {};
+const MAX_UPLOAD = 3 * 1024 * 1024;
+
+before(async () => {
+  if (skip) return;
+  mkdirSync(join(dataDir, 'sub'), { recursive: true });
+  mkdirSync(scratch, { recursive: true });
+  fx = makeGeoTiffs(scratch, FIXTURES.filter((f) => ['u8-rgb-utm33-strip-lzw-nodata', 'f32-chm-utm11-tiled-lzw-nodata-ovr', 'u8-rgba-3857-tiled-deflate-ovr', 'u16-rgb-2193-planar-tiled-none'].includes(f.name)));
+  copyFileSync(fx['u8-rgb-utm33-strip-lzw-nodata'], join(dataDir, 'Ortho Plot (2019).tif'));
+  copyFileSync(fx['f32-chm-utm11-tiled-lzw-nodata-ovr'], join(dataDir, 'sub', 'plot_CHM.tif'));
+  copyFileSync(fx['u8-rgba-3857-tiled-deflate-ovr'], join(dataDir, 'rgba.tif'));
+  bad = makeBadFiles(scratch, fx['u8-rgb-utm33-strip-lzw-nodata']);
+  copyFileSync(bad.truncated, join(dataDir, 'broken.tif'));
+  const config = { ...loadConfig({}), dataDir, varDir, demo: false, maxUploadBytes: MAX_UPLOAD };
+  const catalog = await Catalog.open({ dataDir, varDir, maxUploadBytes: MAX_UPLOAD });
+  ctx = { config, catalog };
+  server = createServer(await createApp(ctx));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+after(async () => {
+  if (server) await new Promise((r) => server.close(r));
+  rmSync(root, { recursive: true, force: true });
+});
+
+async function json(path: string, init?: RequestInit) {
+  const res = await fetch(base + path, init);
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+}
+
+async function tile(path: string, headers: Record<string, string> = {}) {
+  const res = await fetch(base + path, { headers });
+  const buf = Buffer.from(await res.arrayBuffer());
+  return { status: res.status, headers: res.headers, buf };
+}
+
+function upload(path: string, file: string, query = '') {
+  return json(`/api/rasters?filename=${encodeURIComponent(path)}${query}`, { method: 'POST', body: readFileSync(file), headers: { 'content-type': 'application/octet-stream' } });
+}
+
+/** A tile well inside a raster at zoom z. */
+function innerTile(b: [number, number, number, number], z: number, fx = 0.4, fy = 0.6) {
+  const [mx, my] = lonLatToMercator(b[0] + fx * (b[2] - b[0]), b[1] + fy * (b[3] - b[1]));
+  return tileAt(mx, my, z);
+}
+
+test('the catalog lists the data folder (sub-folders too) with full metadata; a broken file is skipped', { skip }, async () => {
+  const { status, body } = await json('/api/rasters');
+  assert.equal(status, 200);
+  const ids = body.rasters.map((r: any) => r.id).sort();
+  assert.deepEqual(ids, ['ortho-plot-2019', 'plot_chm', 'rgba']);
+  const chm = body.rasters.find((r: any) => r.id === 'plot_chm');
+  assert.equal(chm.role, 'chm');
+  assert.equal(chm.crs.epsg, 32611);
+  assert.match(chm.crs.proj4, /\+proj=utm \+zone=11/);
+  assert.equal(chm.sampleType, 'float32');
+  assert.equal(chm.nodata, -9999);
+  assert.equal(chm.layout, 'tiled');
+  assert.deepEqual(chm.overviews.map((o: any) => o.width), [260, 130, 65]);
+  assert.equal(chm.gsd, 0.5);
+  assert.equal(chm.wgs84Bounds.length, 4);
+  assert.ok(chm.wgs84Bounds[0] < chm.wgs84Bounds[2] && chm.wgs84Bounds[1] < chm.wgs84Bounds[3]);
+  const rgba = body.rasters.find((r: any) => r.id === 'rgba');
+  assert.equal(rgba.hasAlpha, true);
+  assert.equal(rgba.bandCount, 3);
+  assert.equal(ctx.catalog.skipped.length, 1);
+  assert.match(ctx.catalog.skipped[0].error, /truncated/);
+  const one = await json('/api/rasters/ortho-plot-2019');
+  assert.equal(one.status, 200);
+  assert.equal(one.body.name, 'Ortho Plot (2019).tif');
+  assert.equal(one.body.compression, 'lzw');
+});
+
+test('unknown and malicious ids are 4xx JSON, never a file outside the catalog', { skip }, async () => {
+  for (const id of ['nosuch', '..%2F..%2Fetc%2Fpasswd', '..%252F..', '%2E%2E%2Fx', 'UPPER', 'a%00b', '%2Fetc%2Fpasswd']) {
+    for (const path of [`/api/rasters/${id}`, `/tiles/${id}/1/0/0.png`, `/tiles/${id}/tilejson.json`, `/api/rasters/${id}/point?lon=0&lat=0`]) {
+      const r = await fetch(base + path);
+      const text = await r.text();
+      assert.ok(r.status === 404 || r.status === 400, `${path} -> ${r.status}`);
+      assert.equal(typeof JSON.parse(text).error, 'string', `${path}: ${text.slice(0, 80)}`);
+    }
+  }
+  await assert.rejects(ctx.catalog.register('/etc/hostname'), /inside the data folder/);
+  await assert.rejects(ctx.catalog.register(join(dataDir, '..', 'scratch', 'corrupt.tif')), /inside the data folder/);
+});
+
+test('tiles: PNG and WebP, 256 and @2x, 204 outside, nodata and alpha transparent, TileJSON', { skip }, async () => {
+  const meta = (await json('/api/rasters/ortho-plot-2019')).body;
+  const tj = (await json('/tiles/ortho-plot-2019/tilejson.json?resampling=nearest')).body;
+  assert.equal(tj.tilejson, '3.0.0');
+  assert.deepEqual(tj.bounds, meta.wgs84Bounds);
+  assert.ok(tj.minzoom <= tj.maxzoom && tj.maxzoom === 19, `zooms ${tj.minzoom}-${tj.maxzoom}`);
+  assert.match(tj.tiles[0], /\/tiles\/ortho-plot-2019\/\{z\}\/\{x\}\/\{y\}\.png\?resampling=nearest$/);
+  const t = innerTile(meta.wgs84Bounds, 19);
+  const png = await tile(`/tiles/ortho-plot-2019/${t.z}/${t.x}/${t.y}.png`);
+  assert.equal(png.status, 200);
+  assert.equal(png.headers.get('content-type'), 'image/png');
+  const img = await decodeToRgba(png.buf);
+  assert.deepEqual([img.width, img.height], [256, 256]);
+  let opaque = 0, clear = 0;
+  for (let i = 3; i < img.rgba.length; i += 4) (img.rgba[i] === 255 ? opaque++ : clear++);
+  assert.ok(opaque > 1000, `opaque ${opaque}`);
+  const retina = await tile(`/tiles/ortho-plot-2019/${t.z}/${t.x}/${t.y}@2x.webp`);
+  assert.equal(retina.headers.get('content-type'), 'image/webp');
+  assert.equal((await decodeToRgba(retina.buf)).width, 512);
+  const [mx, my] = lonLatToMercator(10, -50);
+  const far = tileAt(mx, my, 15);
+  assert.equal((await tile(`/tiles/ortho-plot-2019/${far.z}/${far.x}/${far.y}.png`)).status, 204);
+  assert.equal((await tile('/tiles/ortho-plot-2019/40/0/0.png')).status, 400);
+  assert.equal((await tile('/tiles/ortho-plot-2019/3/1/2.jpg')).status, 400);
+  assert.equal((await tile(`/tiles/ortho-plot-2019/${t.z}/${t.x}/${t.y}.png?colormap=nope`)).status, 400);
+  // the nodata block (bottom-right fifth of the fixture) renders transparent
+  const nd = innerTile(meta.wgs84Bounds, 19, 0.95, 0.05);
+  const ndImg = await decodeToRgba((await tile(`/tiles/ortho-plot-2019/${nd.z}/${nd.x}/${nd.y}.png`)).buf);
+  const ndb = tileBounds(nd);
+  let transparentInside = 0;
+  for (let r = 0; r < 256; r += 8) for (let c = 0; c < 256; c += 8) {
+    const [lon, lat] = mercatorToLonLat(ndb.minX + (c + 0.5) * (ndb.width / 256), ndb.maxY - (r + 0.5) * (ndb.height / 256));
+    const p = (await json(`/api/rasters/ortho-plot-2019/point?lon=${lon}&lat=${lat}`)).body;
+    if (p.inside && p.values[0] === null && p.pixel[0] % 1 === 0) {
+      if (ndImg.rgba[(r * 256 + c) * 4 + 3] === 0) transparentInside++;
+      else assert.fail(`nodata pixel ${p.pixel} drawn opaque`);
+    }
+  }
+  assert.ok(transparentInside > 0, 'sampled some nodata pixels');
+  // alpha band: the fixture's top-left quarter is alpha 0
+  const rm = (await json('/api/rasters/rgba')).body;
+  const at = innerTile(rm.wgs84Bounds, 19, 0.05, 0.95);
+  const aImg = await decodeToRgba((await tile(`/tiles/rgba/${at.z}/${at.x}/${at.y}.png`)).buf);
+  assert.ok(aImg.rgba.some((v, i) => i % 4 === 3 && v === 0), 'alpha=0 area is transparent');
+});
+
+test('single-band tiles use rescale + colormap: a pixel is the ramp colour of its value', { skip }, async () => {
+  const meta = (await json('/api/rasters/plot_chm')).body;
+  const t = innerTile(meta.wgs84Bounds, 21, 0.3, 0.5);
+  const res = await tile(`/tiles/plot_chm/${t.z}/${t.x}/${t.y}.png?rescale=0,35&colormap=magma&resampling=nearest`);
+  const img = await decodeToRgba(res.buf);
+  const lut = getRampLut('magma');
+  const b = tileBounds(t);
+  let checked = 0;
+  for (const [c, r] of [[10, 10], [128, 128], [200, 60], [60, 220]]) {
+    const [lon, lat] = mercatorToLonLat(b.minX + (c + 0.5) * (b.width / 256), b.maxY - (r + 0.5) * (b.height / 256));
+    const p = (await json(`/api/rasters/plot_chm/point?lon=${lon}&lat=${lat}`)).body;
+    if (!p.inside || p.values[0] === null) continue;
+    const k = Math.max(0, Math.min(255, Math.round((p.values[0] / 35) * 255)));
+    const o = (r * 256 + c) * 4;
+    assert.deepEqual([...img.rgba.subarray(o, o + 3)], [...lut.subarray(k * 3, k * 3 + 3)], `pixel ${c},${r} value ${p.values[0]}`);
+    checked++;
+  }
+  assert.ok(checked >= 3, `checked ${checked} pixels`);
+  // the CHM role defaults to viridis: same tile without a colormap differs from gray
+  const def = await decodeToRgba((await tile(`/tiles/plot_chm/${t.z}/${t.x}/${t.y}.png`)).buf);
+  const o = (128 * 256 + 128) * 4;
+  assert.ok(!(def.rgba[o] === def.rgba[o + 1] && def.rgba[o + 1] === def.rgba[o + 2]), 'default CHM tile is coloured');
+});
+
+test('rendered tiles are cached (hit, ETag 304)', { skip }, async () => {
+  const meta = (await json('/api/rasters/rgba')).body;
+  const t = innerTile(meta.wgs84Bounds, 18);
+  const path = `/tiles/rgba/${t.z}/${t.x}/${t.y}.png`;
+  const first = await tile(path);
+  const second = await tile(path);
+  assert.equal(second.headers.get('x-tile-cache'), 'hit');
+  assert.deepEqual(second.buf, first.buf);
+  const etag = first.headers.get('etag')!;
+  assert.equal((await tile(path, { 'if-none-match': etag })).status, 304);
+  assert.ok(readdirSync(join(varDir, 'tiles', 'rgba')).length > 0, 'tiles on disk');
+});
+
+test('point query: values, null for nodata, inside=false outside, 400 for bad coordinates', { skip }, async () => {
+  const meta = (await json('/api/rasters/plot_chm')).body;
+  const [w, s, e, n] = meta.wgs84Bounds;
+  const inside = (await json(`/api/rasters/plot_chm/point?lon=${w + 0.3 * (e - w)}&lat=${s + 0.7 * (n - s)}`)).body;
+  assert.equal(inside.inside, true);
+  assert.equal(typeof inside.values[0], 'number');
+  const nodata = (await json(`/api/rasters/plot_chm/point?lon=${w + 0.97 * (e - w)}&lat=${s + 0.03 * (n - s)}`)).body;
+  assert.deepEqual(nodata.values, [null]);
+  const outside = (await json('/api/rasters/plot_chm/point?lon=0&lat=0')).body;
+  assert.equal(outside.inside, false);
+  for (const q of ['lon=a&lat=1', 'lon=200&lat=1', 'lat=1', 'lon=1&lat=1&lat=2']) {
+    assert.equal((await json(`/api/rasters/plot_chm/point?${q}`)).status, 400, q);
+  }
+});
+
+test('uploads: raw and multipart are registered; bad files are 422 with the reason; too big is 413; nothing is left behind', { skip }, async () => {
+  const raw = await upload('My Upload.tif', fx['u16-rgb-2193-planar-tiled-none']);
+  assert.equal(raw.status, 201, JSON.stringify(raw.body));
+  assert.equal(raw.body.id, 'my-upload');
+  assert.equal(raw.body.crs.epsg, 2193);
+  assert.equal(raw.body.sampleType, 'uint16');
+  assert.equal((await json('/api/rasters/my-upload')).status, 200);
+
+  const form = new FormData();
+  form.append('file', new Blob([readFileSync(fx['f32-chm-utm11-tiled-lzw-nodata-ovr'])]), 'form_chm.tif');
+  const multi = await json('/api/rasters?role=chm', { method: 'POST', body: form });
+  assert.equal(multi.status, 201, JSON.stringify(multi.body));
+  assert.equal(multi.body.id, 'form_chm');
+  assert.equal(multi.body.role, 'chm');
+
+  const expectations: Array<[string, RegExp]> = [
+    [bad.notTiff, /not a TIFF/], [bad.corrupt, /corrupt|not a TIFF/], [bad.truncated, /truncated/], [bad.absurd, /absurd/],
+    [bad.noGeo, /georeferenc/], [bad.userCrs, /user-defined CRS/],
+  ];
+  for (const [file, why] of expectations) {
+    const r = await upload('bad.tif', file);
+    assert.equal(r.status, 422, `${file}: ${r.status}`);
+    assert.match(r.body.error, why);
+  }
+  const big = join(scratch, 'big.bin');
+  writeFileSync(big, Buffer.alloc(MAX_UPLOAD + 200_000, 1));
+  assert.equal((await upload("big.tif", big)).status, 413, "declared too big");
+  // streamed without a declared length: the limit still holds
+  const chunks = async function* () { for (let i = 0; i < 40; i++) yield new Uint8Array(100_000); };
+  const streamed = await fetch(`${base}/api/rasters?filename=s.tif`, { method: 'POST', body: (ReadableStream as any).from(chunks()), duplex: 'half' } as RequestInit);
+  assert.equal(streamed.status, 413);
+  assert.deepEqual(readdirSync(join(varDir, 'uploads')).sort(), ['form_chm.tif', 'my-upload.tif']);
+  assert.equal((await json('/api/health')).status, 200, 'server keeps serving');
+  assert.equal((await json('/api/rasters?id=../x', { method: 'POST', body: 'x' })).status, 400);
+  assert.equal((await json('/api/rasters?id=rgba&filename=x.tif', { method: 'POST', body: readFileSync(fx['u16-rgb-2193-planar-tiled-none']) })).status, 409, 'data-folder rasters are not replaceable by upload');
+});
+
+test('replacing an upload changes its version, fires the change event and invalidates its tiles; delete removes it', { skip }, async () => {
+  const first = await upload('swap.tif', fx['u8-rgb-utm33-strip-lzw-nodata'], '&id=swap');
+  assert.equal(first.status, 201);
+  const t = innerTile(first.body.wgs84Bounds, 19);
+  const path = `/tiles/swap/${t.z}/${t.x}/${t.y}.png`;
+  const before = await tile(path);
+  assert.equal(before.status, 200);
+  assert.equal((await tile(path)).headers.get('x-tile-cache'), 'hit');
+  const events: string[] = [];
+  ctx.catalog.on('change', (e) => { if (e.entry.id === 'swap') events.push(e.type); });
+  // same place, different pixels: the RGBA fixture warped onto the first one's grid is not needed;
+  // any valid raster under the same id must replace it
+  const second = await upload('swap.tif', fx['f32-chm-utm11-tiled-lzw-nodata-ovr'], '&id=swap');
+  assert.equal(second.status, 201);
+  assert.notEqual(second.body.version, first.body.version);
+  assert.deepEqual(events, ['replaced']);
+  const after = await tile(path);
+  assert.notEqual(after.headers.get('x-tile-cache'), 'hit');
+  assert.ok(after.status === 204 || !after.buf.equals(before.buf), 'the new raster is drawn, not the old tile');
+  assert.equal((await json('/api/rasters/swap', { method: 'DELETE' })).status, 200);
+  assert.equal((await json('/api/rasters/swap')).status, 404);
+  assert.ok(!readdirSync(join(varDir, 'uploads')).includes('swap.tif'));
+  assert.deepEqual(events, ['replaced', 'removed']);
+});
+
+test('colour ramps: list, stops with values, legend PNG', { skip }, async () => {
+  const list = (await json('/api/colormaps')).body.colormaps;
+  for (const n of ['viridis', 'magma', 'greens', 'terrain', 'gray']) assert.ok(list.includes(n));
+  const stops = (await json('/api/colormaps/viridis?rescale=0,30')).body;
+  assert.equal(stops.stops[0].value, 0);
+  assert.equal(stops.stops[stops.stops.length - 1].value, 30);
+  const legend = await tile('/api/colormaps/greens/legend.png?width=100&height=10');
+  const img = await decodeToRgba(legend.buf);
+  assert.deepEqual([img.width, img.height], [100, 10]);
+  const lut = getRampLut('greens');
+  assert.deepEqual([...img.rgba.subarray(0, 3)], [...lut.subarray(0, 3)]);
+  assert.deepEqual([...img.rgba.subarray(99 * 4, 99 * 4 + 3)], [...lut.subarray(765, 768)]);
+  assert.equal((await json('/api/colormaps/nope/legend.png')).status, 400);
+});

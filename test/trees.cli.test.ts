@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { writeCogImage } from '../server/raster/cog.writer.ts';
+import { syntheticForest } from '../server/trees/synthetic.ts';
+import { detectTrees } from '../server/trees/detect.ts';
+
+const cli = (args: string[]) => spawnSync(process.execPath, ['bin/forestmap.js', ...args], { encoding: 'utf8' });
+
+test('forestmap trees: a CHM GeoTIFF in, tops and crowns GeoJSON out, same trees as detectTrees', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'trees-cli-'));
+  try {
+    const f = syntheticForest({ width: 150, height: 120, seed: 9 });
+    const chm = join(dir, 'chm.tif');
+    await writeCogImage(chm, f.image, { sampleType: 'float32' });
+    const r = cli(['trees', '--chm', chm, '--out', join(dir, 't.geojson'), '--crowns', join(dir, 'c.geojson'), '--algorithm', 'watershed', '--ws', '0.07*h+3', '--tile', '64']);
+    assert.equal(r.status, 0, r.stderr);
+    const tops = JSON.parse(await readFile(join(dir, 't.geojson'), 'utf8'));
+    const crowns = JSON.parse(await readFile(join(dir, 'c.geojson'), 'utf8'));
+    const expected = detectTrees(f.image, { algorithm: 'watershed', ws: (h) => 0.07 * h + 3 });
+    assert.equal(tops.features.length, expected.trees.length);
+    assert.deepEqual(tops.features.map((x: any) => x.id).sort((a: number, b: number) => a - b), expected.trees.map((t) => t.id));
+    assert.equal(crowns.features.length, expected.crowns.filter(Boolean).length);
+    assert.match(r.stdout, new RegExp(`${expected.trees.length} trees`));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('forestmap trees/chm: bad flags are usage errors (exit 2), unsafe --ws is refused', async () => {
+  for (const args of [['trees'], ['trees', '--chm', 'x.tif'], ['trees', '--chm', 'x.tif', '--out', 'y', '--ws', 'process.exit()'],
+    ['trees', '--chm', 'x.tif', '--out', 'y', '--algorithm', 'magic'], ['trees', '--chm', 'x.tif', '--out', 'y', '--hmin', '-1'],
+    ['chm'], ['chm', '--points', 'x.laz', '--out', 'y.tif', '--crs', 'WGS84'], ['chm', '--points', 'x.laz', '--out', 'y.tif', '--res', '0']]) {
+    const r = cli(args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.ok(r.stderr.length > 10);
+  }
+  const missing = cli(['trees', '--chm', '/nonexistent.tif', '--out', '/tmp/x.geojson']);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /no such file/);
+});
+
+const laz = '../shared/data/lidar/MixedConifer.laz';
+test('forestmap chm from a LAZ, then trees: lidR MixedConifer figures', { skip: existsSync(laz) ? false : `${laz} not found (../shared/data missing)` }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'chm-cli-'));
+  try {
+    const chm = join(dir, 'mc.tif');
+    const r = cli(['chm', '--points', laz, '--out', chm, '--res', '1', '--subcircle', '0.15']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /92x92 cells/);
+    const t5 = cli(['trees', '--chm', chm, '--out', join(dir, 'a.geojson'), '--ws', '5']);
+    const tv = cli(['trees', '--chm', chm, '--out', join(dir, 'b.geojson'), '--ws', '0.07*h+3']);
+    const n5 = Number(/^(\d+) trees/.exec(t5.stdout)?.[1]), nv = Number(/^(\d+) trees/.exec(tv.stdout)?.[1]);
+    assert.ok(Math.abs(n5 - 167) / 167 <= 0.03, `ws 5: ${n5}`);
+    assert.ok(Math.abs(nv - 204) / 204 <= 0.03, `ws 0.07h+3: ${nv}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+const neon = '../shared/data/neon';
+test('forestmap eval-crowns scores the NEON plots with hand-drawn crowns and prints precision and recall', { skip: existsSync(`${neon}/SJER_052.xml`) ? false : `${neon} not found (../shared/data missing)` }, () => {
+  const r = cli(['eval-crowns', '--data', neon, '--algorithm', 'silva']);
+  assert.equal(r.status, 0, r.stderr);
+  const m = /mean over (\d+) plot\(s\), silva: precision ([\d.]+), recall ([\d.]+)/.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  assert.ok(Number(m[1]) >= 1);
+  // the published Silva 2016 scores on the full benchmark are 0.34 / 0.47; SJER_052 is one plot
+  assert.ok(Number(m[2]) > 0.2 && Number(m[3]) > 0.4, r.stdout);
+});
