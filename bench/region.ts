@@ -75,6 +75,9 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   const manifest = await resolveModel(model);
   const runner = await getInferenceRunner(manifest);
   try {
+    // warm the session (first runs of each batch shape are slow) so neither measurement pays for it
+    const warmGrid = windowGrid(chmGridOf(source, manifest), { x: 0, y: 0, width: 1024, height: 256 });
+    await computeChm(join(work, 'warm.tif'), { source: { grid: warmGrid, readGrid: source.readGrid.bind(source) }, manifest, runner });
     const raster = { id: 'bench', path: imagePath, version: fileVersion(imagePath)!, role: 'image' as const };
     const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'bench', region, model } }), {
       resolveRaster: () => raster, regionLimits: { maxAreaKm2: 1000, maxVertices: 100 }, allowModelPaths: true, blockSize: Number(values['block-size']),

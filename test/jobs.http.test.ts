@@ -55,6 +55,8 @@ test('the process is listed and described', async () => {
   assert.equal(d.status, 200);
   for (const k of ['raster', 'region', 'bbox', 'model', 'algorithm', 'ws', 'hmin']) assert.ok(d.json.inputs[k], `input ${k} described`);
   for (const k of ['stats', 'trees', 'crowns', 'chm']) assert.ok(d.json.outputs[k], `output ${k} described`);
+  const c = await http(base, 'GET', '/conformance');
+  assert.ok(c.json.conformsTo.includes('http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core'));
 });
 
 test('async job on a true CHM: results valid, statistics equal independent computations and truth', async () => {

@@ -72,23 +72,35 @@ function maxErrorOf(g: NodeGrid, width: number, height: number, exact: PixelTran
   return worst;
 }
 
+/** Row r by linear steps along each cell: two vertical interpolations per cell, then additions. */
+function interpolateRow(g: NodeGrid, width: number, height: number, r: number, sx: Float64Array, sy: Float64Array): void {
+  const py = r + 0.5;
+  const fj = Math.min(g.rows - 2, Math.max(0, Math.floor((py - 0.5) / g.step)));
+  const y0 = nodePos(fj, g.step, height), y1 = nodePos(fj + 1, g.step, height);
+  const v = y1 > y0 ? (py - y0) / (y1 - y0) : 0;
+  const top = fj * g.cols, bottom = top + g.cols;
+  let c = 0;
+  for (let fi = 0; fi < g.cols - 1 && c < width; fi++) {
+    const x0 = nodePos(fi, g.step, width), x1 = nodePos(fi + 1, g.step, width);
+    const lx = (1 - v) * g.xs[top + fi] + v * g.xs[bottom + fi], ly = (1 - v) * g.ys[top + fi] + v * g.ys[bottom + fi];
+    const rx = (1 - v) * g.xs[top + fi + 1] + v * g.xs[bottom + fi + 1], ry = (1 - v) * g.ys[top + fi + 1] + v * g.ys[bottom + fi + 1];
+    const span = x1 - x0;
+    const last = fi === g.cols - 2 ? width : Math.min(width, Math.floor(x1 - 0.5));
+    for (; c < last; c++) {
+      const u = span > 0 ? (c + 0.5 - x0) / span : 0;
+      sx[c] = lx + u * (rx - lx);
+      sy[c] = ly + u * (ry - ly);
+    }
+  }
+}
+
 export function approxTransform(width: number, height: number, exact: PixelTransform, maxError = 0.125, maxStep = 32): ApproxTransform {
   for (let step = maxStep; step > 1; step = Math.floor(step / 2)) {
     if (step >= Math.max(width, height) * 2 && step > 2) continue;
     const g = buildNodes(width, height, step, exact);
     if (!g || g.cols < 2 || g.rows < 2) continue;
     if (maxErrorOf(g, width, height, exact) > maxError) continue;
-    return {
-      step,
-      row(r, sx, sy) {
-        const py = r + 0.5;
-        for (let c = 0; c < width; c++) {
-          const [x, y] = interpolate(g, width, height, c + 0.5, py);
-          sx[c] = x;
-          sy[c] = y;
-        }
-      },
-    };
+    return { step, row: (r, sx, sy) => interpolateRow(g, width, height, r, sx, sy) };
   }
   return {
     step: 1,

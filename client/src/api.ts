@@ -172,6 +172,8 @@ function normaliseJob(j: Record<string, any>): JobInfo {
 export interface ProcessRequest {
   raster: string;
   region: GeoJSON.Polygon | GeoJSON.MultiPolygon;
+  /** Canopy height model for an image without a CHM; null: the server's default. */
+  model: string | null;
 }
 
 /**
@@ -186,7 +188,7 @@ export async function startForestMap(req: ProcessRequest): Promise<string> {
   const { body, response } = await requestJson<any>('/processes/forest-map/execution', 'Starting the region job', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Prefer: 'respond-async' },
-    body: JSON.stringify({ inputs: { raster: req.raster, region: req.region, ...MAP_TREE_OPTIONS }, outputs: {} }),
+    body: JSON.stringify({ inputs: { raster: req.raster, region: req.region, ...(req.model ? { model: req.model } : {}), ...MAP_TREE_OPTIONS }, outputs: {} }),
   });
   const location = response.headers.get('location');
   const id = body?.jobID ?? body?.id ?? location?.split('/').pop();
@@ -236,10 +238,28 @@ function normaliseCanopy(body: any): CanopyStatus {
   };
 }
 
-/** Starts (or joins) the canopy height computation for an image raster. */
-export async function startCanopy(rasterId: string): Promise<CanopyStatus> {
-  const { body } = await requestJson<any>(`/api/rasters/${encodeURIComponent(rasterId)}/canopy`, 'Starting the canopy computation', { method: 'POST' });
+/** Starts (or joins) the canopy height computation for an image raster; model null: the server's default. */
+export async function startCanopy(rasterId: string, model: string | null): Promise<CanopyStatus> {
+  const { body } = await requestJson<any>(`/api/rasters/${encodeURIComponent(rasterId)}/canopy`, 'Starting the canopy computation', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(model ? { model } : {}),
+  });
   return normaliseCanopy(body);
+}
+
+export interface ModelInfo {
+  name: string;
+  version: string;
+  isDefault: boolean;
+  /** A model with random weights for tests: runs, but predicts nothing real. */
+  testFixture: boolean;
+}
+
+/** The installed canopy height models (GET /api/models). */
+export async function listModels(): Promise<ModelInfo[]> {
+  const { body } = await requestJson<{ models?: Array<Record<string, any>> }>('/api/models', 'Loading the canopy height models');
+  return (body?.models ?? []).map((m) => ({ name: String(m.name), version: String(m.version ?? ''), isDefault: m.default === true, testFixture: m.testFixture === true }));
 }
 
 export async function canopyStatus(rasterId: string): Promise<CanopyStatus> {

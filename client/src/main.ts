@@ -40,7 +40,7 @@ const layers = [imagery, canopy, trees, region];
 
 const rasterPanel = new RasterPanel({
   select: $('raster-select'), fit: $('raster-fit'), meta: $('raster-meta'), file: $('upload-file'), upload: $('upload-start'),
-  uploadProgress: $('upload-progress'), uploadText: $('upload-text'), canopy: $('canopy-start'), canopyProgress: $('canopy-progress'),
+  uploadProgress: $('upload-progress'), uploadText: $('upload-text'), model: $('model-select'), canopy: $('canopy-start'), canopyProgress: $('canopy-progress'),
   canopyText: $('canopy-text'),
 }, messages);
 
@@ -129,7 +129,8 @@ runButton.addEventListener('click', () => {
   // the region is computed from the canopy height on show (a lidar CHM, or one already inferred),
   // so its trees match the map; without one the job infers canopy height from the imagery
   const source = current?.chm ?? current?.image;
-  if (source && drawing?.current) void jobPanel.run(source.id, drawing.current).then(() => renderLayersPanel($('layer-list'), map, layers));
+  const model = source?.role === 'chm' ? null : $<HTMLSelectElement>('model-select').value || null;
+  if (source && drawing?.current) void jobPanel.run(source.id, drawing.current, model).then(() => renderLayersPanel($('layer-list'), map, layers));
 });
 $('jobs-refresh').addEventListener('click', () => void refreshJobs());
 
@@ -159,6 +160,7 @@ map.on('load', async () => {
   installTreeInfo(map, () => drawing?.drawing ?? false);
   installHoverReadout(map, $('hover-readout'), () => current?.chm?.id ?? null, messages);
 
+  void rasterPanel.loadModels();
   let first = await rasterPanel.refresh();
   renderLayersPanel($('layer-list'), map, layers);
   // a fresh demo server registers its scene a few seconds after start: wait for it

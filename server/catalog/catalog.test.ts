@@ -30,7 +30,7 @@ test('register, replace on disk (version + event), upload limits, remove', { ski
   const fx = makeGeoTiffs(scratch, FIXTURES.filter((f) => f.name.startsWith('u8-rgb-utm33') || f.name.startsWith('f32-chm')));
   const rgb = fx['u8-rgb-utm33-strip-lzw-nodata'], chm = fx['f32-chm-utm11-tiled-lzw-nodata-ovr'];
   copyFileSync(rgb, join(dataDir, 'plot.tif'));
-  const catalog = await Catalog.open({ dataDir, varDir, maxUploadBytes: 1_000_000 });
+  const catalog = await Catalog.open({ dataDir, varDir, maxUploadBytes: 1_000_000, recheckMs: 0 });
   const events: CatalogChange[] = [];
   catalog.on('change', (e) => events.push(e));
   assert.deepEqual(catalog.list().map((e) => e.id), ['plot']);

@@ -42,6 +42,11 @@ export interface CatalogOptions {
   dataDir: string;
   varDir: string;
   maxUploadBytes: number;
+  /**
+   * How long (ms) a file's size/mtime check stays trusted before source() stats it again
+   * (default 1000): keeps cached tiles free of file-system calls under load.
+   */
+  recheckMs?: number;
 }
 
 export interface RegisterOptions {
@@ -68,6 +73,8 @@ function roleFor(path: string, metadata: RasterMetadata, requested?: RasterRole)
 export class Catalog {
   private readonly entries = new Map<string, CatalogEntry>();
   private readonly events = new EventEmitter();
+  /** Last verified version per id, with its open source. */
+  private readonly verified = new Map<string, { at: number; version: string; source: Promise<RasterSource> }>();
   /** Files in the data folder that could not be read at start, with the reason. */
   readonly skipped: Array<{ path: string; error: string }> = [];
   readonly uploadsDir: string;
@@ -167,6 +174,7 @@ export class Catalog {
     };
     const previous = this.entries.get(entry.id);
     this.entries.set(entry.id, entry);
+    this.verified.delete(entry.id);
     if (previous && previous.path !== path) evictRaster(previous.path);
     this.events.emit('change', { type: previous ? 'replaced' : 'added', entry } satisfies CatalogChange);
     return entry;
@@ -206,6 +214,7 @@ export class Catalog {
   async remove(id: string): Promise<CatalogEntry> {
     const entry = this.get(id);
     this.entries.delete(id);
+    this.verified.delete(id);
     evictRaster(entry.path);
     if (entry.origin === 'upload' && isInside(this.uploadsDir, entry.path)) await rm(entry.path, { force: true });
     this.events.emit('change', { type: 'removed', entry } satisfies CatalogChange);
@@ -218,12 +227,18 @@ export class Catalog {
    */
   async source(id: string): Promise<RasterSource> {
     const entry = this.get(id);
+    const seen = this.verified.get(id);
+    if (seen && seen.version === entry.version && Date.now() - seen.at < (this.options.recheckMs ?? 1000)) return seen.source;
     const version = await versionOf(entry.path).catch(() => null);
     if (version === null) throw new NotFoundError(`raster '${id}' is no longer on disk`, { id });
     if (version !== entry.version) {
       await this.add(entry.path, { id, role: entry.role, sourceId: entry.sourceId }, entry.origin);
     }
-    return openRaster(entry.path);
+    const current = this.get(id);
+    const source = openRaster(current.path);
+    this.verified.set(id, { at: Date.now(), version: current.version, source });
+    source.catch(() => this.verified.delete(id));
+    return source;
   }
 
   /** The entry, refreshed when its file changed on disk (see source()). */

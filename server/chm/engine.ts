@@ -186,9 +186,13 @@ export function startChm(opts: ChmOptions): ChmRun {
   }
 
   async function* strips(): AsyncGenerator<Strip, void, undefined> {
-    runner ??= await getInferenceRunner(manifest);
-    computeBase = opts.runner ? computeAtStart : runner.computeMs;
-    const r = runner;
+    // the model's worker starts while the first batches are read
+    const ready = (runner ? Promise.resolve(runner) : getInferenceRunner(manifest)).then((r) => {
+      runner = r;
+      computeBase = opts.runner ? computeAtStart : r.computeMs;
+      return r;
+    });
+    ready.catch(() => undefined); // surfaces through the first batch that needs it
     const acc = new BlendAccumulator(plan, opts.stripHeight ?? 256, nodata);
     const depth = Math.max(1, opts.depth ?? 3);
     type Done = { prep: PreparedBatch; out: Float32Array | null };
@@ -197,7 +201,7 @@ export function startChm(opts: ChmOptions): ChmRun {
     const launch = () => {
       while (queue.length < depth && next < batches.length) {
         const wins = batches[next++];
-        const p = prepare(wins).then(async (prep) => ({ prep, out: prep.active.length ? await r.run(prep.input, prep.active.length, size, size) : null }));
+        const p = prepare(wins).then(async (prep) => ({ prep, out: prep.active.length ? await (await ready).run(prep.input, prep.active.length, size, size) : null }));
         p.catch(() => undefined); // observed when its turn comes; silence it if we stop early
         queue.push(p);
       }

@@ -98,6 +98,10 @@ export async function run(argv: string[]): Promise<number> {
   const tileSize = numberFlag(values.tile, 'tile', 512, 16, 8192);
   const halo = values.halo === undefined ? undefined : numberFlag(values.halo, 'halo', 0, 0, 4096);
   const source = await openRaster(chmPath);
+  const { bandCount, sampleType } = source.metadata;
+  if (sampleType === 'uint8' && bandCount >= 3) {
+    throw new InvalidInputError(`${chmPath} looks like an RGB image (${bandCount} uint8 bands), not a canopy height model: compute one first ('forestmap canopy', or 'forestmap chm' from a point cloud)`);
+  }
   const build = treeFeatureBuilder(source.grid.crs);
 
   const open = (path: string) => {

@@ -6,20 +6,21 @@ import { treesToGeoJSON } from './geojson.ts';
 import { detectTrees } from '../trees/detect.ts';
 import { syntheticForest } from '../trees/synthetic.ts';
 
-async function collect(fn: (out: PassThrough) => Promise<unknown>): Promise<{ text: string; chunks: number }> {
+async function collect(fn: (out: PassThrough) => Promise<unknown>): Promise<{ text: string; chunks: number; largest: number }> {
   const out = new PassThrough();
   const parts: Buffer[] = [];
   out.on('data', (c: Buffer) => parts.push(c));
   await fn(out);
   out.end();
-  return { text: Buffer.concat(parts).toString('utf8'), chunks: parts.length };
+  return { text: Buffer.concat(parts).toString('utf8'), chunks: parts.length, largest: Math.max(...parts.map((p) => p.length)) };
 }
 
 test('trees stream out as RFC 7946 GeoJSON: WGS84, 7 decimals, CCW exteriors, one write per feature', async () => {
-  const f = syntheticForest({ width: 100, height: 100, seed: 4 });
+  const f = syntheticForest({ width: 300, height: 200, seed: 4 });
   const r = detectTrees(f.image, { algorithm: 'silva' });
-  const { text: crownsText, chunks } = await collect((out) => treesToGeoJSON(out, r.trees, { crs: f.image.grid.crs, geometry: 'crown', crowns: r.crowns }));
-  assert.ok(chunks > r.trees.length / 2, 'written feature by feature, not as one string');
+  const { text: crownsText, chunks, largest } = await collect((out) => treesToGeoJSON(out, r.trees, { crs: f.image.grid.crs, geometry: 'crown', crowns: r.crowns }));
+  assert.ok(chunks >= Math.floor(crownsText.length / 70000), `streamed in chunks (${chunks} for ${crownsText.length} chars), not as one string`);
+  assert.ok(largest < 64 * 1024 + 20000, `chunks stay small (${largest})`);
   const fc = JSON.parse(crownsText);
   assert.equal(fc.type, 'FeatureCollection');
   assert.equal(fc.features.length, r.crowns.filter(Boolean).length);

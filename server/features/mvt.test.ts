@@ -4,7 +4,7 @@ import { VectorTile } from '@mapbox/vector-tile';
 import { PbfReader as Pbf } from 'pbf';
 import {
   CROWNS_MIN_ZOOM, MAX_TREES_PER_TILE, TOPS_MIN_ZOOM, TREE_CROWNS_LAYER, TREE_TOPS_LAYER, TreeTileCache,
-  encodeTreeTile, thinTrees, treeTileQueryBbox, type TileTree,
+  encodeTreeTile, simplifyClosed, thinTrees, treeTileQueryBbox, type TileTree,
 } from './mvt.ts';
 import { lonLatToMercator, tileAt } from '../../tiles/tile.matrix.set.ts';
 
@@ -123,5 +123,30 @@ test('crowns decode as polygons with holes, whatever the input winding', () => {
     assert.equal(g.coordinates.length, 2, 'exterior and hole');
     const xs = g.coordinates[0].map((c) => c[0]);
     assert.ok(Math.abs(Math.min(...xs) - (lon - r)) < 2e-6 && Math.abs(Math.max(...xs) - (lon + r)) < 2e-6);
+  }
+});
+
+test('crown rings are simplified within a pixel and stay closed', () => {
+  // a staircase circle of radius 200 units with 8-unit steps, as pixel-edge crowns are
+  const ring: Array<[number, number]> = [];
+  for (let k = 0; k < 360; k += 2) {
+    const a = (k * Math.PI) / 180;
+    const x = Math.round((2048 + 200 * Math.cos(a)) / 8) * 8, y = Math.round((2048 + 200 * Math.sin(a)) / 8) * 8;
+    ring.push([x, ring.length ? ring[ring.length - 1][1] : y], [x, y]);
+  }
+  ring.push(ring[0]);
+  const simple = simplifyClosed(ring, 8);
+  assert.ok(simple.length < ring.length / 3, `${ring.length} -> ${simple.length} vertices`);
+  assert.deepEqual(simple[0], simple[simple.length - 1]);
+  // every original vertex lies within the tolerance of the simplified outline
+  const dist = (p: number[], a: number[], b: number[]) => {
+    const dx = b[0] - a[0], dy = b[1] - a[1], l = dx * dx + dy * dy;
+    const t = l ? Math.max(0, Math.min(1, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l)) : 0;
+    return Math.hypot(p[0] - a[0] - t * dx, p[1] - a[1] - t * dy);
+  };
+  for (const p of ring) {
+    let best = Infinity;
+    for (let i = 0; i + 1 < simple.length; i++) best = Math.min(best, dist(p, simple[i], simple[i + 1]));
+    assert.ok(best <= 8 + 1e-9, `vertex ${p} is ${best} from the simplified ring`);
   }
 });

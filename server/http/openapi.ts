@@ -102,6 +102,7 @@ export function openApiDocument() {
           parameters: [path('name', 'ramp'), query('width', 'pixels', { type: 'integer' }), query('height', 'pixels', { type: 'integer' })],
         }),
       },
+      '/conformance': { get: op('OGC API conformance classes', ['processes'], { 200: json('conformsTo') }) },
       '/processes': { get: op('OGC API - Processes: the process list', ['processes'], { 200: json('processes') }) },
       '/processes/{processId}': {
         get: op('Process description (inputs and outputs)', ['processes'], { 200: json('process description'), ...errors(404) }, { parameters: [path('processId', 'forest-map')] }),

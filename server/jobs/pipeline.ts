@@ -6,14 +6,15 @@
  *
  * Planning is deterministic: a resumed job re-plans the same units from its stored plan.
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { openRaster, type RasterSource } from '../raster/source.ts';
+import { openRaster } from '../raster/source.ts';
 import type { Grid, Window } from '../raster/types.ts';
 import { writeCog } from '../raster/cog.writer.ts';
 import { resolveModel } from '../model/registry.ts';
 import { chmGridOf } from '../chm/block.ts';
 import { findCachedChm } from '../chm/cache.ts';
+import { CHM_NODATA } from '../chm/engine.ts';
 import { windowGrid } from '../chm/model.grid.ts';
 import { unitScale } from '../trees/detect.ts';
 import { projector, WGS84 } from '../../tiles/projection.ts';
@@ -51,7 +52,6 @@ export interface PlanOptions {
 
 export const DEFAULT_TILE_SIZE = 512;
 export const DEFAULT_BLOCK_SIZE = 4096;
-const CHM_NODATA = -9999;
 
 /** Validates a request against its raster and model and fixes every choice the units depend on. */
 export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): Promise<ForestMapPlan> {
@@ -129,7 +129,6 @@ export interface PipelineSummary {
 }
 
 interface Layout {
-  source: RasterSource;
   grid: Grid;
   planar: PlanarRegion;
   regionWin: Window;
@@ -209,7 +208,7 @@ async function layout(plan: ForestMapPlan): Promise<Layout> {
     const wa = (a.spec as { block: Window }).block, wb = (b.spec as { block: Window }).block;
     return wa.y - wb.y || wa.x - wb.x;
   });
-  return { source, grid, planar, regionWin, tileRows, treesUnits, chmUnits, ctx: jobCtx };
+  return { grid, planar, regionWin, tileRows, treesUnits, chmUnits, ctx: jobCtx };
 }
 
 /** Runs a planned job to the end: units (reusing finished ones), then the exports. */
@@ -317,7 +316,8 @@ async function exportChm(run: PipelineRun, lay: Layout, stats: RegionStatsAccumu
   const strip = async (w: Window): Promise<Float32Array> => {
     // w is in the region window's pixels; the writer's last strip may run past the bottom
     const height = Math.min(w.height, win.height - w.y);
-    const out = new Float32Array(w.width * w.height).fill(NaN);
+    // explicit nodata outside the region or data (not NaN: readers treat the nodata value as masked)
+    const out = new Float32Array(w.width * w.height).fill(CHM_NODATA);
     if (height <= 0) return out;
     const sub: Window = { x: win.x, y: win.y + w.y, width: win.width, height };
     const values = await reader.read(sub);
@@ -333,9 +333,4 @@ async function exportChm(run: PipelineRun, lay: Layout, stats: RegionStatsAccumu
   } else {
     for (let y = 0; y < win.height; y += 256) await strip({ x: 0, y, width: win.width, height: Math.min(256, win.height - y) });
   }
-}
-
-/** True when every output file of a finished job is present. */
-export function outputsPresent(outDir: string, outputs: readonly OutputName[]): boolean {
-  return outputs.every((o) => existsSync(join(outDir, OUTPUT_FILES[o].file)));
 }

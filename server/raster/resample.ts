@@ -108,6 +108,33 @@ export function resampleBlock(block: PixelBlock, mapping: PixelMapping, method: 
           mask[o] = 1;
           continue;
         }
+        if (part.scaleX <= 1 && part.scaleY <= 1 && !bandMasks) {
+          // the common case, upsampling or 1:1: GDAL's 4-sample bilinear, invalid taps dropped
+          const x0 = Math.floor(x - 0.5), y0 = Math.floor(y - 0.5);
+          const fx = x - 0.5 - x0, fy = y - 0.5 - y0;
+          const xa = x0 < 0 ? x0 + 1 : x0, xb = x0 + 1 >= bw ? x0 : x0 + 1;
+          const ya = y0 < 0 ? y0 + 1 : y0, yb = y0 + 1 >= bh ? y0 : y0 + 1;
+          const p00 = ya * bw + xa, p01 = ya * bw + xb, p10 = yb * bw + xa, p11 = yb * bw + xb;
+          // taps off the block take zero weight (their in-block twin stands in with weight 0)
+          let w00 = x0 < 0 || y0 < 0 ? 0 : (1 - fx) * (1 - fy);
+          let w01 = x0 + 1 >= bw || y0 < 0 ? 0 : fx * (1 - fy);
+          let w10 = x0 < 0 || y0 + 1 >= bh ? 0 : (1 - fx) * fy;
+          let w11 = x0 + 1 >= bw || y0 + 1 >= bh ? 0 : fx * fy;
+          if (bmask) {
+            if (!bmask[p00]) w00 = 0;
+            if (!bmask[p01]) w01 = 0;
+            if (!bmask[p10]) w10 = 0;
+            if (!bmask[p11]) w11 = 0;
+          }
+          const t = w00 + w01 + w10 + w11;
+          if (t <= 1e-10) continue;
+          for (let b = 0; b < nb; b++) {
+            const sb = src[b];
+            bands[b][o] = (w00 * sb[p00] + w01 * sb[p01] + w10 * sb[p10] + w11 * sb[p11]) / t;
+          }
+          mask[o] = 1;
+          continue;
+        }
         weights1d(x, part.scaleX, method, wx);
         weights1d(y, part.scaleY, method, wy);
         acc.fill(0);

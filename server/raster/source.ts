@@ -11,6 +11,7 @@ import { fromFile, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
 import { InvalidInputError, LimitExceededError, UnreadableRasterError } from '../errors.ts';
 import { Bounds } from '../../tiles/bounds.ts';
 import { metresPerUnit, projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
+import './native.deflate.ts';
 import { crsFromGeoKeys } from './crs.from.geokeys.ts';
 import { compressionName, sampleTypeOf, type RasterLevelInfo, type RasterMetadata } from './metadata.ts';
 import { affineMapping, resampleBlock, type PixelBlock, type Resampling } from './resample.ts';

@@ -21,7 +21,8 @@ export interface TiledOptions extends TreeOptions {
   tileSize?: number;
   /** Context pixels on each side (default: requiredHalo of the options). */
   halo?: number;
-  /** Called with each tile's trees as it finishes (for streaming to a store), in tile order. */
+  /** Called with each tile's trees as it finishes (for streaming to a store), in tile order.
+   *  When given, trees are not also accumulated: the result's trees and crowns are empty. */
   onTile?: (trees: Tree[], crowns: Array<CrownPolygon | null>) => void | Promise<void>;
   /** Abort between tiles. */
   signal?: AbortSignal;

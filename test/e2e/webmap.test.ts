@@ -199,6 +199,62 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
     assert.deepEqual(watch.foreignRequests, []);
   });
 
+  test('a drawn polygon runs too, and a past job reopens with its own results', async () => {
+    const firstCount = await page.locator('#job-stats dd[data-stat="tree_count"]').textContent();
+    const [w, s, e, n] = bbox;
+    const corners = [[w + (e - w) * 0.3, s + (n - s) * 0.3], [w + (e - w) * 0.8, s + (n - s) * 0.35], [w + (e - w) * 0.55, s + (n - s) * 0.8]];
+    await page.locator('#draw-polygon').click();
+    assert.equal(await page.locator('#draw-polygon').getAttribute('aria-pressed'), 'true');
+    const pts = [];
+    for (const [lon, lat] of corners) pts.push(await page.evaluate(([lon, lat]) => (window as any).forestmap.map.project([lon, lat]), [lon, lat]));
+    for (const p of pts) {
+      await page.mouse.move(p.x, p.y, { steps: 3 });
+      await page.mouse.click(p.x, p.y);
+    }
+    // closing click on the first corner finishes the polygon
+    await page.mouse.move(pts[0].x, pts[0].y, { steps: 3 });
+    await page.mouse.click(pts[0].x, pts[0].y);
+    await page.waitForFunction(() => (window as any).forestmap.region?.coordinates?.[0]?.length === 4, undefined, { timeout: 10_000 });
+    await page.locator('#job-run').click();
+    await page.waitForFunction((before) => {
+      const t = document.getElementById('job-text')?.textContent ?? '';
+      return /^Done/.test(t) && document.querySelector('#job-stats dd[data-stat="tree_count"]')?.textContent !== before;
+    }, firstCount, { timeout: 150_000 });
+    const secondCount = await page.locator('#job-stats dd[data-stat="tree_count"]').textContent();
+
+    // the list holds both jobs; the older one shows its own statistics again
+    await page.locator('#jobs-refresh').click();
+    await page.waitForFunction(() => document.querySelectorAll('#jobs-list li[data-job-id]').length >= 2, undefined, { timeout: 10_000 });
+    await page.locator('#jobs-list li[data-job-id]').last().locator('button').click();
+    await page.waitForFunction((want) => document.querySelector('#job-stats dd[data-stat="tree_count"]')?.textContent === want, firstCount, { timeout: 10_000 });
+    assert.notEqual(firstCount, secondCount, 'the two regions hold different numbers of trees');
+    assert.deepEqual(watch.consoleErrors, []);
+  });
+
+  test('computing canopy height for the image follows its progress and shows the new CHM', async () => {
+    const models = (await (await fetch(`${server.url}/api/models`)).json()) as { models: Array<{ name: string }> };
+    const model = models.models.find((m) => m.name === 'hrch-mini')?.name ?? models.models[0]?.name;
+    if (!model) {
+      // no model at all: the button must say why in words
+      await page.locator('#canopy-start').click();
+      await page.locator('#messages .message.error', { hasText: 'Starting the canopy computation' }).waitFor({ timeout: 10_000 });
+      return;
+    }
+    await page.locator('#raster-select').selectOption(imageId);
+    await page.locator('#model-select').selectOption(model);
+    assert.equal(await page.locator('#canopy-start').isDisabled(), false, 'an image with only a registered CHM beside it can still run the model');
+    await page.locator('#canopy-start').click();
+    await page.waitForFunction(() => document.getElementById('canopy-text')?.textContent === 'Canopy height ready.', undefined, { timeout: 150_000 });
+    const { rasters } = (await (await fetch(`${server.url}/api/rasters`)).json()) as { rasters: Array<{ id: string; role: string; sourceId: string | null }> };
+    const computed = rasters.find((r) => r.role === 'chm' && r.sourceId === imageId);
+    assert.ok(computed, 'the computed CHM is in the catalog');
+    const tiles = await page.evaluate(() => (window as any).forestmap.map.getSource('canopy').tiles[0] as string);
+    assert.match(tiles, new RegExp(`/tiles/${computed.id}/`), 'the canopy layer shows the computed CHM');
+    assert.equal(await page.locator('#canopy-start').isDisabled(), true);
+    await waitForMapIdle(page);
+    assert.deepEqual(watch.consoleErrors, []);
+  });
+
   test('a bad upload is refused in words; a GeoTIFF upload is added and shown', async () => {
     await page.locator('#upload-file').setInputFiles({ name: 'notes.tif', mimeType: 'image/tiff', buffer: Buffer.from('these are not pixels') });
     await page.locator('#upload-start').click();

@@ -38,14 +38,14 @@ export class JobPanel {
     ui.cancel.addEventListener('click', () => void this.cancel());
   }
 
-  async run(rasterId: string, region: Polygon): Promise<void> {
+  async run(rasterId: string, region: Polygon, model: string | null): Promise<void> {
     this.stopPolling();
     this.ui.results.hidden = true;
     this.ui.run.disabled = true;
     this.setProgress(0, 'Starting…');
     this.regionLayer.showRegion(this.map, region);
     try {
-      this.jobId = await startForestMap({ raster: rasterId, region });
+      this.jobId = await startForestMap({ raster: rasterId, region, model });
       this.ui.cancel.hidden = false;
       await this.poll();
     } catch (err) {

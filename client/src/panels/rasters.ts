@@ -1,4 +1,4 @@
-import { canopyStatus, listRasters, startCanopy, uploadRaster, type RasterInfo } from '../api.ts';
+import { canopyStatus, listModels, listRasters, startCanopy, uploadRaster, type RasterInfo } from '../api.ts';
 import { fmt } from '../format.ts';
 import type { Messages } from './messages.ts';
 
@@ -10,6 +10,7 @@ export interface RasterPanelElements {
   upload: HTMLButtonElement;
   uploadProgress: HTMLProgressElement;
   uploadText: HTMLElement;
+  model: HTMLSelectElement;
   canopy: HTMLButtonElement;
   canopyProgress: HTMLProgressElement;
   canopyText: HTMLElement;
@@ -34,6 +35,26 @@ export class RasterPanel {
       ui.upload.disabled = !ui.file.files?.length;
     });
     ui.upload.addEventListener('click', () => void this.upload());
+  }
+
+  /** Fills the model chooser: the server's default first, test fixtures said to be so. */
+  async loadModels(): Promise<void> {
+    const sel = this.ui.model;
+    sel.replaceChildren();
+    try {
+      const models = await listModels();
+      models.sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || Number(a.testFixture) - Number(b.testFixture));
+      for (const m of models) {
+        const label = `${m.name}${m.version ? ` v${m.version}` : ''}${m.isDefault ? ' (default)' : ''}${m.testFixture ? ' (test fixture, not a real model)' : ''}`;
+        sel.append(new Option(label, m.name));
+      }
+      if (!models.length) sel.append(new Option('No model installed', ''));
+      sel.disabled = !models.length;
+    } catch (err) {
+      sel.append(new Option('Models unavailable', ''));
+      sel.disabled = true;
+      this.messages.error(err);
+    }
   }
 
   async refresh(selectId?: string): Promise<RasterInfo | null> {
@@ -103,7 +124,7 @@ export class RasterPanel {
     ui.canopyProgress.value = 0;
     ui.canopyText.textContent = 'Starting…';
     try {
-      let s = await startCanopy(imageId);
+      let s = await startCanopy(imageId, ui.model.value || null);
       while (!DONE.has(s.state) && !FAILED.has(s.state)) {
         ui.canopyProgress.value = s.progress;
         ui.canopyText.textContent = `Canopy height: ${Math.round(s.progress)} %${s.message ? ` (${s.message})` : ''}`;

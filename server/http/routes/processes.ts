@@ -16,6 +16,18 @@ export default function processRoutes(ctx: AppContext): Router {
   const router = Router();
   const jobs = () => jobServiceFor(ctx);
 
+  router.get('/conformance', (_req, res) => {
+    res.json({
+      conformsTo: [
+        'http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core',
+        'http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json',
+        'http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/job-list',
+        'http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/dismiss',
+        'http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30',
+      ],
+    });
+  });
+
   router.get('/processes', (_req, res) => {
     res.json({ processes: [processSummary()], links: [{ href: '/processes', rel: 'self', type: 'application/json' }] });
   });

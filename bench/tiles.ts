@@ -1,0 +1,211 @@
+/**
+ * bench/tiles: map tile rendering against gdal2tiles, cached-tile latency, and overview use.
+ *
+ *   node --import tsx bench/tiles.ts [--size 4096] [--seconds 20] [--connections 64] [--keep]
+ *
+ * 1. Generates a seeded RGB GeoTIFF (UTM 10N, 0.1 m, DEFLATE, tiled, internal overviews; GDAL
+ *    writes it) and renders its whole pyramid (TileJSON minzoom..maxzoom) through renderTile
+ *    (plan, read, resample, colour, PNG), then runs `gdal2tiles.py --xyz --processes=2` over the
+ *    same zooms; prints tiles/s for both and the ratio.
+ * 2. Starts `forestmap serve` on that raster, warms a set of tiles into the cache and measures
+ *    them with autocannon (64 connections, 20 s): p50, p99, errors.
+ * 3. Times one uncached low-zoom tile (whole raster) against one high-zoom tile.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createRequire } from 'node:module';
+import { openRaster } from '../server/raster/source.ts';
+import { renderTile } from '../server/raster/tile.render.ts';
+import { zoomRange } from '../tiles/tilejson.ts';
+import { lonLatToMercator, tileRange, type TileXyz } from '../tiles/tile.matrix.set.ts';
+import { Bounds } from '../tiles/bounds.ts';
+import { parseTileStyle } from '../tiles/tile.params.ts';
+
+interface AutocannonResult {
+  requests: { total: number; average: number };
+  latency: { p50: number; p99: number; max: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+}
+// autocannon ships no types: load it untyped and describe the part we read
+const autocannon = createRequire(import.meta.url)('autocannon') as (opts: Record<string, unknown>) => Promise<AutocannonResult>;
+
+const { values: args } = parseArgs({
+  options: {
+    size: { type: 'string', default: '4096' },
+    seconds: { type: 'string', default: '20' },
+    connections: { type: 'string', default: '64' },
+    keep: { type: 'boolean', default: false },
+    concurrency: { type: 'string', default: '4' },
+  },
+});
+const SIZE = Number(args.size);
+const PYTHON = process.env.FORESTMAP_PYTHON ?? '/usr/bin/python3';
+const dir = mkdtempSync(join(tmpdir(), 'fm-bench-tiles-'));
+const dataDir = join(dir, 'data');
+const tif = join(dataDir, 'bench-ortho.tif');
+
+function sh(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): void {
+  const r = spawnSync(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'], env });
+  if (r.status !== 0) throw new Error(`${cmd} failed (${r.status})`);
+}
+
+function makeRaster(): void {
+  // seeded texture: smooth "crowns" plus fine noise, written tiled with overviews by GDAL
+  sh(PYTHON, ['-c', String.raw`
+import sys, numpy as np
+from osgeo import gdal, osr
+gdal.UseExceptions()
+n, out = int(sys.argv[1]), sys.argv[2]
+rng = np.random.default_rng(42)
+mem = gdal.GetDriverByName('MEM').Create('', n, n, 3, gdal.GDT_Byte)
+yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+for b in range(3):
+    a = 90 + 60 * np.sin(xx / (37 + 11 * b)) * np.cos(yy / (29 + 7 * b)) + rng.normal(0, 18, (n, n)).astype(np.float32)
+    mem.GetRasterBand(b + 1).WriteArray(np.clip(a, 1, 254).astype(np.uint8))
+srs = osr.SpatialReference(); srs.ImportFromEPSG(32610)
+mem.SetProjection(srs.ExportToWkt()); mem.SetGeoTransform([500000, 0.1, 0, 5000000, 0, -0.1])
+gdal.Translate(out, mem, format='COG', creationOptions=['COMPRESS=DEFLATE', 'BLOCKSIZE=256', 'OVERVIEW_RESAMPLING=AVERAGE'])
+`, String(SIZE), tif]);
+}
+
+function pyramidTiles(wgs: [number, number, number, number], minzoom: number, maxzoom: number): TileXyz[] {
+  const [w, s, e, n] = wgs;
+  const [x0, y0] = lonLatToMercator(w, s), [x1, y1] = lonLatToMercator(e, n);
+  const merc = new Bounds(x0, y0, x1, y1);
+  const tiles: TileXyz[] = [];
+  for (let z = minzoom; z <= maxzoom; z++) {
+    const r = tileRange(merc, z);
+    for (let x = r.minX; x <= r.maxX; x++) for (let y = r.minY; y <= r.maxY; y++) tiles.push({ z, x, y });
+  }
+  return tiles;
+}
+
+function countFiles(root: string, ext: string): number {
+  let n = 0;
+  for (const name of readdirSync(root)) {
+    const p = join(root, name);
+    if (statSync(p).isDirectory()) n += countFiles(p, ext);
+    else if (name.endsWith(ext)) n++;
+  }
+  return n;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function main(): Promise<void> {
+  sh('mkdir', ['-p', dataDir]);
+  let t0 = performance.now();
+  makeRaster();
+  console.log(`raster: ${SIZE}x${SIZE} RGB uint8, EPSG:32610, 0.1 m, COG DEFLATE 256 px tiles (generated in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+
+  const source = await openRaster(tif);
+  const m = source.metadata;
+  const { minzoom, maxzoom } = zoomRange(m);
+  const tiles = pyramidTiles(m.wgs84Bounds, minzoom, maxzoom);
+  console.log(`pyramid: zooms ${minzoom}-${maxzoom}, ${tiles.length} tiles; overviews ${m.overviews.map((o) => o.width).join(', ')}`);
+
+  // 1a. ours: every tile of the pyramid, uncached, one process (a few tiles in flight so PNG
+  // encoding on libuv's threads overlaps the next tile's reading and resampling)
+  const style = parseTileStyle({});
+  const cpu0 = process.cpuUsage();
+  t0 = performance.now();
+  let drawn = 0, next = 0;
+  const worker = async () => {
+    while (next < tiles.length) {
+      const tile = tiles[next++];
+      if (await renderTile(source, { tile, size: 256, format: 'png', style })) drawn++;
+    }
+  };
+  await Promise.all(Array.from({ length: Number(args.concurrency) }, worker));
+  const oursS = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const oursCpu = (cpu.user + cpu.system) / 1e6;
+  const oursRate = tiles.length / oursS;
+  console.log(`forestmap renderTile: ${tiles.length} tiles (${drawn} non-empty) in ${oursS.toFixed(1)} s = ${oursRate.toFixed(1)} tiles/s (1 process, ${args.concurrency} in flight; CPU ${oursCpu.toFixed(1)} s = ${(tiles.length / oursCpu).toFixed(1)} tiles per CPU-s)`);
+
+  // 1b. gdal2tiles on the same file and zooms
+  const g2t = join(dir, 'gdal2tiles');
+  t0 = performance.now();
+  // bash's `times` reports the children's CPU time (user, system) after gdal2tiles exits
+  const g = spawnSync('bash', ['-c', `gdal2tiles.py --xyz --processes=2 -q -w none -z ${minzoom}-${maxzoom} "$0" "$1" >/dev/null && times`, tif, g2t], { encoding: 'utf8' });
+  if (g.status !== 0) throw new Error(`gdal2tiles failed: ${g.stderr}`);
+  const gS = (performance.now() - t0) / 1000;
+  const childTimes = g.stdout.trim().split('\n').pop()!.match(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/);
+  const gCpu = childTimes ? Number(childTimes[1]) * 60 + Number(childTimes[2]) + Number(childTimes[3]) * 60 + Number(childTimes[4]) : NaN;
+  const gTiles = countFiles(g2t, '.png');
+  const gRate = gTiles / gS;
+  console.log(`gdal2tiles.py --xyz --processes=2: ${gTiles} tiles in ${gS.toFixed(1)} s = ${gRate.toFixed(1)} tiles/s (CPU ${gCpu.toFixed(1)} s = ${(gTiles / gCpu).toFixed(1)} tiles per CPU-s)`);
+  console.log(`ratio forestmap / gdal2tiles: ${(oursRate / gRate).toFixed(2)}x tiles/s, ${((tiles.length / oursCpu) / (gTiles / gCpu)).toFixed(2)}x tiles per CPU-s`);
+
+  // 3. low-zoom (whole raster, from the coarsest overview) vs high-zoom tile, uncached
+  const low = tiles[0];
+  const high = tiles.filter((t) => t.z === maxzoom)[Math.floor(tiles.filter((t) => t.z === maxzoom).length / 2)];
+  const time = async (tile: TileXyz) => {
+    const xs: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const t = performance.now();
+      await renderTile(source, { tile, size: 256, format: 'png', style });
+      xs.push(performance.now() - t);
+    }
+    return median(xs);
+  };
+  const lowMs = await time(low), highMs = await time(high);
+  console.log(`uncached tile, median of 15: low zoom ${low.z}/${low.x}/${low.y} ${lowMs.toFixed(1)} ms vs high zoom ${high.z}/${high.x}/${high.y} ${highMs.toFixed(1)} ms`);
+
+  // 2. cached tiles over HTTP under load
+  const port = await freePort();
+  const server = spawn(process.execPath, ['bin/forestmap.js', 'serve'], {
+    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, VAR_DIR: join(dir, 'var') },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('serving')) resolve(); });
+      server.once('exit', (code) => reject(new Error(`server exited ${code}`)));
+    });
+    const base = `http://127.0.0.1:${port}`;
+    await (await fetch(`${base}/`)).arrayBuffer(); // the web client builds on first use: let it finish first
+    const hot = tiles.filter((t) => t.z >= maxzoom - 1).slice(0, 64).map((t) => `/tiles/bench-ortho/${t.z}/${t.x}/${t.y}.png`);
+    for (const p of hot) {
+      const r = await fetch(base + p);
+      await r.arrayBuffer();
+    }
+    const result = await autocannon({
+      url: base,
+      connections: Number(args.connections),
+      duration: Number(args.seconds),
+      requests: hot.map((path) => ({ method: 'GET', path })),
+    });
+    const errors = result.errors + result.timeouts + result.non2xx;
+    console.log(`cached tiles, autocannon ${args.connections} connections ${args.seconds} s: ${result.requests.total} requests, ${result.requests.average.toFixed(0)} req/s, latency p50 ${result.latency.p50} ms p99 ${result.latency.p99} ms max ${result.latency.max} ms, errors ${errors}`);
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+    await source.close();
+    if (!args.keep) rmSync(dir, { recursive: true, force: true });
+    else console.log(`kept ${dir}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
