@@ -8,7 +8,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { JobStore } from '../server/jobs/store.ts';
 import { http, makeScene, waitForJob, type SceneFixture } from './jobs.fixture.ts';
@@ -73,11 +74,17 @@ test('a job killed with SIGKILL resumes after restart and equals an uninterrupte
   const atKill = store.unitProgress(`${id}/trees`);
   assert.equal(store.getJob(id)!.status, 'running');
   store.close();
+  const db = new Database(join(scene.varDir, 'jobs.sqlite'), { readonly: true });
+  const finished = db.prepare('SELECT r.path FROM units u JOIN unit_results r ON r.key = u.key WHERE u.job_id = ? AND u.done = 1').all(`${id}/trees`) as Array<{ path: string }>;
+  db.close();
+  const mtimes = new Map(finished.map((f) => [f.path, statSync(f.path).mtimeMs]));
   assert.ok(atKill.done > 0 && atKill.done < atKill.total, `units done at kill: ${atKill.done}/${atKill.total}`);
 
   const second = await startServer();
   const done = await waitForJob(second.base, id, 120_000);
   assert.equal(done.status, 'successful', done.message);
+  // resumed from its finished tiles: their outputs were not recomputed
+  for (const [path, mtime] of mtimes) assert.equal(statSync(path).mtimeMs, mtime, `${path} was rewritten`);
   const jobTrees = (await http(second.base, 'GET', `/jobs/${id}/results/trees.geojson`)).text;
   const jobCrowns = (await http(second.base, 'GET', `/jobs/${id}/results/crowns.geojson`)).text;
   second.child.kill('SIGTERM');

@@ -21,7 +21,7 @@ import { isValidTile, mercatorToLonLat, tileBounds, type TileXyz } from '../../t
 export const TREE_TOPS_LAYER = 'tree_tops';
 export const TREE_CROWNS_LAYER = 'tree_crowns';
 export const TOPS_MIN_ZOOM = 13;
-export const CROWNS_MIN_ZOOM = 16;
+export const CROWNS_MIN_ZOOM = 17;
 /** Deepest zoom tiles are cut at; the client overzooms beyond it. */
 export const TREES_MAX_ZOOM = 20;
 /** Most tops one tile carries; above it the tallest are kept (they dominate the overview). */

@@ -43,10 +43,10 @@ export function loadJobsConfig(env: NodeJS.ProcessEnv = process.env): JobsConfig
     limits: { maxRunning: envNumber(env, 'JOBS_MAX_RUNNING', 1, 1, 64), maxQueued: envNumber(env, 'JOBS_MAX_QUEUED', 8, 0, 10000) },
     region: { maxAreaKm2: envNumber(env, 'REGION_MAX_KM2', 25, 0.0001, 1e6), maxVertices: envNumber(env, 'REGION_MAX_VERTICES', 20000, 4, 1e6) },
     syncMaxKm2: envNumber(env, 'JOBS_SYNC_MAX_KM2', 0.05, 0, 1e6),
-    tileSize: envNumber(env, 'JOBS_TILE_SIZE', 512, 16, 8192),
-    blockSize: envNumber(env, 'JOBS_BLOCK_SIZE', 4096, 16, 16384),
+    tileSize: Math.round(envNumber(env, 'JOBS_TILE_SIZE', 512, 16, 8192)),
+    blockSize: Math.round(envNumber(env, 'JOBS_BLOCK_SIZE', 4096, 16, 16384)),
     maxBodyBytes: envNumber(env, 'JOBS_MAX_BODY_KB', 1024, 1, 1e6) * 1024,
-    unitConcurrency: envNumber(env, 'JOBS_UNIT_CONCURRENCY', 1, 1, 64),
+    unitConcurrency: Math.round(envNumber(env, 'JOBS_UNIT_CONCURRENCY', 1, 1, 64)),
   };
 }
 

@@ -10,8 +10,10 @@
  *   (server/trees delineateWindow, as detectTreesTiled does per tile). Output: trees and crowns in
  *   the CHM's CRS.
  *
- * Outputs are region-independent, so any job covering the same tile reuses them; clipping to the
- * region happens when the job's results are exported.
+ * Units never see the region's shape: a unit is a lattice cell (tiles of tileSize, blocks of
+ * blockSize) clipped to the job's bounding window, so interior cells are whole and shared by every
+ * job covering them, and edge cells carry their exact extent in their key. Clipping to the region
+ * itself happens when the job's results are exported.
  */
 import { readFileSync } from 'node:fs';
 import type { Grid, RasterImage, Window } from '../raster/types.ts';
@@ -52,9 +54,9 @@ export interface UnitContext {
   halo: number;
   blockSize: number;
   /**
-   * The part of the model grid this job needs, snapped out to 256 px: CHM blocks are the cells of
-   * the blockSize lattice clipped to it, so a small region does not compute a whole cell. Null
-   * until the job is laid out.
+   * The part of the model grid this job's trees tiles read (region window plus halo): CHM blocks
+   * are the cells of the blockSize lattice clipped to it, so a small region does not compute a
+   * whole cell. Null until the job is laid out.
    */
   blockClip?: Window | null;
 }

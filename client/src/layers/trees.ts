@@ -8,10 +8,10 @@ export const TOPS_LAYER = 'tree-tops';
 export const CROWNS_LAYER = 'tree-crowns';
 /** Invisible crown fill: a click anywhere inside a crown finds its tree. */
 export const CROWNS_HIT_LAYER = 'tree-crowns-hit';
-/** Must match server/features/mvt.ts. */
-const TOPS_MIN_ZOOM = 12;
-const CROWNS_MIN_ZOOM = 15;
-const TILES_MAX_ZOOM = 22;
+/** The tree tiles' zoom range: must match server/features/mvt.ts (trees.test.ts checks). */
+export const TOPS_MIN_ZOOM = 13;
+export const CROWNS_MIN_ZOOM = 17;
+export const TILES_MAX_ZOOM = 20;
 
 /** Metres per screen pixel at a MapLibre zoom (512 px world at z0) and latitude. */
 export function metresPerPixel(zoom: number, lat: number): number {
@@ -61,7 +61,7 @@ export class TreesLayer implements MapLayer {
     }, beforeIdFor(map, 'tree-crowns'));
     map.addLayer({
       id: CROWNS_LAYER, type: 'line', source: SOURCE, 'source-layer': 'tree_crowns', minzoom: CROWNS_MIN_ZOOM,
-      paint: { 'line-color': '#f6fbf3', 'line-width': ['interpolate', ['linear'], ['zoom'], 16, 0.5, 18, 0.9, 20, 1.6] },
+      paint: { 'line-color': '#f6fbf3', 'line-width': ['interpolate', ['linear'], ['zoom'], 17, 0.6, 18, 0.9, 20, 1.6] },
     }, beforeIdFor(map, 'tree-crowns'));
     map.addLayer({
       id: TOPS_LAYER, type: 'circle', source: SOURCE, 'source-layer': 'tree_tops', minzoom: TOPS_MIN_ZOOM,

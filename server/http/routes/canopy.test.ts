@@ -112,6 +112,12 @@ test('the cached CHM is reused after a restart, and recomputed when its raster i
   await writeRgb(join(dataDir, 'plot.tif'), 300, 200, 0.6, crsFromEpsg(32610), [500000, 5000000], texture(9));
   const later = new Date(Date.now() + 5000);
   await utimes(join(dataDir, 'plot.tif'), later, later);
+  // the catalog re-checks a file at most every recheck interval: wait until it sees the new version
+  const oldVersion = ctx.catalog.get('plot').version;
+  for (let t0 = Date.now(); (await ctx.catalog.current('plot')).version === oldVersion; ) {
+    if (Date.now() - t0 > 10_000) throw new Error('the catalog never noticed the replaced file');
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const restarted = await call(base, 'POST', '/api/rasters/plot/canopy', { model: 'hrch-mini' });
   assert.ok([200, 202].includes(restarted.status));
   const done = await waitDone(base, 'plot');
