@@ -12,7 +12,7 @@
  * other machines run the same `UnitExecutor` against shared storage, and resolve `run` from
  * QueueEvents. The runner and the HTTP API do not change.
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { CancelledError } from '../errors.ts';
@@ -46,10 +46,24 @@ export interface WorkQueue<S> {
   run(jobId: string, units: readonly WorkUnit<S>[], opts: RunOptions): Promise<string[]>;
 }
 
-/** Writes a file so that readers see either nothing or the whole file: temp + rename. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+/**
+ * Writes a file so that readers see either nothing or the whole file: temp + rename. Several
+ * chunks are written in sequence (no concatenated copy of a large payload).
+ */
+export function writeFileAtomic(path: string, data: Uint8Array | string | ReadonlyArray<Uint8Array>): void {
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  writeFileSync(tmp, data);
+  if (Array.isArray(data)) {
+    const fd = openSync(tmp, 'w');
+    try {
+      for (const chunk of data as ReadonlyArray<Uint8Array>) {
+        for (let off = 0; off < chunk.byteLength;) off += writeSync(fd, chunk, off);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  } else {
+    writeFileSync(tmp, data as Uint8Array | string);
+  }
   renameSync(tmp, path);
 }
 

@@ -124,7 +124,6 @@ export class JobRunner {
 
   private async runOne(job: JobRecord, controller: AbortController): Promise<void> {
     const outDir = this.outDir(job.id);
-    mkdirSync(outDir, { recursive: true });
     let lastWrite = 0;
     const progress = (percent: number, message: string) => {
       const now = Date.now();
@@ -134,6 +133,7 @@ export class JobRunner {
       this.store.transition(job.id, ['running'], 'running', { progress: Math.max(0, Math.min(100, Math.round(percent * 10) / 10)), message });
     };
     try {
+      mkdirSync(outDir, { recursive: true });
       const result = await this.execute({ job, outDir, signal: controller.signal, progress });
       if (controller.signal.aborted) throw new CancelledError();
       this.store.transition(job.id, ['running'], 'successful', { progress: 100, message: 'done', result, finished: new Date().toISOString() });

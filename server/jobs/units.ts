@@ -15,7 +15,7 @@
  * job covering them, and edge cells carry their exact extent in their key. Clipping to the region
  * itself happens when the job's results are exported.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { Grid, RasterImage, Window } from '../raster/types.ts';
 import { openRaster, type RasterSource } from '../raster/source.ts';
 import { resolveModel } from '../model/registry.ts';
@@ -93,27 +93,40 @@ export function treesUnit(ctx: UnitContext, core: Window, read: Window): WorkUni
 
 // ---- unit output files: [u32 header length][JSON header][pad to 4][float32 payload]
 
-export function encodeUnitFile(header: unknown, payload?: Float32Array): Uint8Array {
+export function encodeUnitFile(header: unknown, payload?: Float32Array): Uint8Array[] {
   const json = Buffer.from(JSON.stringify(header));
   const headLen = 4 + json.length;
-  const pad = (4 - (headLen % 4)) % 4;
-  const out = new Uint8Array(headLen + pad + (payload ? payload.byteLength : 0));
-  new DataView(out.buffer).setUint32(0, json.length, true);
-  out.set(json, 4);
-  if (payload) out.set(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), headLen + pad);
-  return out;
+  const head = new Uint8Array(headLen + ((4 - (headLen % 4)) % 4));
+  new DataView(head.buffer).setUint32(0, json.length, true);
+  head.set(json, 4);
+  return payload ? [head, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength)] : [head];
 }
 
 export function decodeUnitFile<H>(path: string): { header: H; payload: Float32Array } {
-  const buf = readFileSync(path);
-  const len = buf.readUInt32LE(0);
-  const header = JSON.parse(buf.subarray(4, 4 + len).toString('utf8')) as H;
-  const start = 4 + len + ((4 - ((4 + len) % 4)) % 4);
-  const bytes = buf.subarray(start);
-  // copy into an aligned buffer: Buffer pooling does not guarantee 4-byte alignment
-  const payload = new Float32Array(bytes.length / 4);
-  new Uint8Array(payload.buffer).set(bytes);
-  return { header, payload };
+  // read straight into the result arrays: a CHM block is tens of MB, no intermediate copy
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const lenBuf = Buffer.alloc(4);
+    readFully(fd, lenBuf, 0);
+    const len = lenBuf.readUInt32LE(0);
+    const json = Buffer.alloc(len);
+    readFully(fd, json, 4);
+    const start = 4 + len + ((4 - ((4 + len) % 4)) % 4);
+    const payload = new Float32Array(Math.max(0, size - start) / 4);
+    readFully(fd, new Uint8Array(payload.buffer), start);
+    return { header: JSON.parse(json.toString('utf8')) as H, payload };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readFully(fd: number, into: Uint8Array, position: number): void {
+  for (let off = 0; off < into.byteLength;) {
+    const n = readSync(fd, into, off, into.byteLength - off, position + off);
+    if (n === 0) throw new Error('unit output file is truncated');
+    off += n;
+  }
 }
 
 export interface TreesUnitOutput {

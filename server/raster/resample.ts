@@ -137,6 +137,35 @@ export function resampleBlock(block: PixelBlock, mapping: PixelMapping, method: 
         }
         weights1d(x, part.scaleX, method, wx);
         weights1d(y, part.scaleY, method, wy);
+        if (!bandMasks && nb <= 3) {
+          // up to three bands in locals: the inner loop stays free of array writes
+          const s0 = src[0], s1 = nb > 1 ? src[1] : s0, s2 = nb > 2 ? src[2] : s0;
+          let a0 = 0, a1 = 0, a2 = 0, total = 0;
+          for (let j = 0; j < wy.n; j++) {
+            const yy = wy.i0 + j;
+            const wyj = wy.w[j];
+            if (yy < 0 || yy >= bh || wyj === 0) continue;
+            const rowOff = yy * bw;
+            for (let i = 0; i < wx.n; i++) {
+              const xx = wx.i0 + i;
+              if (xx < 0 || xx >= bw) continue;
+              const w = wx.w[i] * wyj;
+              if (w === 0) continue;
+              const p = rowOff + xx;
+              if (bmask && !bmask[p]) continue;
+              total += w;
+              a0 += w * s0[p];
+              a1 += w * s1[p];
+              a2 += w * s2[p];
+            }
+          }
+          if (total <= 1e-10) continue;
+          bands[0][o] = a0 / total;
+          if (nb > 1) bands[1][o] = a1 / total;
+          if (nb > 2) bands[2][o] = a2 / total;
+          mask[o] = 1;
+          continue;
+        }
         acc.fill(0);
         let total = 0;
         for (let j = 0; j < wy.n; j++) {

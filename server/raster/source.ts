@@ -206,6 +206,12 @@ class GeoTiffSource implements RasterSource {
       const src = raw[b];
       const plane = new Float32Array(n);
       const bm = allNodata && dataCount > 1 ? new Uint8Array(n).fill(1) : null;
+      if (!allNodata && !float) {
+        plane.set(src); // integer data without nodata: a native typed-array copy
+        planes.push(plane);
+        bandMasks.push(null);
+        continue;
+      }
       for (let i = 0; i < n; i++) {
         const v = src[i];
         plane[i] = v;

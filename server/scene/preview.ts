@@ -5,7 +5,7 @@
  */
 import sharp from 'sharp';
 
-export async function writeScenePreview(imagePath: string, pngPath: string, panel = 640): Promise<void> {
+export async function writeScenePreview(imagePath: string, pngPath: string, panel = 512): Promise<void> {
   const meta = await sharp(imagePath).metadata();
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;

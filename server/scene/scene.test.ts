@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import proj4 from 'proj4';
@@ -180,6 +180,13 @@ test('forestmap scene: writes a scene; bad flags exit 2 with the reason', () => 
   const preset = cli('--out', out, '--preset', 'jungle');
   assert.equal(preset.status, 2);
   assert.match(preset.stderr, /unknown preset 'jungle'/);
+});
+
+test('a failing output is an error, not a hang, and leaves no temp files', async () => {
+  const out = join(root, 'blocked');
+  mkdirSync(join(out, 'chm.tif', 'occupied'), { recursive: true });
+  await assert.rejects(generateScene({ ...base, width: 64, height: 600, out, crowns: false }));
+  assert.deepEqual(readdirSync(out).filter((f) => f.includes('.tmp-')), []);
 });
 
 test('bad options are clear errors', async () => {
