@@ -11,6 +11,8 @@ import { SCENE_VERSION, type SceneSummary } from './scene/generate.ts';
 import { generateSceneOffThread } from './scene/off.thread.ts';
 import type { AppContext } from './http/context.ts';
 import type { CatalogEntry } from './catalog/catalog.ts';
+import { canopyDemoStage } from './chm/demo.stage.ts';
+import { treesDemoStage } from './trees/demo.stage.ts';
 
 /** About 1 km² at 0.5 m: big enough for a real map, small enough to generate in seconds. */
 export const DEMO_SCENE: DemoParams = { width: 2000, height: 2000, gsd: 0.5, seed: 20240611, preset: 'mixed' };
@@ -137,7 +139,7 @@ export interface DemoStage {
   run(ctx: AppContext, demo: DemoScene, entries: DemoEntries, log: Log): Promise<void>;
 }
 
-export const demoStages: DemoStage[] = [];
+export const demoStages: DemoStage[] = [canopyDemoStage, treesDemoStage];
 
 /** Runs `demoStages` in order; a failing stage is logged and stops the chain, never the server. */
 export async function runDemoStages(ctx: AppContext, demo: DemoScene, entries: DemoEntries, log: Log = defaultLog, stages: DemoStage[] = demoStages): Promise<void> {

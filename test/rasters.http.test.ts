@@ -133,7 +133,7 @@ test('tiles: PNG and WebP, 256 and @2x, 204 outside, nodata and alpha transparen
   const far = tileAt(mx, my, 15);
   assert.equal((await tile(`/tiles/ortho-plot-2019/${far.z}/${far.x}/${far.y}.png`)).status, 204);
   assert.equal((await tile('/tiles/ortho-plot-2019/40/0/0.png')).status, 400);
-  assert.equal((await tile('/tiles/ortho-plot-2019/3/1/2.jpg')).status, 400);
+  assert.equal((await tile('/tiles/ortho-plot-2019/3/1/2@3x.png')).status, 400);
   assert.equal((await tile(`/tiles/ortho-plot-2019/${t.z}/${t.x}/${t.y}.png?colormap=nope`)).status, 400);
   // the nodata block (bottom-right fifth of the fixture) renders transparent
   const nd = innerTile(meta.wgs84Bounds, 19, 0.95, 0.05);

@@ -13,13 +13,16 @@ function bigLayout(lon = -119.72, lat = 37.1): RasterLayout {
   const t: Affine = [x - W * 0.05, 0.1, 0, y + W * 0.05, 0, -0.1];
   const levels = [];
   for (let f = 1; W / f >= 300; f *= 2) levels.push({ width: Math.ceil(W / f), height: Math.ceil(W / f), transform: [t[0], 0.1 * f, 0, t[3], 0, -0.1 * f] as Affine });
-  return { crs, levels };
+  const [x0, y0] = projector(crs, WGS84)(t[0], t[3] - W * 0.1), [x1, y1] = projector(crs, WGS84)(t[0] + W * 0.1, t[3]);
+  return { crs, levels, wgs84Bounds: [x0, y0, x1, y1] };
 }
 
-test('a tile that misses the raster plans nothing (204)', () => {
+test('a tile that misses the raster plans nothing (204), even far outside the UTM zone', () => {
   const layout = bigLayout();
-  const [mx, my] = lonLatToMercator(10, 50);
-  assert.equal(planTileRead(layout, tileAt(mx, my, 14)), null);
+  for (const [lon, lat, z] of [[10, 50, 14], [100, 60, 10], [60.28, 37.1, 12], [-119.72, -37.1, 9], [-119.9, 37.1, 16]]) {
+    const [mx, my] = lonLatToMercator(lon, lat);
+    assert.equal(planTileRead(layout, tileAt(mx, my, z)), null, `${lon},${lat} z${z}`);
+  }
 });
 
 test('low zooms read a coarse overview, and every plan reads a bounded window', () => {

@@ -6,13 +6,19 @@
 import type { Affine, Crs, Window } from '../server/raster/types.ts';
 import { Bounds } from './bounds.ts';
 import { projector, WEB_MERCATOR } from './projection.ts';
-import { tileBounds, type TileXyz } from './tile.matrix.set.ts';
+import { mercatorToLonLat, tileBounds, type TileXyz } from './tile.matrix.set.ts';
 import { approxTransform, type ApproxTransform } from './approx.transform.ts';
 
 /** What the planner needs to know of a raster: its CRS and the grid of each level (0 = full res). */
 export interface RasterLayout {
   crs: Crs;
   levels: ReadonlyArray<{ width: number; height: number; transform: Affine }>;
+  /**
+   * The raster's WGS84 bounds [west, south, east, north]. When given, tiles elsewhere on the globe
+   * are rejected before any projection: far from its zone a projection can return finite nonsense
+   * that would seem to overlap the raster.
+   */
+  wgs84Bounds?: readonly [number, number, number, number];
 }
 
 export interface TileReadPlan {
@@ -131,6 +137,11 @@ function kernelRegions(toPixel: PixelFn, x: number, y: number, w: number, h: num
 /** The plan for one tile, or null when the tile does not touch the raster (HTTP 204). */
 export function planTileRead(layout: RasterLayout, tile: TileXyz, size = 256, resampling: 'nearest' | 'bilinear' = 'bilinear'): TileReadPlan | null {
   const bounds = tileBounds(tile);
+  if (layout.wgs84Bounds) {
+    const [w, s, e, n] = layout.wgs84Bounds;
+    const [tw, ts] = mercatorToLonLat(bounds.minX, bounds.minY), [te, tn] = mercatorToLonLat(bounds.maxX, bounds.maxY);
+    if (!new Bounds(tw, ts, te, tn).intersects(new Bounds(w, s, e, n))) return null;
+  }
   const full = layout.levels[0];
   const rasterBounds = Bounds.fromGrid(full.transform, full.width, full.height);
   const inSource = bounds.project(projector(WEB_MERCATOR, layout.crs), EDGE_STEPS);

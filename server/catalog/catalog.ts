@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
-import { basename, extname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors.ts';
 import { evictRaster, openRaster, type RasterSource } from '../raster/source.ts';
@@ -73,6 +73,8 @@ function roleFor(path: string, metadata: RasterMetadata, requested?: RasterRole)
 export class Catalog {
   private readonly entries = new Map<string, CatalogEntry>();
   private readonly events = new EventEmitter();
+  /** Ids of uploads in progress, so two concurrent uploads of one file name get distinct ids. */
+  private readonly pending = new Set<string>();
   /** Last verified version per id, with its open source. */
   private readonly verified = new Map<string, { at: number; version: string; source: Promise<RasterSource> }>();
   /** Files in the data folder that could not be read at start, with the reason. */
@@ -86,6 +88,10 @@ export class Catalog {
   static async open(options: CatalogOptions): Promise<Catalog> {
     const catalog = new Catalog({ ...options, dataDir: resolve(options.dataDir), varDir: resolve(options.varDir) });
     await mkdir(catalog.uploadsDir, { recursive: true });
+    // uploads cut off by a crash or restart leave their temporary file behind
+    for (const name of await readdir(catalog.uploadsDir)) {
+      if (name.startsWith('.upload-')) await rm(join(catalog.uploadsDir, name), { force: true });
+    }
     await catalog.scan(catalog.options.dataDir, 'data', SCAN_DEPTH);
     await catalog.scan(catalog.uploadsDir, 'upload', 1);
     return catalog;
@@ -192,22 +198,28 @@ export class Catalog {
       const existing = this.entries.get(id);
       if (existing && existing.origin !== 'upload') throw new ConflictError(`raster '${id}' comes from the data folder and cannot be replaced by an upload`);
     } else {
-      id = uniqueId(slugFromFilename(filename), (x) => this.entries.has(x));
+      id = uniqueId(slugFromFilename(filename), (x) => this.entries.has(x) || this.pending.has(x));
     }
-    const tmp = join(this.uploadsDir, `.upload-${randomBytes(6).toString('hex')}${extname(filename).toLowerCase() || '.tif'}`);
-    await streamToFile(stream, tmp, this.options.maxUploadBytes);
-    const final = join(this.uploadsDir, `${id}.tif`);
+    if (this.pending.has(id)) throw new ConflictError(`an upload to '${id}' is already in progress`);
+    this.pending.add(id);
     try {
-      await openRaster(tmp); // validation: throws UnreadableRasterError with the reason
-    } catch (err) {
+      const tmp = join(this.uploadsDir, `.upload-${randomBytes(6).toString('hex')}.tif`);
+      await streamToFile(stream, tmp, this.options.maxUploadBytes);
+      const final = join(this.uploadsDir, `${id}.tif`);
+      try {
+        await openRaster(tmp); // validation: throws UnreadableRasterError with the reason
+      } catch (err) {
+        evictRaster(tmp);
+        await rm(tmp, { force: true });
+        throw err;
+      }
       evictRaster(tmp);
-      await rm(tmp, { force: true });
-      throw err;
+      evictRaster(final);
+      await rename(tmp, final);
+      return await this.add(final, { ...opts, id }, 'upload');
+    } finally {
+      this.pending.delete(id);
     }
-    evictRaster(tmp);
-    evictRaster(final);
-    await rename(tmp, final);
-    return this.add(final, { ...opts, id }, 'upload');
   }
 
   /** Forget a raster; an uploaded file is deleted, a data-folder file is left alone. */

@@ -18,7 +18,9 @@ export async function run(_argv: string[]): Promise<number> {
   const app = await createApp(ctx);
   const server = createServer(app);
   await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
-  console.log(`[forestmap] serving http://${config.host}:${config.port}`);
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  console.log(`[forestmap] serving http://${config.host}:${port}`);
   // The demo scene generates in the background (seconds, once); it appears in the catalog when ready.
   if (config.demo) void bootstrapDemo(ctx).catch((err) => console.error(`[demo] failed: ${err instanceof Error ? err.message : String(err)}`));
   await new Promise<void>((resolve) => {

@@ -124,6 +124,26 @@ function levelResolution(l: { transform: Affine }): [number, number] {
   return [Math.hypot(t[1], t[4]), Math.hypot(t[2], t[5])];
 }
 
+/**
+ * Nearest-neighbour subsampling of a window too large to decode whole (a raster without fitting
+ * overviews seen from far out): one source row per output row, so memory stays at a row's worth.
+ * Values are kept as float64 so nodata comparisons stay exact.
+ */
+async function decimatedRead(image: GeoTIFFImage, x0: number, y0: number, x1: number, y1: number, outW: number, outH: number, samples: number[]): Promise<Float64Array[]> {
+  const out = samples.map(() => new Float64Array(outW * outH));
+  const kx = (x1 - x0) / outW, ky = (y1 - y0) / outH;
+  const cols = Int32Array.from({ length: outW }, (_, c) => Math.min(x1 - x0 - 1, Math.floor((c + 0.5) * kx)));
+  for (let r = 0; r < outH; r++) {
+    const sy = Math.min(y1 - 1, y0 + Math.floor((r + 0.5) * ky));
+    const row = (await image.readRasters({ window: [x0, sy, x1, sy + 1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
+    for (let b = 0; b < samples.length; b++) {
+      const src = row[b], dst = out[b], o = r * outW;
+      for (let c = 0; c < outW; c++) dst[o + c] = src[cols[c]];
+    }
+  }
+  return out;
+}
+
 class GeoTiffSource implements RasterSource {
   readonly grid: Grid;
   private readonly sampleIndices: number[];
@@ -181,12 +201,17 @@ class GeoTiffSource implements RasterSource {
     if (outW * outH > MAX_OUTPUT_PIXELS) throw new LimitExceededError(`read of ${outW}x${outH} pixels exceeds the limit of ${MAX_OUTPUT_PIXELS}`);
     const samples = bands.map((b) => this.sampleIndices[b]);
     if (this.alphaIndex !== null) samples.push(this.alphaIndex);
-    const sized = outW !== x1 - x0 || outH !== y1 - y0 ? { width: outW, height: outH, resampleMethod: 'nearest' } : {};
+    const decimate = outW !== x1 - x0 || outH !== y1 - y0;
     let raw: ArrayLike<number>[];
     let maskRaw: ArrayLike<number> | null = null;
     try {
-      raw = (await l.image.readRasters({ window: [x0, y0, x1, y1], samples, interleave: false, ...sized } as any)) as unknown as ArrayLike<number>[];
-      if (l.mask) maskRaw = ((await l.mask.readRasters({ window: [x0, y0, x1, y1], samples: [0], interleave: false, ...sized } as any)) as unknown as ArrayLike<number>[])[0];
+      if (decimate) {
+        raw = await decimatedRead(l.image, x0, y0, x1, y1, outW, outH, samples);
+        if (l.mask) maskRaw = (await decimatedRead(l.mask, x0, y0, x1, y1, outW, outH, [0]))[0];
+      } else {
+        raw = (await l.image.readRasters({ window: [x0, y0, x1, y1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
+        if (l.mask) maskRaw = ((await l.mask.readRasters({ window: [x0, y0, x1, y1], samples: [0], interleave: false } as any)) as unknown as ArrayLike<number>[])[0];
+      }
     } catch (err) {
       throw unreadable(this.path, 'cannot decode pixels (corrupt or truncated data)', err);
     }

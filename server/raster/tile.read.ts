@@ -7,12 +7,12 @@ import { planMapping, planTileRead, type RasterLayout, type TileReadPlan } from 
 import { WEB_MERCATOR } from '../../tiles/projection.ts';
 import type { TileXyz } from '../../tiles/tile.matrix.set.ts';
 import { resampleBlock, type PixelMapping } from './resample.ts';
-import { MAX_READ_PIXELS, type RasterSource } from './source.ts';
+import type { RasterSource } from './source.ts';
 import type { RasterImage } from './types.ts';
 
 export function layoutOf(source: RasterSource): RasterLayout {
   const levels = Array.from({ length: source.levelCount }, (_, i) => source.levelGrid(i));
-  return { crs: source.grid.crs, levels };
+  return { crs: source.grid.crs, levels, wgs84Bounds: source.metadata.wgs84Bounds };
 }
 
 const layouts = new WeakMap<RasterSource, RasterLayout>();
@@ -30,7 +30,12 @@ export interface TileReadOptions {
   resampling?: 'nearest' | 'bilinear';
   /** 0-based data bands to read (default: all). */
   bands?: number[];
+  /** Most source pixels one tile decodes; larger windows (no fitting overview) are subsampled. */
+  maxReadPixels?: number;
 }
+
+/** A tile decodes at most this many source pixels (4x a 512 px tile's worth). */
+export const TILE_MAX_READ_PIXELS = 1024 * 1024;
 
 export function planFor(source: RasterSource, tile: TileXyz, opts: TileReadOptions = {}): TileReadPlan | null {
   return planTileRead(cachedLayout(source), tile, opts.size ?? 256, opts.resampling ?? 'bilinear');
@@ -42,7 +47,7 @@ export async function readTile(source: RasterSource, tile: TileXyz, opts: TileRe
   const layout = cachedLayout(source);
   const w = plan.window;
   // a raster without overviews seen from far out: decimate the read rather than decode it whole
-  const k = Math.max(1, Math.ceil(Math.sqrt((w.width * w.height) / MAX_READ_PIXELS)));
+  const k = Math.max(1, Math.ceil(Math.sqrt((w.width * w.height) / (opts.maxReadPixels ?? TILE_MAX_READ_PIXELS))));
   const block = await source.readLevel(plan.level, w, {
     bands: opts.bands,
     ...(k > 1 ? { outWidth: Math.ceil(w.width / k), outHeight: Math.ceil(w.height / k) } : {}),

@@ -7,7 +7,6 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import Flatbush from 'flatbush';
 import { InvalidInputError } from '../errors.ts';
@@ -74,14 +73,14 @@ export class TreeStoreWriter {
       this.bytes += Buffer.byteLength(text);
       this.offsets.push(this.bytes);
       this.n++;
-      if (!this.geo.write(text)) await Promise.race([once(this.geo, 'drain'), once(this.geo, 'close')]);
+      if (!this.geo.write(text)) await firstEvent(this.geo, 'drain', 'close');
     }
   }
 
   async finish(source: Record<string, unknown>): Promise<StoreMeta> {
     if (this.failure) throw this.failure;
     this.geo.end();
-    await Promise.race([once(this.geo, 'finish'), once(this.geo, 'close')]);
+    await firstEvent(this.geo, 'finish', 'close');
     if (this.failure) throw this.failure;
     const n = this.n;
     let bbox: StoreMeta['bbox'] = null;
@@ -206,4 +205,18 @@ export class TreeStore {
 
 function propertiesOf(t: Tree): TreeFeature['properties'] {
   return { id: t.id, height_m: Math.round(t.height * 100) / 100, crown_area_m2: Math.round(t.crownArea * 100) / 100, crown_diameter_m: Math.round(t.crownDiameter * 100) / 100 };
+}
+
+/** Resolves on whichever event comes first and detaches both listeners (a race of two once()
+ *  promises leaves the loser attached, which leaks a listener per back-pressure wait). */
+function firstEvent(stream: WriteStream, a: string, b: string): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off(a, done);
+      stream.off(b, done);
+      resolve();
+    };
+    stream.once(a, done);
+    stream.once(b, done);
+  });
 }

@@ -18,6 +18,7 @@ import { legendRgba } from '../../../tiles/render.ts';
 import { getRamp, rampNames } from '../../../tiles/ramps/index.ts';
 import { parseTilePath, parseTileStyle, styleKey } from '../../../tiles/tile.params.ts';
 import { tileJson } from '../../../tiles/tilejson.ts';
+import { tileBounds } from '../../../tiles/tile.matrix.set.ts';
 
 function baseUrl(req: Request): string {
   return `${req.protocol}://${req.get('host') ?? '127.0.0.1'}`;
@@ -46,7 +47,9 @@ export default function tileRoutes(ctx: AppContext): Router {
     res.json(tileJson(entry.metadata, { name: entry.name, tilesUrl: url }));
   });
 
-  router.get('/tiles/:id/:z/:x/:file', async (req, res) => {
+  router.get('/tiles/:id/:z/:x/:file', async (req, res, next) => {
+    // other layers' tiles (vector .pbf/.mvt) under /tiles/ belong to their own routes
+    if (!/\.(png|webp)$/.test(req.params.file)) return next();
     const { tile, size, format } = parseTilePath(req.params.z, req.params.x, req.params.file);
     const style = parseTileStyle(req.query as Record<string, unknown>);
     const entry = await ctx.catalog.current(req.params.id);
@@ -59,11 +62,16 @@ export default function tileRoutes(ctx: AppContext): Router {
       return;
     }
     const key = { id: entry.id, version: entry.version, z: tile.z, x: tile.x, y: tile.y, variant, ext: format };
+    const started = performance.now();
     const { tile: data, cached } = await cache.getOrRender(key, async () => {
       const source = await ctx.catalog.source(entry.id);
       return renderTile(source, { tile, size, format, style, role: entry.role });
     });
     res.setHeader('X-Tile-Cache', cached ? 'hit' : 'miss');
+    res.setHeader('Server-Timing', `${cached ? 'cache' : 'render'};dur=${(performance.now() - started).toFixed(1)}`);
+    // where the pixels lie, as titiler says it
+    res.setHeader('Content-Crs', '<http://www.opengis.net/def/crs/EPSG/0/3857>');
+    res.setHeader('Content-Bbox', tileBounds(tile).toArray().map((v) => v.toFixed(3)).join(','));
     if (!data) {
       res.status(204).end();
       return;
