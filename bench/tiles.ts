@@ -9,7 +9,7 @@
  *    same zooms; prints tiles/s for both and the ratio.
  * 2. Starts `forestmap serve` on that raster, warms a set of tiles into the cache and measures
  *    them with autocannon (64 connections, 20 s): p50, p99, errors.
- * 3. Times one uncached low-zoom tile (whole raster) against one high-zoom tile.
+ * 3. Times a cold low-zoom tile against high-zoom ones over the raster's centre.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -23,6 +23,7 @@ import { renderTile } from '../server/raster/tile.render.ts';
 import { zoomRange } from '../tiles/tilejson.ts';
 import { lonLatToMercator, tileAt, tileRange, type TileXyz } from '../tiles/tile.matrix.set.ts';
 import { planFor } from '../server/raster/tile.read.ts';
+import { dropBlocks } from '../server/raster/block.cache.ts';
 import { Bounds } from '../tiles/bounds.ts';
 import { parseTileStyle } from '../tiles/tile.params.ts';
 
@@ -165,12 +166,13 @@ async function main(): Promise<void> {
   const times = probes.map(() => [] as number[]);
   for (let i = 0; i < 21; i++) {
     for (let k = 0; k < probes.length; k++) {
+      dropBlocks(''); // cold: no decoded TIFF blocks kept from the previous render
       const t = performance.now();
       await renderTile(source, { tile: probes[k], size: 256, format: 'png', style });
       times[k].push(performance.now() - t);
     }
   }
-  console.log('uncached tile over the raster centre, median of 21 (alternated):');
+  console.log('cold tile (no tile cache, no decoded blocks) over the raster centre, median of 21 (alternated):');
   probes.forEach((tile, k) => {
     const p = planFor(source, tile)!;
     console.log(`  z${tile.z} ${tile.z}/${tile.x}/${tile.y}: ${median(times[k]).toFixed(1)} ms, reads level ${p.level} (${p.level ? `overview ${source.levelGrid(p.level).width} px wide` : 'full resolution'}), window ${p.window.width}x${p.window.height}`);

@@ -19,6 +19,8 @@ import { detectTrees } from '../server/trees/detect.ts';
 import { projector, WGS84 } from '../tiles/projection.ts';
 import { rfc7946Problems } from './region.rfc7946.ts';
 import { http, makeScene, sceneRegion, waitForJob, type SceneFixture } from './jobs.fixture.ts';
+import { writeCog } from '../server/raster/cog.writer.ts';
+import { SCENE_CRS } from '../server/scene/generate.ts';
 
 let scene: SceneFixture;
 let server: Server;
@@ -26,8 +28,20 @@ let ctx: AppContext;
 let base = '';
 const saved = { ...process.env };
 
+/** A CHM big enough that a job on it runs for seconds: keeps job slots busy deterministically. */
+async function writeBigChm(dir: string): Promise<void> {
+  const size = 1600;
+  const grid = { width: size, height: size, transform: [560000, 0.5, 0, 4900000, 0, -0.5] as const, crs: SCENE_CRS };
+  await writeCog(join(dir, 'big-chm.tif'), { grid, bands: 1, sampleType: 'float32', tileSize: 256 }, (w) => {
+    const v = new Float32Array(w.width * w.height);
+    for (let r = 0; r < w.height; r++) for (let c = 0; c < w.width; c++) v[r * w.width + c] = 12 + 8 * Math.sin((c * Math.PI) / 9) * Math.sin(((w.y + r) * Math.PI) / 9);
+    return [v];
+  });
+}
+
 before(async () => {
   scene = await makeScene();
+  await writeBigChm(scene.dataDir);
   Object.assign(process.env, {
     JOBS_TILE_SIZE: '32', JOBS_MAX_RUNNING: '1', JOBS_MAX_QUEUED: '1', JOBS_SYNC_MAX_KM2: '0.01',
     REGION_MAX_KM2: '1', JOBS_MAX_BODY_KB: '64',
@@ -133,9 +147,12 @@ test('a small region without Prefer runs synchronously: 200 with the results', a
 });
 
 test('DELETE dismisses a running job; its results are gone', async () => {
-  const post = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'chm', hmin: 3.5, algorithm: 'silva' } }, { Prefer: 'respond-async' });
+  const post = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'big-chm', hmin: 3.5, algorithm: 'silva' } }, { Prefer: 'respond-async' });
   assert.equal(post.status, 201, post.text);
   const id = post.json.jobID;
+  // let it get going, then cancel it mid-run
+  for (let i = 0; i < 200 && (await http(base, 'GET', `/jobs/${id}`)).json.status !== 'running'; i++) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 200));
   const del = await http(base, 'DELETE', `/jobs/${id}`);
   assert.equal(del.status, 200);
   assert.equal(del.json.status, 'dismissed');
@@ -149,12 +166,15 @@ test('DELETE dismisses a running job; its results are gone', async () => {
 });
 
 test('more jobs than running + queued slots: 429', async () => {
-  const body = (hmin: number) => ({ inputs: { raster: 'chm', hmin, algorithm: 'watershed' } });
-  const rs = await Promise.all([4, 4.5, 5].map((h) => http(base, 'POST', '/processes/forest-map/execution', body(h), { Prefer: 'respond-async' })));
-  const statuses = rs.map((r) => r.status).sort();
-  assert.deepEqual(statuses, [201, 201, 429]);
-  assert.match(rs.find((r) => r.status === 429)!.json.error, /too many jobs/);
-  for (const r of rs) if (r.status === 201) await http(base, 'DELETE', `/jobs/${r.json.jobID}`);
+  const post = (hmin: number) => http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'big-chm', hmin } }, { Prefer: 'respond-async' });
+  const a = await post(4);
+  const b = await post(4.5);
+  const c = await post(5);
+  assert.deepEqual([a.status, b.status, c.status], [201, 201, 429]);
+  assert.match(c.json.error, /too many jobs/);
+  assert.equal((await http(base, 'GET', `/jobs/${a.json.jobID}`)).json.status, 'running');
+  assert.equal((await http(base, 'GET', `/jobs/${b.json.jobID}`)).json.status, 'accepted');
+  for (const r of [b, a]) assert.equal((await http(base, 'DELETE', `/jobs/${r.json.jobID}`)).json.status, 'dismissed');
 });
 
 test('every invalid input is a 4xx with a JSON reason', async () => {

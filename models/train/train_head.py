@@ -48,6 +48,16 @@ def load_model(backbone_ckpt: str, head_ckpt: str = "") -> torch.nn.Module:
     return model
 
 
+def init_bins_bias(head: torch.nn.Module, mean_height: float, spread_m: float = 8.0, peak: float = 4.0) -> None:
+    """Start the 256-bin head near the training mean: a bump of bin logits around it. From the
+    default init (all bins equal: 50 m everywhere) the first L1 steps push every pixel down at
+    once, which drove the ReLUs before the bin layer dead and left a constant output."""
+    last = head.conv_depth.head[-1]
+    bins_m = torch.linspace(head.min_depth, head.max_depth, head.n_bins) * 10.0
+    with torch.no_grad():
+        last.bias.copy_(peak * torch.exp(-0.5 * ((bins_m - mean_height) / spread_m) ** 2))
+
+
 def augment(rgb: np.ndarray, chm: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
     """Dihedral transforms plus a mild brightness/contrast change (sensor and sun differences)."""
     k = int(rng.integers(0, 4))
@@ -68,6 +78,8 @@ def train(args) -> dict:
     plots = labelled_plots(args.scenes, args.real)
     area = np.array([min(p.labelled.sum(), 4 * args.tile * args.tile) for p in plots], float)
     prob = area / area.sum()
+    mean_height = float(np.concatenate([p.chm[p.labelled] for p in plots]).mean())
+    init_bins_bias(model.decode_head, mean_height)
     groups = [{'params': list(model.decode_head.parameters()), 'base_lr': args.lr}]
     if args.finetune_lr > 0:
         groups.append({'params': list(model.backbone.parameters()), 'base_lr': args.finetune_lr})

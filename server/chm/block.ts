@@ -65,26 +65,43 @@ export function chmGridOf(source: ChmSource, manifest: LoadedManifest): Grid {
 }
 
 /**
- * CHM values (metres; NaN for nodata) of `block`, a window of the model grid, equal to the
- * whole-raster CHM's pixels there. Memory: the engine's strips of the context window.
+ * Streams the CHM of `block` (a window of the model grid), equal to the whole-raster CHM's pixels
+ * there, top to bottom: `onRows(y, rows)` gets consecutive block rows (block-relative y; `rows`
+ * holds rows.length / block.width rows, metres, NaN for nodata). Memory: the engine's strips of the
+ * context window, never the whole block.
  */
-export async function computeChmBlock(block: Window, opts: ChmBlockOptions): Promise<RasterImage> {
+export async function streamChmBlock(block: Window, opts: ChmBlockOptions, onRows: (y: number, rows: Float32Array) => void | Promise<void>): Promise<void> {
   const whole = chmGridOf(opts.source, opts.manifest);
   const tiling = normaliseTiling(opts.manifest.tiling);
   const ctx = blockContext(whole, block, tiling.tileSize, tiling.stride);
   const nodata = opts.nodata ?? CHM_NODATA;
   const run = startChm({ ...opts, source: subSource(opts.source, whole, ctx), nodata });
   if (run.grid.width !== ctx.width || run.grid.height !== ctx.height) throw new Error('internal: block context grid was resampled');
-  const values = new Float32Array(block.width * block.height).fill(NaN);
   const dx = block.x - ctx.x, dy = block.y - ctx.y;
-  for await (const s of run.strips) {
-    const r0 = Math.max(s.y, dy), r1 = Math.min(s.y + s.height, dy + block.height);
-    for (let r = r0; r < r1; r++) {
-      const row = s.values.subarray((r - s.y) * s.width + dx, (r - s.y) * s.width + dx + block.width);
-      const out = (r - dy) * block.width;
-      for (let c = 0; c < block.width; c++) values[out + c] = row[c] === nodata ? NaN : row[c];
+  const it = run.strips;
+  try {
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      const s = r.value;
+      const r0 = Math.max(s.y, dy), r1 = Math.min(s.y + s.height, dy + block.height);
+      if (r1 > r0) {
+        const rows = new Float32Array((r1 - r0) * block.width);
+        for (let y = r0; y < r1; y++) {
+          const src = s.values.subarray((y - s.y) * s.width + dx, (y - s.y) * s.width + dx + block.width);
+          const o = (y - r0) * block.width;
+          for (let c = 0; c < block.width; c++) rows[o + c] = src[c] === nodata ? NaN : src[c];
+        }
+        await onRows(r0 - dy, rows);
+      }
+      if (s.y + s.height >= dy + block.height) break; // later strips lie below the block
     }
-    if (s.y + s.height >= dy + block.height) break; // later strips lie below the block
+  } finally {
+    await it.return(undefined);
   }
-  return { grid: windowGrid(whole, block), bands: [values], mask: null };
+}
+
+/** The CHM of `block` in memory (tests, small blocks): see streamChmBlock. */
+export async function computeChmBlock(block: Window, opts: ChmBlockOptions): Promise<RasterImage> {
+  const values = new Float32Array(block.width * block.height).fill(NaN);
+  await streamChmBlock(block, opts, (y, rows) => { values.set(rows, y * block.width); });
+  return { grid: windowGrid(chmGridOf(opts.source, opts.manifest), block), bands: [values], mask: null };
 }

@@ -15,12 +15,12 @@
  * job covering them, and edge cells carry their exact extent in their key. Clipping to the region
  * itself happens when the job's results are exported.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import type { Grid, RasterImage, Window } from '../raster/types.ts';
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import type { Grid, Window } from '../raster/types.ts';
 import { openRaster, type RasterSource } from '../raster/source.ts';
 import { resolveModel } from '../model/registry.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
-import { computeChmBlock, chmGridOf } from '../chm/block.ts';
+import { streamChmBlock, chmGridOf } from '../chm/block.ts';
 import { chmPlane, delineateWindow, requiredHalo, resolveTreeOptions, unitScale } from '../trees/detect.ts';
 import { parseWindowSize } from '../trees/window.expression.ts';
 import type { CrownPolygon, Tree, TreeOptions } from '../trees/types.ts';
@@ -112,13 +112,17 @@ export function decodeUnitFile<H>(path: string): { header: H; payload: Float32Ar
     const len = lenBuf.readUInt32LE(0);
     const json = Buffer.alloc(len);
     readFully(fd, json, 4);
-    const start = 4 + len + ((4 - ((4 + len) % 4)) % 4);
+    const start = payloadStart(len);
     const payload = new Float32Array(Math.max(0, size - start) / 4);
     readFully(fd, new Uint8Array(payload.buffer), start);
     return { header: JSON.parse(json.toString('utf8')) as H, payload };
   } finally {
     closeSync(fd);
   }
+}
+
+function payloadStart(headerLength: number): number {
+  return 4 + headerLength + ((4 - ((4 + headerLength) % 4)) % 4);
 }
 
 function readFully(fd: number, into: Uint8Array, position: number): void {
@@ -166,27 +170,34 @@ export function blocksTouching(grid: { width: number; height: number }, size: nu
   return out;
 }
 
-/** Reads windows of the model-grid CHM from the job's 'chm' unit outputs. */
+/**
+ * Reads windows of the model-grid CHM from the job's 'chm' unit outputs. A block file's payload is
+ * row-major float32, so a window is read row by row straight from disk (positioned reads into the
+ * result): no block is held in memory, whatever the region's size.
+ */
 export function blockChmReader(grid: Grid, ctx: UnitContext, pathOf: (key: string) => string): ChmWindowReader {
-  const cache = new Map<string, Float32Array>();
   return {
     grid,
     async read(w) {
       const out = new Float32Array(w.width * w.height).fill(NaN);
+      const bytes = new Uint8Array(out.buffer);
+      const len = Buffer.alloc(4);
       for (const b of blocksTouching(grid, ctx.blockSize, w, ctx.blockClip)) {
         const key = chmUnit(ctx, b).key;
-        let values = cache.get(key);
-        if (!values) {
-          values = decodeUnitFile(pathOf(key)).payload;
-          if (values.length !== b.width * b.height) throw new Error(`internal: CHM block ${key} holds ${values.length} values, expected ${b.width * b.height}`);
-          cache.set(key, values);
-          if (cache.size > 4) // a tile with its halo touches at most 4 blocks
-            cache.delete(cache.keys().next().value!);
-        }
-        const x0 = Math.max(w.x, b.x), x1 = Math.min(w.x + w.width, b.x + b.width);
-        const y0 = Math.max(w.y, b.y), y1 = Math.min(w.y + w.height, b.y + b.height);
-        for (let y = y0; y < y1; y++) {
-          out.set(values.subarray((y - b.y) * b.width + (x0 - b.x), (y - b.y) * b.width + (x1 - b.x)), (y - w.y) * w.width + (x0 - w.x));
+        // opened per read (a tile touches at most 4 blocks): no descriptors outlive the call
+        const fd = openSync(pathOf(key), 'r');
+        try {
+          readFully(fd, len, 0);
+          const start = payloadStart(len.readUInt32LE(0));
+          if (fstatSync(fd).size - start !== b.width * b.height * 4) throw new Error(`internal: CHM block ${key} does not hold ${b.width}x${b.height} values`);
+          const x0 = Math.max(w.x, b.x), x1 = Math.min(w.x + w.width, b.x + b.width);
+          const y0 = Math.max(w.y, b.y), y1 = Math.min(w.y + w.height, b.y + b.height);
+          for (let y = y0; y < y1; y++) {
+            const dst = ((y - w.y) * w.width + (x0 - w.x)) * 4;
+            readFully(fd, bytes.subarray(dst, dst + (x1 - x0) * 4), start + ((y - b.y) * b.width + (x0 - b.x)) * 4);
+          }
+        } finally {
+          closeSync(fd);
         }
       }
       return out;
@@ -233,11 +244,25 @@ export async function executeUnit(unit: WorkUnit<UnitSpec>, outPath: string, sig
   if (signal.aborted) throw new CancelledError();
   const spec = unit.spec;
   if (spec.kind === 'chm') {
-    const image: RasterImage = await computeChmBlock(spec.block, {
-      source: await res.source(spec.ctx), manifest: await res.manifest(spec.ctx), signal,
-      onProgress: progress ? (p) => progress(p.done / p.total) : undefined,
-    });
-    writeFileAtomic(outPath, encodeUnitFile({ block: spec.block }, image.bands[0]));
+    // streamed to the file strip by strip (temp + rename): a block is never whole in memory
+    const tmp = `${outPath}.${process.pid}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      let pos = 0;
+      const put = (chunk: Uint8Array) => { for (let off = 0; off < chunk.byteLength;) off += writeSync(fd, chunk, off, chunk.byteLength - off, pos + off); pos += chunk.byteLength; };
+      for (const chunk of encodeUnitFile({ block: spec.block })) put(chunk);
+      await streamChmBlock(spec.block, {
+        source: await res.source(spec.ctx), manifest: await res.manifest(spec.ctx), signal,
+        onProgress: progress ? (p) => progress(p.done / p.total) : undefined,
+      }, (_y, rows) => put(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength)));
+      if (pos !== encodeUnitFile({ block: spec.block })[0].byteLength + spec.block.width * spec.block.height * 4) throw new Error(`internal: CHM block ${unit.key} is incomplete`);
+    } catch (err) {
+      closeSync(fd);
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+    closeSync(fd);
+    renameSync(tmp, outPath);
     return;
   }
   const reader = await res.chmReader(spec.ctx);

@@ -13,6 +13,7 @@ import { Bounds } from '../../tiles/bounds.ts';
 import { metresPerUnit, projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
 import './native.deflate.ts';
 import { crsFromGeoKeys } from './crs.from.geokeys.ts';
+import { dropBlocks, readTiledWindow } from './block.cache.ts';
 import { compressionName, sampleTypeOf, type RasterLevelInfo, type RasterMetadata } from './metadata.ts';
 import { affineMapping, resampleBlock, type PixelBlock, type Resampling } from './resample.ts';
 import type { Affine, Grid, RasterImage, SampleType, Window } from './types.ts';
@@ -46,6 +47,8 @@ export interface ReadGridOptions {
 /** One resolution level of a GeoTIFF: the full-resolution image or an internal overview. */
 interface Level {
   image: GeoTIFFImage;
+  /** Internally tiled: windows are assembled from cached decoded blocks (block.cache.ts). */
+  tiled: boolean;
   mask: GeoTIFFImage | null;
   width: number;
   height: number;
@@ -144,10 +147,14 @@ async function decimatedRead(image: GeoTIFFImage, x0: number, y0: number, x1: nu
   return out;
 }
 
+let blockCacheSerial = 0;
+
 class GeoTiffSource implements RasterSource {
   readonly grid: Grid;
   private readonly sampleIndices: number[];
   private readonly alphaIndex: number | null;
+  /** Names this file version in the shared block cache. */
+  private readonly cacheKey: string;
 
   constructor(
     readonly path: string,
@@ -158,6 +165,7 @@ class GeoTiffSource implements RasterSource {
     alphaIndex: number | null,
   ) {
     this.grid = this.levelGrid(0);
+    this.cacheKey = `${path}#${blockCacheSerial++}`;
     this.sampleIndices = sampleIndices;
     this.alphaIndex = alphaIndex;
   }
@@ -209,7 +217,9 @@ class GeoTiffSource implements RasterSource {
         raw = await decimatedRead(l.image, x0, y0, x1, y1, outW, outH, samples);
         if (l.mask) maskRaw = (await decimatedRead(l.mask, x0, y0, x1, y1, outW, outH, [0]))[0];
       } else {
-        raw = (await l.image.readRasters({ window: [x0, y0, x1, y1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
+        raw = l.tiled
+          ? await readTiledWindow(l.image, `${this.cacheKey}|${level}`, x0, y0, x1, y1, samples)
+          : ((await l.image.readRasters({ window: [x0, y0, x1, y1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[]);
         if (l.mask) maskRaw = ((await l.mask.readRasters({ window: [x0, y0, x1, y1], samples: [0], interleave: false } as any)) as unknown as ArrayLike<number>[])[0];
       }
     } catch (err) {
@@ -333,6 +343,7 @@ class GeoTiffSource implements RasterSource {
   }
 
   async close(): Promise<void> {
+    dropBlocks(`${this.cacheKey}|`);
     await this.tiff.close();
   }
 }
@@ -384,7 +395,8 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   const transform = await affineOf(main, keys?.GTRasterTypeGeoKey, path);
   await checkNotTruncated(main, fileSize, path);
 
-  const levels: Level[] = [{ image: main, mask: null, width, height, transform }];
+  const isTiled = (img: GeoTIFFImage) => img.getFileDirectory().hasTag('TileWidth' as any);
+  const levels: Level[] = [{ image: main, tiled: isTiled(main), mask: null, width, height, transform }];
   const masks: GeoTIFFImage[] = [];
   for (let i = 1; i < count; i++) {
     const img = await tiff.getImage(i);
@@ -396,7 +408,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     if (img.getSamplesPerPixel() !== spp) continue;
     await checkNotTruncated(img, fileSize, path);
     const sx = width / w, sy = height / h;
-    levels.push({ image: img, mask: null, width: w, height: h, transform: [transform[0], transform[1] * sx, transform[2] * sy, transform[3], transform[4] * sx, transform[5] * sy] });
+    levels.push({ image: img, tiled: isTiled(img), mask: null, width: w, height: h, transform: [transform[0], transform[1] * sx, transform[2] * sy, transform[3], transform[4] * sx, transform[5] * sy] });
   }
   levels.sort((a, b) => b.width - a.width);
   for (const m of masks) {
