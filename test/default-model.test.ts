@@ -18,7 +18,6 @@ import { openRaster } from '../server/raster/source.ts';
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const modelDir = join(root, 'models', 'forestmap-vit');
 const ready = existsSync(join(modelDir, 'manifest.json'));
-const TILE = 256;
 
 test('forestmap-vit is the registry default model', { skip: ready ? false : 'models/forestmap-vit not exported yet' }, async () => {
   const m = await defaultModel({ env: {} });
@@ -37,15 +36,18 @@ test('forestmap-vit predicts taller canopy over forest than over open ground on 
     const session = await getModelSession(manifest);
     const image = await openRaster(join(dir, 'image.tif'));
     const chm = await openRaster(join(dir, 'chm.tif'));
+    const TILE = manifest.input.tileSize;
     let tallSum = 0, tallN = 0, openSum = 0, openN = 0;
-    for (const [x, y] of [[0, 0], [256, 0], [0, 256], [256, 256]]) {
+    const origins: number[] = [];
+    for (let o = 0; o + TILE <= 512; o += TILE) origins.push(o);
+    for (const [x, y] of origins.flatMap((ox) => origins.map((oy) => [ox, oy]))) {
       const win = { x, y, width: TILE, height: TILE };
       const rgb = await image.readWindow(win, { overview: 0, bands: [0, 1, 2] });
       const truth = (await chm.readWindow(win, { overview: 0, bands: [0] })).bands[0];
       const pred = await session.run(normaliseTile(rgb.bands, manifest.input), 1, TILE, TILE);
-      // Skip a 16 px margin: tile edges have the least context.
-      for (let row = 16; row < TILE - 16; row++) {
-        for (let col = 16; col < TILE - 16; col++) {
+      // Skip an 8 px margin: tile edges have the least context.
+      for (let row = 8; row < TILE - 8; row++) {
+        for (let col = 8; col < TILE - 8; col++) {
           const i = row * TILE + col;
           if (truth[i] >= 10) { tallSum += pred[i]; tallN++; }
           else if (truth[i] <= 0.5) { openSum += pred[i]; openN++; }

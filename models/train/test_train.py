@@ -62,6 +62,32 @@ class CanopyModel(unittest.TestCase):
         self.assertFalse(torch.allclose(p0, p1))
 
 
+class HeadTraining(unittest.TestCase):
+    def test_bins_bias_starts_near_mean_and_loss_trains_head_only(self):
+        from models.train.train_head import height_loss, init_bins_bias
+        torch.manual_seed(0)
+        model = build_canopy_model(tiny_cfg()).eval()
+        model.backbone.requires_grad_(False)
+        init_bins_bias(model.decode_head, 20.0)
+        x = torch.randn(2, 3, 32, 32)
+        with torch.no_grad():
+            start = metres(model, x)
+        # The 0.1 floor on every bin pulls towards the 50 m midpoint; without the bump it would be 50.
+        self.assertLess(abs(float(start.mean()) - 20.0), 8.0)
+        y = torch.full((2, 32, 32), 12.0)
+        mask = torch.ones(2, 32, 32, dtype=torch.bool)
+        opt = torch.optim.AdamW(model.decode_head.parameters(), lr=1e-3)
+        first = None
+        for _ in range(15):
+            loss = height_loss(model, x, y, mask)
+            first = first if first is not None else float(loss)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        self.assertLess(float(loss), first)
+        self.assertTrue(all(p.grad is None for p in model.backbone.parameters()))
+
+
 class ProbeAndBaselines(unittest.TestCase):
     def test_ridge_recovers_linear_map(self):
         rng = np.random.default_rng(0)

@@ -19,6 +19,7 @@ from typing import List
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from models.train import data as D
 from models.train.arch import ArchConfig, build_canopy_model, metres
@@ -52,10 +53,39 @@ def init_bins_bias(head: torch.nn.Module, mean_height: float, spread_m: float = 
     """Start the 256-bin head near the training mean: a bump of bin logits around it. From the
     default init (all bins equal: 50 m everywhere) the first L1 steps push every pixel down at
     once, which drove the ReLUs before the bin layer dead and left a constant output."""
+    # He initialisation throughout: PyTorch's default (kaiming_uniform a=sqrt(5)) shrinks the
+    # signal by ~0.6 per layer, and after the ~12 layers of the DPT head the output barely
+    # depends on the image (std 0.004 m at init), so L1 training only moved the constant.
+    for m in head.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity='relu')
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
     last = head.conv_depth.head[-1]
     bins_m = torch.linspace(head.min_depth, head.max_depth, head.n_bins) * 10.0
     with torch.no_grad():
+        last.weight.mul_(0.1)  # the bias bump decides the start; the image moves it from there
         last.bias.copy_(peak * torch.exp(-0.5 * ((bins_m - mean_height) / spread_m) ** 2))
+
+
+def height_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+                sigma_m: float = 2.0, l1_weight: float = 0.1) -> torch.Tensor:
+    """Cross-entropy of the bin distribution against a Gaussian soft label around the true height,
+    plus a small L1 on the expected height. L1 alone trains the 256-bin head very slowly: its
+    gradient reaches each bin only through the weighted mean (measured: it barely fits one tile
+    in 60 steps, while this loss does)."""
+    head = model.decode_head
+    logits = head.logits(model.backbone(x))[:, :, :y.shape[1], :y.shape[2]]
+    p = F.relu(logits) + 0.1
+    p = p / p.sum(dim=1, keepdim=True)
+    bins = torch.linspace(head.min_depth, head.max_depth, head.n_bins, dtype=p.dtype).view(1, -1, 1, 1) * 10.0
+    q = torch.exp(-0.5 * ((bins - y[:, None]) / sigma_m) ** 2)
+    q = q / q.sum(dim=1, keepdim=True)
+    ce = -(q * torch.log(p)).sum(dim=1)[mask]
+    l1 = ((p * bins).sum(dim=1) - y).abs()[mask]
+    if ce.numel() == 0:
+        return logits.sum() * 0
+    return ce.mean() + l1_weight * l1.mean()
 
 
 def augment(rgb: np.ndarray, chm: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
@@ -116,15 +146,13 @@ def train(args) -> dict:
         m = torch.from_numpy(np.stack([t[2] for t in tiles]))
         model.decode_head.train()
         model.backbone.train(args.finetune_lr > 0)
-        pred = metres(model, x)[:, 0, :args.tile, :args.tile]
-        err = (pred - y)[m]
-        loss = err.abs().mean() if err.numel() else pred.sum() * 0
+        loss = height_loss(model, x, y, m)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        rec = {'step': step, 'l1_m': round(float(loss), 4), 'sec': round(time.time() - t0, 1)}
+        rec = {'step': step, 'loss': round(float(loss), 4), 'sec': round(time.time() - t0, 1)}
         log.append(rec)
         if step % args.log_every == 0 or step == args.steps:
             print(json.dumps(rec), flush=True)

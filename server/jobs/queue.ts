@@ -110,7 +110,11 @@ export class SqliteWorkQueue<S> implements WorkQueue<S> {
     let next = 0;
     const worker = async () => {
       while (next < todo.length) {
+        // a unit whose reads hit caches never leaves the microtask queue: yield so that HTTP
+        // requests (status polls, cancels) are served between units
+        await new Promise<void>((resolve) => setImmediate(resolve));
         if (opts.signal.aborted) throw new CancelledError();
+        if (next >= todo.length) break; // another worker took the last unit meanwhile
         const i = todo[next++];
         const unit = units[i];
         const out = paths[i];
