@@ -5,7 +5,7 @@ import { numberFlag, parseFlags, requireFlag } from './args.ts';
 import { UsageError } from './main.ts';
 import { openRaster } from '../raster/source.ts';
 import { detectTreesTiled } from '../trees/tiled.ts';
-import { parseWindowSize } from '../trees/window.expression.ts';
+import { DEFAULT_WS, parseWindowSize } from '../trees/window.expression.ts';
 import { FeatureCollectionWriter, treeFeatureBuilder } from '../features/geojson.ts';
 import type { CrownAlgorithm, SmoothOptions, TreeOptions } from '../trees/types.ts';
 import { InvalidInputError } from '../errors.ts';
@@ -22,8 +22,8 @@ identical to processing the raster whole.
   --out FILE          tree tops GeoJSON
   --crowns FILE       crown polygons GeoJSON
   --algorithm A       dalponte (default) | silva | watershed
-  --ws W              lmf window diameter in metres: a number (default 5) or an expression of the
-                      height h, e.g. '0.07*h+3' (numbers, h, + - * / ^, min max sqrt exp log abs)
+  --ws W              lmf window diameter in metres: a number or an expression of the
+                      height h (default '0.07*h+3', lidR's variable window; numbers, h, + - * / ^, min max sqrt exp log abs)
   --hmin H            minimum tree height, m (default 2)
   --shape S           circular (default) | square
   --smooth S          none (default) | mean3 | median3 | mean5 | median5 | gaussian1 | gaussian2 ...
@@ -69,7 +69,7 @@ export function treeOptionsFromFlags(v: Record<string, string | boolean | undefi
   const shape = s('shape') ?? 'circular';
   if (shape !== 'circular' && shape !== 'square') throw new UsageError(`--shape must be circular or square, got '${shape}'`);
   let ws: TreeOptions['ws'];
-  try { ws = s('ws') === undefined ? 5 : parseWindowSize(s('ws')!); } catch (err) {
+  try { ws = parseWindowSize(s('ws') ?? DEFAULT_WS); } catch (err) {
     if (err instanceof InvalidInputError) throw new UsageError(`--ws: ${err.message}`);
     throw err;
   }
@@ -131,6 +131,6 @@ export async function run(argv: string[]): Promise<number> {
   if (process.stderr.isTTY) process.stderr.write('\n');
   const secs = (performance.now() - t0) / 1000;
   const { width, height } = result.grid;
-  console.log(`${nTops} trees${crowns ? `, ${nCrowns} crowns` : ''} from ${width}x${height} px in ${secs.toFixed(2)} s (${opts.algorithm}, ws ${typeof opts.ws === 'number' ? opts.ws : values.ws}, hmin ${opts.hmin})`);
+  console.log(`${nTops} trees${crowns ? `, ${nCrowns} crowns` : ''} from ${width}x${height} px in ${secs.toFixed(2)} s (${opts.algorithm}, ws ${typeof opts.ws === 'number' ? opts.ws : (values.ws ?? DEFAULT_WS)}, hmin ${opts.hmin})`);
   return 0;
 }

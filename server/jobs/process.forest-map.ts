@@ -3,6 +3,7 @@
  * returns) and the parser that turns an execute request body into a typed, validated request.
  * One file per process, as titiler's algorithms declare their inputs and outputs.
  */
+import { DEFAULT_WS } from '../trees/window.expression.ts';
 import { InvalidInputError } from '../errors.ts';
 import type { CrownAlgorithm } from '../trees/types.ts';
 
@@ -36,7 +37,7 @@ export interface ForestMapRequest {
   outputs: OutputName[];
 }
 
-export const DEFAULT_TREES: TreeDetectionInputs = { algorithm: 'dalponte', ws: 5, hmin: 2 };
+export const DEFAULT_TREES: TreeDetectionInputs = { algorithm: 'dalponte', ws: DEFAULT_WS, hmin: 2 };
 
 const KNOWN_INPUTS = new Set(['raster', 'region', 'bbox', 'model', 'algorithm', 'ws', 'hmin']);
 

@@ -4,6 +4,7 @@
  * tile by tile, with progress, into a TreeStore under varDir/trees/<chmId>/<version>. One
  * computation runs at a time; a replaced or removed CHM cancels its computation and drops its store.
  */
+import { DEFAULT_WS, parseWindowSize } from './window.expression.ts';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -27,7 +28,7 @@ export interface TreeStatus {
 }
 
 /** Defaults for server-side detection: lidR's variable window, Dalponte crowns. */
-export const SERVER_TREE_OPTIONS: TreeOptions = { ws: (h) => 0.07 * h + 3, hmin: 2, algorithm: 'dalponte' };
+export const SERVER_TREE_OPTIONS: TreeOptions = { ws: parseWindowSize(DEFAULT_WS), hmin: 2, algorithm: 'dalponte' };
 
 export class TreeService {
   private readonly statuses = new Map<string, TreeStatus>();

@@ -89,6 +89,10 @@ export function parseWindowExpression(text: string): WindowFunction {
 }
 
 /** A --ws value: a plain number (fixed diameter) or an expression of h. */
+/** The window every entry point uses unless told otherwise: lidR's variable window, which adapts to
+ *  stands of mixed heights better than a fixed diameter. */
+export const DEFAULT_WS = '0.07*h+3';
+
 export function parseWindowSize(text: string): number | WindowFunction {
   const n = Number(text);
   if (text.trim() !== '' && Number.isFinite(n)) {
