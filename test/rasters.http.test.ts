@@ -231,6 +231,7 @@ test('uploads: raw and multipart are registered; bad files are 422 with the reas
     const r = await upload('bad.tif', file);
     assert.equal(r.status, 422, `${file}: ${r.status}`);
     assert.match(r.body.error, why);
+    assert.match(r.body.error, /^bad\.tif: /, 'the reason names the uploaded file, not the spool file');
   }
   const big = join(scratch, 'big.bin');
   writeFileSync(big, Buffer.alloc(MAX_UPLOAD + 200_000, 1));

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { ConflictError, InvalidInputError, NotFoundError } from '../errors.ts';
+import { ConflictError, InvalidInputError, NotFoundError, UnreadableRasterError } from '../errors.ts';
 import { evictRaster, openRaster, type RasterSource } from '../raster/source.ts';
 import type { RasterMetadata } from '../raster/metadata.ts';
 import { assertValidId, isInside, slugFromFilename, uniqueId } from './ids.ts';
@@ -211,6 +211,8 @@ export class Catalog {
       } catch (err) {
         evictRaster(tmp);
         await rm(tmp, { force: true });
+        // the reason names the spool file; the user knows the file by the name they uploaded
+        if (err instanceof UnreadableRasterError) throw new UnreadableRasterError(err.message.replace(basename(tmp), basename(filename)), err.details);
         throw err;
       }
       evictRaster(tmp);
