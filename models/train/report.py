@@ -101,7 +101,7 @@ def run(a, train_dirs, eval_dirs, pre_out, head_out, probe_file) -> dict:
             },
         },
         'input': {'tileSize': TILE, 'patchSize': 16, 'sizeMultiple': 32, 'gsd': D.MODEL_GSD, 'channels': ['R', 'G', 'B'],
-                  'scale': 1 / 255, 'mean': [float(v) for v in D.MEAN], 'std': [float(v) for v in D.STD],
+                  'scale': 1 / 255, 'mean': [round(float(v), 6) for v in D.MEAN], 'std': [round(float(v), 6) for v in D.STD],
                   'dynamicSize': True},
         # The graph outputs Meta's units (metres / 10), like the HRCH port: metres = relu(10 * y).
         'output': {'units': 'm', 'scale': 10.0, 'offset': 0.0, 'relu': True, 'bakedIn': False},

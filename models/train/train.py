@@ -1,6 +1,9 @@
 """Reproduce models/forestmap-vit from one command, with fixed seeds:
 
-  /usr/bin/python3 -m models.train.train            # CPU run (about 40 min on one core)
+  /usr/bin/python3 -m models.train.train --head-steps 260 --threads 2   # the shipped CPU run, then:
+  /usr/bin/python3 -m models.train.train --head-steps 520 --threads 2   # resumes the head to 520 steps
+  (the second call continues the head from its checkpoint with a warm restart of the cosine
+  schedule; pretraining ran on 1 thread and stopped at its 2400 s budget, step 428 of 500)
   /usr/bin/python3 -m models.train.train --device cuda --pretrain-steps 20000 --pretrain-batch 128 ...
 
 Stages (each skipped when its output exists, so an interrupted run resumes; --force redoes all):
@@ -32,7 +35,7 @@ def parse(argv=None):
     ap.add_argument('--eval-scenes', type=int, default=4)
     ap.add_argument('--pretrain-steps', type=int, default=500)
     ap.add_argument('--pretrain-batch', type=int, default=24)
-    ap.add_argument('--head-steps', type=int, default=260)
+    ap.add_argument('--head-steps', type=int, default=520)
     ap.add_argument('--head-batch', type=int, default=4)
     ap.add_argument('--head-tile', type=int, default=128)
     ap.add_argument('--real-train', nargs='*', default=[], help='NAME=RGB.tif:CHM.tif extra labelled real pairs')

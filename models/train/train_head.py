@@ -78,7 +78,7 @@ def height_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: 
     logits = head.logits(model.backbone(x))[:, :, :y.shape[1], :y.shape[2]]
     p = F.relu(logits) + 0.1
     p = p / p.sum(dim=1, keepdim=True)
-    bins = torch.linspace(head.min_depth, head.max_depth, head.n_bins, dtype=p.dtype).view(1, -1, 1, 1) * 10.0
+    bins = torch.linspace(head.min_depth, head.max_depth, head.n_bins, dtype=p.dtype, device=p.device).view(1, -1, 1, 1) * 10.0
     q = torch.exp(-0.5 * ((bins - y[:, None]) / sigma_m) ** 2)
     q = q / q.sum(dim=1, keepdim=True)
     ce = -(q * torch.log(p)).sum(dim=1)[mask]
@@ -103,7 +103,8 @@ def train(args) -> dict:
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     os.makedirs(args.out, exist_ok=True)
-    model = load_model(args.backbone)
+    device = torch.device(args.device)
+    model = load_model(args.backbone).to(device)
     model.backbone.requires_grad_(args.finetune_lr > 0)
     plots = labelled_plots(args.scenes, args.real)
     area = np.array([min(p.labelled.sum(), 4 * args.tile * args.tile) for p in plots], float)
@@ -141,9 +142,9 @@ def train(args) -> dict:
             g['lr'] = warmup_cosine(g['base_lr'], g['base_lr'] * 0.01, warm, step, args.steps)
         tiles = [augment(*D.random_tile(plots[int(rng.choice(len(plots), p=prob))], args.tile, rng), rng)
                  for _ in range(args.batch)]
-        x = torch.from_numpy(np.stack([D.normalise(t[0]) for t in tiles]))
-        y = torch.from_numpy(np.stack([t[1] for t in tiles]))
-        m = torch.from_numpy(np.stack([t[2] for t in tiles]))
+        x = torch.from_numpy(np.stack([D.normalise(t[0]) for t in tiles])).to(device)
+        y = torch.from_numpy(np.stack([t[1] for t in tiles])).to(device)
+        m = torch.from_numpy(np.stack([t[2] for t in tiles])).to(device)
         model.decode_head.train()
         model.backbone.train(args.finetune_lr > 0)
         loss = height_loss(model, x, y, m)
@@ -160,6 +161,7 @@ def train(args) -> dict:
             save()
             last = time.time()
     save()
+    model.cpu()
     torch.save({'model': model.state_dict(), 'arch': model.cfg.to_dict(), 'steps': step, 'seed': args.seed,
                 'plots': [p.name for p in plots]}, os.path.join(args.out, 'model.pt'))
     return {'steps': step, 'plots': [p.name for p in plots]}
