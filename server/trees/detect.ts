@@ -12,12 +12,15 @@ import { silva2016 } from './silva.ts';
 import { smoothChm, smoothRadius } from './smooth.ts';
 import type { CrownPolygon, Tree, TreeOptions, TreeResult } from './types.ts';
 import { watershed } from './watershed.ts';
+import { DEFAULT_WS, parseWindowSize } from './window.expression.ts';
+
+const DEFAULT_WINDOW = parseWindowSize(DEFAULT_WS);
 
 export type ResolvedTreeOptions = Required<Omit<TreeOptions, 'smooth'>> & Pick<TreeOptions, 'smooth'>;
 
 export function resolveTreeOptions(opts: TreeOptions = {}): ResolvedTreeOptions {
   const o: ResolvedTreeOptions = {
-    ws: opts.ws ?? 5,
+    ws: opts.ws ?? DEFAULT_WINDOW,
     hmin: opts.hmin ?? 2,
     shape: opts.shape ?? 'circular',
     smooth: opts.smooth ?? null,
