@@ -14,7 +14,7 @@ const FAILED = /\[demo\] .*failed/;
 
 test('serve without DATA_DIR runs the demo end to end: scene, canopy height, trees', { timeout: 300_000 }, async () => {
   const varDir = mkdtempSync(join(tmpdir(), 'fm-demo-'));
-  const env = { ...process.env, PORT: '0', HOST: '127.0.0.1', VAR_DIR: varDir };
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', HOST: '127.0.0.1', VAR_DIR: varDir };
   delete env.DATA_DIR;
   delete env.DEMO;
   const child = spawn(process.execPath, ['bin/forestmap.js', 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });

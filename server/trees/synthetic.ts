@@ -4,6 +4,10 @@
  * tree's top, height and crown footprint are known exactly. Deterministic per seed.
  */
 import type { Affine, Crs, RasterImage } from '../raster/types.ts';
+import { prng as rng } from '../scene/random.ts';
+
+/** The scenes' seeded PRNG (mulberry32): one implementation for every synthetic fixture. */
+export { rng };
 
 export interface SyntheticTree { x: number; y: number; height: number; radius: number }
 
@@ -12,18 +16,6 @@ export interface SyntheticForest {
   trees: SyntheticTree[];
   /** Index of the tree owning each pixel (highest crown), -1 for ground. */
   owner: Int32Array;
-}
-
-/** mulberry32: small seeded PRNG so scenes are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const UTM_17N: Crs = { epsg: 32617, proj4: '+proj=utm +zone=17 +datum=WGS84 +units=m +no_defs +type=crs', name: 'WGS 84 / UTM zone 17N', units: 'm' };
