@@ -2,17 +2,23 @@
  * bench/tiles: map tile rendering against gdal2tiles, cached-tile latency, and overview use.
  *
  *   node --import tsx bench/tiles.ts [--size 4096] [--seconds 20] [--connections 64] [--keep]
+ *                                    [--http-only] [--client wrk|autocannon]
  *
  * 1. Generates a seeded RGB GeoTIFF (UTM 10N, 0.1 m, DEFLATE, tiled, internal overviews; GDAL
  *    writes it) and renders its whole pyramid (TileJSON minzoom..maxzoom) through renderTile
  *    (plan, read, resample, colour, PNG), then runs `gdal2tiles.py --xyz --processes=2` over the
  *    same zooms; prints tiles/s for both and the ratio.
  * 2. Starts `forestmap serve` on that raster, warms a set of tiles into the cache and measures
- *    them with autocannon (64 connections, 20 s): p50, p99, errors.
+ *    them under load (64 connections, 20 s): p50, p99, errors, req/s. The load comes from wrk
+ *    (C, one thread: `wrk -t1 -c64 -d20s --latency` with a Lua script rotating over the cached
+ *    tiles) when it is on PATH, else from autocannon (JavaScript, 2 worker threads), which costs
+ *    the shared CPUs more and so inflates the figures. --client picks one explicitly. Each
+ *    measurement follows an unmeasured 2 s run of the same requests.
+ *    --http-only skips 1 and 3 (the pyramid render, gdal2tiles and the cold-tile probe).
  * 3. Times a cold low-zoom tile against high-zoom ones over the raster's centre.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,8 +50,90 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '64' },
     keep: { type: 'boolean', default: false },
     concurrency: { type: 'string', default: '4' },
+    'http-only': { type: 'boolean', default: false },
+    client: { type: 'string' },
   },
 });
+const HAS_WRK = spawnSync('wrk', ['-v'], { stdio: 'ignore' }).error === undefined;
+const CLIENT = args.client ?? (HAS_WRK ? 'wrk' : 'autocannon');
+if (CLIENT !== 'wrk' && CLIENT !== 'autocannon') throw new Error('--client must be wrk or autocannon');
+if (CLIENT === 'wrk' && !HAS_WRK) throw new Error('--client wrk: wrk is not on PATH (apt-get install wrk)');
+
+interface LoadResult {
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  max: number;
+  errors: number;
+  /** How the figure was taken, for the printed line. */
+  how: string;
+}
+
+/** `1.23ms`, `456.00us`, `1.20s`, `2.00m` -> ms */
+function wrkMs(v: string): number {
+  const m = v.match(/^([\d.]+)(us|ms|s|m)$/);
+  if (!m) throw new Error(`wrk: cannot read latency '${v}'`);
+  return Number(m[1]) * ({ us: 1e-3, ms: 1, s: 1e3, m: 6e4 } as Record<string, number>)[m[2]];
+}
+
+/** wrk, one thread, `connections` connections, GET over `paths` in turn (all when one is given). */
+function runWrk(base: string, paths: string[], seconds: number): Promise<LoadResult> {
+  const script = join(dir, `wrk-${paths.length}-${Date.now()}.lua`);
+  writeFileSync(script, [
+    `local paths = { ${paths.map((p) => JSON.stringify(p)).join(', ')} }`,
+    'local reqs = {}',
+    // formatted in init, once wrk has set the Host header (at load time it has not)
+    'init = function() for i, p in ipairs(paths) do reqs[i] = wrk.format("GET", p) end end',
+    'local i = 0',
+    // each thread has its own Lua state; the first connections start on different tiles
+    'request = function() i = i % #reqs + 1; return reqs[i] end',
+    '',
+  ].join('\n'));
+  const argv = ['-t1', `-c${args.connections}`, `-d${seconds}s`, '--latency', '-s', script, base];
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`wrk exited ${code}:\n${out}`));
+      const pct = (p: string) => wrkMs(out.match(new RegExp(`^\\s*${p}%\\s+(\\S+)`, 'm'))?.[1] ?? 'NaNms');
+      const total = Number(out.match(/(\d+) requests in/)?.[1]);
+      const socket = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+      const socketErrors = socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+      const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
+      const max = out.match(/^\s*Latency\s+\S+\s+\S+\s+(\S+)/m)?.[1];
+      resolve({
+        requests: total,
+        rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1]),
+        p50: pct('50'),
+        p99: pct('99'),
+        max: max ? wrkMs(max) : NaN,
+        errors: socketErrors + non2xx,
+        how: `wrk ${argv.slice(0, 4).join(' ')} (1 client thread)`,
+      });
+    });
+  });
+}
+
+async function runAutocannon(base: string, paths: string[], seconds: number): Promise<LoadResult> {
+  const r = await autocannon({
+    url: base,
+    connections: Number(args.connections),
+    duration: seconds,
+    workers: 2,
+    requests: paths.map((path) => ({ method: 'GET', path })),
+  });
+  return {
+    requests: r.requests.total, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max,
+    errors: r.errors + r.timeouts + r.non2xx,
+    how: `autocannon ${args.connections} connections ${seconds} s (2 client threads)`,
+  };
+}
+
+const load = (base: string, paths: string[], seconds: number) => (CLIENT === 'wrk' ? runWrk : runAutocannon)(base, paths, seconds);
+const fmt = (r: LoadResult) => `${r.requests} requests, ${r.rps.toFixed(0)} req/s, latency p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms max ${r.max.toFixed(1)} ms, errors ${r.errors}`;
 const SIZE = Number(args.size);
 const PYTHON = process.env.FORESTMAP_PYTHON ?? '/usr/bin/python3';
 const dir = mkdtempSync(join(tmpdir(), 'fm-bench-tiles-'));
@@ -124,59 +212,61 @@ async function main(): Promise<void> {
   const tiles = pyramidTiles(m.wgs84Bounds, minzoom, maxzoom);
   console.log(`pyramid: zooms ${minzoom}-${maxzoom}, ${tiles.length} tiles; overviews ${m.overviews.map((o) => o.width).join(', ')}`);
 
-  // 1a. ours: every tile of the pyramid, uncached, one process (a few tiles in flight so PNG
-  // encoding on libuv's threads overlaps the next tile's reading and resampling)
-  const style = parseTileStyle({});
-  const cpu0 = process.cpuUsage();
-  t0 = performance.now();
-  let drawn = 0, next = 0;
-  const worker = async () => {
-    while (next < tiles.length) {
-      const tile = tiles[next++];
-      if (await renderTile(source, { tile, size: 256, format: 'png', style })) drawn++;
-    }
-  };
-  await Promise.all(Array.from({ length: Number(args.concurrency) }, worker));
-  const oursS = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const oursCpu = (cpu.user + cpu.system) / 1e6;
-  const oursRate = tiles.length / oursS;
-  console.log(`forestmap renderTile: ${tiles.length} tiles (${drawn} non-empty) in ${oursS.toFixed(1)} s = ${oursRate.toFixed(1)} tiles/s (1 process, ${args.concurrency} in flight; CPU ${oursCpu.toFixed(1)} s = ${(tiles.length / oursCpu).toFixed(1)} tiles per CPU-s)`);
+  if (!args['http-only']) {
+    // 1a. ours: every tile of the pyramid, uncached, one process (a few tiles in flight so PNG
+    // encoding on libuv's threads overlaps the next tile's reading and resampling)
+    const style = parseTileStyle({});
+    const cpu0 = process.cpuUsage();
+    t0 = performance.now();
+    let drawn = 0, next = 0;
+    const worker = async () => {
+      while (next < tiles.length) {
+        const tile = tiles[next++];
+        if (await renderTile(source, { tile, size: 256, format: 'png', style })) drawn++;
+      }
+    };
+    await Promise.all(Array.from({ length: Number(args.concurrency) }, worker));
+    const oursS = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const oursCpu = (cpu.user + cpu.system) / 1e6;
+    const oursRate = tiles.length / oursS;
+    console.log(`forestmap renderTile: ${tiles.length} tiles (${drawn} non-empty) in ${oursS.toFixed(1)} s = ${oursRate.toFixed(1)} tiles/s (1 process, ${args.concurrency} in flight; CPU ${oursCpu.toFixed(1)} s = ${(tiles.length / oursCpu).toFixed(1)} tiles per CPU-s)`);
 
-  // 1b. gdal2tiles on the same file and zooms
-  const g2t = join(dir, 'gdal2tiles');
-  t0 = performance.now();
-  // bash's `times` reports the children's CPU time (user, system) after gdal2tiles exits
-  const g = spawnSync('bash', ['-c', `gdal2tiles.py --xyz --processes=2 -q -w none -z ${minzoom}-${maxzoom} "$0" "$1" >/dev/null && times`, tif, g2t], { encoding: 'utf8' });
-  if (g.status !== 0) throw new Error(`gdal2tiles failed: ${g.stderr}`);
-  const gS = (performance.now() - t0) / 1000;
-  const childTimes = g.stdout.trim().split('\n').pop()!.match(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/);
-  const gCpu = childTimes ? Number(childTimes[1]) * 60 + Number(childTimes[2]) + Number(childTimes[3]) * 60 + Number(childTimes[4]) : NaN;
-  const gTiles = countFiles(g2t, '.png');
-  const gRate = gTiles / gS;
-  console.log(`gdal2tiles.py --xyz --processes=2: ${gTiles} tiles in ${gS.toFixed(1)} s = ${gRate.toFixed(1)} tiles/s (CPU ${gCpu.toFixed(1)} s = ${(gTiles / gCpu).toFixed(1)} tiles per CPU-s)`);
-  console.log(`ratio forestmap / gdal2tiles: ${(oursRate / gRate).toFixed(2)}x tiles/s, ${((tiles.length / oursCpu) / (gTiles / gCpu)).toFixed(2)}x tiles per CPU-s`);
+    // 1b. gdal2tiles on the same file and zooms
+    const g2t = join(dir, 'gdal2tiles');
+    t0 = performance.now();
+    // bash's `times` reports the children's CPU time (user, system) after gdal2tiles exits
+    const g = spawnSync('bash', ['-c', `gdal2tiles.py --xyz --processes=2 -q -w none -z ${minzoom}-${maxzoom} "$0" "$1" >/dev/null && times`, tif, g2t], { encoding: 'utf8' });
+    if (g.status !== 0) throw new Error(`gdal2tiles failed: ${g.stderr}`);
+    const gS = (performance.now() - t0) / 1000;
+    const childTimes = g.stdout.trim().split('\n').pop()!.match(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/);
+    const gCpu = childTimes ? Number(childTimes[1]) * 60 + Number(childTimes[2]) + Number(childTimes[3]) * 60 + Number(childTimes[4]) : NaN;
+    const gTiles = countFiles(g2t, '.png');
+    const gRate = gTiles / gS;
+    console.log(`gdal2tiles.py --xyz --processes=2: ${gTiles} tiles in ${gS.toFixed(1)} s = ${gRate.toFixed(1)} tiles/s (CPU ${gCpu.toFixed(1)} s = ${(gTiles / gCpu).toFixed(1)} tiles per CPU-s)`);
+    console.log(`ratio forestmap / gdal2tiles: ${(oursRate / gRate).toFixed(2)}x tiles/s, ${((tiles.length / oursCpu) / (gTiles / gCpu)).toFixed(2)}x tiles per CPU-s`);
 
-  // 3. low-zoom vs high-zoom tile over the raster's centre, uncached, alternated so load drift
-  // hits both alike; the plan shows which level each reads
-  const [cw, cs, ce, cn] = m.wgs84Bounds;
-  const [cmx, cmy] = lonLatToMercator((cw + ce) / 2, (cs + cn) / 2);
-  // maxzoom upsamples the raster (~1.5-2x), so maxzoom-1 is the zoom that reads full resolution ~1:1
-  const probes = [tileAt(cmx, cmy, minzoom), tileAt(cmx, cmy, maxzoom - 1), tileAt(cmx, cmy, maxzoom)];
-  const times = probes.map(() => [] as number[]);
-  for (let i = 0; i < 21; i++) {
-    for (let k = 0; k < probes.length; k++) {
-      dropBlocks(''); // cold: no decoded TIFF blocks kept from the previous render
-      const t = performance.now();
-      await renderTile(source, { tile: probes[k], size: 256, format: 'png', style });
-      times[k].push(performance.now() - t);
+    // 3. low-zoom vs high-zoom tile over the raster's centre, uncached, alternated so load drift
+    // hits both alike; the plan shows which level each reads
+    const [cw, cs, ce, cn] = m.wgs84Bounds;
+    const [cmx, cmy] = lonLatToMercator((cw + ce) / 2, (cs + cn) / 2);
+    // maxzoom upsamples the raster (~1.5-2x), so maxzoom-1 is the zoom that reads full resolution ~1:1
+    const probes = [tileAt(cmx, cmy, minzoom), tileAt(cmx, cmy, maxzoom - 1), tileAt(cmx, cmy, maxzoom)];
+    const times = probes.map(() => [] as number[]);
+    for (let i = 0; i < 21; i++) {
+      for (let k = 0; k < probes.length; k++) {
+        dropBlocks(''); // cold: no decoded TIFF blocks kept from the previous render
+        const t = performance.now();
+        await renderTile(source, { tile: probes[k], size: 256, format: 'png', style });
+        times[k].push(performance.now() - t);
+      }
     }
+    console.log('cold tile (no tile cache, no decoded blocks) over the raster centre, median of 21 (alternated):');
+    probes.forEach((tile, k) => {
+      const p = planFor(source, tile)!;
+      console.log(`  z${tile.z} ${tile.z}/${tile.x}/${tile.y}: ${median(times[k]).toFixed(1)} ms, reads level ${p.level} (${p.level ? `overview ${source.levelGrid(p.level).width} px wide` : 'full resolution'}), window ${p.window.width}x${p.window.height}`);
+    });
   }
-  console.log('cold tile (no tile cache, no decoded blocks) over the raster centre, median of 21 (alternated):');
-  probes.forEach((tile, k) => {
-    const p = planFor(source, tile)!;
-    console.log(`  z${tile.z} ${tile.z}/${tile.x}/${tile.y}: ${median(times[k]).toFixed(1)} ms, reads level ${p.level} (${p.level ? `overview ${source.levelGrid(p.level).width} px wide` : 'full resolution'}), window ${p.window.width}x${p.window.height}`);
-  });
 
   // 2. cached tiles over HTTP under load
   const port = await freePort();
@@ -199,8 +289,10 @@ async function main(): Promise<void> {
       await r.arrayBuffer();
       if (r.status === 200) withData.push(t);
     }
-    const health = await autocannon({ url: `${base}/api/health`, connections: Number(args.connections), duration: 5, workers: 2 });
-    console.log(`harness floor: GET /api/health, ${args.connections} connections, 5 s: ${health.requests.average.toFixed(0)} req/s, p50 ${health.latency.p50} ms p99 ${health.latency.p99} ms`);
+    // each measurement follows a 2 s unmeasured run of the same requests (JIT, socket buffers)
+    await load(base, ['/api/health'], 2);
+    const health = await load(base, ['/api/health'], 5);
+    console.log(`harness floor: GET /api/health, ${health.how}, 5 s: ${fmt(health)}`);
     for (const ext of ['png', 'webp']) {
       const hot = withData.map((t) => `/tiles/bench-ortho/${t.z}/${t.x}/${t.y}.${ext}`);
       let bytes = 0;
@@ -210,15 +302,9 @@ async function main(): Promise<void> {
         await r.arrayBuffer();
         if (r.headers.get('x-tile-cache') !== 'hit') throw new Error(`${p} not cached`);
       }
-      const result = await autocannon({
-        url: base,
-        connections: Number(args.connections),
-        duration: Number(args.seconds),
-        workers: 2,
-        requests: hot.map((path) => ({ method: 'GET', path })),
-      });
-      const errors = result.errors + result.timeouts + result.non2xx;
-      console.log(`cached ${ext} tiles (${hot.length} distinct, mean ${(bytes / hot.length / 1024).toFixed(0)} KiB), autocannon ${args.connections} connections ${args.seconds} s (2 client threads): ${result.requests.total} requests, ${result.requests.average.toFixed(0)} req/s, latency p50 ${result.latency.p50} ms p99 ${result.latency.p99} ms max ${result.latency.max} ms, errors ${errors}`);
+      await load(base, hot, 2);
+      const result = await load(base, hot, Number(args.seconds));
+      console.log(`cached ${ext} tiles (${hot.length} distinct, mean ${(bytes / hot.length / 1024).toFixed(0)} KiB), ${result.how}, ${args.seconds} s: ${fmt(result)}`);
     }
   } finally {
     server.kill('SIGTERM');

@@ -193,6 +193,56 @@ test('rendered tiles are cached (hit, ETag 304)', { skip }, async () => {
   assert.ok(readdirSync(join(varDir, 'tiles', 'rgba')).length > 0, 'tiles on disk');
 });
 
+test('a repeated tile is answered from memory: same bytes and headers, 304, 204 kept, a bad style still 400', { skip }, async () => {
+  const meta = (await json('/api/rasters/rgba')).body;
+  const t = innerTile(meta.wgs84Bounds, 18, 0.3, 0.3);
+  const path = `/tiles/rgba/${t.z}/${t.x}/${t.y}.webp?resampling=nearest`;
+  const first = await tile(path);
+  assert.equal(first.status, 200);
+  const names = ['etag', 'cache-control', 'content-crs', 'content-bbox', 'content-type', 'content-length'];
+  for (let i = 0; i < 3; i++) {
+    const again = await tile(path);
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get('x-tile-cache'), 'hit');
+    assert.match(again.headers.get('server-timing')!, /^cache;dur=\d+\.\d$/);
+    for (const n of names) assert.equal(again.headers.get(n), first.headers.get(n), n);
+    assert.deepEqual(again.buf, first.buf);
+  }
+  const etag = first.headers.get('etag')!;
+  const nm = await tile(path, { 'if-none-match': etag });
+  assert.equal(nm.status, 304);
+  assert.equal(nm.headers.get('etag'), etag);
+  assert.equal(nm.headers.get('cache-control'), first.headers.get('cache-control'));
+  assert.equal((await tile(path, { 'if-none-match': '"other"' })).status, 200);
+  const far = tileAt(...lonLatToMercator(meta.wgs84Bounds[2] + 1, meta.wgs84Bounds[3] + 1), 18);
+  const empty = `/tiles/rgba/${far.z}/${far.x}/${far.y}.png`;
+  assert.equal((await tile(empty)).status, 204);
+  const emptyAgain = await tile(empty);
+  assert.equal(emptyAgain.status, 204);
+  assert.equal(emptyAgain.headers.get('x-tile-cache'), 'hit');
+  assert.equal(emptyAgain.buf.length, 0);
+  assert.equal((await tile(`/tiles/rgba/${t.z}/${t.x}/${t.y}.webp?resampling=nope`)).status, 400);
+});
+
+test('a raster replaced on disk behind the catalog\'s back is noticed by cached tiles (after recheckMs)', { skip }, async () => {
+  const up = await upload('disk.tif', fx['u8-rgb-utm33-strip-lzw-nodata'], '&id=disk');
+  assert.equal(up.status, 201);
+  const t = innerTile(up.body.wgs84Bounds, 19);
+  const path = `/tiles/disk/${t.z}/${t.x}/${t.y}.png`;
+  const before = await tile(path);
+  assert.equal(before.status, 200);
+  assert.equal((await tile(path)).headers.get('x-tile-cache'), 'hit');
+  // same grid, other pixels: a copy with every byte of the image data changed is overkill; any
+  // other valid raster will do, the version (size + mtime) is what changes
+  copyFileSync(fx['u8-rgba-3857-tiled-deflate-ovr'], join(varDir, 'uploads', 'disk.tif'));
+  await new Promise((r) => setTimeout(r, 1100)); // the catalog trusts its last check for recheckMs (1 s)
+  const after = await tile(path);
+  assert.notEqual(after.headers.get('x-tile-cache'), 'hit');
+  assert.notEqual(after.headers.get('etag'), before.headers.get('etag'));
+  assert.equal((await json('/api/rasters/disk', { method: 'DELETE' })).status, 200);
+  assert.equal((await tile(path)).status, 404);
+});
+
 test('point query: values, null for nodata, inside=false outside, 400 for bad coordinates', { skip }, async () => {
   const meta = (await json('/api/rasters/plot_chm')).body;
   const [w, s, e, n] = meta.wgs84Bounds;

@@ -6,6 +6,10 @@
  *   GET /api/colormaps/:name                    {name, stops:[[t,r,g,b]...]} (?rescale=min,max adds values)
  *   GET /api/colormaps/:name/legend.png         ?width=256&height=16
  * Each tile: validate -> catalog entry (version) -> ETag/304 -> disk cache -> plan/read/render.
+ * A tile once served is also kept as a ready response (body + precomputed headers) keyed by its
+ * exact request URL: a repeat request skips parsing, key building and header formatting, and is
+ * answered after one catalog check (the entry's version, which also notices a file replaced on
+ * disk) with a single writeHead + end.
  */
 import { Router, type Request } from 'express';
 import { join } from 'node:path';
@@ -19,6 +23,9 @@ import { getRamp, rampNames } from '../../../tiles/ramps/index.ts';
 import { parseTilePath, parseTileStyle, styleKey } from '../../../tiles/tile.params.ts';
 import { tileJson } from '../../../tiles/tilejson.ts';
 import { tileBounds } from '../../../tiles/tile.matrix.set.ts';
+
+const CONTENT_CRS = '<http://www.opengis.net/def/crs/EPSG/0/3857>';
+const CACHE_CONTROL = 'public, max-age=60';
 
 function baseUrl(req: Request): string {
   return `${req.protocol}://${req.get('host') ?? '127.0.0.1'}`;
@@ -36,9 +43,60 @@ function intParam(v: unknown, name: string, fallback: number, min: number, max: 
   return n;
 }
 
+/** A tile response ready to send again: what the slow path computed for one request URL. */
+interface ReadyTile {
+  id: string;
+  version: string;
+  etag: string;
+  /** Raw header list (name, value, ...) for the 200/204, Content-Length included. */
+  headers: string[];
+  /** The same for a 304. */
+  notModified: string[];
+  body: Buffer | null;
+}
+
+/**
+ * Ready responses by request URL, oldest first. Bounded on its own (it shares its buffers with the
+ * tile cache's memory while both hold a tile, so at most maxBytes (16 MiB) more stay alive).
+ */
+class ReadyTiles {
+  private readonly byUrl = new Map<string, ReadyTile>();
+  private bytes = 0;
+  constructor(private readonly maxBytes = 16 * 1024 * 1024, private readonly maxEntries = 8192) {}
+
+  get(url: string): ReadyTile | undefined {
+    return this.byUrl.get(url);
+  }
+
+  set(url: string, r: ReadyTile): void {
+    this.delete(url);
+    this.byUrl.set(url, r);
+    this.bytes += r.body?.length ?? 0;
+    while (this.bytes > this.maxBytes || this.byUrl.size > this.maxEntries) {
+      const [oldest] = this.byUrl.keys();
+      this.delete(oldest);
+    }
+  }
+
+  delete(url: string): void {
+    const r = this.byUrl.get(url);
+    if (!r) return;
+    this.byUrl.delete(url);
+    this.bytes -= r.body?.length ?? 0;
+  }
+
+  dropRaster(id: string): void {
+    for (const [url, r] of this.byUrl) if (r.id === id) this.delete(url);
+  }
+}
+
 export default function tileRoutes(ctx: AppContext): Router {
   const router = Router();
   const cache = new TileCache(join(ctx.config.varDir, 'tiles')).watch(ctx.catalog);
+  const ready = new ReadyTiles();
+  ctx.catalog.on('change', (e) => {
+    if (e.type !== 'added') ready.dropRaster(e.entry.id);
+  });
 
   router.get('/tiles/:id/tilejson.json', async (req, res) => {
     const entry = await ctx.catalog.current(req.params.id);
@@ -48,6 +106,24 @@ export default function tileRoutes(ctx: AppContext): Router {
   });
 
   router.get('/tiles/:id/:z/:x/:file', async (req, res, next) => {
+    const hot = ready.get(req.url);
+    if (hot) {
+      const started = performance.now();
+      // current(): the entry's version, re-checked against the file on disk every recheckMs
+      const entry = await ctx.catalog.current(hot.id);
+      if (entry.version === hot.version) {
+        if (req.headers['if-none-match'] === hot.etag) {
+          res.writeHead(304, hot.notModified);
+          res.end();
+          return;
+        }
+        res.writeHead(hot.body ? 200 : 204, [...hot.headers, 'Server-Timing', `cache;dur=${(performance.now() - started).toFixed(1)}`]);
+        if (hot.body) res.end(hot.body);
+        else res.end();
+        return;
+      }
+      ready.delete(req.url);
+    }
     // other layers' tiles (vector .pbf/.mvt) under /tiles/ belong to their own routes
     if (!/\.(png|webp)$/.test(req.params.file)) return next();
     const { tile, size, format } = parseTilePath(req.params.z, req.params.x, req.params.file);
@@ -56,7 +132,7 @@ export default function tileRoutes(ctx: AppContext): Router {
     const variant = `${size === 512 ? '@2x' : ''}-${styleKey(style)}`;
     const etag = `"${entry.version}${variant}"`;
     res.setHeader('ETag', etag);
-    res.setHeader('Cache-Control', 'public, max-age=60');
+    res.setHeader('Cache-Control', CACHE_CONTROL);
     if (req.headers['if-none-match'] === etag) {
       res.status(304).end();
       return;
@@ -70,8 +146,22 @@ export default function tileRoutes(ctx: AppContext): Router {
     res.setHeader('X-Tile-Cache', cached ? 'hit' : 'miss');
     res.setHeader('Server-Timing', `${cached ? 'cache' : 'render'};dur=${(performance.now() - started).toFixed(1)}`);
     // where the pixels lie, as titiler says it
-    res.setHeader('Content-Crs', '<http://www.opengis.net/def/crs/EPSG/0/3857>');
-    res.setHeader('Content-Bbox', tileBounds(tile).toArray().map((v) => v.toFixed(3)).join(','));
+    const bbox = tileBounds(tile).toArray().map((v) => v.toFixed(3)).join(',');
+    res.setHeader('Content-Crs', CONTENT_CRS);
+    res.setHeader('Content-Bbox', bbox);
+    // the next request for this URL is answered from memory (see ReadyTiles)
+    const notModified = ['ETag', etag, 'Cache-Control', CACHE_CONTROL];
+    ready.set(req.url, {
+      id: entry.id,
+      version: entry.version,
+      etag,
+      notModified,
+      headers: [
+        ...notModified, 'X-Tile-Cache', 'hit', 'Content-Crs', CONTENT_CRS, 'Content-Bbox', bbox,
+        ...(data ? ['Content-Type', CONTENT_TYPES[format], 'Content-Length', String(data.length)] : []),
+      ],
+      body: data,
+    });
     if (!data) {
       res.status(204).end();
       return;
