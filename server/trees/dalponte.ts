@@ -14,6 +14,8 @@
 
 // lidR's neighbour order: up, left, right, down
 const NDX = Int32Array.of(0, -1, 1, 0), NDY = Int32Array.of(-1, 0, 0, 1);
+// fields of a crown's record
+const LO = 0, HI = 1, SX = 2, SY = 3, SUM = 4, COUNT = 5, STRIDE = 8;
 
 export interface DalponteParams {
   thTree: number;
@@ -35,8 +37,10 @@ export function dalponte2016(
   const n = width * height;
   const region = new Int32Array(n);
   const nSeeds = seeds.length;
-  const seedX = new Int32Array(nSeeds + 1), seedY = new Int32Array(nSeeds + 1);
-  const hSeed = new Float64Array(nSeeds + 1), sum = new Float64Array(nSeeds + 1), count = new Float64Array(nSeeds + 1);
+  const thTree = p.thTree, thSeed = p.thSeed, thCr = p.thCr;
+  // per crown, one cache line: static height bounds (a neighbour must be > LO, from th_tree and
+  // th_seed x seed height, and <= HI, 5% above the seed), seed position, running height sum, count
+  const crown = new Float64Array((nSeeds + 1) * STRIDE);
   let front: Int32Array = new Int32Array(nSeeds);
   let nFront = 0;
   for (let k = 1; k <= nSeeds; k++) {
@@ -45,82 +49,86 @@ export function dalponte2016(
     // lidR drops seeds under th_tree before growing
     if (!(h >= p.thTree)) continue;
     region[i] = k;
-    seedX[k] = i % width; seedY[k] = (i / width) | 0;
-    hSeed[k] = h; sum[k] = h; count[k] = 1;
+    const c = k * STRIDE;
+    crown[c + LO] = Math.max(thTree, h * thSeed);
+    crown[c + HI] = h + h * 0.05;
+    crown[c + SX] = i % width; crown[c + SY] = (i / width) | 0;
+    crown[c + SUM] = h; crown[c + COUNT] = 1;
     front[nFront++] = i;
   }
   const xMin = border.left ? 1 : 0, yMin = border.top ? 1 : 0;
   const xMax = border.right ? width - 2 : width - 1, yMax = border.bottom ? height - 2 : height - 1;
   const dist = p.maxCr;
-  const claimed = new Int32Array(n); // labels written this pass (lidR's Regiontemp)
-  // claims by direction (up, left, right, down): each list is ascending because sources are, so
-  // the next front is a merge, not a sort
-  const claims = [new Int32Array(1024), new Int32Array(1024), new Int32Array(1024), new Int32Array(1024)];
-  const nc = new Int32Array(4);
-  let stay = new Int32Array(Math.max(16, nFront));
-  const thTree = p.thTree, thSeed = p.thSeed, thCr = p.thCr;
+  // the next front as a bitmap over pixels: reading it back word by word gives row-major order
+  const bits = new Int32Array((n + 31) >>> 5);
+  const noff = Int32Array.of(-width, -1, 1, width);
 
+  let sorted = false;
   while (nFront > 0) {
     let nClaims = 0, nStay = 0;
-    nc.fill(0);
     for (let f = 0; f < nFront; f++) {
       const i = front[f];
       const y = (i / width) | 0, x = i - y * width;
       if (x < xMin || x > xMax || y < yMin || y > yMax) continue; // lidR never grows from the border
       const id = region[i];
-      const hs = hSeed[id];
-      const sx = seedX[id], sy = seedY[id];
-      const mean = sum[id] / count[id]; // lidR takes the crown's mean once per source pixel
+      const c = id * STRIDE;
+      const zlo = crown[c + LO], zhi = crown[c + HI];
+      const sx = crown[c + SX], sy = crown[c + SY];
+      const mean = crown[c + SUM] / crown[c + COUNT]; // lidR takes the crown's mean once per source pixel
+      const reach = mean * thCr;
+      const inside = x > 0 && y > 0 && x < width - 1 && y < height - 1;
       let keep = false;
       // lidR's neighbour order: up, left, right, down
       for (let q = 0; q < 4; q++) {
         const nx = x + NDX[q], ny = y + NDY[q];
-        if (nx < 0 || ny < 0 || nx >= width || ny >= height) continue;
-        const j = ny * width + nx;
-        if (region[j] !== 0) continue;
+        if (!inside && (nx < 0 || ny < 0 || nx >= width || ny >= height)) continue;
+        const j = i + noff[q];
+        // region < 0: claimed this pass by crown -region, still unlabelled (lidR's Regiontemp)
+        const rj = region[j];
+        if (rj > 0) continue;
         const z = chm[j];
         // static tests: they never change for this crown, so a failing neighbour is never retried
-        if (!(z > thTree && z > hs * thSeed && z <= hs + hs * 0.05 && Math.abs(sx - nx) < dist && Math.abs(sy - ny) < dist)) continue;
-        if (z > mean * thCr) {
-          if (claimed[j] === 0) {
-            let list = claims[q];
-            if (nc[q] === list.length) { const c = new Int32Array(list.length * 2); c.set(list); claims[q] = list = c; }
-            list[nc[q]++] = j;
+        if (!(z > zlo && z <= zhi && Math.abs(sx - nx) < dist && Math.abs(sy - ny) < dist)) continue;
+        if (z > reach) {
+          if (rj === 0) {
+            bits[j >>> 5] |= 1 << (j & 31);
             nClaims++;
           }
-          claimed[j] = id;
-          count[id]++;
-          sum[id] += z;
+          region[j] = -id; // when two crowns claim a pixel in a pass, the later claim wins
+          crown[c + COUNT]++;
+          crown[c + SUM] += z;
         } else {
           keep = true; // the crown's mean may fall below this neighbour's reach later
         }
       }
-      if (keep) stay[nStay++] = i;
+      if (keep) { bits[i >>> 5] |= 1 << (i & 31); nStay++; }
     }
-    if (nClaims === 0) break;
+    // every mark lies within a row of the front (ascending after the first pass; seeds should be)
+    const w0 = sorted ? Math.max(0, front[0] - width) >>> 5 : 0;
+    const w1 = sorted ? Math.min(n - 1, front[nFront - 1] + width) >>> 5 : bits.length - 1;
+    sorted = true;
+    if (nClaims === 0) { bits.fill(0, w0, w1 + 1); break; }
     // apply the pass (lidR copies Regiontemp into Region); the next front is, in row-major order,
     // the pixels that may still grow plus the pixels that just joined
-    for (let q = 0; q < 4; q++) {
-      const list = claims[q];
-      for (let c = 0; c < nc[q]; c++) { const j = list[c]; region[j] = claimed[j]; claimed[j] = 0; }
-    }
-    if (front.length < nStay + nClaims) front = new Int32Array(Math.max(nStay + nClaims, front.length * 2));
-    // five-way merge of ascending lists: stayers and the four claim lists
-    const lists = [stay, claims[0], claims[1], claims[2], claims[3]];
-    const lens = [nStay, nc[0], nc[1], nc[2], nc[3]];
-    const pos = [0, 0, 0, 0, 0];
+    const total = nStay + nClaims;
+    if (front.length < total) front = new Int32Array(Math.max(total, front.length * 2));
     let k = 0;
-    for (;;) {
-      let best = -1, bv = 0;
-      for (let l = 0; l < 5; l++) {
-        if (pos[l] < lens[l]) { const v = lists[l][pos[l]]; if (best < 0 || v < bv) { best = l; bv = v; } }
+    for (let wi = w0; wi <= w1; wi++) {
+      let word = bits[wi];
+      if (word === 0) continue;
+      bits[wi] = 0;
+      const base = wi << 5;
+      while (word !== 0) {
+        const t = word & -word;
+        const j = base + 31 - Math.clz32(t);
+        word ^= t;
+        const r = region[j];
+        if (r < 0) region[j] = -r;
+        front[k++] = j;
       }
-      if (best < 0) break;
-      front[k++] = bv;
-      pos[best]++;
     }
     nFront = k;
-    if (stay.length < nFront) stay = new Int32Array(Math.max(nFront, stay.length * 2));
   }
   return region;
 }
+

@@ -113,8 +113,19 @@ export function delineateWindow(w: ChmWindow, o: ResolvedTreeOptions): WindowTre
     const x = s % width, y = (s / width) | 0;
     if (x >= w.core.x0 && x < w.core.x1 && y >= w.core.y0 && y < w.core.y1) { owned.push(k); remap[k + 1] = owned.length; }
   }
+  // crown pixel counts, in the same scan as the renumbering (which is the identity when every tree is kept)
   const counts = new Float64Array(owned.length + 1);
-  for (let i = 0; i < labels.length; i++) { const l = remap[labels[i]]; labels[i] = l; counts[l]++; }
+  if (owned.length === seeds.length) {
+    for (let i = 0; i < labels.length; i++) { const l = labels[i]; if (l !== 0) counts[l]++; }
+  } else {
+    for (let i = 0; i < labels.length; i++) {
+      const k = labels[i];
+      if (k === 0) continue;
+      const l = remap[k];
+      labels[i] = l;
+      if (l !== 0) counts[l]++;
+    }
+  }
   const byLabel = o.polygons ? pixelsByLabel(labels, owned.length) : null;
   const pixelArea = Math.abs(t[1] * t[5] - t[2] * t[4]) * m * m;
   const visited = o.polygons ? new Uint8Array(width * height) : null;

@@ -97,46 +97,81 @@ export function findTops(
   const table = offsetTable(rmax, p.resX, p.resY, p.shape);
   const fixedR = typeof p.ws === 'number' ? p.ws / 2 : 0;
 
-  // 0 = not computed, 1 = beaten by a higher pixel, 2 = unbeaten ("candidate")
-  const state = new Uint8Array(n);
-  const unbeaten = (i: number, x: number, y: number): boolean => {
-    if (state[i]) return state[i] === 2;
-    const h = chm[i];
-    const r = radius ? radius[i] : fixedR;
-    const { dx, dy, dist } = table;
-    let ok = true;
-    for (let k = 0; k < dx.length; k++) {
-      if (dist[k] > r + 1e-9) break;
-      const xx = x + dx[k], yy = y + dy[k];
-      if (xx < 0 || yy < 0 || xx >= width || yy >= height) continue;
-      if (chm[yy * width + xx] > h) { ok = false; break; }
-    }
-    state[i] = ok ? 2 : 1;
-    return ok;
-  };
+  const { dx, dy, dist } = table;
+  const nOff = dx.length;
+  // linear offsets and the table's reach, for the bounds-free path away from the edges
+  const lin = new Int32Array(nOff);
+  let reachX = 0, reachY = 0;
+  for (let k = 0; k < nOff; k++) {
+    lin[k] = dy[k] * width + dx[k];
+    if (dx[k] > reachX) reachX = dx[k];
+    if (dy[k] > reachY) reachY = dy[k];
+  }
+  const w: Search = { chm, width, height, radius, fixedR, dx, dy, dist, lin, nOff, reachX, reachY, state: new Uint8Array(n) };
 
-  const tops: number[] = [];
+  let tops = new Int32Array(1024);
+  let nTops = 0;
   for (let y = region.y0; y < region.y1; y++) {
     for (let x = region.x0; x < region.x1; x++) {
       const i = y * width + x;
       const h = chm[i];
       if (!(h >= p.hmin)) continue; // NaN fails too
-      if (!unbeaten(i, x, y)) continue;
+      if (!unbeaten(w, i, x, y)) continue;
       // tie rule: an earlier equal-height unbeaten pixel in the window wins
-      const r = radius ? radius[i] : fixedR;
-      const { dx, dy, dist } = table;
+      const rr = (radius ? radius[i] : fixedR) + 1e-9;
       let wins = true;
-      for (let k = 1; k < dx.length; k++) {
-        if (dist[k] > r + 1e-9) break;
+      for (let k = 1; k < nOff; k++) {
+        if (dist[k] > rr) break;
         const ddy = dy[k], ddx = dx[k];
         if (ddy > 0 || (ddy === 0 && ddx > 0)) continue; // only earlier pixels
         const xx = x + ddx, yy = y + ddy;
         if (xx < 0 || yy < 0 || xx >= width || yy >= height) continue;
         const j = yy * width + xx;
-        if (chm[j] === h && unbeaten(j, xx, yy)) { wins = false; break; }
+        if (chm[j] === h && unbeaten(w, j, xx, yy)) { wins = false; break; }
       }
-      if (wins) tops.push(i);
+      if (wins) {
+        if (nTops === tops.length) { const t = new Int32Array(tops.length * 2); t.set(tops); tops = t; }
+        tops[nTops++] = i;
+      }
     }
   }
-  return Int32Array.from(tops);
+  return tops.slice(0, nTops);
+}
+
+interface Search {
+  chm: Float32Array; width: number; height: number;
+  radius: Float32Array | null; fixedR: number;
+  dx: Int32Array; dy: Int32Array; dist: Float64Array; lin: Int32Array; nOff: number;
+  reachX: number; reachY: number;
+  /** 0 = not computed, 1 = beaten by a higher pixel, 2 = unbeaten ("candidate") */
+  state: Uint8Array;
+}
+
+/** Whether no pixel in pixel i's window is higher (memoised in w.state). */
+function unbeaten(w: Search, i: number, x: number, y: number): boolean {
+  const state = w.state;
+  const s = state[i];
+  if (s !== 0) return s === 2;
+  const chm = w.chm, dist = w.dist, nOff = w.nOff;
+  const h = chm[i];
+  const rr = (w.radius ? w.radius[i] : w.fixedR) + 1e-9;
+  let ok = true;
+  // offset 0 is the centre (never higher, and at distance 0): start at 1
+  if (x >= w.reachX && y >= w.reachY && x < w.width - w.reachX && y < w.height - w.reachY) {
+    const lin = w.lin;
+    for (let k = 1; k < nOff; k++) {
+      if (dist[k] > rr) break;
+      if (chm[i + lin[k]] > h) { ok = false; break; }
+    }
+  } else {
+    const dx = w.dx, dy = w.dy, width = w.width, height = w.height;
+    for (let k = 1; k < nOff; k++) {
+      if (dist[k] > rr) break;
+      const xx = x + dx[k], yy = y + dy[k];
+      if (xx < 0 || yy < 0 || xx >= width || yy >= height) continue;
+      if (chm[yy * width + xx] > h) { ok = false; break; }
+    }
+  }
+  state[i] = ok ? 2 : 1;
+  return ok;
 }
