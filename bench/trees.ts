@@ -8,7 +8,7 @@
  * Also scores the tops and crowns against the generated scene's truth trees.
  * Times are the best of N runs, wall and CPU (the machine may be shared).
  *
- *   npx tsx bench/trees.ts [--size 2000,4000] [--repeats 3] [--keep]
+ *   npx tsx bench/trees.ts [--size 2000,4000] [--repeats 15] [--keep]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,7 +38,7 @@ if (args[0] === '--child') {
   process.exit(0);
 }
 
-const repeats = Number(flag('repeats', '3'));
+const repeats = Number(flag('repeats', '15'));
 const sizes = flag('size', '2000,4000').split(',').map(Number);
 const python = process.env.FORESTMAP_PYTHON ?? '/usr/bin/python3';
 const here = fileURLToPath(new URL('.', import.meta.url));
