@@ -101,7 +101,7 @@ async function followTreeDetection(chm: RasterInfo, lat: number): Promise<void> 
   }
 }
 
-rasterPanel.onSelect = (r) => void select(r).catch((err) => messages.error(err));
+rasterPanel.onSelect = (r) => select(r).catch((err) => messages.error(err));
 rasterPanel.onFit = () => {
   if (current?.image.bounds) fitBbox(map, current.image.bounds);
 };

@@ -22,7 +22,8 @@ const FAILED = new Set(['failed', 'error', 'cancelled', 'dismissed']);
 /** The raster chooser, GeoTIFF upload with progress, and the canopy computation button. */
 export class RasterPanel {
   rasters: RasterInfo[] = [];
-  onSelect: (r: RasterInfo) => void = () => {};
+  /** Shows a raster; resolves once its layers are on the map. */
+  onSelect: (r: RasterInfo) => void | Promise<void> = () => {};
   onFit: () => void = () => {};
 
   constructor(private readonly ui: RasterPanelElements, private readonly messages: Messages) {
@@ -132,9 +133,10 @@ export class RasterPanel {
         s = await canopyStatus(imageId);
       }
       if (FAILED.has(s.state)) throw new Error(`The canopy computation ${s.state}: ${s.message || 'no reason given'}`);
-      ui.canopyText.textContent = 'Canopy height ready.';
       const chosen = await this.refresh(imageId);
-      if (chosen) this.onSelect(chosen);
+      if (chosen) await this.onSelect(chosen);
+      // said only once the new CHM is on the map, so what the text claims is what the user sees
+      ui.canopyText.textContent = 'Canopy height ready.';
     } catch (err) {
       ui.canopyText.textContent = '';
       ui.canopy.disabled = false;
