@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { lonLatToMercator, tileAt } from '../tiles/tile.matrix.set.ts';
 
 const STAGES_DONE = /\[demo\] trees: done/;
 const FAILED = /\[demo\] .*failed/;
@@ -44,7 +45,8 @@ test('serve without DATA_DIR runs the demo end to end: scene, canopy height, tre
     const fc = (await trees.json()) as { features: Array<{ properties: { height_m: number } }> };
     assert.ok(fc.features.length > 100, `trees found in the predicted CHM: ${fc.features.length}`);
     assert.ok(fc.features.every((f) => f.properties.height_m >= 2), 'every tree is at least hmin tall');
-    const tile = await fetch(`${base}/tiles/demo/${lonLatToTile(bbox, 15).join('/')}.png`);
+    const { z, x, y } = tileAt(...lonLatToMercator((bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2), 15);
+    const tile = await fetch(`${base}/tiles/demo/${z}/${x}/${y}.png`);
     assert.equal(tile.status, 200, `the demo imagery renders: ${tile.url} ${await tile.text()}`);
   } finally {
     child.kill('SIGTERM');
@@ -52,14 +54,3 @@ test('serve without DATA_DIR runs the demo end to end: scene, canopy height, tre
     rmSync(varDir, { recursive: true, force: true });
   }
 });
-
-/** The XYZ tile holding the centre of a WGS84 bbox. */
-function lonLatToTile(bbox: number[], z: number): [number, number, number] {
-  const lon = (bbox[0] + bbox[2]) / 2;
-  const lat = (bbox[1] + bbox[3]) / 2;
-  const n = 2 ** z;
-  const x = Math.floor(((lon + 180) / 360) * n);
-  const r = (lat * Math.PI) / 180;
-  const y = Math.floor(((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2) * n);
-  return [z, x, y];
-}
