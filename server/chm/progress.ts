@@ -12,9 +12,15 @@ export function formatDuration(seconds: number): string {
 
 /** One progress-bar line: `[#########-----------]  45%  120/266 tiles  12.3 tiles/s  ETA 12s`. */
 export function formatProgressBar(p: ChmProgress, width = 24): string {
-  const frac = p.total > 0 ? Math.min(1, p.done / p.total) : 0;
-  const filled = Math.round(frac * width);
+  const frac = p.total > 0 ? p.done / p.total : 0;
   const rate = p.elapsedSeconds > 0 ? p.done / p.elapsedSeconds : 0;
   const eta = p.etaSeconds === null ? '--' : formatDuration(p.etaSeconds);
-  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.floor(frac * 100)).padStart(3)}%  ${p.done}/${p.total} tiles  ${rate.toFixed(1)} tiles/s  ETA ${eta}`;
+  return `${formatBar(frac, width)}  ${p.done}/${p.total} tiles  ${rate.toFixed(1)} tiles/s  ETA ${eta}`;
+}
+
+/** The bar every command line draws: `[#####-----]  50%` for a fraction in [0, 1]. */
+export function formatBar(fraction: number, width: number): string {
+  const frac = Math.min(1, Math.max(0, fraction));
+  const filled = Math.round(frac * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.floor(frac * 100)).padStart(3)}%`;
 }

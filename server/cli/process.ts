@@ -3,6 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { parseFlags, numberFlag, requireFlag } from './args.ts';
 import { UsageError } from './main.ts';
 import { InvalidInputError } from '../errors.ts';
+import { formatBar } from '../chm/progress.ts';
 import { JobStore } from '../jobs/store.ts';
 import { SqliteWorkQueue } from '../jobs/queue.ts';
 import { parseExecuteRequest } from '../jobs/process.forest-map.ts';
@@ -63,9 +64,7 @@ function progressBar(quiet: boolean) {
     // a log file gets one line per percent, a terminal a redrawn bar
     if (!tty && percent === lastPercent) return;
     lastPercent = percent;
-    const width = 30;
-    const filled = Math.round(fraction * width);
-    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(percent).padStart(3)}% ${message}`;
+    const line = `${formatBar(fraction, 30)} ${message}`;
     if (line === last) return;
     last = line;
     process.stderr.write(tty ? `\r${line.padEnd(80)}` : `${line}\n`);
