@@ -6,6 +6,7 @@ import { UsageError } from './main.ts';
 import { openRaster } from '../raster/source.ts';
 import { detectTreesTiled } from '../trees/tiled.ts';
 import { DEFAULT_WS, parseWindowSize } from '../trees/window.expression.ts';
+import { formatBar } from '../chm/progress.ts';
 import { FeatureCollectionWriter, treeFeatureBuilder } from '../features/geojson.ts';
 import type { CrownAlgorithm, SmoothOptions, TreeOptions } from '../trees/types.ts';
 import { InvalidInputError } from '../errors.ts';
@@ -122,7 +123,7 @@ export async function run(argv: string[]): Promise<number> {
     },
   }, (done, total) => {
     const pct = Math.floor((100 * done) / total);
-    if (pct !== lastPct && process.stderr.isTTY) process.stderr.write(`\rtrees: ${pct}%`);
+    if (pct !== lastPct && process.stderr.isTTY) process.stderr.write(`\rtrees ${formatBar(done / total, 30)}`);
     lastPct = pct;
   });
   const nTops = await tops.writer.end();
