@@ -105,9 +105,10 @@ export class RasterPanel {
     });
     try {
       const r = await promise;
-      this.ui.uploadText.textContent = `Added ${r.name}.`;
       const chosen = await this.refresh(r.id);
-      if (chosen) this.onSelect(chosen);
+      if (chosen) await this.onSelect(chosen);
+      // said once the upload is the selected raster, so the text never runs ahead of the map
+      this.ui.uploadText.textContent = `Added ${r.name}.`;
     } catch (err) {
       this.ui.uploadText.textContent = 'Upload failed.';
       this.messages.error(err);
