@@ -11,9 +11,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { area as turfArea, booleanPointInPolygon } from '@turf/turf';
 import { Catalog } from '../server/catalog/catalog.ts';
-import { createApp } from '../server/http/app.ts';
+import { closeAppServices, createApp } from '../server/http/app.ts';
 import type { AppContext } from '../server/http/context.ts';
-import { closeJobService } from '../server/jobs/service.ts';
 import { openRaster } from '../server/raster/source.ts';
 import { detectTrees } from '../server/trees/detect.ts';
 import { projector, WGS84 } from '../tiles/projection.ts';
@@ -55,7 +54,7 @@ before(async () => {
 });
 
 after(async () => {
-  await closeJobService(ctx);
+  await closeAppServices(ctx);
   await new Promise<void>((r) => server.close(() => r()));
   process.env = saved;
   scene.cleanup();

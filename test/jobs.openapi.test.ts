@@ -10,9 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
 import { Catalog } from '../server/catalog/catalog.ts';
-import { createApp } from '../server/http/app.ts';
+import { closeAppServices, createApp } from '../server/http/app.ts';
 import type { AppContext } from '../server/http/context.ts';
-import { closeJobService } from '../server/jobs/service.ts';
 
 interface Layer { route?: { path: string | string[]; methods: Record<string, boolean> }; handle?: { stack?: Layer[] } }
 
@@ -53,7 +52,7 @@ test('the OpenAPI document lists exactly the routes the app serves', async () =>
     const extra = [...documented].filter((r) => !served.has(r));
     assert.deepEqual(extra, [], `documented but not served: ${extra.join(', ')}`);
   } finally {
-    await closeJobService(ctx);
+    await closeAppServices(ctx);
     await new Promise<void>((r) => server.close(() => r()));
     rmSync(root, { recursive: true, force: true });
   }

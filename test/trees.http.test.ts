@@ -36,7 +36,7 @@ before(async () => {
 });
 
 after(async () => {
-  closeTreeService(ctx);
+  await closeTreeService(ctx);
   await new Promise<void>((r) => server.close(() => r()));
   await rm(root, { recursive: true, force: true });
 });

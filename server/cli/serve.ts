@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import { loadConfig } from '../config.ts';
-import { createApp } from '../http/app.ts';
+import { closeAppServices, createApp } from '../http/app.ts';
 import type { AppContext } from '../http/context.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import { bootstrapDemo } from '../demo.ts';
@@ -24,7 +24,8 @@ export async function run(_argv: string[]): Promise<number> {
   // The demo scene generates in the background (seconds, once); it appears in the catalog when ready.
   if (config.demo) void bootstrapDemo(ctx).catch((err) => console.error(`[demo] failed: ${err instanceof Error ? err.message : String(err)}`));
   await new Promise<void>((resolve) => {
-    const stop = () => server.close(() => resolve());
+    // background work lets go of its files first, so a restart resumes it cleanly
+    const stop = () => void closeAppServices(ctx).catch(() => undefined).finally(() => server.close(() => resolve()));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });

@@ -1,6 +1,9 @@
 import express, { type Express, type Router } from 'express';
 import { errorHandler } from './errors.ts';
 import type { AppContext } from './context.ts';
+import { closeTreeService } from './routes/trees.ts';
+import { closeChmService } from '../chm/service.ts';
+import { closeJobService } from '../jobs/service.ts';
 
 /**
  * The HTTP route table. Each resource has its own module under routes/ exporting a factory
@@ -30,4 +33,14 @@ export async function createApp(ctx: AppContext): Promise<Express> {
   app.use('/api', (_req, res) => res.status(404).json({ error: 'no such API endpoint', status: 404 }));
   app.use(errorHandler);
   return app;
+}
+
+/**
+ * Stops the background services the routes started for a context (trees, CHMs, jobs) and waits
+ * until they have let go of their files: running jobs stay 'running' and resume at the next start.
+ */
+export async function closeAppServices(ctx: AppContext): Promise<void> {
+  await closeTreeService(ctx);
+  await closeChmService(ctx);
+  await closeJobService(ctx);
 }

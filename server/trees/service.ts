@@ -44,10 +44,12 @@ export class TreeService {
     for (const entry of catalog.list()) if (entry.role === 'chm') this.enqueue(entry);
   }
 
-  close(): void {
+  /** Stops listening, cancels the running computation and resolves once it has let go of its files. */
+  async close(): Promise<void> {
     this.catalog.off('change', this.listener);
     for (const a of this.aborts.values()) a.abort();
     this.queue = [];
+    await this.idle;
   }
 
   private dirFor(entry: { id: string; version: string }): string {

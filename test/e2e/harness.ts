@@ -11,12 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { loadConfig } from '../../server/config.ts';
-import { createApp } from '../../server/http/app.ts';
+import { closeAppServices, createApp } from '../../server/http/app.ts';
 import type { AppContext } from '../../server/http/context.ts';
 import { Catalog } from '../../server/catalog/catalog.ts';
-import { closeTreeService } from '../../server/http/routes/trees.ts';
-import { closeChmService } from '../../server/chm/service.ts';
-import { closeJobService } from '../../server/jobs/service.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const chromiumMissing: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (CI installs the Debian chromium package)`;
@@ -41,12 +38,6 @@ export async function buildContext(dataDir: string, varDir: string): Promise<App
   return { config, catalog };
 }
 
-/** Stops the background services the routes started for a context (trees, CHMs, jobs). */
-async function closeServices(ctx: AppContext): Promise<void> {
-  closeTreeService(ctx);
-  await closeChmService(ctx);
-  await closeJobService(ctx);
-}
 
 export async function startServer(prepare?: (dataDir: string) => Promise<void> | void): Promise<RunningServer> {
   const root = mkdtempSync(join(tmpdir(), 'forestmap-e2e-'));
@@ -68,7 +59,7 @@ export async function startServer(prepare?: (dataDir: string) => Promise<void> |
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await closeServices(ctx).catch((err) => console.error('[e2e] closing services:', err));
+      await closeAppServices(ctx).catch((err) => console.error('[e2e] closing services:', err));
       rmSync(root, { recursive: true, force: true });
     },
   };

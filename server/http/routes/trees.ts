@@ -28,9 +28,10 @@ export function treeServiceFor(ctx: AppContext): TreeService {
 }
 
 /** Stops the tree service of a context (tests, shutdown). */
-export function closeTreeService(ctx: AppContext): void {
-  services.get(ctx.catalog)?.close();
+export async function closeTreeService(ctx: AppContext): Promise<void> {
+  const s = services.get(ctx.catalog);
   services.delete(ctx.catalog);
+  await s?.close();
 }
 
 export function parseBbox(value: unknown): [number, number, number, number] {
