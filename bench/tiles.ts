@@ -9,7 +9,9 @@
  *    (plan, read, resample, colour, PNG), then runs `gdal2tiles.py --xyz --processes=2` over the
  *    same zooms; prints tiles/s for both and the ratio.
  * 2. Starts `forestmap serve` on that raster, warms a set of tiles into the cache and measures
- *    them under load (64 connections, 20 s): p50, p99, errors, req/s. The load comes from wrk
+ *    them under load (64 connections, 20 s): p50, p99, errors, req/s. serve's request listener
+ *    (createRequestListener) answers those ready tiles before Express; GET /api/health, measured
+ *    first, goes through Express and shows what the routing costs. The load comes from wrk
  *    (C, one thread: `wrk -t1 -c64 -d20s --latency` with a Lua script rotating over the cached
  *    tiles) when it is on PATH, else from autocannon (JavaScript, 2 worker threads), which costs
  *    the shared CPUs more and so inflates the figures. --client picks one explicitly. Each
@@ -292,7 +294,7 @@ async function main(): Promise<void> {
     // each measurement follows a 2 s unmeasured run of the same requests (JIT, socket buffers)
     await load(base, ['/api/health'], 2);
     const health = await load(base, ['/api/health'], 5);
-    console.log(`harness floor: GET /api/health, ${health.how}, 5 s: ${fmt(health)}`);
+    console.log(`through Express: GET /api/health, ${health.how}, 5 s: ${fmt(health)}`);
     for (const ext of ['png', 'webp']) {
       const hot = withData.map((t) => `/tiles/bench-ortho/${t.z}/${t.x}/${t.y}.${ext}`);
       let bytes = 0;

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Catalog } from '../server/catalog/catalog.ts';
-import { createApp } from '../server/http/app.ts';
+import { createRequestListener } from '../server/http/app.ts';
 import type { AppContext } from '../server/http/context.ts';
 import { loadConfig } from '../server/config.ts';
 import { decodeToRgba } from '../tiles/encode.ts';
@@ -38,7 +38,7 @@ before(async () => {
   const config = { ...loadConfig({}), dataDir, varDir, demo: false, maxUploadBytes: MAX_UPLOAD };
   const catalog = await Catalog.open({ dataDir, varDir, maxUploadBytes: MAX_UPLOAD });
   ctx = { config, catalog };
-  server = createServer(await createApp(ctx));
+  server = createServer(await createRequestListener(ctx)); // as `forestmap serve`: ready tiles before Express
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 });

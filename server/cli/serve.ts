@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import { loadConfig } from '../config.ts';
-import { closeAppServices, createApp } from '../http/app.ts';
+import { closeAppServices, createRequestListener } from '../http/app.ts';
 import type { AppContext } from '../http/context.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import { bootstrapDemo } from '../demo.ts';
@@ -15,8 +15,8 @@ export async function run(_argv: string[]): Promise<number> {
   const config = loadConfig();
   const catalog = await Catalog.open({ dataDir: config.dataDir, varDir: config.varDir, maxUploadBytes: config.maxUploadBytes });
   const ctx: AppContext = { config, catalog };
-  const app = await createApp(ctx);
-  const server = createServer(app);
+  // ready tiles are answered in front of Express, the rest by the app (see createRequestListener)
+  const server = createServer(await createRequestListener(ctx));
   await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

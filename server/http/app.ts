@@ -1,4 +1,5 @@
 import express, { type Express, type Router } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorHandler } from './errors.ts';
 import type { AppContext } from './context.ts';
 import { closeTreeService } from './routes/trees.ts';
@@ -33,6 +34,37 @@ export async function createApp(ctx: AppContext): Promise<Express> {
   app.use('/api', (_req, res) => res.status(404).json({ error: 'no such API endpoint', status: 404 }));
   app.use(errorHandler);
   return app;
+}
+
+/** A plain node:http request listener: what http.createServer takes. */
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * What `forestmap serve` hands to http.createServer (and the e2e harness and bench/tiles with it):
+ * tiles already rendered once are answered straight from the tile routes' ready store, before
+ * Express (routing costs more than sending them); every other request, and a ready tile whose
+ * raster changed, goes to the app. `app` is what the rest falls through to, createApp(ctx) unless
+ * given (tests pass a wrapper to see which requests reach it).
+ */
+export async function createRequestListener(ctx: AppContext, app?: RequestListener): Promise<RequestListener> {
+  const fallback: RequestListener = app ?? (await createApp(ctx));
+  const answerReady = (await import('./routes/tiles.ts')).readyTileResponder(ctx);
+  return (req, res) => {
+    const answering = answerReady(req, res);
+    if (answering === false) {
+      fallback(req, res);
+      return;
+    }
+    answering.then(
+      (answered) => {
+        if (!answered) fallback(req, res);
+      },
+      (err: unknown) => {
+        if (!res.headersSent) fallback(req, res);
+        else res.destroy(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  };
 }
 
 /**

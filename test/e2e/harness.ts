@@ -1,5 +1,5 @@
 /**
- * End-to-end harness: the real server (createApp on 127.0.0.1:0 over a temp DATA_DIR/VAR_DIR) and
+ * End-to-end harness: the real server (createRequestListener on 127.0.0.1:0 over a temp DATA_DIR/VAR_DIR) and
  * Debian's headless Chromium through playwright-core, with SwiftShader for WebGL. It records
  * console errors, page errors and every request to a host other than this server, so tests can
  * assert the page is clean and offline.
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { loadConfig } from '../../server/config.ts';
-import { closeAppServices, createApp } from '../../server/http/app.ts';
+import { closeAppServices, createRequestListener } from '../../server/http/app.ts';
 import type { AppContext } from '../../server/http/context.ts';
 import { Catalog } from '../../server/catalog/catalog.ts';
 
@@ -47,8 +47,8 @@ export async function startServer(prepare?: (dataDir: string) => Promise<void> |
   mkdirSync(varDir, { recursive: true });
   if (prepare) await prepare(dataDir);
   const ctx = await buildContext(dataDir, varDir);
-  const app = await createApp(ctx);
-  const server: Server = createServer(app);
+  // the listener `forestmap serve` uses: ready tiles in front of Express, the rest by the app
+  const server: Server = createServer(await createRequestListener(ctx));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -7,12 +7,15 @@
  *   GET /api/colormaps/:name/legend.png         ?width=256&height=16
  * Each tile: validate -> catalog entry (version) -> ETag/304 -> disk cache -> plan/read/render.
  * A tile once served is also kept as a ready response (body + precomputed headers) keyed by its
- * exact request URL: a repeat request skips parsing, key building and header formatting, and is
- * answered after one catalog check (the entry's version, which also notices a file replaced on
- * disk) with a single writeHead + end.
+ * exact request URL. The route below only fills that store; repeat requests are answered from it
+ * in front of Express by readyTileResponder (mounted by createRequestListener in ../app.ts): no
+ * routing, parsing, key building or header formatting, one catalog check (the entry's version,
+ * which also notices a file replaced on disk) and a single writeHead + end.
  */
 import { Router, type Request } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import type { Catalog } from '../../catalog/catalog.ts';
 import type { AppContext } from '../context.ts';
 import { InvalidInputError } from '../../errors.ts';
 import { TileCache } from '../../catalog/tile.cache.ts';
@@ -90,13 +93,62 @@ class ReadyTiles {
   }
 }
 
+/** One ready store per catalog: every app built over it fills the same one, the fast path reads it. */
+const readyStores = new WeakMap<Catalog, ReadyTiles>();
+
+function readyTilesFor(catalog: Catalog): ReadyTiles {
+  let ready = readyStores.get(catalog);
+  if (!ready) {
+    const store = new ReadyTiles();
+    catalog.on('change', (e) => {
+      if (e.type !== 'added') store.dropRaster(e.entry.id);
+    });
+    readyStores.set(catalog, (ready = store));
+  }
+  return ready;
+}
+
+/**
+ * Answers a request from the ready store, before any routing: `false` (synchronously) when it is
+ * not a GET/HEAD of a ready tile URL, else a promise of whether it answered. It does not when the
+ * catalog entry's version moved on (file replaced on disk, re-registered) or the raster is gone:
+ * the stale response is dropped and the caller hands the request to the app, which renders (or
+ * says 404) and fills the store again.
+ */
+export type ReadyTileResponder = (req: IncomingMessage, res: ServerResponse) => false | Promise<boolean>;
+
+export function readyTileResponder(ctx: AppContext): ReadyTileResponder {
+  const ready = readyTilesFor(ctx.catalog);
+  const answer = async (hot: ReadyTile, url: string, req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const started = performance.now();
+    // current(): the entry's version, re-checked against the file on disk every recheckMs
+    const version = await ctx.catalog.current(hot.id).then((e) => e.version, () => null);
+    if (version !== hot.version) {
+      if (ready.get(url) === hot) ready.delete(url);
+      return false;
+    }
+    if (req.headers['if-none-match'] === hot.etag) {
+      res.writeHead(304, hot.notModified);
+      res.end();
+      return true;
+    }
+    res.writeHead(hot.body ? 200 : 204, [...hot.headers, 'Server-Timing', `cache;dur=${(performance.now() - started).toFixed(1)}`]);
+    if (hot.body) res.end(hot.body);
+    else res.end();
+    return true;
+  };
+  return (req, res) => {
+    const url = req.url;
+    if (url === undefined || !url.startsWith('/tiles/') || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+    const hot = ready.get(url);
+    return hot ? answer(hot, url, req, res) : false;
+  };
+}
+
 export default function tileRoutes(ctx: AppContext): Router {
   const router = Router();
   const cache = new TileCache(join(ctx.config.varDir, 'tiles')).watch(ctx.catalog);
-  const ready = new ReadyTiles();
-  ctx.catalog.on('change', (e) => {
-    if (e.type !== 'added') ready.dropRaster(e.entry.id);
-  });
+  const ready = readyTilesFor(ctx.catalog);
 
   router.get('/tiles/:id/tilejson.json', async (req, res) => {
     const entry = await ctx.catalog.current(req.params.id);
@@ -106,24 +158,6 @@ export default function tileRoutes(ctx: AppContext): Router {
   });
 
   router.get('/tiles/:id/:z/:x/:file', async (req, res, next) => {
-    const hot = ready.get(req.url);
-    if (hot) {
-      const started = performance.now();
-      // current(): the entry's version, re-checked against the file on disk every recheckMs
-      const entry = await ctx.catalog.current(hot.id);
-      if (entry.version === hot.version) {
-        if (req.headers['if-none-match'] === hot.etag) {
-          res.writeHead(304, hot.notModified);
-          res.end();
-          return;
-        }
-        res.writeHead(hot.body ? 200 : 204, [...hot.headers, 'Server-Timing', `cache;dur=${(performance.now() - started).toFixed(1)}`]);
-        if (hot.body) res.end(hot.body);
-        else res.end();
-        return;
-      }
-      ready.delete(req.url);
-    }
     // other layers' tiles (vector .pbf/.mvt) under /tiles/ belong to their own routes
     if (!/\.(png|webp)$/.test(req.params.file)) return next();
     const { tile, size, format } = parseTilePath(req.params.z, req.params.x, req.params.file);
@@ -149,9 +183,9 @@ export default function tileRoutes(ctx: AppContext): Router {
     const bbox = tileBounds(tile).toArray().map((v) => v.toFixed(3)).join(',');
     res.setHeader('Content-Crs', CONTENT_CRS);
     res.setHeader('Content-Bbox', bbox);
-    // the next request for this URL is answered from memory (see ReadyTiles)
+    // the next request for this URL is answered from memory, in front of Express (readyTileResponder)
     const notModified = ['ETag', etag, 'Cache-Control', CACHE_CONTROL];
-    ready.set(req.url, {
+    ready.set(req.originalUrl, {
       id: entry.id,
       version: entry.version,
       etag,
