@@ -7,7 +7,7 @@
  * (uint8 when the pixels are uint8) while the next tile rows may still need it: at most `keep`
  * strips, so memory is bounded by the raster's width, not its area.
  */
-import type { Grid, RasterImage, Window } from '../raster/types.ts';
+import type { Grid, Window } from '../raster/types.ts';
 import type { PixelBlock } from '../raster/resample.ts';
 import type { ChmSource } from './engine.ts';
 import { windowGrid } from './model.grid.ts';
@@ -25,7 +25,15 @@ export function resampledChunks(source: ChmSource, grid: Grid): ChunkReader {
   return (w) => source.readGrid(windowGrid(grid, w), { resampling: 'bilinear' });
 }
 
-type Plane = Uint8Array | Float32Array;
+export type Plane = Uint8Array | Float32Array;
+
+/** A window's pixels: planes of the strips' type (bytes for uint8 imagery), mask 1 = valid. */
+export interface BandWindow {
+  grid: Grid;
+  bands: Plane[];
+  mask: Uint8Array;
+}
+
 interface Strip {
   rows: number;
   bands: Plane[];
@@ -66,11 +74,19 @@ export class BandReader {
     this.uint8 = uint8;
   }
 
-  /** Pixels of `region` (source grid, may extend past the raster: padded as nodata). */
-  async read(region: Window): Promise<RasterImage> {
+  /** Whether planes come out as bytes (the source holds whole numbers 0..255). */
+  get bytes(): boolean {
+    return this.uint8;
+  }
+
+  /**
+   * Pixels of `region` (source grid, may extend past the raster: padded as nodata), as Uint8Array
+   * planes for byte imagery (so the model input can be built by table lookup), else Float32Array.
+   */
+  async read(region: Window): Promise<BandWindow> {
     const { width: W, height: H } = this.grid;
     const n = region.width * region.height;
-    const bands = Array.from({ length: this.nb }, () => new Float32Array(n));
+    const bands: Plane[] = Array.from({ length: this.nb }, () => (this.uint8 ? new Uint8Array(n) : new Float32Array(n)));
     const mask = new Uint8Array(n);
     const x0 = Math.max(0, region.x), x1 = Math.min(W, region.x + region.width);
     const y0 = Math.max(0, region.y), y1 = Math.min(H, region.y + region.height);
@@ -85,7 +101,6 @@ export class BandReader {
           for (let b = 0; b < this.nb; b++) {
             const plane = strip.bands[b];
             const out = bands[b];
-            // Uint8 -> Float32 by a typed-array set (exact), no per-pixel JS
             out.set(plane.subarray(src + x0, src + x1), dst);
           }
           if (strip.mask) mask.set(strip.mask.subarray(src + x0, src + x1), dst);

@@ -12,7 +12,7 @@ import type { Grid, RasterImage, Window } from '../raster/types.ts';
 import type { PixelBlock } from '../raster/resample.ts';
 import { writeCog } from '../raster/cog.writer.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
-import { normaliseTile, percentileMatch } from '../model/preprocess.ts';
+import { normalisationTable, normaliseTile, percentileMatch } from '../model/preprocess.ts';
 import { CancelledError, InvalidInputError } from '../errors.ts';
 import { planWindows, type ModelWindow, type WindowPlan } from '../../tiles/windows.ts';
 import { BlendAccumulator, type Strip } from './blend.accumulator.ts';
@@ -125,6 +125,8 @@ export function startChm(opts: ChmOptions): ChmRun {
 
   const match = manifest.input.percentileMatch;
   const applyMatch = match && (match.when === 'always' || ((match.when ?? 'aerial') === 'aerial' && opts.aerial === true));
+  // byte imagery without per-tile colour matching: normalise by table lookup straight from the strips
+  const table = bandReader.bytes && !applyMatch ? normalisationTable(manifest.input) : null;
 
   const batches: ModelWindow[][] = [];
   for (let r = 0; r < plan.ys.length; r++) {
@@ -157,22 +159,32 @@ export function startChm(opts: ChmOptions): ChmRun {
     let masks: Uint8Array | null = null;
     for (let k = 0; k < wins.length; k++) {
       const dx = wins[k].x - region.x;
-      let valid = n;
+      let valid = 0;
       for (let ty = 0; ty < size; ty++) {
         const from = ty * region.width + dx;
-        for (let c = 0; c < 3; c++) tile[c].set(img.bands[c].subarray(from, from + size), ty * size);
-        if (img.mask) tileMask.set(img.mask.subarray(from, from + size), ty * size);
+        tileMask.set(img.mask.subarray(from, from + size), ty * size);
       }
-      if (img.mask) {
-        valid = 0;
-        for (let i = 0; i < n; i++) valid += tileMask[i];
-        if (valid === 0) continue;
-      }
+      for (let i = 0; i < n; i++) valid += tileMask[i];
+      if (valid === 0) continue;
       const slot = active.length;
       active.push(k);
-      const planes = applyMatch ? percentileMatch(tile.map((b) => b.map((v) => v * manifest.input.scale)), match!, img.mask ? tileMask : null) : tile;
       const out = input.subarray(slot * 3 * n, (slot + 1) * 3 * n);
-      normaliseTile(planes, manifest.input, out, applyMatch);
+      if (table) {
+        for (let c = 0; c < 3; c++) {
+          const src = img.bands[c] as Uint8Array, lut = table[c], base = c * n;
+          for (let ty = 0; ty < size; ty++) {
+            const from = ty * region.width + dx, to = base + ty * size;
+            for (let tx = 0; tx < size; tx++) out[to + tx] = lut[src[from + tx]];
+          }
+        }
+      } else {
+        for (let ty = 0; ty < size; ty++) {
+          const from = ty * region.width + dx;
+          for (let c = 0; c < 3; c++) tile[c].set(img.bands[c].subarray(from, from + size), ty * size);
+        }
+        const planes = applyMatch ? percentileMatch(tile.map((b) => b.map((v) => v * manifest.input.scale)), match!, valid < n ? tileMask : null) : tile;
+        normaliseTile(planes, manifest.input, out, applyMatch);
+      }
       if (valid < n) {
         // nodata pixels become 0 after normalisation: the mean colour, as Meta pads tiles
         for (let i = 0; i < n; i++) if (!tileMask[i]) out[i] = out[n + i] = out[2 * n + i] = 0;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { normaliseTile, percentileMatch, percentiles } from './preprocess.ts';
+import { normalisationTable, normaliseTile, percentileMatch, percentiles } from './preprocess.ts';
 import { REPO_MODELS_DIR } from './registry.ts';
 import { readNpy } from '../chm/npy.ts';
 
@@ -21,6 +21,20 @@ test("normaliseTile reproduces Meta's model input bit for bit (uint8/255, then (
   const out = normaliseTile(bands, { scale: 1 / 255, mean: [0.42, 0.411, 0.296], std: [0.213, 0.156, 0.143] });
   let mismatches = 0;
   for (let i = 0; i < out.length; i++) if (out[i] !== ref.data[i]) mismatches++;
+  assert.equal(mismatches, 0);
+});
+
+test("normalisation by table lookup (byte imagery) equals Meta's model input bit for bit", { skip }, () => {
+  const image = readNpy(join(FIX, 'mini_image_512_uint8.npy'));
+  const ref = readNpy(join(FIX, 'mini_input_256.npy'));
+  const [row0, col0, n] = [64, 96, 256];
+  const table = normalisationTable({ scale: 1 / 255, mean: [0.42, 0.411, 0.296], std: [0.213, 0.156, 0.143] });
+  let mismatches = 0;
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < n; y++) {
+      for (let x = 0; x < n; x++) if (table[c][image.data[((row0 + y) * 512 + col0 + x) * 3 + c]] !== ref.data[c * n * n + y * n + x]) mismatches++;
+    }
+  }
   assert.equal(mismatches, 0);
 });
 

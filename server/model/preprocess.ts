@@ -56,6 +56,9 @@ export function normaliseTile(bands: readonly Float32Array[], input: Pick<ModelI
   const dst = out ?? new Float32Array(3 * n);
   if (dst.length < 3 * n) throw new InvalidInputError(`output buffer holds ${dst.length} values, needs ${3 * n}`);
   const scale = Math.fround(input.scale);
+  // uint8/255 is a float32 division in ToTensor; scale=1/255 as a multiply can differ by 1 ulp, so divide when it is a reciprocal.
+  const inv = Math.round(1 / input.scale);
+  const divide = Math.abs(1 / input.scale - inv) < 1e-9 * inv;
   for (let c = 0; c < 3; c++) {
     const band = bands[c];
     if (band.length !== n) throw new InvalidInputError('bands differ in length');
@@ -63,15 +66,19 @@ export function normaliseTile(bands: readonly Float32Array[], input: Pick<ModelI
     const std = Math.fround((input.std as Rgb)[c]);
     const base = c * n;
     for (let i = 0; i < n; i++) {
-      // uint8/255 is a float32 division in ToTensor; scale=1/255 as a multiply can differ by 1 ulp, so divide when it is a reciprocal.
-      const x = prescaled ? Math.fround(band[i]) : scaleValue(band[i], scale, input.scale);
+      const x = prescaled ? Math.fround(band[i]) : divide ? Math.fround(band[i] / inv) : Math.fround(band[i] * scale);
       dst[base + i] = Math.fround(Math.fround(x - mean) / std);
     }
   }
   return dst;
 }
 
-function scaleValue(v: number, scale32: number, scale: number): number {
-  const inv = Math.round(1 / scale);
-  return Math.abs(1 / scale - inv) < 1e-9 * inv ? Math.fround(v / inv) : Math.fround(v * scale32);
+/**
+ * normaliseTile's value for every byte 0..255, per channel: byte imagery is then normalised by
+ * lookup, bit for bit what normaliseTile gives (the table is built by normaliseTile itself).
+ */
+export function normalisationTable(input: Pick<ModelInput, 'scale' | 'mean' | 'std'>): Float32Array[] {
+  const ramp = Float32Array.from({ length: 256 }, (_, v) => v);
+  const out = normaliseTile([ramp, ramp, ramp], input);
+  return [out.subarray(0, 256), out.subarray(256, 512), out.subarray(512, 768)];
 }

@@ -90,6 +90,11 @@ async function openSession(manifest: LoadedManifest): Promise<ModelSession> {
     intraOpNumThreads: availableParallelism(),
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    // The pipeline's reading and writing share the cores with the model's threads: with static
+    // splits, every parallel op waits for its slowest (preempted) thread. Dynamic block sizes let
+    // the unhindered thread take more of the work (+5-10% model throughput under a busy main thread,
+    // scratch measurement; no change when the cores are free).
+    extra: { session: { dynamic_block_base: '4' } },
   });
   const { inputName, outputName } = manifest.onnx;
   if (!session.inputNames.includes(inputName)) throw new InvalidInputError(`model '${manifest.name}': the ONNX graph has no input '${inputName}' (it has ${session.inputNames.join(', ')})`);
