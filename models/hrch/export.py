@@ -72,13 +72,22 @@ def export_onnx(
         # torch writes large graphs as one file per tensor; export into a scratch folder and
         # re-save as one graph (+ one data file) so the model directory stays tidy.
         tmp_path = os.path.join(tmp, ONNX_FILE)
-        with torch.no_grad(), warnings.catch_warnings():
-            # Tracer warnings about shape arithmetic are expected: the graph is checked on every size.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model, sample, tmp_path, opset_version=opset, input_names=[input_name], output_names=[output_name],
-                dynamic_axes=dyn, do_constant_folding=True,
-            )
+        # the height-bin expectation goes into the graph as one convolution (DPTHead.expectation_fused)
+        from models.hrch.model import DPTHead
+        heads = [m for m in model.modules() if isinstance(m, DPTHead)]
+        for h in heads:
+            h.fused_expectation = True
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                # Tracer warnings about shape arithmetic are expected: the graph is checked on every size.
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    model, sample, tmp_path, opset_version=opset, input_names=[input_name], output_names=[output_name],
+                    dynamic_axes=dyn, do_constant_folding=True,
+                )
+        finally:
+            for h in heads:
+                h.fused_expectation = False
         proto = onnx.load(tmp_path, load_external_data=True)
         if use_external:
             onnx.save_model(proto, onnx_path, save_as_external_data=True, all_tensors_to_one_file=True, location=EXTERNAL_DATA_FILE, size_threshold=1024)

@@ -382,10 +382,33 @@ class DPTHead(nn.Module):
 
     def forward(self, taps: Sequence[Tuple[Tensor, Tensor]]) -> Tensor:
         logits = self.logits(taps)
+        if self.fused_expectation:
+            return self.expectation_fused(logits)
         bins = torch.linspace(self.min_depth, self.max_depth, self.n_bins, dtype=logits.dtype, device=logits.device)
         p = F.relu(logits) + 0.1
         p = p / p.sum(dim=1, keepdim=True)
         return (p * bins.reshape(1, -1, 1, 1)).sum(dim=1, keepdim=True)
+
+    # Set by export_onnx: the same expectation as forward's, sum(p * bins) / sum(p) with
+    # p = relu(logits) + 0.1, computed by one 1x1 convolution on relu(logits) (the +0.1 folded into
+    # its bias). The literal form runs four full-resolution elementwise/reduce ops over all bins,
+    # which dominate a small model on a CPU (and onnxruntime's ReduceSum is slow at batch 1); as a
+    # convolution the bins never leave the convolution layout. Equal up to float rounding.
+    fused_expectation = False
+    # output channels padded so the convolution keeps onnxruntime's blocked (NCHWc) layout
+    _FUSED_CHANNELS = 16
+
+    def expectation_fused(self, logits: Tensor) -> Tensor:
+        n = self.n_bins
+        bins = torch.linspace(self.min_depth, self.max_depth, n, dtype=logits.dtype, device=logits.device)
+        weight = torch.zeros(self._FUSED_CHANNELS, n, 1, 1, dtype=logits.dtype, device=logits.device)
+        weight[0, :, 0, 0] = 1.0
+        weight[1, :, 0, 0] = bins
+        bias = torch.zeros(self._FUSED_CHANNELS, dtype=logits.dtype, device=logits.device)
+        bias[0] = 0.1 * n
+        bias[1] = 0.1 * bins.sum()
+        s = F.conv2d(F.relu(logits), weight, bias)
+        return s[:, 1:2] / s[:, 0:1]
 
 
 class HrchModel(nn.Module):

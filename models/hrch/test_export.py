@@ -50,7 +50,10 @@ class Export(unittest.TestCase):
             manifest = export_onnx(self.model, tmp, self.fields(norm="notebook"), external_data=True)
             self.assertEqual(manifest["onnx"]["externalData"], "model.onnx.data")
             self.assertEqual(sorted(os.listdir(tmp)), ["manifest.json", "model.onnx", "model.onnx.data"])
-            self.assertLess(os.path.getsize(os.path.join(tmp, "model.onnx")), 200_000)
+            # the 1.8 MB of weights live in the data file; the graph keeps small traced constants
+            # (the fused bin expectation's 16 x 256 kernel among them)
+            self.assertLess(os.path.getsize(os.path.join(tmp, "model.onnx")), 300_000)
+            self.assertGreater(os.path.getsize(os.path.join(tmp, "model.onnx.data")), 1_500_000)
             proto = onnx.load(os.path.join(tmp, "model.onnx"))  # resolves the data file beside it
             self.assertTrue(any(t.name and len(t.raw_data) > 0 for t in proto.graph.initializer))
             self.assertEqual(manifest["input"]["mean"][0], 0.430)

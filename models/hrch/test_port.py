@@ -50,6 +50,21 @@ class PortOutputs(unittest.TestCase):
         y = metres(m64, x).numpy()
         self.assertLessEqual(float(np.abs(y - fx("mini_output_256_float64.npy")).max()), 1e-9)
 
+    def test_fused_bin_expectation_equals_the_literal_head(self):
+        # the exported graph's form (one convolution) against Meta's reference outputs, in float64
+        m64 = load_hrch(os.path.join(FIX, "mini_checkpoint.pth"), **MINI)[0].double()
+        m64.decode_head.fused_expectation = True
+        x = torch.from_numpy(fx("mini_input_256.npy")).double()
+        self.assertLessEqual(float(np.abs(metres(m64, x).numpy() - fx("mini_output_256_float64.npy")).max()), 1e-9)
+        for case in CASES:
+            with self.subTest(case=case):
+                self.model.decode_head.fused_expectation = True
+                try:
+                    y = metres(self.model, torch.from_numpy(fx(f"mini_input_{case}.npy")))
+                finally:
+                    self.model.decode_head.fused_expectation = False
+                self.assertLessEqual(float(np.abs(y.numpy() - fx(f"mini_output_{case}.npy")).max()), TOL_M)
+
     def test_compressed_checkpoint_dequantised(self):
         model, cfg, layout = load_hrch(os.path.join(FIX, "mini_compressed.pth"), **MINI)
         self.assertEqual(layout, "compressed-qint8-dequantized")
