@@ -2,6 +2,13 @@
  * Canopy height inference benchmark (issue #5).
  *
  *   npx tsx bench/inference.ts [--sizes 1024,2048] [--model hrch-mini] [--batch 2] [--no-torch] [--torch-size N]
+ *   npx tsx bench/inference.ts --model hrch-large-random --sizes 512,1024 --batch 1
+ *
+ * `hrch-large-random` is Meta's released SSL-large architecture (ViT-L/16, 24 blocks, DPT head;
+ * shapes from ../shared/fixtures/hrch/large_state_dict_keys.tsv) with seeded random weights,
+ * built by the port and converted by `forestmap convert` into a cache folder on first use
+ * (1.35 GB, about a minute). Its heights mean nothing: it is there so the pipeline is timed on the
+ * compute of the model users convert from Meta's checkpoint, not only on the toy hrch-mini.
  *
  * For each size, a generated forest scene (server/scene) at the model's GSD goes through
  * `computeChm` in its own process, printing wall time, tiles/s, model time, peak RSS (should stay
@@ -14,6 +21,7 @@
  *    peak of this machine (numpy and onnxruntime, float32).
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir, cpus } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -24,6 +32,7 @@ import * as ort from 'onnxruntime-node';
 const here = dirname(fileURLToPath(import.meta.url));
 const PYTHON = process.env.FORESTMAP_PYTHON ?? '/usr/bin/python3';
 const FIXTURES = resolve(here, '../../shared/fixtures/hrch');
+const LARGE_RANDOM = 'hrch-large-random';
 
 const { values } = parseArgs({
   options: {
@@ -121,9 +130,33 @@ function runJsonOrNull(cmd: string, args: string[]): any {
   }
 }
 
+/**
+ * The model folder for `--model`: hrch-large-random is built (seeded random checkpoint of Meta's
+ * large architecture, then `forestmap convert`) into a cache folder on first use.
+ */
+function modelArgument(name: string): { model: string; checkpoint: string | null } {
+  if (name !== LARGE_RANDOM) return { model: name, checkpoint: null };
+  const shapes = join(FIXTURES, 'large_state_dict_keys.tsv');
+  if (!existsSync(shapes)) throw new Error(`${LARGE_RANDOM} needs ${shapes} (../shared)`);
+  const dir = join(tmpdir(), 'forestmap-bench', LARGE_RANDOM);
+  const checkpoint = join(dir, 'checkpoint.pth');
+  const model = join(dir, 'model');
+  if (!existsSync(join(model, 'manifest.json'))) {
+    mkdirSync(dir, { recursive: true });
+    console.log(`# building ${LARGE_RANDOM} in ${dir} (once)`);
+    runJson(PYTHON, [join(here, 'inference_torch.py'), 'random-checkpoint', '--shapes', shapes, '--out', checkpoint, '--seed', '0']);
+    const r = spawnSync(process.execPath, [join(here, '../bin/forestmap.js'), 'convert', '--checkpoint', checkpoint, '--out', model, '--name', LARGE_RANDOM, '--test-fixture',
+      '--description', "TIMING ONLY: Meta's SSL-large architecture with seeded random weights; its heights are meaningless"], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`forestmap convert failed: ${r.stderr.slice(-2000)}`);
+  }
+  return { model, checkpoint };
+}
+
 async function main() {
   const { resolveModel } = await import('../server/model/registry.ts');
   const { generateScene } = await import('../server/scene/generate.ts');
+  const chosen = modelArgument(values.model!);
+  values.model = chosen.model;
   const manifest = await resolveModel(values.model);
   const sizes = values.sizes!.split(',').map(Number);
   const batch = Number(values.batch);
@@ -154,7 +187,7 @@ async function main() {
     const pureCpu = (p.cpuSeconds / p.tiles) * last.windows;
     console.log(`  by CPU time (robust to other load on the machine): ${last.cpuSeconds.toFixed(2)} s vs ${pureCpu.toFixed(2)} s = ${((last.cpuSeconds / pureCpu - 1) * 100).toFixed(1)}% overhead`);
 
-    const checkpoint = typeof manifest.provenance.checkpoint === 'string' ? resolve(FIXTURES, manifest.provenance.checkpoint) : null;
+    const checkpoint = chosen.checkpoint ?? (typeof manifest.provenance.checkpoint === 'string' ? resolve(FIXTURES, manifest.provenance.checkpoint) : null);
     const manifestPath = join(manifest.dir, 'manifest.json');
     const fl = checkpoint ? runJsonOrNull(PYTHON, [join(here, 'inference_torch.py'), 'flops', '--checkpoint', checkpoint, '--manifest', manifestPath, '--size', String(manifest.tiling.tileSize)]) : null;
     const np = runJsonOrNull(PYTHON, [join(here, 'inference_torch.py'), 'peak', '--n', '2048', '--threads', String(availableParallelism())]);

@@ -8,6 +8,10 @@
   flops     --checkpoint CKPT --manifest M [--size 256]   FLOPs per tile (torch.profiler on the port)
   peak      [--n 2048] [--threads N]          numpy float32 matmul GFLOP/s (best of several)
   matmul-onnx --out FILE.onnx --n N           a single N x N MatMul graph (for onnxruntime's peak)
+  random-checkpoint --shapes KEYS.tsv --out CKPT.pth [--seed N]
+            Meta's released architecture at full size (shapes from the fixture's key table, e.g.
+            large_state_dict_keys.tsv) with seeded random weights: for timing the pipeline on the
+            real model's compute. Its heights are meaningless; the manifest says so.
 """
 import argparse
 import json
@@ -145,6 +149,29 @@ def matmul_onnx(args):
     onnx.save(m, args.out)
 
 
+def random_checkpoint(args):
+    import csv
+    import torch
+    from models.hrch.checkpoint import infer_config, check_shapes
+    from models.hrch.model import build_hrch
+    with open(args.shapes) as f:
+        rows = list(csv.DictReader(f, delimiter='\t'))
+    shapes = {r['key']: json.loads(r['shape']) for r in rows}
+    cfg = infer_config(shapes)
+    torch.manual_seed(args.seed)
+    model = build_hrch(cfg)
+    # small weights keep activations finite through 24 blocks; only the arithmetic is timed
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() > 1:
+                p.normal_(0, 0.02)
+    sd = model.state_dict()
+    # Meta's key table also lists keys with no numeric effect (mask_token); keep exactly the port's
+    check_shapes({k: tuple(v.shape) for k, v in sd.items()}, cfg)
+    torch.save(sd, args.out)
+    print(json.dumps({'checkpoint': args.out, 'config': cfg.to_dict(), 'params': sum(v.numel() for v in sd.values())}))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest='cmd', required=True)
@@ -166,8 +193,12 @@ def main():
     mo = sub.add_parser('matmul-onnx')
     mo.add_argument('--out', required=True)
     mo.add_argument('--n', type=int, default=2048)
+    rc = sub.add_parser('random-checkpoint')
+    rc.add_argument('--shapes', required=True)
+    rc.add_argument('--out', required=True)
+    rc.add_argument('--seed', type=int, default=0)
     args = p.parse_args()
-    {'pipeline': pipeline, 'flops': flops, 'peak': peak, 'matmul-onnx': matmul_onnx}[args.cmd](args)
+    {'pipeline': pipeline, 'flops': flops, 'peak': peak, 'matmul-onnx': matmul_onnx, 'random-checkpoint': random_checkpoint}[args.cmd](args)
 
 
 if __name__ == '__main__':
