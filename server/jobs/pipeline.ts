@@ -6,7 +6,7 @@
  *
  * Planning is deterministic: a resumed job re-plans the same units from its stored plan.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { openRaster } from '../raster/source.ts';
 import type { Grid, Window } from '../raster/types.ts';
@@ -27,11 +27,13 @@ import { RegionStatsAccumulator, type RegionStatistics } from '../features/stats
 import { writeFileAtomic, type WorkQueue, type WorkUnit } from './queue.ts';
 import { OUTPUT_FILES, type ForestMapRequest, type OutputName } from './process.forest-map.ts';
 import {
-  blocksTouching, chmUnit, decodeUnitFile, defaultResources, treesHalo, treesUnit,
+  blocksTouching, chmUnit, decodeUnitFile, defaultResources, fileVersion, treesHalo, treesUnit,
   type RasterRef, type TreesUnitOutput, type UnitContext, type UnitSpec,
 } from './units.ts';
 import { GeoJsonFileWriter } from './geojson.export.ts';
 import { treeFeatureBuilder } from '../features/geojson.ts';
+
+export { fileVersion };
 
 export interface ForestMapPlan {
   ctx: UnitContext;
@@ -123,7 +125,11 @@ export interface PipelineRun {
 export interface PipelineSummary {
   statistics: RegionStatistics;
   outputs: Partial<Record<OutputName, string>>;
-  units: { chm: number; trees: number };
+  /**
+   * Units of the job: CHM blocks, trees tiles, and of those tiles how many hold trees taken from
+   * the server's tree store instead of detected (now or by an earlier job sharing the tile).
+   */
+  units: { chm: number; trees: number; treesFromStore: number };
   /** Wall seconds per stage (units already done by an earlier run cost ~0). */
   seconds: { chm: number; trees: number; export: number };
 }
@@ -138,16 +144,6 @@ interface Layout {
   chmUnits: WorkUnit<UnitSpec>[];
   /** The plan's unit context with this layout's block clip. */
   ctx: UnitContext;
-}
-
-/** The catalog's version scheme (size + mtime), so a job can tell that its raster was replaced. */
-export function fileVersion(path: string): string | null {
-  try {
-    const s = statSync(path);
-    return `${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
-  } catch {
-    return null;
-  }
 }
 
 async function layout(plan: ForestMapPlan): Promise<Layout> {
@@ -235,7 +231,7 @@ export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
   mkdirSync(run.outDir, { recursive: true });
   const stats = new RegionStatsAccumulator();
   const outputs: Partial<Record<OutputName, string>> = {};
-  await exportTrees(run, lay, stats, outputs);
+  const treesFromStore = await exportTrees(run, lay, stats, outputs);
   await exportChm(run, lay, stats, outputs);
   const statistics = stats.result(plan.region.areaM2);
   if (plan.outputs.includes('stats')) {
@@ -245,7 +241,7 @@ export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
   }
   report(1, 'done');
   const t3 = performance.now();
-  return { statistics, outputs, units: { chm: nChm, trees: nTrees }, seconds: { chm: (t1 - t0) / 1000, trees: (t2 - t1) / 1000, export: (t3 - t2) / 1000 } };
+  return { statistics, outputs, units: { chm: nChm, trees: nTrees, treesFromStore }, seconds: { chm: (t1 - t0) / 1000, trees: (t2 - t1) / 1000, export: (t3 - t2) / 1000 } };
 }
 
 function statsDocument(plan: ForestMapPlan, statistics: RegionStatistics) {
@@ -271,13 +267,15 @@ function statsDocument(plan: ForestMapPlan, statistics: RegionStatistics) {
 /**
  * Trees and crowns of the region, in global id order (row-major by top, as whole-raster detection
  * orders them): tile outputs are merged one tile row at a time, so memory is one row of tiles.
+ * Returns how many tile outputs came from the tree store.
  */
-async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccumulator, outputs: PipelineSummary['outputs']): Promise<void> {
+async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccumulator, outputs: PipelineSummary['outputs']): Promise<number> {
   const { plan } = run;
   const wantTrees = plan.outputs.includes('trees'), wantCrowns = plan.outputs.includes('crowns');
   const treesOut = wantTrees ? new GeoJsonFileWriter(join(run.outDir, OUTPUT_FILES.trees.file)) : null;
   const crownsOut = wantCrowns ? new GeoJsonFileWriter(join(run.outDir, OUTPUT_FILES.crowns.file)) : null;
   const feature = treeFeatureBuilder(lay.grid.crs);
+  let fromStore = 0;
   try {
     let unit = 0;
     for (const line of lay.tileRows) {
@@ -285,6 +283,7 @@ async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccu
       for (let i = 0; i < line.length; i++, unit++) {
         const u = lay.treesUnits[unit];
         const out = decodeUnitFile<TreesUnitOutput>(run.pathOf(u.key)).header;
+        if (out.from === 'tree-store') fromStore++;
         merged.trees.push(...out.trees);
         merged.crowns.push(...out.crowns);
       }
@@ -301,6 +300,7 @@ async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccu
     }
     if (treesOut) outputs.trees = await treesOut.finish();
     if (crownsOut) outputs.crowns = await crownsOut.finish();
+    return fromStore;
   } finally {
     treesOut?.abandon();
     crownsOut?.abandon();

@@ -2,7 +2,8 @@
  * The job service the HTTP routes use: the SQLite store under varDir/jobs.sqlite, the embedded
  * work queue (unit outputs under varDir/units), the runner, and the forest-map pipeline wired
  * together. One per server (per AppContext), created on first use; on creation it resumes the jobs
- * a previous process left unfinished.
+ * a previous process left unfinished. Trees units take already detected trees from the server's
+ * tree service (server/trees/service.ts) when it has them for the CHM a job reads.
  */
 import { join } from 'node:path';
 import type { Catalog, CatalogChange } from '../catalog/catalog.ts';
@@ -12,7 +13,8 @@ import { SqliteWorkQueue } from './queue.ts';
 import { JobRunner, type RunnerLimits } from './runner.ts';
 import { parseExecuteRequest, PROCESS_ID } from './process.forest-map.ts';
 import { planForestMap, runForestMap, type ForestMapPlan, type PipelineSummary } from './pipeline.ts';
-import { executeUnit, defaultResources, type RasterRef, type UnitSpec } from './units.ts';
+import { executeUnit, defaultResources, type RasterRef, type TreeStoreLookup, type UnitSpec } from './units.ts';
+import { runningTreeService } from '../trees/service.ts';
 import type { RegionLimits } from '../features/region.ts';
 
 export interface JobsConfig {
@@ -54,6 +56,11 @@ export interface JobServiceOptions {
   varDir: string;
   catalog: Pick<Catalog, 'get'> & Partial<Pick<Catalog, 'on' | 'off'>>;
   config?: JobsConfig;
+  /**
+   * The server's finished tree stores (its TreeService), looked up as units run; absent or null:
+   * every trees unit detects its trees (as `forestmap process` does).
+   */
+  treeStores?: () => TreeStoreLookup | null;
 }
 
 export class JobService {
@@ -66,7 +73,7 @@ export class JobService {
     this.config = opts.config ?? loadJobsConfig();
     this.store = new JobStore(join(opts.varDir, 'jobs.sqlite'));
     const pathOf = (key: string) => this.queue.resultPath(key);
-    const resources = defaultResources(pathOf);
+    const resources = defaultResources(pathOf, opts.treeStores);
     this.queue = new SqliteWorkQueue<UnitSpec>(this.store, join(opts.varDir, 'units'), (unit, out, signal, progress) => executeUnit(unit, out, signal, resources, progress), this.config.unitConcurrency);
     this.runner = new JobRunner(this.store, join(opts.varDir, 'jobs'), async ({ job, outDir, signal, progress }) => {
       const plan = job.inputs as ForestMapPlan;
@@ -147,7 +154,8 @@ const services = new WeakMap<object, JobService>();
 export function jobServiceFor(ctx: { config: { varDir: string }; catalog: JobServiceOptions['catalog'] }): JobService {
   let s = services.get(ctx);
   if (!s) {
-    s = new JobService({ varDir: ctx.config.varDir, catalog: ctx.catalog });
+    // the context's tree service, if running when a unit runs (never started or revived from here)
+    s = new JobService({ varDir: ctx.config.varDir, catalog: ctx.catalog, treeStores: () => runningTreeService(ctx) });
     services.set(ctx, s);
   }
   return s;

@@ -8,22 +8,30 @@
  *   whole-raster CHM there (server/chm/block.ts). Output: the block's float32 heights.
  * - 'trees': the trees whose tops lie in one tile of the CHM grid, found on the tile plus a halo
  *   (server/trees delineateWindow, as detectTreesTiled does per tile). Output: trees and crowns in
- *   the CHM's CRS.
+ *   the CHM's CRS. When the server's tree service has already detected the trees of the CHM file
+ *   the unit reads (a finished TreeStore of that file's current version, computed with the same
+ *   resolved options, with halos wide enough for the CHM's heights), the unit takes the trees
+ *   whose tops lie in its core from the store instead: tiled detection with a sufficient halo
+ *   equals whole-raster detection (server/trees/tiled.ts; ids are global pixel indices), so the
+ *   trees and crowns are the same values either way. The output then says `from: 'tree-store'`
+ *   (provenance only; the trees and crowns are what detection gives), which the job summary counts.
  *
  * Units never see the region's shape: a unit is a lattice cell (tiles of tileSize, blocks of
  * blockSize) clipped to the job's bounding window, so interior cells are whole and shared by every
  * job covering them, and edge cells carry their exact extent in their key. Clipping to the region
  * itself happens when the job's results are exported.
  */
-import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import type { Grid, Window } from '../raster/types.ts';
 import { openRaster, type RasterSource } from '../raster/source.ts';
 import { resolveModel } from '../model/registry.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
 import { streamChmBlock, chmGridOf } from '../chm/block.ts';
 import { chmPlane, delineateWindow, requiredHalo, resolveTreeOptions, unitScale } from '../trees/detect.ts';
-import { parseWindowSize } from '../trees/window.expression.ts';
 import type { CrownPolygon, Tree, TreeOptions } from '../trees/types.ts';
+import type { TreeStore } from '../trees/store.ts';
+import { canonicalTreeOptions, treeOptionsOf, type TreeStoreSource } from '../trees/service.ts';
 import { CancelledError } from '../errors.ts';
 import { hashOf, writeFileAtomic, type WorkUnit } from './queue.ts';
 import type { TreeDetectionInputs } from './process.forest-map.ts';
@@ -66,7 +74,7 @@ export type UnitSpec =
   | { kind: 'trees'; ctx: UnitContext; core: Window; read: Window };
 
 export function treeOptions(t: TreeDetectionInputs): TreeOptions {
-  return { algorithm: t.algorithm, ws: typeof t.ws === 'number' ? t.ws : parseWindowSize(t.ws), hmin: t.hmin };
+  return treeOptionsOf(t);
 }
 
 /** Context pixels a trees tile needs for the given options on a CHM grid. */
@@ -136,6 +144,18 @@ function readFully(fd: number, into: Uint8Array, position: number): void {
 export interface TreesUnitOutput {
   trees: Tree[];
   crowns: Array<CrownPolygon | null>;
+  /** Set when the trees were taken from the server's tree store rather than detected (same values). */
+  from?: 'tree-store';
+}
+
+/** The catalog's version scheme (size + mtime), so a job can tell that a file was replaced. */
+export function fileVersion(path: string): string | null {
+  try {
+    const s = statSync(path);
+    return `${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
+  } catch {
+    return null;
+  }
 }
 
 // ---- reading the CHM a trees unit needs
@@ -212,10 +232,25 @@ export interface UnitResources {
   chmReader(ctx: UnitContext): Promise<ChmWindowReader>;
   source(ctx: UnitContext): Promise<RasterSource>;
   manifest(ctx: UnitContext): Promise<LoadedManifest>;
+  /**
+   * Already detected trees of the CHM file at `path`, if this worker can see any (the server's
+   * tree service; a remote worker could open the stores on shared storage). Absent or null:
+   * trees units detect their trees. The store is checked before use (reusableStore).
+   */
+  treeStore?(path: string): Promise<TreeStore | null>;
 }
 
-/** Default resources: open by path, resolve the model by name; block outputs found by `pathOf`. */
-export function defaultResources(pathOf: (key: string) => string): UnitResources {
+/** Where finished tree stores are found: the server's TreeService (storeForFile) fits. */
+export interface TreeStoreLookup {
+  storeForFile(path: string): Promise<TreeStore | null>;
+}
+
+/**
+ * Default resources: open by path, resolve the model by name; block outputs found by `pathOf`;
+ * tree stores from `treeStores` when it gives a lookup (evaluated per unit: the server's tree
+ * service may start or stop while jobs run).
+ */
+export function defaultResources(pathOf: (key: string) => string, treeStores?: () => TreeStoreLookup | null): UnitResources {
   // one reader per job layout, so consecutive tiles share its block cache instead of re-reading blocks
   const readers = new Map<string, Promise<ChmWindowReader>>();
   const res: UnitResources = {
@@ -237,7 +272,57 @@ export function defaultResources(pathOf: (key: string) => string): UnitResources
       return reader;
     },
   };
+  if (treeStores) res.treeStore = async (path) => (await treeStores()?.storeForFile(path)) ?? null;
   return res;
+}
+
+/** The CHM file a trees unit reads, when it reads one (not the job's own CHM blocks). */
+export function chmFileOf(ctx: UnitContext): string | null {
+  return ctx.chm.kind === 'raster' ? ctx.raster.path : ctx.chm.kind === 'file' ? ctx.chm.path : null;
+}
+
+/**
+ * Why a finished tree store cannot stand in for detecting a unit's trees, or null when it can:
+ * it must have been computed from this very file as it is now (version), on the same grid, with
+ * the same resolved options, keeping native crowns, and with halos covering every window the
+ * CHM's heights call for (requiredHalo at the CHM's highest value), both in the store's tiling
+ * and in the job's. Then both equal whole-raster detection, tree for tree and crown for crown.
+ */
+export function reusableStore(store: TreeStore, ctx: UnitContext, grid: Grid, path: string): string | null {
+  const src = store.meta.source as Partial<TreeStoreSource>;
+  if (!store.hasNativeCrowns || src.options === undefined) return 'the store predates reuse (no native crowns or options recorded)';
+  const version = fileVersion(path);
+  if (src.version !== version) return `the store was computed from version ${src.version} of the CHM, which is now ${version}`;
+  if (src.width !== grid.width || src.height !== grid.height) return 'the store was computed on another grid';
+  if (!isDeepStrictEqual(src.options, canonicalTreeOptions(ctx.trees))) return 'the store was computed with other tree options';
+  if (src.maxHeight !== null) {
+    const opts = treeOptions(ctx.trees);
+    const m = unitScale(grid.crs), t = grid.transform;
+    const need = requiredHalo(opts, Math.hypot(t[1], t[4]) * m, Math.hypot(t[2], t[5]) * m, Math.max(src.maxHeight ?? Infinity, opts.hmin ?? 0));
+    if (!(need <= ctx.halo && need <= (src.halo ?? 0))) return `the CHM reaches ${src.maxHeight} m, beyond what the halos cover (${need} px needed)`;
+  }
+  return null;
+}
+
+/** The unit's trees from a finished tree store, or null when there is none it may use. */
+async function treesFromStore(spec: Extract<UnitSpec, { kind: 'trees' }>, grid: Grid, res: UnitResources): Promise<TreesUnitOutput | null> {
+  const path = chmFileOf(spec.ctx);
+  if (!path || !res.treeStore) return null;
+  let store: TreeStore | null;
+  try {
+    store = await res.treeStore(path);
+  } catch {
+    return null; // removed or replaced meanwhile: detect instead
+  }
+  if (!store || reusableStore(store, spec.ctx, grid, path) !== null) return null;
+  try {
+    const { trees, crowns } = await store.treesInWindow(spec.core, grid.width);
+    return { trees, crowns, from: 'tree-store' };
+  } catch (err) {
+    // the store's files went away under us (its CHM was replaced): detect instead
+    console.warn(`[jobs] tree store of ${path} not used: ${err instanceof Error ? err.message : String(err)}`);
+    return null;
+  }
 }
 
 export async function executeUnit(unit: WorkUnit<UnitSpec>, outPath: string, signal: AbortSignal, res: UnitResources, progress?: (fraction: number) => void): Promise<void> {
@@ -267,6 +352,11 @@ export async function executeUnit(unit: WorkUnit<UnitSpec>, outPath: string, sig
   }
   const reader = await res.chmReader(spec.ctx);
   const { grid } = reader;
+  const stored = await treesFromStore(spec, grid, res);
+  if (stored) {
+    writeFileAtomic(outPath, encodeUnitFile(stored));
+    return;
+  }
   const r = spec.read, c = spec.core;
   const chm = await reader.read(r);
   const found = delineateWindow({

@@ -3,16 +3,22 @@
  * with role 'chm' — a computed CHM or a registered lidar CHM — its trees and crowns are computed
  * tile by tile, with progress, into a TreeStore under varDir/trees/<chmId>/<version>. One
  * computation runs at a time; a replaced or removed CHM cancels its computation and drops its store.
+ *
+ * A store's meta.json records what it was computed from and how (TreeStoreSource): the CHM's id,
+ * version and size, the resolved detection options, the tiling and halo, and the CHM's highest
+ * value. Forest-map jobs use that to take a tile's trees from the store instead of detecting them
+ * again, only when the result is provably the same (server/jobs/units.ts).
  */
 import { DEFAULT_WS, parseWindowSize } from './window.expression.ts';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Catalog, CatalogChange, CatalogEntry } from '../catalog/catalog.ts';
 import { NotFoundError } from '../errors.ts';
 import { TreeStore, TreeStoreWriter } from './store.ts';
-import { detectTreesTiled } from './tiled.ts';
+import { detectTreesTiled, type ChmSource } from './tiled.ts';
+import { requiredHalo, resolveTreeOptions, unitScale, type ResolvedTreeOptions } from './detect.ts';
 import type { TreeOptions } from './types.ts';
 
 export type TreeState = 'queued' | 'running' | 'done' | 'failed';
@@ -27,8 +33,49 @@ export interface TreeStatus {
   error?: string;
 }
 
+/** Tree options as JSON-able data: the window is a number of metres or an expression of h (text). */
+export type TreeOptionsSpec = Omit<TreeOptions, 'ws'> & { ws?: number | string };
+
+/** Every detection option resolved (defaults filled in), the window kept as given: a number, or its expression's text. */
+export type CanonicalTreeOptions = Omit<ResolvedTreeOptions, 'ws'> & { ws: number | string };
+
+/** The options detection runs with (the window parsed). */
+export function treeOptionsOf(spec: TreeOptionsSpec): TreeOptions {
+  return { ...spec, ws: typeof spec.ws === 'string' ? parseWindowSize(spec.ws) : spec.ws };
+}
+
+/**
+ * Options resolved to their full, comparable form: two specs give equal (deep-equal, JSON-able)
+ * results exactly when detection runs with the same parameters. A window function is named by its
+ * text (an expression that is a plain number becomes that number), so equal texts are the same window;
+ * differently written but equivalent expressions compare unequal, which only costs a reuse.
+ */
+export function canonicalTreeOptions(spec: TreeOptionsSpec): CanonicalTreeOptions {
+  const opts = treeOptionsOf(spec);
+  const resolved = resolveTreeOptions(opts);
+  return { ...resolved, ws: typeof opts.ws === 'function' ? (spec.ws as string) : resolved.ws as number };
+}
+
 /** Defaults for server-side detection: lidR's variable window, Dalponte crowns. */
-export const SERVER_TREE_OPTIONS: TreeOptions = { ws: parseWindowSize(DEFAULT_WS), hmin: 2, algorithm: 'dalponte' };
+export const SERVER_TREE_SPEC: TreeOptionsSpec = { ws: DEFAULT_WS, hmin: 2, algorithm: 'dalponte' };
+export const SERVER_TREE_OPTIONS: TreeOptions = treeOptionsOf(SERVER_TREE_SPEC);
+
+/** What a store records about its computation (StoreMeta.source). */
+export interface TreeStoreSource {
+  chmId: string;
+  /** The CHM file's version (catalog scheme: size + mtime) when its trees were computed. */
+  version: string;
+  algorithm: string;
+  options: CanonicalTreeOptions;
+  /** Tiling of the computation (core side and context pixels, as detectTreesTiled ran). */
+  tileSize: number;
+  halo: number;
+  /** The CHM grid's size: tree ids are row * width + column. */
+  width: number;
+  height: number;
+  /** Highest valid CHM value (null: no valid pixel): whether the halo covered every window (requiredHalo's hmax). */
+  maxHeight: number | null;
+}
 
 export class TreeService {
   private readonly statuses = new Map<string, TreeStatus>();
@@ -39,7 +86,12 @@ export class TreeService {
   private idle: Promise<void> = Promise.resolve();
   private readonly listener = (e: CatalogChange) => this.onChange(e);
 
-  constructor(private readonly catalog: Catalog, private readonly varDir: string, private readonly opts: TreeOptions = SERVER_TREE_OPTIONS, private readonly tileSize = 256) {
+  private readonly opts: TreeOptions;
+  private readonly canonical: CanonicalTreeOptions;
+
+  constructor(private readonly catalog: Catalog, private readonly varDir: string, spec: TreeOptionsSpec = SERVER_TREE_SPEC, private readonly tileSize = 256) {
+    this.opts = treeOptionsOf(spec);
+    this.canonical = canonicalTreeOptions(spec);
     catalog.on('change', this.listener);
     for (const entry of catalog.list()) if (entry.role === 'chm') this.enqueue(entry);
   }
@@ -98,17 +150,36 @@ export class TreeService {
     let writer: TreeStoreWriter | null = null;
     try {
       const source = await this.catalog.source(entry.id);
-      writer = await TreeStoreWriter.create(this.dirFor(entry), source.grid.crs);
+      const { grid } = source;
+      writer = await TreeStoreWriter.create(this.dirFor(entry), grid.crs);
       const w = writer;
-      await detectTreesTiled(source, {
-        ...this.opts, tileSize: this.tileSize, signal: abort.signal,
+      const m = unitScale(grid.crs), t = grid.transform;
+      const halo = requiredHalo(this.opts, Math.hypot(t[1], t[4]) * m, Math.hypot(t[2], t[5]) * m);
+      // every pixel passes through a read: note the highest valid height on the way
+      let maxHeight = -Infinity;
+      const watched: ChmSource = {
+        grid,
+        async readWindow(window, o) {
+          const image = await source.readWindow(window, o);
+          const band = image.bands[0], mask = image.mask;
+          if (band) for (let i = 0; i < band.length; i++) if ((!mask || mask[i]) && band[i] > maxHeight) maxHeight = band[i];
+          return image;
+        },
+      };
+      await detectTreesTiled(watched, {
+        ...this.opts, tileSize: this.tileSize, halo, signal: abort.signal,
         onTile: async (trees, crowns) => {
           await w.add(trees, crowns);
           status.trees = w.count;
           await yieldToEventLoop(); // let requests through between tiles
         },
       }, (done, total) => { status.progress = done / total; });
-      const meta = await writer.finish({ chmId: entry.id, version: entry.version, algorithm: this.opts.algorithm });
+      const record: TreeStoreSource = {
+        chmId: entry.id, version: entry.version, algorithm: this.canonical.algorithm, options: this.canonical,
+        tileSize: this.tileSize, halo, width: grid.width, height: grid.height,
+        maxHeight: Number.isFinite(maxHeight) ? maxHeight : null,
+      };
+      const meta = await writer.finish({ ...record });
       status.trees = meta.count;
       status.progress = 1;
       status.state = 'done';
@@ -141,6 +212,17 @@ export class TreeService {
     return this.statuses.get(chmId) ?? null;
   }
 
+  /**
+   * The finished store of the catalog CHM whose file is `path` (a job reading that file), or null:
+   * no CHM raster there, its trees not done (or failed). The caller checks the store's
+   * TreeStoreSource against what it needs (file version, options, grid).
+   */
+  async storeForFile(path: string): Promise<TreeStore | null> {
+    const want = resolve(path);
+    const entry = this.catalog.list().find((e) => e.role === 'chm' && resolve(e.path) === want);
+    return entry ? this.store(entry.id) : null;
+  }
+
   /** The finished store of a CHM, or null while it is being computed. */
   async store(chmId: string): Promise<TreeStore | null> {
     const status = this.statuses.get(chmId);
@@ -153,4 +235,33 @@ export class TreeService {
     }
     return p;
   }
+}
+
+interface TreeServiceHost {
+  catalog: Catalog;
+  config: { varDir: string };
+}
+
+const services = new WeakMap<object, TreeService>();
+
+/** The background tree service of a server context (one per catalog; created on first use). */
+export function treeServiceFor(ctx: TreeServiceHost): TreeService {
+  let s = services.get(ctx.catalog);
+  if (!s) {
+    s = new TreeService(ctx.catalog, ctx.config.varDir);
+    services.set(ctx.catalog, s);
+  }
+  return s;
+}
+
+/** The context's tree service if one runs (never starts one: the jobs layer looks, a closed one stays closed). */
+export function runningTreeService(ctx: { catalog: object }): TreeService | null {
+  return services.get(ctx.catalog) ?? null;
+}
+
+/** Stops the tree service of a context (tests, shutdown). */
+export async function closeTreeService(ctx: { catalog: object }): Promise<void> {
+  const s = services.get(ctx.catalog);
+  services.delete(ctx.catalog);
+  await s?.close();
 }

@@ -8,31 +8,14 @@
 import { Router, type Request } from 'express';
 import type { AppContext } from '../context.ts';
 import { ConflictError, InvalidInputError } from '../../errors.ts';
-import { TreeService } from '../../trees/service.ts';
+import { treeServiceFor } from '../../trees/service.ts';
 import { FeatureCollectionWriter } from '../../features/geojson.ts';
-import type { Catalog } from '../../catalog/catalog.ts';
 
 const DEFAULT_LIMIT = 5000;
 const MAX_LIMIT = 50000;
 
-const services = new WeakMap<Catalog, TreeService>();
-
-/** One background tree service per catalog (the jobs runner may share it). */
-export function treeServiceFor(ctx: AppContext): TreeService {
-  let s = services.get(ctx.catalog);
-  if (!s) {
-    s = new TreeService(ctx.catalog, ctx.config.varDir);
-    services.set(ctx.catalog, s);
-  }
-  return s;
-}
-
-/** Stops the tree service of a context (tests, shutdown). */
-export async function closeTreeService(ctx: AppContext): Promise<void> {
-  const s = services.get(ctx.catalog);
-  services.delete(ctx.catalog);
-  await s?.close();
-}
+// one background tree service per catalog, shared with the jobs (server/jobs/service.ts)
+export { closeTreeService, treeServiceFor } from '../../trees/service.ts';
 
 export function parseBbox(value: unknown): [number, number, number, number] {
   if (typeof value !== 'string' || value.length > 200) throw new InvalidInputError('bbox=minLon,minLat,maxLon,maxLat is required');
