@@ -18,6 +18,7 @@ import type { LoadedManifest } from '../model/manifest.ts';
 import { normaliseTiling } from '../../tiles/windows.ts';
 import { CHM_NODATA, startChm, type ChmOptions, type ChmSource } from './engine.ts';
 import { modelGrid, sameGrid, windowGrid } from './model.grid.ts';
+import { inputAdjustment } from './input.stats.ts';
 
 /**
  * The sub-grid window (in the model grid) the engine must run on for `block` to match the whole
@@ -47,6 +48,7 @@ function subSource(source: ChmSource, whole: Grid, ctx: Window): ChmSource {
   const direct = sameGrid(whole, source.grid) && typeof source.readWindow === 'function';
   return {
     grid,
+    ...(source.metadata ? { metadata: source.metadata } : {}),
     readGrid: (target, opts) => source.readGrid(target, opts),
     ...(direct ? { readWindow: (w: Window, opts?: Record<string, unknown>) => source.readWindow!({ ...w, x: w.x + ctx.x, y: w.y + ctx.y }, opts) } : {}),
     // the engine's fast path (decode without resampling); it clips windows to this sub-grid first
@@ -75,7 +77,9 @@ export async function streamChmBlock(block: Window, opts: ChmBlockOptions, onRow
   const tiling = normaliseTiling(opts.manifest.tiling);
   const ctx = blockContext(whole, block, tiling.tileSize, tiling.stride);
   const nodata = opts.nodata ?? CHM_NODATA;
-  const run = startChm({ ...opts, source: subSource(opts.source, whole, ctx), nodata });
+  // the whole raster's input adjustment, so every block prepares its pixels alike
+  const adjustment = opts.inputAdjustment ?? await inputAdjustment(opts.source, opts.manifest, opts.aerial === true);
+  const run = startChm({ ...opts, source: subSource(opts.source, whole, ctx), nodata, inputAdjustment: adjustment });
   if (run.grid.width !== ctx.width || run.grid.height !== ctx.height) throw new Error('internal: block context grid was resampled');
   const dx = block.x - ctx.x, dy = block.y - ctx.y;
   const it = run.strips;

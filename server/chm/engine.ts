@@ -12,7 +12,8 @@ import type { Grid, RasterImage, Window } from '../raster/types.ts';
 import type { PixelBlock } from '../raster/resample.ts';
 import { writeCog } from '../raster/cog.writer.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
-import { normalisationTable, normaliseTile, percentileMatch } from '../model/preprocess.ts';
+import { normalisationTable, prepareTile, type InputAdjustment } from '../model/preprocess.ts';
+import { inputAdjustment } from './input.stats.ts';
 import { CancelledError, InvalidInputError } from '../errors.ts';
 import { planWindows, type ModelWindow, type WindowPlan } from '../../tiles/windows.ts';
 import { BlendAccumulator, type Strip } from './blend.accumulator.ts';
@@ -54,6 +55,11 @@ export interface ChmOptions {
   depth?: number;
   /** Apply the manifest's percentile matching when it is marked for aerial imagery. */
   aerial?: boolean;
+  /**
+   * The raster's input adjustment (input.stats.ts), when the caller has it: a block of a raster
+   * must use the whole raster's, not its own. Default: computed from `source`.
+   */
+  inputAdjustment?: InputAdjustment;
   nodata?: number;
   /** See tiles/windows.ts Tiling.taperEdges (default true; false reproduces Meta's notebook exactly). */
   taperEdges?: boolean;
@@ -123,10 +129,11 @@ export function startChm(opts: ChmOptions): ChmRun {
     : new BandReader(grid, resampledChunks(source, grid), false, { chunkColumns: 1024 });
   const read = (region: Window) => bandReader.read(region);
 
-  const match = manifest.input.percentileMatch;
-  const applyMatch = match && (match.when === 'always' || ((match.when ?? 'aerial') === 'aerial' && opts.aerial === true));
-  // byte imagery without per-tile colour matching: normalise by table lookup straight from the strips
-  const table = bandReader.bytes && !applyMatch ? normalisationTable(manifest.input) : null;
+  // fixed once per raster (from the whole image when it needs statistics), before the first batch
+  let preparing: Promise<{ adj: InputAdjustment; table: Float32Array[] | null }> | null = null;
+  const preparation = () => (preparing ??= (opts.inputAdjustment ? Promise.resolve(opts.inputAdjustment) : inputAdjustment(source, manifest, opts.aerial === true))
+    // byte imagery is prepared by table lookup straight from the strips
+    .then((adj) => ({ adj, table: bandReader.bytes ? normalisationTable(manifest.input, adj) : null })));
 
   const batches: ModelWindow[][] = [];
   for (let r = 0; r < plan.ys.length; r++) {
@@ -149,7 +156,7 @@ export function startChm(opts: ChmOptions): ChmRun {
   async function prepareBatch(wins: ModelWindow[]): Promise<PreparedBatch> {
     // one read covers the whole batch: its windows sit side by side in one tile row
     const region: Window = { x: wins[0].x, y: wins[0].y, width: wins[wins.length - 1].x + size - wins[0].x, height: size };
-    const img = await read(region);
+    const [img, { adj, table }] = await Promise.all([read(region), preparation()]);
     if (img.bands.length < 3) throw new InvalidInputError(`canopy height needs an RGB raster (3 bands), this one has ${img.bands.length}`);
     const n = size * size;
     const tile = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
@@ -182,8 +189,7 @@ export function startChm(opts: ChmOptions): ChmRun {
           const from = ty * region.width + dx;
           for (let c = 0; c < 3; c++) tile[c].set(img.bands[c].subarray(from, from + size), ty * size);
         }
-        const planes = applyMatch ? percentileMatch(tile.map((b) => b.map((v) => v * manifest.input.scale)), match!, valid < n ? tileMask : null) : tile;
-        normaliseTile(planes, manifest.input, out, applyMatch);
+        prepareTile(tile, manifest.input, adj, out);
       }
       if (valid < n) {
         // nodata pixels become 0 after normalisation: the mean colour, as Meta pads tiles

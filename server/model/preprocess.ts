@@ -23,25 +23,41 @@ export function percentiles(values: Float32Array, qs: readonly number[], mask: U
   });
 }
 
+/** One band's percentile remap: y = (x - lo) * gain + low, in the [0,1] scale. */
+export interface BandRemap {
+  lo: number;
+  gain: number;
+  low: number;
+}
+
+/**
+ * The remap that puts a band's own low/high percentiles (lo, hi) on match.target's values for
+ * channel c; a flat band (lo == hi) is only shifted, a band without data (NaN) is left as is.
+ */
+export function percentileRemap(lo: number, hi: number, match: PercentileMatch, c: number): BandRemap {
+  const [lowTarget, highTarget] = match.target;
+  if (Number.isNaN(lo)) return { lo: 0, gain: 1, low: 0 };
+  const gain = hi > lo ? (highTarget[c] - lowTarget[c]) / (hi - lo) : 1;
+  return { lo, gain, low: lowTarget[c] };
+}
+
+/** Applies a remap to a band (new array; values are not clipped, as a plain linear remap). */
+export function applyRemap(band: Float32Array, r: BandRemap): Float32Array {
+  const out = new Float32Array(band.length);
+  for (let i = 0; i < band.length; i++) out[i] = (band[i] - r.lo) * r.gain + r.low;
+  return out;
+}
+
 /**
  * Linearly remaps each band (values already in the [0,1] scale) so that its own low/high
  * percentiles land on match.target's low/high values, as Meta's inference.py does for aerial
  * imagery before normalising. Returns new bands; a flat band (low == high) is only shifted.
- * Values are not clipped, matching a plain linear remap.
  */
 export function percentileMatch(bands: readonly Float32Array[], match: PercentileMatch, mask: Uint8Array | null = null): Float32Array[] {
   if (bands.length !== 3) throw new InvalidInputError(`percentile matching needs 3 bands (R,G,B), got ${bands.length}`);
-  const [lowTarget, highTarget] = match.target;
   return bands.map((band, c) => {
     const [lo, hi] = percentiles(band, match.percentiles, mask);
-    const out = new Float32Array(band.length);
-    if (Number.isNaN(lo)) {
-      out.set(band);
-      return out;
-    }
-    const gain = hi > lo ? (highTarget[c] - lowTarget[c]) / (hi - lo) : 1;
-    for (let i = 0; i < band.length; i++) out[i] = (band[i] - lo) * gain + lowTarget[c];
-    return out;
+    return applyRemap(band, percentileRemap(lo, hi, match, c));
   });
 }
 
@@ -74,11 +90,38 @@ export function normaliseTile(bands: readonly Float32Array[], input: Pick<ModelI
 }
 
 /**
- * normaliseTile's value for every byte 0..255, per channel: byte imagery is then normalised by
- * lookup, bit for bit what normaliseTile gives (the table is built by normaliseTile itself).
+ * How stored pixel values become model input beyond the manifest's scale/mean/std, fixed once per
+ * raster (server/chm/input.stats.ts): a gain for imagery that is not 8-bit, and Meta's aerial
+ * percentile remap per band (computed over the whole image, as Meta does per image).
  */
-export function normalisationTable(input: Pick<ModelInput, 'scale' | 'mean' | 'std'>): Float32Array[] {
+export interface InputAdjustment {
+  /** Stored values are multiplied by this first (1 for 8-bit imagery). */
+  valueGain: number;
+  /** Per band (R, G, B) remap in the [0,1] scale, or null. */
+  remap: BandRemap[] | null;
+}
+
+export const NO_ADJUSTMENT: InputAdjustment = { valueGain: 1, remap: null };
+
+/**
+ * The model's NCHW input for one tile of stored R,G,B values with the raster's adjustment: the
+ * one per-pixel implementation (the engine's float path, and the byte table below).
+ */
+export function prepareTile(bands: readonly Float32Array[], input: Pick<ModelInput, 'scale' | 'mean' | 'std'>, adj: InputAdjustment, out?: Float32Array): Float32Array {
+  let planes = bands;
+  if (adj.valueGain !== 1) planes = planes.map((b) => b.map((v) => v * adj.valueGain));
+  if (!adj.remap) return normaliseTile(planes, input, out);
+  const remap = adj.remap;
+  const scaled = planes.map((b, c) => applyRemap(b.map((v) => v * input.scale), remap[c]));
+  return normaliseTile(scaled, input, out, true);
+}
+
+/**
+ * prepareTile's value for every byte 0..255, per channel: byte imagery is then prepared by
+ * lookup, bit for bit what prepareTile gives (the table is built by prepareTile itself).
+ */
+export function normalisationTable(input: Pick<ModelInput, 'scale' | 'mean' | 'std'>, adj: InputAdjustment = NO_ADJUSTMENT): Float32Array[] {
   const ramp = Float32Array.from({ length: 256 }, (_, v) => v);
-  const out = normaliseTile([ramp, ramp, ramp], input);
+  const out = prepareTile([ramp, ramp, ramp], input, adj);
   return [out.subarray(0, 256), out.subarray(256, 512), out.subarray(512, 768)];
 }
