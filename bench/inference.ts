@@ -44,6 +44,7 @@ const { values } = parseArgs({
     child: { type: 'string' },
     out: { type: 'string' },
     pure: { type: 'string' },
+    'pure-runner': { type: 'string' },
   },
 });
 
@@ -71,6 +72,38 @@ async function child(image: string, out: string, model: string, batchSize: numbe
   await releaseInferenceRunners();
   const peakRss = process.resourceUsage().maxRSS * 1024;
   process.stdout.write(JSON.stringify({ startSeconds, seconds: r.seconds, inferenceSeconds: r.inferenceSeconds, prepareSeconds: r.prepareSeconds, blendSeconds: r.blendSeconds, writeSeconds: r.writeSeconds, cpuSeconds, windows: r.windows, inferred: r.inferred, width: r.grid.width, height: r.grid.height, peakRss }) + '\n');
+}
+
+/**
+ * The model alone, as the engine runs it (its runner: one session per core for a small model), on
+ * `tiles` tiles of seeded input, four batches in flight, after a warm-up batch per session.
+ */
+async function pureRunner(model: string, batch: number, tiles: number) {
+  const { resolveModel } = await import('../server/model/registry.ts');
+  const { getInferenceRunner, releaseInferenceRunners, runnerLayout } = await import('../server/chm/inference.runner.ts');
+  const manifest = await resolveModel(model);
+  const runner = await getInferenceRunner(manifest);
+  const layout = runnerLayout(manifest);
+  const T = manifest.tiling.tileSize;
+  let seed = 7;
+  const input = Float32Array.from({ length: batch * 3 * T * T }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 4 - 2);
+  await Promise.all(Array.from({ length: layout.sessions }, () => runner.run(input.slice(), batch, T, T)));
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  let sent = 0;
+  const inFlight = new Set<Promise<unknown>>();
+  while (sent < tiles || inFlight.size) {
+    while (sent < tiles && inFlight.size < 4) {
+      const p: Promise<unknown> = runner.run(input.slice(), batch, T, T).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      sent += batch;
+    }
+    await Promise.race(inFlight);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  await releaseInferenceRunners();
+  process.stdout.write(JSON.stringify({ tiles: sent, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, sessions: layout.sessions, threads: layout.threads }) + '\n');
 }
 
 /** The session alone on `tiles` tiles of seeded input, in batches, after one warm-up batch. */
@@ -196,7 +229,12 @@ async function main() {
     console.log(`peak RSS across sizes: ${rss.map(gb).join(' -> ')} (area x${((sizes[sizes.length - 1] / sizes[0]) ** 2).toFixed(0)}; target < 1.5 GB, flat)`);
 
     const sample = Math.min(last.windows, Math.max(4 * batch, 32));
-    const p = nodeTs(['--pure', String(sample), '--model', values.model!, '--batch', String(batch)]);
+    // the model alone, both ways: one session on every core, and the engine's own runner; the
+    // faster is the reference
+    const single = nodeTs(['--pure', String(sample), '--model', values.model!, '--batch', String(batch)]);
+    const pooled = nodeTs(['--pure-runner', String(sample), '--model', values.model!, '--batch', String(batch)]);
+    console.log(`pure inference: one session x ${availableParallelism()} threads ${(single.tiles / single.seconds).toFixed(2)} tiles/s; the engine's runner (${pooled.sessions} session(s) x ${pooled.threads} thread(s)) ${(pooled.tiles / pooled.seconds).toFixed(2)} tiles/s`);
+    const p = single.tiles / single.seconds >= pooled.tiles / pooled.seconds ? single : pooled;
     const pureRate = p.tiles / p.seconds;
     const pureForRun = last.windows / pureRate;
     console.log(`pure inference (session only, seeded input, ${p.tiles} tiles): ${pureRate.toFixed(2)} tiles/s -> ${pureForRun.toFixed(2)} s for the ${last.windows} tiles of ${last.size}^2`);
@@ -249,4 +287,5 @@ async function main() {
 
 if (values.child) await child(values.child, values.out!, values.model!, Number(values.batch));
 else if (values.pure) await pure(values.model!, Number(values.batch), Number(values.pure));
+else if (values['pure-runner']) await pureRunner(values.model!, Number(values.batch), Number(values['pure-runner']));
 else await main();

@@ -1,7 +1,13 @@
 /**
- * Runs a model off the main thread: one worker per model, holding the model's one session,
- * kept for the life of the process and shared by every CHM computation.
+ * Runs a model off the main thread, kept for the life of the process and shared by every CHM
+ * computation. A small model runs as one single-threaded session per core, each on its own worker,
+ * batches going to the least busy: onnxruntime's threads within one session meet at a barrier after
+ * every operator, so when the main thread (reading, blending, writing) takes a core, the whole
+ * session waits for its slowest thread; independent sessions just share the cores. A large model
+ * (weights over LARGE_MODEL_BYTES) runs as one session using every core, its weights held once.
  */
+import { statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { LoadedManifest } from '../model/manifest.ts';
@@ -12,19 +18,38 @@ export interface InferenceRunner {
   readonly manifest: LoadedManifest;
   /** NCHW normalised input (transferred: the caller must not reuse it) -> batch x height x width metres. */
   run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array>;
-  /** Milliseconds the model itself spent computing, summed over runs. */
+  /** Milliseconds the model itself spent computing, summed over runs (and over parallel sessions). */
   readonly computeMs: number;
+}
+
+/** Above this ONNX size (weights plus external data) one session uses every core. */
+export const LARGE_MODEL_BYTES = 256 * 1024 * 1024;
+
+/** How a model's runner is laid out: sessions and onnxruntime threads each. FORESTMAP_INFERENCE_SESSIONS overrides the count. */
+export function runnerLayout(manifest: LoadedManifest, cores = availableParallelism(), env: NodeJS.ProcessEnv = process.env): { sessions: number; threads: number } {
+  const forced = Number(env.FORESTMAP_INFERENCE_SESSIONS);
+  if (Number.isInteger(forced) && forced >= 1 && forced <= cores) return { sessions: forced, threads: Math.max(1, Math.floor(cores / forced)) };
+  let bytes = 0;
+  for (const f of [manifest.onnxPath, manifest.onnx.externalData ? `${manifest.dir}/${manifest.onnx.externalData}` : null]) {
+    try {
+      if (f) bytes += statSync(f).size;
+    } catch {
+      // a missing file fails when the session opens, with its own message
+    }
+  }
+  return bytes > LARGE_MODEL_BYTES || cores < 2 ? { sessions: 1, threads: cores } : { sessions: cores, threads: 1 };
 }
 
 const bootstrap = fileURLToPath(new URL('./worker.bootstrap.mjs', import.meta.url));
 const entry = new URL('./inference.worker.ts', import.meta.url).href;
-const runners = new Map<string, Promise<WorkerRunner>>();
+const runners = new Map<string, Promise<InferenceRunner & { close(): Promise<void> }>>();
 
-/** The shared runner for a model (its worker starts on first use). */
+/** The shared runner for a model (its workers start on first use). */
 export function getInferenceRunner(manifest: LoadedManifest): Promise<InferenceRunner> {
   let p = runners.get(manifest.onnxPath);
   if (!p) {
-    p = WorkerRunner.start(manifest);
+    const { sessions, threads } = runnerLayout(manifest);
+    p = sessions === 1 ? WorkerRunner.start(manifest, threads) : PooledRunner.start(manifest, sessions, threads);
     runners.set(manifest.onnxPath, p);
     p.catch(() => runners.delete(manifest.onnxPath));
   }
@@ -47,6 +72,37 @@ function toError(e: { name: string; message: string }): Error {
   return Kind ? new Kind(e.message) : Object.assign(new Error(e.message), { name: e.name });
 }
 
+/** Several single-session workers; each run goes to the one with the fewest runs pending. */
+class PooledRunner implements InferenceRunner {
+  private constructor(readonly manifest: LoadedManifest, private readonly workers: WorkerRunner[]) {}
+
+  static async start(manifest: LoadedManifest, sessions: number, threads: number): Promise<PooledRunner> {
+    const started = await Promise.allSettled(Array.from({ length: sessions }, () => WorkerRunner.start(manifest, threads)));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+      throw failed.reason;
+    }
+    return new PooledRunner(manifest, started.map((r) => (r as PromiseFulfilledResult<WorkerRunner>).value));
+  }
+
+  get computeMs(): number {
+    return this.workers.reduce((s, w) => s + w.computeMs, 0);
+  }
+
+  run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array> {
+    // a worker that died fails its own runs; the others carry on (the next computation gets a new pool)
+    const live = this.workers.filter((w) => w.alive);
+    let best = live[0] ?? this.workers[0];
+    for (const w of live) if (w.pendingRuns < best.pendingRuns) best = w;
+    return best.run(input, batch, height, width);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+  }
+}
+
 class WorkerRunner implements InferenceRunner {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void }>();
@@ -66,14 +122,26 @@ class WorkerRunner implements InferenceRunner {
     });
     worker.on('error', (err) => this.failAll(err));
     worker.on('exit', (code) => {
+      this.exited = new Error(`inference worker for model '${manifest.name}' exited (code ${code})`);
       runners.delete(manifest.onnxPath);
-      this.failAll(new Error(`inference worker for model '${manifest.name}' exited (code ${code})`));
+      this.failAll(this.exited);
     });
   }
 
-  static start(manifest: LoadedManifest): Promise<WorkerRunner> {
+  /** Set once the worker has ended: later runs fail at once instead of waiting forever. */
+  private exited: Error | null = null;
+
+  get alive(): boolean {
+    return this.exited === null;
+  }
+
+  get pendingRuns(): number {
+    return this.pending.size;
+  }
+
+  static start(manifest: LoadedManifest, threads: number): Promise<WorkerRunner> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(bootstrap, { workerData: { entry, modelDir: manifest.dir } });
+      const worker = new Worker(bootstrap, { workerData: { entry, modelDir: manifest.dir, threads } });
       const onReady = (msg: { ready?: boolean; error?: { name: string; message: string } }) => {
         if (msg.ready === undefined) return;
         worker.off('message', onReady);
@@ -92,6 +160,7 @@ class WorkerRunner implements InferenceRunner {
   }
 
   run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array> {
+    if (this.exited) return Promise.reject(this.exited);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -108,6 +177,7 @@ class WorkerRunner implements InferenceRunner {
 
   /** Lets queued runs finish, then ends the worker (terminating it mid-run would abort the process). */
   async close(): Promise<void> {
+    if (this.exited) return;
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.ref();
     this.worker.postMessage({ close: true });

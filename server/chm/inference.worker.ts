@@ -19,7 +19,7 @@ export type InferenceReply =
   | { id: number; error: { name: string; message: string } };
 
 const port = parentPort!;
-const sessionPromise = loadManifest(workerData.modelDir as string).then(getModelSession);
+const sessionPromise = loadManifest(workerData.modelDir as string).then((m) => getModelSession(m, workerData.threads as number | undefined));
 let chain: Promise<void> = Promise.resolve();
 
 port.on('message', (req: InferenceRequest | { close: true }) => {

@@ -27,10 +27,11 @@ export interface ModelSession {
 
 const sessions = new Map<string, Promise<ModelSession>>();
 
-export function getModelSession(manifest: LoadedManifest): Promise<ModelSession> {
+/** The process's session for a model; `threads`: onnxruntime's intra-op threads (default: every core). */
+export function getModelSession(manifest: LoadedManifest, threads = availableParallelism()): Promise<ModelSession> {
   let p = sessions.get(manifest.onnxPath);
   if (!p) {
-    p = openSession(manifest);
+    p = openSession(manifest, threads);
     sessions.set(manifest.onnxPath, p);
     p.catch(() => sessions.delete(manifest.onnxPath));
   }
@@ -85,9 +86,9 @@ function checkShape(input: Float32Array, batch: number, height: number, width: n
   }
 }
 
-async function openSession(manifest: LoadedManifest): Promise<ModelSession> {
+async function openSession(manifest: LoadedManifest, threads: number): Promise<ModelSession> {
   const session = await ort.InferenceSession.create(manifest.onnxPath, {
-    intraOpNumThreads: availableParallelism(),
+    intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     // The pipeline's reading and writing share the cores with the model's threads: with static

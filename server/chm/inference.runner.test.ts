@@ -1,0 +1,49 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadManifest, type LoadedManifest } from '../model/manifest.ts';
+import { getModelSession, releaseAllSessions } from '../model/session.ts';
+import { getInferenceRunner, LARGE_MODEL_BYTES, releaseInferenceRunners, runnerLayout } from './inference.runner.ts';
+
+const miniDir = fileURLToPath(new URL('../../models/hrch-mini', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'runner-'));
+after(async () => {
+  await releaseInferenceRunners();
+  await releaseAllSessions();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('small models run one single-threaded session per core; large ones one session on every core', async () => {
+  const mini = await loadManifest(miniDir);
+  assert.deepEqual(runnerLayout(mini, 2, {}), { sessions: 2, threads: 1 });
+  assert.deepEqual(runnerLayout(mini, 8, {}), { sessions: 8, threads: 1 });
+  assert.deepEqual(runnerLayout(mini, 1, {}), { sessions: 1, threads: 1 });
+  assert.deepEqual(runnerLayout(mini, 8, { FORESTMAP_INFERENCE_SESSIONS: '2' }), { sessions: 2, threads: 4 });
+  assert.deepEqual(runnerLayout(mini, 8, { FORESTMAP_INFERENCE_SESSIONS: 'lots' }), { sessions: 8, threads: 1 }, 'a bad override is ignored');
+  // a graph whose external weights are large (a sparse file: only its size is read)
+  const big = join(dir, 'weights.data');
+  writeFileSync(big, '');
+  truncateSync(big, LARGE_MODEL_BYTES + 1);
+  const large: LoadedManifest = { ...mini, dir, onnx: { ...mini.onnx, externalData: 'weights.data' } };
+  assert.deepEqual(runnerLayout(large, 8, {}), { sessions: 1, threads: 8 });
+});
+
+test('the pooled runner spreads batches over its sessions and answers each with its own result', async () => {
+  const mini = await loadManifest(miniDir);
+  const runner = await getInferenceRunner(mini);
+  const T = 64, n = 3 * T * T;
+  const inputs = Array.from({ length: 6 }, (_, k) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.01 + k)));
+  const session = await getModelSession(mini, 1);
+  const want = await Promise.all(inputs.map((x) => session.run(x.slice(), 1, T, T)));
+  // all in flight at once: the runner's sessions compute them concurrently, replies stay matched
+  const got = await Promise.all(inputs.map((x) => runner.run(x.slice(), 1, T, T)));
+  for (let k = 0; k < inputs.length; k++) {
+    let max = 0;
+    for (let i = 0; i < T * T; i++) max = Math.max(max, Math.abs(got[k][i] - want[k][i]));
+    assert.ok(max < 1e-4, `batch ${k}: max |diff| ${max} m`);
+  }
+  assert.ok(runner.computeMs > 0);
+});
