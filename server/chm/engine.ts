@@ -159,7 +159,8 @@ export function startChm(opts: ChmOptions): ChmRun {
     const [img, { adj, table }] = await Promise.all([read(region), preparation()]);
     if (img.bands.length < 3) throw new InvalidInputError(`canopy height needs an RGB raster (3 bands), this one has ${img.bands.length}`);
     const n = size * size;
-    const tile = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+    // float planes only for imagery the byte table cannot prepare
+    const tile = table ? [] : [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
     const tileMask = new Uint8Array(n);
     const active: number[] = [];
     const input = new Float32Array(wins.length * 3 * n);
