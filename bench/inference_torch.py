@@ -46,7 +46,7 @@ def pipeline(args):
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     cpu_start = ru0.ru_utime + ru0.ru_stime
     t_start = time.perf_counter()
-    model = load_port(args.checkpoint, args.manifest)
+    model = load_model(args.checkpoint, args.manifest)
     load_seconds = time.perf_counter() - t_start
     manifest = json.load(open(args.manifest)) if args.manifest else None
     mean = np.array(manifest['input']['mean'] if manifest else [0.420, 0.411, 0.296], np.float32).reshape(3, 1, 1)
@@ -60,7 +60,9 @@ def pipeline(args):
     out.SetGeoTransform(ds.GetGeoTransform())
     out.SetProjection(ds.GetProjection())
     band = out.GetRasterBand(1)
-    apo = apodization(256)
+    tile = int(manifest['tiling']['tileSize']) if manifest else 256
+    stride = int(manifest['tiling']['stride']) if manifest else 192
+    apo = apodization(tile)
 
     def window_origins(size):
         regular = list(range(0, size, ws))
@@ -74,8 +76,8 @@ def pipeline(args):
             for wx in window_origins(W):
                 rgb = ds.ReadAsArray(wx, wy, ws, ws).astype(np.float32)  # 3 x ws x ws
                 x = (rgb / np.float32(255.0) - mean) / std
-                oy, ox = origins(ws, 256, 192), origins(ws, 256, 192)
-                batch = np.stack([x[:, a:a + 256, b:b + 256] for a in oy for b in ox])
+                oy, ox = origins(ws, tile, stride), origins(ws, tile, stride)
+                batch = np.stack([x[:, a:a + tile, b:b + tile] for a in oy for b in ox])
                 t0 = time.perf_counter()
                 y = model(torch.from_numpy(np.ascontiguousarray(batch)))
                 pred = torch.relu(10 * y + offset).numpy()[:, 0]
@@ -86,8 +88,8 @@ def pipeline(args):
                 k = 0
                 for a in oy:
                     for b in ox:
-                        acc[a:a + 256, b:b + 256] += apo * pred[k]
-                        wsum[a:a + 256, b:b + 256] += apo
+                        acc[a:a + tile, b:b + tile] += apo * pred[k]
+                        wsum[a:a + tile, b:b + tile] += apo
                         k += 1
                 band.WriteArray((acc * (1 / wsum)).astype(np.float32), wx, wy)
     band.FlushCache()
@@ -98,9 +100,20 @@ def pipeline(args):
     print(json.dumps({'seconds': time.perf_counter() - t_start, 'load_seconds': load_seconds, 'model_seconds': model_s, 'tiles': tiles, 'threads': args.threads, 'peak_rss': ru.ru_maxrss * 1024, 'cpu_seconds': cpu_seconds, 'width': W, 'height': H}))
 
 
-def load_port(checkpoint, manifest_path):
+def load_model(checkpoint, manifest_path):
+    """The manifest's model in torch: the HRCH port from a Meta-layout checkpoint, or, for the
+    project's own 'vit-dpt' architecture without a checkpoint, that architecture with seeded random
+    weights (its trained weights are not in the repository): the same arithmetic, for timing and
+    FLOP counts only."""
+    manifest = json.load(open(manifest_path)) if manifest_path else {}
+    cfg = manifest.get('provenance', {}).get('architectureConfig', {})
+    if manifest.get('architecture') == 'vit-dpt' and not checkpoint:
+        import torch
+        from models.train.arch import ArchConfig, build_canopy_model
+        torch.manual_seed(0)
+        keys = ArchConfig.__dataclass_fields__.keys()
+        return build_canopy_model(ArchConfig(**{k: v for k, v in cfg.items() if k in keys})).eval()
     from models.hrch.checkpoint import load_hrch
-    cfg = (json.load(open(manifest_path)).get('provenance', {}).get('architectureConfig', {}) if manifest_path else {})
     model, _, _ = load_hrch(checkpoint, heads=cfg.get('num_heads'), taps=cfg.get('out_indices'))
     return model.eval()
 
@@ -110,7 +123,7 @@ def flops(args):
     matrix multiplies and convolutions, 2 per multiply-add. Attention's q.k and attn.v are bmm/matmul."""
     import torch
     from torch.profiler import profile, ProfilerActivity
-    model = load_port(args.checkpoint, args.manifest)
+    model = load_model(args.checkpoint, args.manifest)
     x = torch.zeros(1, 3, args.size, args.size)
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
         model(x)
@@ -178,13 +191,13 @@ def main():
     sub = p.add_subparsers(dest='cmd', required=True)
     a = sub.add_parser('pipeline')
     a.add_argument('--image', required=True)
-    a.add_argument('--checkpoint', required=True)
+    a.add_argument('--checkpoint')
     a.add_argument('--manifest')
     a.add_argument('--out', required=True)
     a.add_argument('--window', type=int, default=1024)
     a.add_argument('--threads', type=int, default=os.cpu_count())
     f = sub.add_parser('flops')
-    f.add_argument('--checkpoint', required=True)
+    f.add_argument('--checkpoint')
     f.add_argument('--manifest')
     f.add_argument('--size', type=int, default=256)
     k = sub.add_parser('peak')

@@ -7,7 +7,8 @@
  * square region at the scene's centre runs through the whole forest-map pipeline (CHM blocks,
  * trees tiles, exports) in its own child process with a fresh unit cache, printing:
  *  - wall seconds and km² per hour,
- *  - model compute seconds (the inference worker's own timer) and the pipeline's overhead over it,
+ *  - pure inference seconds (the job's model tiles at the rate the same runner reaches on seeded
+ *    tiles alone) and the pipeline's overhead over it,
  *  - the whole-window engine time (computeChm over the region's bbox, the inference stage alone,
  *    end to end) and the pipeline's overhead over that,
  *  - peak RSS of the process (main thread + inference worker).
@@ -86,11 +87,17 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     const pathOf = (key: string) => queue.resultPath(key);
     const resources = defaultResources(pathOf);
     const queue: InstanceType<typeof SqliteWorkQueue<UnitSpec>> = new SqliteWorkQueue<UnitSpec>(store, join(work, 'units'), (u, p, s) => executeUnit(u, p, s, resources));
-    const computeBefore = runner.computeMs;
+    // count the model's tiles (the job's units reach this same shared runner)
+    let tiles = 0;
+    const run0 = runner.run.bind(runner);
+    (runner as { run: typeof runner.run }).run = (i, b, h, w) => {
+      tiles += b;
+      return run0(i, b, h, w);
+    };
     const t0 = performance.now();
     const summary = await runForestMap({ plan, queue, pathOf, outDir: join(work, 'out'), jobId: 'bench', signal: new AbortController().signal });
     const seconds = (performance.now() - t0) / 1000;
-    const modelSeconds = (runner.computeMs - computeBefore) / 1000;
+    const jobTiles = tiles;
     store.close();
     // peak RSS of the pipeline run (maxRSS only grows: read it before the engine comparison runs)
     const rssMB = process.resourceUsage().maxRSS / 1024;
@@ -98,13 +105,33 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // the inference stage alone over the region's window: the engine end to end (read, infer, blend, write)
     const grid = chmGridOf(source, manifest);
     const win = regionWindow(regionToPlanar(parseRegion(region, { maxAreaKm2: 1000, maxVertices: 100 }), projector(WGS84, grid.crs)), grid)!;
-    const sub = { grid: windowGrid(grid, win), readGrid: source.readGrid.bind(source) };
+    // the window read the way the engine reads a whole raster (decoded bytes, no resampling)
+    const shift = (w: { x: number; y: number; width: number; height: number }) => ({ ...w, x: w.x + win.x, y: w.y + win.y });
+    const sub = { grid: windowGrid(grid, win), metadata: source.metadata, readGrid: source.readGrid.bind(source), readLevel: (level: number, w: { x: number; y: number; width: number; height: number }) => source.readLevel(level, shift(w)) };
     const e0 = performance.now();
-    const engineModelBefore = runner.computeMs;
+    const engineBefore = tiles;
     await computeChm(join(work, 'engine.tif'), { source: sub, manifest, runner });
     const engineSeconds = (performance.now() - e0) / 1000;
-    const engineModelSeconds = (runner.computeMs - engineModelBefore) / 1000;
-    console.log(JSON.stringify({ areaKm2, seconds, modelSeconds, engineSeconds, engineModelSeconds, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, window: win }));
+    const engineTiles = tiles - engineBefore;
+
+    // pure inference: the same runner on seeded tiles, four batches in flight, as the engine keeps it busy
+    const T = manifest.tiling.tileSize, batch = 2;
+    let seed = 7;
+    const x = Float32Array.from({ length: batch * 3 * T * T }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 4 - 2);
+    const p0 = performance.now();
+    const inFlight = new Set<Promise<unknown>>();
+    let sent = 0;
+    while (sent < 96 || inFlight.size) {
+      while (sent < 96 && inFlight.size < 4) {
+        const p: Promise<unknown> = run0(x.slice(), batch, T, T).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+        sent += batch;
+      }
+      await Promise.race(inFlight);
+    }
+    const pureRate = sent / ((performance.now() - p0) / 1000);
+    const modelSeconds = jobTiles / pureRate, engineModelSeconds = engineTiles / pureRate;
+    console.log(JSON.stringify({ areaKm2, seconds, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, window: win }));
   } finally {
     await releaseInferenceRunners();
     rmSync(work, { recursive: true, force: true });
@@ -129,14 +156,15 @@ async function main(): Promise<void> {
     await generateScene({ out: sceneDir, width: side, height: side, gsd, seed: Number(values.seed), preset: 'mixed', crowns: false });
     console.log(`scene generated in ${((performance.now() - s0) / 1000).toFixed(1)} s`);
     const rows: Array<Record<string, any>> = [];
-    console.log('area km²   wall s   km²/h   model s   overhead/model   engine s (model s)   overhead/engine   peak RSS MB   trees   stages chm/trees/export s');
+    console.log('pure s: the job\'s model tiles at the pure-inference rate of the same runner; engine: computeChm over the region\'s window alone');
+    console.log('area km²   wall s   km²/h   pure s (tiles)   overhead/pure   engine s (pure s)   overhead/engine   peak RSS MB   trees   stages chm/trees/export s');
     for (const a of areas) {
       const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, '--block-size', values['block-size']!], { encoding: 'utf8', maxBuffer: 1 << 24 });
       const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
       if (r.status !== 0 || !line) { console.log(`area ${a}: failed\n${r.stderr.slice(-2000)}`); continue; }
       const row = JSON.parse(line);
       rows.push(row);
-      console.log(`${a.toFixed(2).padStart(8)}   ${row.seconds.toFixed(1).padStart(6)}   ${(a / (row.seconds / 3600)).toFixed(1).padStart(5)}   ${row.modelSeconds.toFixed(1).padStart(7)}   ${(((row.seconds - row.modelSeconds) / row.modelSeconds) * 100).toFixed(0).padStart(13)}%   ${row.engineSeconds.toFixed(1).padStart(8)} (${row.engineModelSeconds.toFixed(1)})   ${(((row.seconds - row.engineSeconds) / row.engineSeconds) * 100).toFixed(0).padStart(14)}%   ${row.rssMB.toFixed(0).padStart(11)}   ${String(row.trees).padStart(5)}   ${row.stages.chm.toFixed(1)}/${row.stages.trees.toFixed(1)}/${row.stages.export.toFixed(1)} (${row.units.chm} blocks, ${row.units.trees} tiles)`);
+      console.log(`${a.toFixed(2).padStart(8)}   ${row.seconds.toFixed(1).padStart(6)}   ${(a / (row.seconds / 3600)).toFixed(1).padStart(5)}   ${row.modelSeconds.toFixed(1).padStart(6)} (${row.jobTiles})   ${(((row.seconds - row.modelSeconds) / row.modelSeconds) * 100).toFixed(0).padStart(12)}%   ${row.engineSeconds.toFixed(1).padStart(8)} (${row.engineModelSeconds.toFixed(1)})   ${(((row.seconds - row.engineSeconds) / row.engineSeconds) * 100).toFixed(0).padStart(14)}%   ${row.rssMB.toFixed(0).padStart(11)}   ${String(row.trees).padStart(5)}   ${row.stages.chm.toFixed(1)}/${row.stages.trees.toFixed(1)}/${row.stages.export.toFixed(1)} (${row.units.chm} blocks, ${row.units.trees} tiles)`);
     }
     if (rows.length >= 2) {
       const lo = rows[0], hi = rows[rows.length - 1];

@@ -3,10 +3,14 @@
  * in a temp data folder, and helpers for regions and HTTP.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateScene, sceneGrid, SCENE_CRS } from '../server/scene/generate.ts';
 import { projector, WGS84 } from '../tiles/projection.ts';
+import { Catalog } from '../server/catalog/catalog.ts';
+import { closeAppServices, createApp } from '../server/http/app.ts';
+import type { AppContext } from '../server/http/context.ts';
 
 export interface SceneFixture {
   root: string;
@@ -23,6 +27,31 @@ export async function makeScene(width = 400, height = 400, gsd = 0.5, seed = 7):
   const dataDir = join(root, 'data');
   await generateScene({ out: dataDir, width, height, gsd, seed, preset: 'mixed', crowns: false });
   return { root, dataDir, varDir: join(root, 'var'), width, height, gsd, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+export interface SceneServer {
+  ctx: AppContext;
+  server: Server;
+  /** http://127.0.0.1:PORT */
+  base: string;
+  /** Stops the background services, then the server. */
+  close(): Promise<void>;
+}
+
+/** The app over the scene's folders on 127.0.0.1 (set JOBS_* variables before: the job service reads them). */
+export async function serveScene(f: SceneFixture): Promise<SceneServer> {
+  const config = { host: '127.0.0.1', port: 0, dataDir: f.dataDir, demo: false, varDir: f.varDir, maxUploadBytes: 1e8 };
+  const catalog = await Catalog.open({ dataDir: f.dataDir, varDir: f.varDir, maxUploadBytes: 1e8 });
+  const ctx = { config, catalog } as AppContext;
+  const server = createServer(await createApp(ctx));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    ctx, server, base: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: async () => {
+      await closeAppServices(ctx);
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }
 
 /** A WGS84 polygon from pixel-fraction vertices of the scene (0..1 across, 0..1 down). */

@@ -6,23 +6,20 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { area as turfArea, booleanPointInPolygon } from '@turf/turf';
-import { Catalog } from '../server/catalog/catalog.ts';
-import { closeAppServices, createApp } from '../server/http/app.ts';
 import type { AppContext } from '../server/http/context.ts';
 import { openRaster } from '../server/raster/source.ts';
 import { detectTrees } from '../server/trees/detect.ts';
 import { projector, WGS84 } from '../tiles/projection.ts';
 import { rfc7946Problems } from './region.rfc7946.ts';
-import { http, makeScene, sceneRegion, waitForJob, type SceneFixture } from './jobs.fixture.ts';
+import { http, makeScene, sceneRegion, serveScene, waitForJob, type SceneFixture, type SceneServer } from './jobs.fixture.ts';
 import { writeCog } from '../server/raster/cog.writer.ts';
 import { SCENE_CRS } from '../server/scene/generate.ts';
 
 let scene: SceneFixture;
-let server: Server;
+let app: SceneServer;
 let ctx: AppContext;
 let base = '';
 const saved = { ...process.env };
@@ -45,17 +42,12 @@ before(async () => {
     JOBS_TILE_SIZE: '32', JOBS_MAX_RUNNING: '1', JOBS_MAX_QUEUED: '1', JOBS_SYNC_MAX_KM2: '0.01',
     REGION_MAX_KM2: '1', JOBS_MAX_BODY_KB: '64',
   });
-  const config = { host: '127.0.0.1', port: 0, dataDir: scene.dataDir, demo: false, varDir: scene.varDir, maxUploadBytes: 1e8 };
-  const catalog = await Catalog.open({ dataDir: scene.dataDir, varDir: scene.varDir, maxUploadBytes: 1e8 });
-  ctx = { config, catalog } as AppContext;
-  server = createServer(await createApp(ctx));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  app = await serveScene(scene);
+  ({ ctx, base } = app);
 });
 
 after(async () => {
-  await closeAppServices(ctx);
-  await new Promise<void>((r) => server.close(() => r()));
+  await app.close();
   process.env = saved;
   scene.cleanup();
 });

@@ -8,11 +8,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { Catalog } from '../server/catalog/catalog.ts';
-import { closeAppServices, createApp } from '../server/http/app.ts';
 import type { AppContext } from '../server/http/context.ts';
 import { treeServiceFor } from '../server/http/routes/trees.ts';
 import { JobService, loadJobsConfig, type JobResultSummary } from '../server/jobs/service.ts';
@@ -21,10 +18,10 @@ import { decodeUnitFile, defaultResources, executeUnit, reusableStore, treesUnit
 import type { ForestMapPlan } from '../server/jobs/pipeline.ts';
 import { openRaster } from '../server/raster/source.ts';
 import type { TreeStore } from '../server/trees/store.ts';
-import { http, makeScene, sceneRegion, waitForJob, type SceneFixture } from './jobs.fixture.ts';
+import { http, makeScene, sceneRegion, serveScene, waitForJob, type SceneFixture, type SceneServer } from './jobs.fixture.ts';
 
 let scene: SceneFixture;
-let server: Server;
+let app: SceneServer;
 let ctx: AppContext;
 let base = '';
 /** The same jobs without any tree store: everything detected. */
@@ -35,19 +32,15 @@ before(async () => {
   scene = await makeScene(400, 400, 0.5, 5);
   // job tiles of 80 px against the store's 256 px tiles: different tilings must give the same trees
   Object.assign(process.env, { JOBS_TILE_SIZE: '80', JOBS_SYNC_MAX_KM2: '0' });
-  const config = { host: '127.0.0.1', port: 0, dataDir: scene.dataDir, demo: false, varDir: scene.varDir, maxUploadBytes: 1e8 };
-  const catalog = await Catalog.open({ dataDir: scene.dataDir, varDir: scene.varDir, maxUploadBytes: 1e8 });
-  ctx = { config, catalog } as AppContext;
-  server = createServer(await createApp(ctx));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  app = await serveScene(scene);
+  ({ ctx, base } = app);
+  const catalog = ctx.catalog;
   reference = new JobService({ varDir: mkdtempSync(join(scene.root, 'var-no-store-')), catalog, config: loadJobsConfig() });
 });
 
 after(async () => {
   await reference.close();
-  await closeAppServices(ctx);
-  await new Promise<void>((r) => server.close(() => r()));
+  await app.close();
   process.env = saved;
   scene.cleanup();
 });
