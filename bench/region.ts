@@ -31,7 +31,8 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     one: { type: 'string' },
     scene: { type: 'string' },
-    'block-size': { type: 'string', default: '4096' },
+    'block-size': { type: 'string' },
+    'unit-concurrency': { type: 'string' },
   },
 });
 
@@ -57,6 +58,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   const { parseExecuteRequest } = await import('../server/jobs/process.forest-map.ts');
   const { fileVersion, planForestMap, runForestMap } = await import('../server/jobs/pipeline.ts');
   const { defaultResources, executeUnit } = await import('../server/jobs/units.ts');
+  const { loadJobsConfig } = await import('../server/jobs/service.ts');
   const { getInferenceRunner, releaseInferenceRunners } = await import('../server/chm/inference.runner.ts');
   const { resolveModel } = await import('../server/model/registry.ts');
   const { computeChm } = await import('../server/chm/engine.ts');
@@ -81,12 +83,12 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     await computeChm(join(work, 'warm.tif'), { source: { grid: warmGrid, readGrid: source.readGrid.bind(source) }, manifest, runner });
     const raster = { id: 'bench', path: imagePath, version: fileVersion(imagePath)!, role: 'image' as const };
     const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'bench', region, model } }), {
-      resolveRaster: () => raster, regionLimits: { maxAreaKm2: 1000, maxVertices: 100 }, allowModelPaths: true, blockSize: Number(values['block-size']),
+      resolveRaster: () => raster, regionLimits: { maxAreaKm2: 1000, maxVertices: 100 }, allowModelPaths: true, blockSize: values['block-size'] ? Number(values['block-size']) : undefined,
     });
     const store = new JobStore(':memory:');
     const pathOf = (key: string) => queue.resultPath(key);
     const resources = defaultResources(pathOf);
-    const queue: InstanceType<typeof SqliteWorkQueue<UnitSpec>> = new SqliteWorkQueue<UnitSpec>(store, join(work, 'units'), (u, p, s) => executeUnit(u, p, s, resources));
+    const queue: InstanceType<typeof SqliteWorkQueue<UnitSpec>> = new SqliteWorkQueue<UnitSpec>(store, join(work, 'units'), (u, p, s) => executeUnit(u, p, s, resources), Number(values['unit-concurrency'] ?? loadJobsConfig().unitConcurrency));
     // count the model's tiles (the job's units reach this same shared runner)
     let tiles = 0;
     const run0 = runner.run.bind(runner);
@@ -159,7 +161,7 @@ async function main(): Promise<void> {
     console.log('pure s: the job\'s model tiles at the pure-inference rate of the same runner; engine: computeChm over the region\'s window alone');
     console.log('area km²   wall s   km²/h   pure s (tiles)   overhead/pure   engine s (pure s)   overhead/engine   peak RSS MB   trees   stages chm/trees/export s');
     for (const a of areas) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, '--block-size', values['block-size']!], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, ...(values['block-size'] ? ['--block-size', values['block-size']] : []), ...(values['unit-concurrency'] ? ['--unit-concurrency', values['unit-concurrency']] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
       const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
       if (r.status !== 0 || !line) { console.log(`area ${a}: failed\n${r.stderr.slice(-2000)}`); continue; }
       const row = JSON.parse(line);

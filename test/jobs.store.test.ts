@@ -52,6 +52,30 @@ test('the queue runs each key once and reuses outputs across jobs and store reop
   t.done();
 });
 
+test('with units in parallel, progress sums their fractions and never steps back', async () => {
+  const t = tmp();
+  const store = new JobStore(join(t.dir, 'jobs.sqlite'));
+  let finished = 0;
+  // two units at a time, each reporting its own fraction in steps, interleaved with the other's
+  const queue = new SqliteWorkQueue<{ n: number }>(store, join(t.dir, 'units'), async (u, out, _signal, partial) => {
+    for (const f of [0.25, 0.5, 0.75]) {
+      await new Promise((r) => setTimeout(r, 2 + u.spec.n));
+      partial?.(f);
+    }
+    writeFileAtomic(out, u.key);
+    finished++;
+  }, 2);
+  const progress: Array<{ d: number; finished: number }> = [];
+  await queue.run('p', units(['u0', 'u1', 'u2', 'u3']), { signal: new AbortController().signal, onProgress: (d) => progress.push({ d, finished }) });
+  const ds = progress.map((p) => p.d);
+  for (let i = 1; i < ds.length; i++) assert.ok(ds[i] >= ds[i - 1], `progress stepped back: ${ds.slice(0, i + 1).join(', ')}`);
+  assert.equal(ds[ds.length - 1], 4);
+  // before any unit has finished, the two running units' fractions together pass one unit
+  assert.ok(progress.some((p) => p.finished === 0 && p.d > 1), `fractions of two units add up: ${ds.join(', ')}`);
+  store.close();
+  t.done();
+});
+
 test('an aborted queue run stops between units and keeps the finished ones', async () => {
   const t = tmp();
   const store = new JobStore(join(t.dir, 'jobs.sqlite'));

@@ -53,7 +53,14 @@ export interface PlanOptions {
 }
 
 export const DEFAULT_TILE_SIZE = 512;
-export const DEFAULT_BLOCK_SIZE = 4096;
+/**
+ * CHM block edge (model-grid pixels). Each block recomputes the model windows along its borders and
+ * restarts the engine's pipeline, so larger blocks waste less: 8192 px blocks made a 1 km² job 12%
+ * faster than 4096 px ones (a region straddling block lines; bench/region --one). At 0.5 m a block
+ * is 16.8 km², about a minute of the default model on two cores: still a fine grain for resuming
+ * after a crash and for spreading a large job over workers.
+ */
+export const DEFAULT_BLOCK_SIZE = 8192;
 
 /** Validates a request against its raster and model and fixes every choice the units depend on. */
 export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): Promise<ForestMapPlan> {

@@ -108,6 +108,13 @@ export class SqliteWorkQueue<S> implements WorkQueue<S> {
     let done = units.length - todo.length;
     opts.onProgress?.(done, units.length);
     let next = 0;
+    // units in flight and how far each is: progress is done + their sum, so it never steps back
+    const inFlight = new Map<number, number>();
+    const report = () => {
+      let partial = 0;
+      for (const f of inFlight.values()) partial += f;
+      opts.onProgress?.(done + partial * 0.999, units.length);
+    };
     const worker = async () => {
       while (next < todo.length) {
         // a unit whose reads hit caches never leaves the microtask queue: yield so that HTTP
@@ -118,14 +125,22 @@ export class SqliteWorkQueue<S> implements WorkQueue<S> {
         const i = todo[next++];
         const unit = units[i];
         const out = paths[i];
-        const partial = (f: number) => opts.onProgress?.(done + Math.max(0, Math.min(1, f)) * 0.999, units.length);
-        await this.execute(unit, out, opts.signal, partial);
+        inFlight.set(i, 0);
+        const partial = (f: number) => {
+          inFlight.set(i, Math.max(inFlight.get(i) ?? 0, Math.min(1, f)));
+          report();
+        };
+        try {
+          await this.execute(unit, out, opts.signal, partial);
+        } finally {
+          inFlight.delete(i);
+        }
         if (!existsSync(out)) throw new Error(`work unit ${unit.key} finished without writing its output`);
         // recorded only after the file exists: a crash between the two just recomputes this unit
         this.store.recordUnitResult(unit.key, out);
         this.store.markUnitDone(jobId, i);
         done++;
-        opts.onProgress?.(done, units.length);
+        report();
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(this.concurrency, todo.length)) }, worker));

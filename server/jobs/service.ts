@@ -12,7 +12,7 @@ import { JobStore, type JobRecord } from './store.ts';
 import { SqliteWorkQueue } from './queue.ts';
 import { JobRunner, type RunnerLimits } from './runner.ts';
 import { parseExecuteRequest, PROCESS_ID } from './process.forest-map.ts';
-import { planForestMap, runForestMap, type ForestMapPlan, type PipelineSummary } from './pipeline.ts';
+import { DEFAULT_BLOCK_SIZE, planForestMap, runForestMap, type ForestMapPlan, type PipelineSummary } from './pipeline.ts';
 import { executeUnit, defaultResources, type RasterRef, type TreeStoreLookup, type UnitSpec } from './units.ts';
 import { runningTreeService } from '../trees/service.ts';
 import type { RegionLimits } from '../features/region.ts';
@@ -46,7 +46,7 @@ export function loadJobsConfig(env: NodeJS.ProcessEnv = process.env): JobsConfig
     region: { maxAreaKm2: envNumber(env, 'REGION_MAX_KM2', 25, 0.0001, 1e6), maxVertices: envNumber(env, 'REGION_MAX_VERTICES', 20000, 4, 1e6) },
     syncMaxKm2: envNumber(env, 'JOBS_SYNC_MAX_KM2', 0.05, 0, 1e6),
     tileSize: Math.round(envNumber(env, 'JOBS_TILE_SIZE', 512, 16, 8192)),
-    blockSize: Math.round(envNumber(env, 'JOBS_BLOCK_SIZE', 4096, 16, 16384)),
+    blockSize: Math.round(envNumber(env, 'JOBS_BLOCK_SIZE', DEFAULT_BLOCK_SIZE, 16, 16384)),
     maxBodyBytes: envNumber(env, 'JOBS_MAX_BODY_KB', 1024, 1, 1e6) * 1024,
     unitConcurrency: Math.round(envNumber(env, 'JOBS_UNIT_CONCURRENCY', 1, 1, 64)),
   };
