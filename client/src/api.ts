@@ -3,6 +3,7 @@
  * is a sentence a user can act on: the server's own JSON `error` text when it sent one, else a
  * description of what went wrong on the way (offline, timeout, unexpected reply).
  */
+import type { MultiPolygon } from 'geojson';
 
 export type Bbox = [number, number, number, number];
 
@@ -212,10 +213,11 @@ export async function cancelJob(id: string): Promise<void> {
 }
 
 /** The statistics of a finished job, inline in its OGC results document. */
-export async function getJobStats(id: string): Promise<RegionStats> {
-  const { body } = await requestJson<{ statistics?: RegionStats }>(`/jobs/${encodeURIComponent(id)}/results`, 'Loading the job results');
+/** A finished job's statistics and the region it processed (WGS84). */
+export async function getJobResults(id: string): Promise<{ statistics: RegionStats; region: MultiPolygon | null }> {
+  const { body } = await requestJson<{ statistics?: RegionStats; region?: MultiPolygon }>(`/jobs/${encodeURIComponent(id)}/results`, 'Loading the job results');
   if (!body?.statistics) throw new ApiError('Loading the job results: the server sent no statistics', 200);
-  return body.statistics;
+  return { statistics: body.statistics, region: body.region ?? null };
 }
 
 /** Result files of the forest-map process, by output name (server/jobs/process.forest-map.ts). */

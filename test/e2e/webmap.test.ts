@@ -228,6 +228,13 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
     await page.locator('#jobs-list li[data-job-id]').last().locator('button').click();
     await page.waitForFunction((want) => document.querySelector('#job-stats dd[data-stat="tree_count"]')?.textContent === want, firstCount, { timeout: 10_000 });
     assert.notEqual(firstCount, secondCount, 'the two regions hold different numbers of trees');
+    // and the map outlines that job's region again: the rectangle (5 positions), not the triangle just drawn (4)
+    const outline = await page.evaluate(() => {
+      const data = (window as any).forestmap.map.getSource('region').serialize().data;
+      const g = data?.features?.[0]?.geometry;
+      return g?.type === 'MultiPolygon' ? g.coordinates[0][0].length : g?.type === 'Polygon' ? g.coordinates[0].length : null;
+    });
+    assert.equal(outline, 5, 'the reopened job draws its own region');
     assert.deepEqual(watch.consoleErrors, []);
   });
 

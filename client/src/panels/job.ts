@@ -1,6 +1,6 @@
 import type { Map as MapLibreMap } from 'maplibre-gl';
 import type { FeatureCollection, Polygon } from 'geojson';
-import { cancelJob, getJob, getJobStats, requestJson, resultUrl, startForestMap, type JobInfo, type RegionStats } from '../api.ts';
+import { cancelJob, getJob, getJobResults, requestJson, resultUrl, startForestMap, type JobInfo, type RegionStats } from '../api.ts';
 import { fmt, fmtInt, fmtPercent } from '../format.ts';
 import type { RegionLayer } from '../layers/region.ts';
 import { histogramSvg } from './histogram.ts';
@@ -100,7 +100,9 @@ export class JobPanel {
     }
     this.setProgress(100, 'Done.');
     try {
-      const stats = await getJobStats(job.jobID);
+      const { statistics: stats, region } = await getJobResults(job.jobID);
+      // a job reopened from the list draws the region it processed, not whatever was drawn last
+      if (region) this.regionLayer.showRegion(this.map, region);
       this.renderStats(stats);
       this.renderDownloads(job.jobID);
       this.ui.results.hidden = false;

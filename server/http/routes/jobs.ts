@@ -8,6 +8,7 @@ import { InvalidInputError } from '../../errors.ts';
 import type { JobRecord } from '../../jobs/store.ts';
 import { OUTPUT_FILES, type OutputName } from '../../jobs/process.forest-map.ts';
 import { jobServiceFor, type JobResultSummary } from '../../jobs/service.ts';
+import type { ForestMapPlan } from '../../jobs/pipeline.ts';
 
 /** OGC statusInfo of a job. */
 export function statusInfo(job: JobRecord) {
@@ -37,6 +38,9 @@ export function resultsDocument(job: JobRecord) {
     doc[name] = { href: `/jobs/${job.id}/results/${file}`, type: spec?.type ?? 'application/octet-stream' };
   }
   doc.statistics = result.statistics;
+  // the region as processed (WGS84 MultiPolygon, counter-clockwise), so a client reopening the job can draw it
+  const region = (job.inputs as Partial<ForestMapPlan> | null)?.region?.geometry;
+  if (region) doc.region = region;
   return doc;
 }
 
