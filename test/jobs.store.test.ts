@@ -55,13 +55,20 @@ test('the queue runs each key once and reuses outputs across jobs and store reop
 test('with units in parallel, progress sums their fractions and never steps back', async () => {
   const t = tmp();
   const store = new JobStore(join(t.dir, 'jobs.sqlite'));
-  let finished = 0;
-  // two units at a time, each reporting its own fraction in steps, interleaved with the other's
+  let started = 0, finished = 0;
+  let release!: () => void;
+  const bothRunning = new Promise<void>((r) => (release = r));
+  const tick = () => new Promise<void>((r) => setImmediate(r));
+  // the first two units run together: the second reports 0.75, then the first reports 0.25
   const queue = new SqliteWorkQueue<{ n: number }>(store, join(t.dir, 'units'), async (u, out, _signal, partial) => {
-    for (const f of [0.25, 0.5, 0.75]) {
-      await new Promise((r) => setTimeout(r, 2 + u.spec.n));
-      partial?.(f);
+    if (++started === 2) release();
+    await bothRunning;
+    if (u.spec.n === 1) partial?.(0.75);
+    else {
+      await tick();
+      partial?.(0.25);
     }
+    await tick();
     writeFileAtomic(out, u.key);
     finished++;
   }, 2);
@@ -70,8 +77,8 @@ test('with units in parallel, progress sums their fractions and never steps back
   const ds = progress.map((p) => p.d);
   for (let i = 1; i < ds.length; i++) assert.ok(ds[i] >= ds[i - 1], `progress stepped back: ${ds.slice(0, i + 1).join(', ')}`);
   assert.equal(ds[ds.length - 1], 4);
-  // before any unit has finished, the two running units' fractions together pass one unit
-  assert.ok(progress.some((p) => p.finished === 0 && p.d > 1), `fractions of two units add up: ${ds.join(', ')}`);
+  // before any unit has finished, both running units count: 0.75 + 0.25
+  assert.ok(progress.some((p) => p.finished === 0 && p.d > 0.9), `fractions of two units add up: ${ds.join(', ')}`);
   store.close();
   t.done();
 });
