@@ -2,7 +2,7 @@
 
 ``export_onnx(model, out_dir, manifest_fields)`` writes OUT/model.onnx (dynamic batch, height and
 width axes) and OUT/manifest.json (the contract in models/manifest.schema.json, documented in
-models/README.md). Graphs over ~2 GB are written with one external-data file beside them.
+models/README.md). Weights over 100 MB are written to one external-data file beside the graph.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ function cli(...args: string[]) {
   return spawnSync(process.execPath, ['bin/forestmap.js', ...args], { encoding: 'utf8', env: { ...process.env, FORESTMAP_MODELS: '' } });
 }
 
-test('forestmap convert: the compressed mini checkpoint -> a loadable model (ONNX external data, as for models over 2 GB) that matches the dequantised reference', { skip }, async () => {
+test('forestmap convert: the compressed mini checkpoint -> a loadable model (ONNX external data, as for weights over 100 MB) that matches the dequantised reference', { skip }, async () => {
   const out = join(tmp, 'mini-compressed');
   const r = cli('convert', '--checkpoint', join(FIX, 'mini_compressed.pth'), '--out', out, '--heads', '4', '--taps', '0,1,2,3', '--test-fixture', '--threads', '2', '--external-data', 'yes');
   assert.equal(r.status, 0, r.stderr);

@@ -23,7 +23,7 @@ Runs Python with torch and onnx (FORESTMAP_PYTHON, default /usr/bin/python3).
   --gsd M             ground sample distance the model expects, m/px (default 0.6)
   --percentile-target p5R,p5G,p5B,p95R,p95G,p95B   aerial colour matching targets in [0,1]
   --default           mark the model as the registry default
-  --external-data auto|yes|no   ONNX external data (auto: when weights exceed ~1.8 GB)
+  --external-data auto|yes|no   ONNX external data (auto: when weights exceed 100 MB)
   --threads N         torch threads
 
 Then: FORESTMAP_MODEL=DIR npm start`;

@@ -101,7 +101,7 @@ export interface ModelManifest {
     inputName: string;
     outputName: string;
     opset: number;
-    /** Name of the external-data file (models over 2 GB), relative to the ONNX file. */
+    /** Name of the external-data file (weights over 100 MB), relative to the ONNX file. */
     externalData?: string;
     sha256?: string;
     bytes?: number;
