@@ -11,6 +11,7 @@ import { BusyError } from '../server/errors.ts';
 import { JobStore } from '../server/jobs/store.ts';
 import { SqliteWorkQueue, writeFileAtomic, hashOf, type WorkUnit } from '../server/jobs/queue.ts';
 import { JobRunner, type JobExecutor } from '../server/jobs/runner.ts';
+import { JobService, loadJobsConfig } from '../server/jobs/service.ts';
 
 function tmp() {
   const dir = mkdtempSync(join(tmpdir(), 'fm-store-'));
@@ -159,5 +160,59 @@ test('a job left running by a dead process is resumed by the next runner', async
   assert.deepEqual(seen, [job.id]);
   await runner.close();
   store.close();
+  t.done();
+});
+
+test('retention: jobs finished before the cutoff are forgotten with their outputs; recent and running ones stay', async () => {
+  const t = tmp();
+  const store = new JobStore(join(t.dir, 'jobs.sqlite'));
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const runner = new JobRunner(store, join(t.dir, 'jobs'), async ({ job, outDir }) => {
+    writeFileAtomic(join(outDir, 'trees.geojson'), '{}');
+    if ((job.inputs as { name: string }).name === 'running') await held;
+    return { ok: true };
+  }, { maxRunning: 2, maxQueued: 2 });
+  const old = await runner.wait(runner.submit('p', { name: 'old' }).id);
+  const recent = await runner.wait(runner.submit('p', { name: 'recent' }).id);
+  const running = runner.submit('p', { name: 'running' });
+  store.updateJob(old.id, { finished: '2020-01-01T00:00:00.000Z' });
+  store.updateJob(recent.id, { finished: '2026-06-01T00:00:00.000Z' });
+  assert.ok(existsSync(runner.outDir(old.id)));
+
+  assert.equal(runner.purgeFinishedBefore(new Date('2026-01-01T00:00:00.000Z')), 1);
+  assert.throws(() => runner.get(old.id), /no job/);
+  assert.equal(existsSync(runner.outDir(old.id)), false, 'its outputs are gone');
+  assert.equal(store.unitProgress(old.id).total, 0);
+  assert.equal(runner.get(recent.id).status, 'successful');
+  assert.ok(existsSync(join(runner.outDir(recent.id), 'trees.geojson')));
+  assert.equal(runner.get(running.id).status, 'running', 'a running job is never purged');
+  // a cutoff after everything still spares the running job
+  assert.equal(runner.purgeFinishedBefore(new Date('2100-01-01T00:00:00.000Z')), 1);
+  assert.equal(runner.get(running.id).status, 'running');
+  release();
+  await runner.wait(running.id);
+  await runner.close();
+  store.close();
+  t.done();
+});
+
+test('JOBS_RETENTION_DAYS: 30 by default, 0 keeps jobs, nonsense is refused; the service purges at start', async () => {
+  assert.equal(loadJobsConfig({}).retentionDays, 30);
+  assert.equal(loadJobsConfig({ JOBS_RETENTION_DAYS: '0' }).retentionDays, 0);
+  assert.throws(() => loadJobsConfig({ JOBS_RETENTION_DAYS: '-1' }), /JOBS_RETENTION_DAYS/);
+  const t = tmp();
+  // a job store left by an earlier run: one job finished long ago
+  const store = new JobStore(join(t.dir, 'jobs.sqlite'));
+  const job = store.createJob('forest-map', {}, 'successful');
+  store.updateJob(job.id, { finished: '2020-01-01T00:00:00.000Z' });
+  store.close();
+  const catalog = { get: () => { throw new Error('no rasters'); } };
+  const kept = new JobService({ varDir: t.dir, catalog, config: { ...loadJobsConfig({}), retentionDays: 0 } });
+  assert.equal(kept.runner.get(job.id).status, 'successful', 'retention 0 keeps everything');
+  await kept.close();
+  const service = new JobService({ varDir: t.dir, catalog, config: loadJobsConfig({}) });
+  assert.throws(() => service.runner.get(job.id), /no job/, 'forgotten when the service starts');
+  await service.close();
   t.done();
 });

@@ -88,6 +88,22 @@ export class JobRunner {
     return this.get(id);
   }
 
+  /**
+   * Forgets jobs that finished before `cutoff` (retention): their record and output folder go,
+   * so GET /jobs/{id} answers 404; the unit results they used stay cached for other jobs.
+   * Returns how many were removed.
+   */
+  purgeFinishedBefore(cutoff: Date): number {
+    let n = 0;
+    for (const job of this.store.finishedBefore(cutoff.toISOString())) {
+      if (this.running.has(job.id)) continue;
+      rmSync(this.outDir(job.id), { recursive: true, force: true });
+      this.store.deleteJob(job.id);
+      n++;
+    }
+    return n;
+  }
+
   /** Resolves when the job reaches a final status. */
   wait(id: string): Promise<JobRecord> {
     const job = this.get(id);

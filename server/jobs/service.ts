@@ -29,6 +29,8 @@ export interface JobsConfig {
   maxBodyBytes: number;
   /** Units run at once within a job. */
   unitConcurrency: number;
+  /** Finished jobs (and their result files) are forgotten this many days after finishing; 0 keeps them. */
+  retentionDays: number;
 }
 
 function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -38,6 +40,8 @@ function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: 
   if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${name} must be a number in [${min}, ${max}], got '${raw}'`);
   return n;
 }
+
+const RETENTION_CHECK_MS = 3_600_000;
 
 /** Job limits from the environment (documented in the README's jobs section). */
 export function loadJobsConfig(env: NodeJS.ProcessEnv = process.env): JobsConfig {
@@ -49,6 +53,7 @@ export function loadJobsConfig(env: NodeJS.ProcessEnv = process.env): JobsConfig
     blockSize: Math.round(envNumber(env, 'JOBS_BLOCK_SIZE', DEFAULT_BLOCK_SIZE, 16, 16384)),
     maxBodyBytes: envNumber(env, 'JOBS_MAX_BODY_KB', 1024, 1, 1e6) * 1024,
     unitConcurrency: Math.round(envNumber(env, 'JOBS_UNIT_CONCURRENCY', 1, 1, 64)),
+    retentionDays: envNumber(env, 'JOBS_RETENTION_DAYS', 30, 0, 36500),
   };
 }
 
@@ -83,6 +88,21 @@ export class JobService {
     // a replaced or removed raster's unit outputs can never be used again (keys carry the version)
     opts.catalog.on?.('change', this.onCatalogChange);
     this.runner.resume();
+    if (this.config.retentionDays > 0) {
+      this.purgeExpired();
+      this.retentionTimer = setInterval(() => this.purgeExpired(), RETENTION_CHECK_MS);
+      this.retentionTimer.unref();
+    }
+  }
+
+  private retentionTimer: NodeJS.Timeout | null = null;
+
+  /** Forgets jobs that finished more than retentionDays ago; returns how many. */
+  purgeExpired(now = new Date()): number {
+    if (!(this.config.retentionDays > 0)) return 0;
+    const n = this.runner.purgeFinishedBefore(new Date(now.getTime() - this.config.retentionDays * 86_400_000));
+    if (n) console.log(`[jobs] forgot ${n} job(s) finished more than ${this.config.retentionDays} days ago`);
+    return n;
   }
 
   private onCatalogChange = (e: CatalogChange) => {
@@ -129,6 +149,7 @@ export class JobService {
   }
 
   async close(): Promise<void> {
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.opts.catalog.off?.('change', this.onCatalogChange);
     await this.runner.close();
     this.store.close();

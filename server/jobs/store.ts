@@ -115,6 +115,20 @@ export class JobStore {
     return (this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE status IN (${statuses.map(() => '?').join(',')})`).get(...statuses) as { n: number }).n;
   }
 
+  /** Finished jobs (successful, failed, dismissed) whose `finished` time is before `iso`, oldest first. */
+  finishedBefore(iso: string): JobRecord[] {
+    const rows = this.db.prepare("SELECT * FROM jobs WHERE status IN ('successful', 'failed', 'dismissed') AND finished IS NOT NULL AND finished < ? ORDER BY seq").all(iso) as JobRow[];
+    return rows.map(toRecord);
+  }
+
+  /** Removes a job and its unit list (unit results stay: they are a cache shared by every job). */
+  deleteJob(id: string): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM units WHERE job_id = ?').run(id);
+      this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id);
+    })();
+  }
+
   updateJob(id: string, patch: JobPatch): void {
     const sets: string[] = ['updated = ?'];
     const values: unknown[] = [new Date().toISOString()];
