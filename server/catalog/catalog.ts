@@ -59,9 +59,16 @@ const TIFF_EXT = /\.tiff?$/i;
 /** How deep the data folder scan descends. */
 const SCAN_DEPTH = 3;
 
-async function versionOf(path: string): Promise<string> {
-  const s = await stat(path);
+/**
+ * A file's version: size and mtime. The jobs layer compares it with what the catalog recorded
+ * (server/jobs/units.ts fileVersion), so both take it from here.
+ */
+export function versionFromStat(s: { size: number; mtimeMs: number }): string {
   return `${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
+}
+
+async function versionOf(path: string): Promise<string> {
+  return versionFromStat(await stat(path));
 }
 
 function roleFor(path: string, metadata: RasterMetadata, requested?: RasterRole): RasterRole {

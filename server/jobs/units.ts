@@ -29,10 +29,11 @@ import { resolveModel } from '../model/registry.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
 import { streamChmBlock, chmGridOf } from '../chm/block.ts';
 import { chmPlane, delineateWindow, requiredHalo, resolveTreeOptions, unitScale } from '../trees/detect.ts';
-import type { CrownPolygon, Tree, TreeOptions } from '../trees/types.ts';
+import type { CrownPolygon, Tree } from '../trees/types.ts';
 import type { TreeStore } from '../trees/store.ts';
 import { canonicalTreeOptions, treeOptionsOf, type TreeStoreSource } from '../trees/service.ts';
 import { CancelledError } from '../errors.ts';
+import { versionFromStat } from '../catalog/catalog.ts';
 import { hashOf, writeFileAtomic, type WorkUnit } from './queue.ts';
 import type { TreeDetectionInputs } from './process.forest-map.ts';
 
@@ -73,15 +74,11 @@ export type UnitSpec =
   | { kind: 'chm'; ctx: UnitContext; block: Window }
   | { kind: 'trees'; ctx: UnitContext; core: Window; read: Window };
 
-export function treeOptions(t: TreeDetectionInputs): TreeOptions {
-  return treeOptionsOf(t);
-}
-
 /** Context pixels a trees tile needs for the given options on a CHM grid. */
 export function treesHalo(t: TreeDetectionInputs, grid: Grid): number {
   const m = unitScale(grid.crs);
   const tr = grid.transform;
-  return requiredHalo(treeOptions(t), Math.hypot(tr[1], tr[4]) * m, Math.hypot(tr[2], tr[5]) * m);
+  return requiredHalo(treeOptionsOf(t), Math.hypot(tr[1], tr[4]) * m, Math.hypot(tr[2], tr[5]) * m);
 }
 
 function rasterKey(ctx: UnitContext): string {
@@ -148,11 +145,10 @@ export interface TreesUnitOutput {
   from?: 'tree-store';
 }
 
-/** The catalog's version scheme (size + mtime), so a job can tell that a file was replaced. */
+/** The catalog's version of a file now (null when it is gone), so a job can tell that it was replaced. */
 export function fileVersion(path: string): string | null {
   try {
-    const s = statSync(path);
-    return `${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
+    return versionFromStat(statSync(path));
   } catch {
     return null;
   }
@@ -296,7 +292,7 @@ export function reusableStore(store: TreeStore, ctx: UnitContext, grid: Grid, pa
   if (src.width !== grid.width || src.height !== grid.height) return 'the store was computed on another grid';
   if (!isDeepStrictEqual(src.options, canonicalTreeOptions(ctx.trees))) return 'the store was computed with other tree options';
   if (src.maxHeight !== null) {
-    const opts = treeOptions(ctx.trees);
+    const opts = treeOptionsOf(ctx.trees);
     const m = unitScale(grid.crs), t = grid.transform;
     const need = requiredHalo(opts, Math.hypot(t[1], t[4]) * m, Math.hypot(t[2], t[5]) * m, Math.max(src.maxHeight ?? Infinity, opts.hmin ?? 0));
     if (!(need <= ctx.halo && need <= (src.halo ?? 0))) return `the CHM reaches ${src.maxHeight} m, beyond what the halos cover (${need} px needed)`;
@@ -363,7 +359,7 @@ export async function executeUnit(unit: WorkUnit<UnitSpec>, outPath: string, sig
     chm, width: r.width, height: r.height, offsetX: r.x, offsetY: r.y,
     rasterWidth: grid.width, rasterHeight: grid.height, transform: grid.transform, metresPerUnit: unitScale(grid.crs),
     core: { x0: c.x - r.x, y0: c.y - r.y, x1: c.x + c.width - r.x, y1: c.y + c.height - r.y },
-  }, resolveTreeOptions(treeOptions(spec.ctx.trees)));
+  }, resolveTreeOptions(treeOptionsOf(spec.ctx.trees)));
   const output: TreesUnitOutput = { trees: found.trees, crowns: found.crowns };
   writeFileAtomic(outPath, encodeUnitFile(output));
 }
