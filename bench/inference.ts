@@ -28,6 +28,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
+import { seededInput, timeRuns } from './pure.rate.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PYTHON = process.env.FORESTMAP_PYTHON ?? '/usr/bin/python3';
@@ -86,27 +87,12 @@ async function pureRunner(model: string, batch: number, tiles: number) {
   const runner = await getInferenceRunner(manifest);
   const layout = runnerLayout(manifest);
   const T = manifest.tiling.tileSize;
-  let seed = 7;
-  const input = Float32Array.from({ length: batch * 3 * T * T }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 4 - 2);
+  const input = seededInput(batch, T);
   await Promise.all(Array.from({ length: layout.sessions }, () => runner.run(input.slice(), batch, T, T)));
-  const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
-  let sent = 0;
-  const inFlight = new Set<Promise<unknown>>();
   // at least `tiles` tiles and at least MIN_PURE_SECONDS, so a fast model's rate is not a blip
-  const more = () => sent < tiles || performance.now() - t0 < MIN_PURE_SECONDS * 1000;
-  while (more() || inFlight.size) {
-    while (more() && inFlight.size < 4) {
-      const p: Promise<unknown> = runner.run(input.slice(), batch, T, T).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      sent += batch;
-    }
-    await Promise.race(inFlight);
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
+  const t = await timeRuns((x) => runner.run(x, batch, T, T), input, batch, tiles, { inFlight: 4, minSeconds: MIN_PURE_SECONDS, transfer: true });
   await releaseInferenceRunners();
-  process.stdout.write(JSON.stringify({ tiles: sent, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, sessions: layout.sessions, threads: layout.threads }) + '\n');
+  process.stdout.write(JSON.stringify({ ...t, sessions: layout.sessions, threads: layout.threads }) + '\n');
 }
 
 /** The session alone on `tiles` tiles of seeded input, in batches, after one warm-up batch. */
@@ -116,20 +102,11 @@ async function pure(model: string, batch: number, tiles: number) {
   const manifest = await resolveModel(model);
   const session = await getModelSession(manifest);
   const T = manifest.tiling.tileSize;
-  let seed = 7;
-  const input = Float32Array.from({ length: batch * 3 * T * T }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 4 - 2);
+  const input = seededInput(batch, T);
   await session.run(input, batch, T, T);
-  const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
-  let done = 0;
-  while (done < tiles || performance.now() - t0 < MIN_PURE_SECONDS * 1000) {
-    await session.run(input, batch, T, T);
-    done += batch;
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
+  const t = await timeRuns((x) => session.run(x, batch, T, T), input, batch, tiles, { minSeconds: MIN_PURE_SECONDS });
   await releaseAllSessions();
-  process.stdout.write(JSON.stringify({ tiles: done, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 }) + '\n');
+  process.stdout.write(JSON.stringify(t) + '\n');
 }
 
 function runJson(cmd: string, args: string[]): any {

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { UnitSpec } from '../server/jobs/units.ts';
+import { seededInput, timeRuns } from './pure.rate.ts';
 
 const { values } = parseArgs({
   options: {
@@ -118,20 +119,8 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
 
     // pure inference: the same runner on seeded tiles, four batches in flight, as the engine keeps it busy
     const T = manifest.tiling.tileSize, batch = 2;
-    let seed = 7;
-    const x = Float32Array.from({ length: batch * 3 * T * T }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 4 - 2);
-    const p0 = performance.now();
-    const inFlight = new Set<Promise<unknown>>();
-    let sent = 0;
-    while (sent < 96 || inFlight.size) {
-      while (sent < 96 && inFlight.size < 4) {
-        const p: Promise<unknown> = run0(x.slice(), batch, T, T).finally(() => inFlight.delete(p));
-        inFlight.add(p);
-        sent += batch;
-      }
-      await Promise.race(inFlight);
-    }
-    const pureRate = sent / ((performance.now() - p0) / 1000);
+    const pure = await timeRuns((x) => run0(x, batch, T, T), seededInput(batch, T), batch, 96, { inFlight: 4, transfer: true });
+    const pureRate = pure.tiles / pure.seconds;
     const modelSeconds = jobTiles / pureRate, engineModelSeconds = engineTiles / pureRate;
     console.log(JSON.stringify({ areaKm2, seconds, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, window: win }));
   } finally {

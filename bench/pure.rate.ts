@@ -1,0 +1,40 @@
+/**
+ * Pure inference timing shared by the benches: a model run on seeded input, nothing read,
+ * blended or written.
+ */
+
+/** batch x 3 x size x size model input, seeded (values in [-2, 2)): the same for every bench. */
+export function seededInput(batch: number, size: number): Float32Array {
+  let seed = 7;
+  return Float32Array.from({ length: batch * 3 * size * size }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 4 - 2);
+}
+
+export interface PureTiming {
+  tiles: number;
+  seconds: number;
+  cpuSeconds: number;
+}
+
+/**
+ * Times `run` (one batch of `batch` tiles per call) with up to `inFlight` calls outstanding, for
+ * at least `tiles` tiles and at least `minSeconds`. `transfer`: each call gets a fresh copy of the
+ * input (a worker runner takes ownership of it). Warm the model up before calling.
+ */
+export async function timeRuns(run: (input: Float32Array) => Promise<unknown>, input: Float32Array, batch: number, tiles: number, opts: { inFlight?: number; minSeconds?: number; transfer?: boolean } = {}): Promise<PureTiming> {
+  const inFlight = opts.inFlight ?? 1, minMs = (opts.minSeconds ?? 0) * 1000;
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  let sent = 0;
+  const pending = new Set<Promise<unknown>>();
+  const more = () => sent < tiles || performance.now() - t0 < minMs;
+  while (more() || pending.size) {
+    while (more() && pending.size < inFlight) {
+      const p: Promise<unknown> = run(opts.transfer ? input.slice() : input).finally(() => pending.delete(p));
+      pending.add(p);
+      sent += batch;
+    }
+    await Promise.race(pending);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return { tiles: sent, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
