@@ -70,6 +70,7 @@ test('16-bit imagery is brought to the 8-bit range by one gain from the whole im
   assert.ok(high > 255);
   assert.equal(adj.valueGain, 255 / high);
   assert.equal(adj.remap, null);
+  assert.equal(await inputAdjustment(source, mini, false), adj, 'measured once per open raster, not again for every block');
 
   const runner = recordingRunner(mini);
   await computeChmImage({ source, manifest: mini, runner });

@@ -10,7 +10,7 @@
  * from the overview that fits), so they cost one small read whatever the raster's size.
  */
 import type { Grid } from '../raster/types.ts';
-import type { LoadedManifest } from '../model/manifest.ts';
+import type { LoadedManifest, PercentileMatch } from '../model/manifest.ts';
 import { NO_ADJUSTMENT, percentileRemap, percentiles, type InputAdjustment } from '../model/preprocess.ts';
 import type { ChmSource } from './engine.ts';
 
@@ -38,10 +38,28 @@ export function sampleGrid(grid: Grid, side = SAMPLE_SIDE): Grid {
  * The adjustment for a raster and model. 8-bit imagery without matching needs no read at all
  * (the common case); otherwise one sampled read of the whole raster.
  */
-export async function inputAdjustment(source: ChmSource, manifest: LoadedManifest, aerial: boolean): Promise<InputAdjustment> {
+export function inputAdjustment(source: ChmSource, manifest: LoadedManifest, aerial: boolean): Promise<InputAdjustment> {
   const bytes = source.metadata?.sampleType === 'uint8';
   const match = matchApplies(manifest, aerial) ? manifest.input.percentileMatch! : null;
-  if (bytes && !match) return NO_ADJUSTMENT;
+  if (bytes && !match) return Promise.resolve(NO_ADJUSTMENT);
+  // once per open raster (openRaster shares one source per file version): every CHM block of a
+  // job asks for the whole raster's adjustment, and must not read the sample again each time
+  let bySource = computed.get(source);
+  if (!bySource) computed.set(source, (bySource = new Map()));
+  // all the adjustment depends on besides the raster
+  const key = JSON.stringify([manifest.input.scale, match]);
+  let p = bySource.get(key);
+  if (!p) {
+    p = measure(source, manifest.input.scale, bytes, match);
+    bySource.set(key, p);
+    p.catch(() => bySource!.delete(key));
+  }
+  return p;
+}
+
+const computed = new WeakMap<ChmSource, Map<string, Promise<InputAdjustment>>>();
+
+async function measure(source: ChmSource, scale: number, bytes: boolean, match: PercentileMatch | null): Promise<InputAdjustment> {
   const sample = await source.readGrid(sampleGrid(source.grid), { resampling: 'nearest' });
   const bands = sample.bands.slice(0, 3);
   let valueGain = 1;
@@ -50,7 +68,6 @@ export async function inputAdjustment(source: ChmSource, manifest: LoadedManifes
     if (high > 255) valueGain = 255 / high;
   }
   if (!match) return { valueGain, remap: null };
-  const scale = manifest.input.scale;
   const remap = bands.map((b, c) => {
     // the values prepareTile remaps: gained, then in the [0,1] scale (float32, as there)
     const scaled = b.map((v) => (valueGain === 1 ? v : Math.fround(v * valueGain)) * scale);
