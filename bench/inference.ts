@@ -78,7 +78,8 @@ async function child(image: string, out: string, model: string, batchSize: numbe
 
 /**
  * The model alone, as the engine runs it (its runner: one session per core for a small model), on
- * `tiles` tiles of seeded input, four batches in flight, after a warm-up batch per session.
+ * `tiles` tiles of seeded input, as many batches in flight as the engine keeps, in the runner's
+ * shared input buffers as the engine fills them, after a warm-up batch per session.
  */
 async function pureRunner(model: string, batch: number, tiles: number) {
   const { resolveModel } = await import('../server/model/registry.ts');
@@ -90,7 +91,10 @@ async function pureRunner(model: string, batch: number, tiles: number) {
   const input = seededInput(batch, T);
   await Promise.all(Array.from({ length: layout.sessions }, () => runner.run(input.slice(), batch, T, T)));
   // at least `tiles` tiles and at least MIN_PURE_SECONDS, so a fast model's rate is not a blip
-  const t = await timeRuns((x) => runner.run(x, batch, T, T), input, batch, tiles, { inFlight: 4, minSeconds: MIN_PURE_SECONDS, transfer: true });
+  const { defaultDepth } = await import('../server/chm/engine.ts');
+  const inFlight = defaultDepth(input.byteLength);
+  const buffer = (n: number) => runner.inputBuffer?.(n) ?? new Float32Array(n);
+  const t = await timeRuns((x) => runner.run(x, batch, T, T), input, batch, tiles, { inFlight, minSeconds: MIN_PURE_SECONDS, buffer });
   await releaseInferenceRunners();
   process.stdout.write(JSON.stringify({ ...t, sessions: layout.sessions, threads: layout.threads }) + '\n');
 }

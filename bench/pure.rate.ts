@@ -17,10 +17,11 @@ export interface PureTiming {
 
 /**
  * Times `run` (one batch of `batch` tiles per call) with up to `inFlight` calls outstanding, for
- * at least `tiles` tiles and at least `minSeconds`. `transfer`: each call gets a fresh copy of the
- * input (a worker runner takes ownership of it). Warm the model up before calling.
+ * at least `tiles` tiles and at least `minSeconds`. `buffer`: where each call's copy of the input
+ * goes (a worker runner owns it until the run is over: the engine's runner hands out its shared
+ * input buffers, as the engine uses them). Warm the model up before calling.
  */
-export async function timeRuns(run: (input: Float32Array) => Promise<unknown>, input: Float32Array, batch: number, tiles: number, opts: { inFlight?: number; minSeconds?: number; transfer?: boolean } = {}): Promise<PureTiming> {
+export async function timeRuns(run: (input: Float32Array) => Promise<unknown>, input: Float32Array, batch: number, tiles: number, opts: { inFlight?: number; minSeconds?: number; buffer?: (length: number) => Float32Array } = {}): Promise<PureTiming> {
   const inFlight = opts.inFlight ?? 1, minMs = (opts.minSeconds ?? 0) * 1000;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
@@ -29,7 +30,12 @@ export async function timeRuns(run: (input: Float32Array) => Promise<unknown>, i
   const more = () => sent < tiles || performance.now() - t0 < minMs;
   while (more() || pending.size) {
     while (more() && pending.size < inFlight) {
-      const p: Promise<unknown> = run(opts.transfer ? input.slice() : input).finally(() => pending.delete(p));
+      let x = input;
+      if (opts.buffer) {
+        x = opts.buffer(input.length);
+        x.set(input);
+      }
+      const p: Promise<unknown> = run(x).finally(() => pending.delete(p));
       pending.add(p);
       sent += batch;
     }

@@ -62,7 +62,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   const { loadJobsConfig } = await import('../server/jobs/service.ts');
   const { getInferenceRunner, releaseInferenceRunners } = await import('../server/chm/inference.runner.ts');
   const { resolveModel } = await import('../server/model/registry.ts');
-  const { computeChm } = await import('../server/chm/engine.ts');
+  const { computeChm, defaultDepth } = await import('../server/chm/engine.ts');
   const { windowGrid } = await import('../server/chm/model.grid.ts');
   const { chmGridOf } = await import('../server/chm/block.ts');
   const { regionToPlanar, regionWindow, parseRegion } = await import('../server/features/region.ts');
@@ -110,16 +110,22 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     const win = regionWindow(regionToPlanar(parseRegion(region, { maxAreaKm2: 1000, maxVertices: 100 }), projector(WGS84, grid.crs)), grid)!;
     // the window read the way the engine reads a whole raster (decoded bytes, no resampling)
     const shift = (w: { x: number; y: number; width: number; height: number }) => ({ ...w, x: w.x + win.x, y: w.y + win.y });
-    const sub = { grid: windowGrid(grid, win), metadata: source.metadata, readGrid: source.readGrid.bind(source), readLevel: (level: number, w: { x: number; y: number; width: number; height: number }) => source.readLevel(level, shift(w)) };
+    const sub = {
+      grid: windowGrid(grid, win), metadata: source.metadata, readGrid: source.readGrid.bind(source),
+      readLevel: (level: number, w: { x: number; y: number; width: number; height: number }) => source.readLevel(level, shift(w)),
+      readLevelSamples: (level: number, w: { x: number; y: number; width: number; height: number }) => source.readLevelSamples(level, shift(w)),
+    };
     const e0 = performance.now();
     const engineBefore = tiles;
     await computeChm(join(work, 'engine.tif'), { source: sub, manifest, runner });
     const engineSeconds = (performance.now() - e0) / 1000;
     const engineTiles = tiles - engineBefore;
 
-    // pure inference: the same runner on seeded tiles, four batches in flight, as the engine keeps it busy
+    // pure inference: the same runner on seeded tiles, as many batches in flight as the engine keeps,
+    // in the runner's shared input buffers
     const T = manifest.tiling.tileSize, batch = 2;
-    const pure = await timeRuns((x) => run0(x, batch, T, T), seededInput(batch, T), batch, 96, { inFlight: 4, transfer: true });
+    const buffer = (n: number) => runner.inputBuffer?.(n) ?? new Float32Array(n);
+    const pure = await timeRuns((x) => run0(x, batch, T, T), seededInput(batch, T), batch, 96, { inFlight: defaultDepth(batch * 3 * T * T * 4), buffer, minSeconds: 3 });
     const pureRate = pure.tiles / pure.seconds;
     const modelSeconds = jobTiles / pureRate, engineModelSeconds = engineTiles / pureRate;
     console.log(JSON.stringify({ areaKm2, seconds, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, window: win }));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { booleanPointInPolygon } from '@turf/turf';
 import { openRaster } from '../server/raster/source.ts';
 import { resolveModel } from '../server/model/registry.ts';
-import { computeChm, computeChmImage } from '../server/chm/engine.ts';
+import { CHM_COMPRESSION, computeChm, computeChmImage } from '../server/chm/engine.ts';
 import { chmCachePath, recordCachedChm } from '../server/chm/cache.ts';
 import { computeChmBlock } from '../server/chm/block.ts';
 import { releaseInferenceRunners } from '../server/chm/inference.runner.ts';
@@ -84,13 +84,16 @@ test('an image job (blocks + tiles) equals whole-raster inference and detection 
   const img = await chm.readWindow({ x: 0, y: 0, width: chm.grid.width, height: chm.grid.height });
   const t = chm.grid.transform, wt = whole.grid.transform;
   const ox = Math.round((t[0] - wt[0]) / wt[1]), oy = Math.round((t[3] - wt[3]) / wt[5]);
+  // CHM files hold heights to the storage quantum (engine.ts CHM_COMPRESSION)
+  const perMetre = 1 / CHM_COMPRESSION.floatQuantum;
+  const stored = (v: number) => Math.round(v * perMetre) / perMetre;
   let inside = 0, wrong = 0;
   for (let r = 0; r < chm.grid.height; r++) for (let c = 0; c < chm.grid.width; c++) {
     const p = toWgs(t[0] + (c + 0.5) * t[1], t[3] + (r + 0.5) * t[5]);
     const valid = img.mask ? img.mask[r * chm.grid.width + c] === 1 : true;
     if (!booleanPointInPolygon(p, region)) continue;
     inside++;
-    if (!valid || img.bands[0][r * chm.grid.width + c] !== whole.bands[0][(oy + r) * whole.grid.width + ox + c]) wrong++;
+    if (!valid || img.bands[0][r * chm.grid.width + c] !== stored(whole.bands[0][(oy + r) * whole.grid.width + ox + c])) wrong++;
   }
   assert.ok(inside > 1000);
   assert.ok(wrong <= inside * 0.002, `${wrong} of ${inside} region pixels differ from the whole CHM`);

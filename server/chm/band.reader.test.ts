@@ -55,3 +55,27 @@ test('resampled strips equal reading each window onto the model grid', async () 
     if (img.mask![i]) for (let c = 0; c < 3; c++) assert.ok(Math.abs(img.bands[c][i] - ref.bands[c][i]) < 1e-4);
   }
 });
+
+test('imagery without nodata: bytes straight from the file, no mask inside the raster, a mask only where a window leaves it', async () => {
+  const path = join(dir, 'valid.tif');
+  await writeRgb(path, 520, 300, 0.5, crsFromEpsg(32610), [500000, 5000000], px);
+  const valid = await openRaster(path);
+  const block = await valid.readLevelSamples(0, { x: 0, y: 0, width: 520, height: 256 });
+  assert.ok(block.bands.every((b) => b instanceof Uint8Array), 'uint8 samples stay bytes');
+  assert.equal(block.mask, null);
+  // one chunk spans the width (strips keep the decoded planes) and several do (strips copy them)
+  for (const chunkColumns of [4096, 200]) {
+    const reader = new BandReader(valid.grid, directChunks(valid), true, { chunkColumns });
+    const inside = await reader.read({ x: 100, y: 200, width: 300, height: 100 });
+    assert.equal(inside.mask, null, 'no pixel to mask');
+    const edge = await reader.read({ x: 400, y: 250, width: 200, height: 80 });
+    assert.ok(edge.mask);
+    for (const [x, y] of [[0, 0], [119, 49], [120, 0], [0, 50], [199, 79]]) {
+      const sx = 400 + x, sy = 250 + y, i = y * 200 + x, on = sx < 520 && sy < 300;
+      assert.equal(edge.mask[i], on ? 1 : 0, `mask at ${sx},${sy}`);
+      if (on) for (let c = 0; c < 3; c++) assert.equal(edge.bands[c][i], px(sx, sy, c));
+    }
+    for (let y = 0; y < 100; y += 7) for (let x = 0; x < 300; x += 11) for (let c = 0; c < 3; c++) assert.equal(inside.bands[c][y * 300 + x], px(100 + x, 200 + y, c));
+  }
+  await valid.close();
+});

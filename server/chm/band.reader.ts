@@ -8,16 +8,19 @@
  * strips, so memory is bounded by the raster's width, not its area.
  */
 import type { Grid, Window } from '../raster/types.ts';
-import type { PixelBlock } from '../raster/resample.ts';
 import type { ChmSource } from './engine.ts';
 import { windowGrid } from './model.grid.ts';
 
-/** Produces the pixels of a window lying inside the grid (bands as float32, mask or null). */
-export type ChunkReader = (window: Window) => Promise<Pick<PixelBlock, 'bands' | 'mask'>>;
+type ChunkPlane = ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> };
 
-/** Chunks decoded from the source's own grid (no resampling). */
-export function directChunks(source: Required<Pick<ChmSource, 'readLevel'>>): ChunkReader {
-  return (w) => source.readLevel(0, w);
+/** Produces the pixels of a window lying inside the grid (bands as numbers of any array type, mask or null = all valid). */
+export type ChunkReader = (window: Window) => Promise<{ bands: ChunkPlane[]; mask: Uint8Array | null }>;
+
+/** Chunks decoded from the source's own grid (no resampling), in the file's sample type where it has one. */
+export function directChunks(source: Pick<ChmSource, 'readLevel' | 'readLevelSamples'>): ChunkReader {
+  if (source.readLevelSamples) return (w) => source.readLevelSamples!(0, w);
+  if (!source.readLevel) throw new Error('internal: directChunks needs a source that reads levels');
+  return (w) => source.readLevel!(0, w);
 }
 
 /** Chunks of `grid` (the model grid) resampled from the source (bilinear). */
@@ -27,11 +30,11 @@ export function resampledChunks(source: ChmSource, grid: Grid): ChunkReader {
 
 export type Plane = Uint8Array | Float32Array;
 
-/** A window's pixels: planes of the strips' type (bytes for uint8 imagery), mask 1 = valid. */
+/** A window's pixels: planes of the strips' type (bytes for uint8 imagery), mask 1 = valid, null = all valid. */
 export interface BandWindow {
   grid: Grid;
   bands: Plane[];
-  mask: Uint8Array;
+  mask: Uint8Array | null;
 }
 
 interface Strip {
@@ -87,14 +90,17 @@ export class BandReader {
     const { width: W, height: H } = this.grid;
     const n = region.width * region.height;
     const bands: Plane[] = Array.from({ length: this.nb }, () => (this.uint8 ? new Uint8Array(n) : new Float32Array(n)));
-    const mask = new Uint8Array(n);
     const x0 = Math.max(0, region.x), x1 = Math.min(W, region.x + region.width);
     const y0 = Math.max(0, region.y), y1 = Math.min(H, region.y + region.height);
+    const inside = x0 === region.x && y0 === region.y && x1 === region.x + region.width && y1 === region.y + region.height;
+    // built only when some pixel is invalid: outside the raster or masked in the file
+    let mask: Uint8Array | null = inside ? null : new Uint8Array(n);
     if (x1 > x0 && y1 > y0) {
       const S = this.stripRows;
       for (let j = Math.floor(y0 / S); j * S < y1; j++) {
         const strip = await this.strip(j);
         const r0 = Math.max(y0, j * S), r1 = Math.min(y1, j * S + strip.rows);
+        if (strip.mask && !mask) mask = rowsValid(n, region.width, 0, r0 - region.y);
         for (let y = r0; y < r1; y++) {
           const src = (y - j * S) * W;
           const dst = (y - region.y) * region.width + (x0 - region.x);
@@ -103,6 +109,7 @@ export class BandReader {
             const out = bands[b];
             out.set(plane.subarray(src + x0, src + x1), dst);
           }
+          if (!mask) continue;
           if (strip.mask) mask.set(strip.mask.subarray(src + x0, src + x1), dst);
           else mask.fill(1, dst, dst + (x1 - x0));
         }
@@ -126,12 +133,22 @@ export class BandReader {
     const { width: W, height: H } = this.grid;
     const y = j * this.stripRows;
     const rows = Math.min(this.stripRows, H - y);
-    const bands: Plane[] = Array.from({ length: this.nb }, () => (this.uint8 ? new Uint8Array(W * rows) : new Float32Array(W * rows)));
+    const make = () => (this.uint8 ? new Uint8Array(W * rows) : new Float32Array(W * rows));
+    let bands: Plane[] | null = null;
     let mask: Uint8Array | null = null;
     for (let x = 0; x < W; x += this.chunk) {
       const cw = Math.min(this.chunk, W - x);
       const block = await this.readChunk({ x, y, width: cw, height: rows });
       if (block.bands.length < this.nb) throw new Error(`expected ${this.nb} bands, the raster has ${block.bands.length}`);
+      if (cw === W && !bands) {
+        // the whole strip in one chunk, already in the strip's type: keep its planes as they are
+        const own = block.bands.slice(0, this.nb);
+        if (own.every((p) => (this.uint8 ? p instanceof Uint8Array : p instanceof Float32Array) && p.length === W * rows)) {
+          this.decoded++;
+          return { rows, bands: own as Plane[], mask: block.mask };
+        }
+      }
+      bands ??= Array.from({ length: this.nb }, make);
       if (block.mask && !mask) mask = new Uint8Array(W * rows).fill(1);
       for (let r = 0; r < rows; r++) {
         for (let b = 0; b < this.nb; b++) bands[b].set(block.bands[b].subarray(r * cw, (r + 1) * cw), r * W + x);
@@ -139,6 +156,13 @@ export class BandReader {
       }
     }
     this.decoded++;
-    return { rows, bands, mask };
+    return { rows, bands: bands ?? Array.from({ length: this.nb }, make), mask };
   }
+}
+
+/** A region mask whose first `validRows` rows (from `fromRow`) are valid: what was copied before a masked strip. */
+function rowsValid(n: number, width: number, fromRow: number, validRows: number): Uint8Array {
+  const m = new Uint8Array(n);
+  m.fill(1, fromRow * width, (fromRow + validRows) * width);
+  return m;
 }

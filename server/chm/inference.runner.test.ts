@@ -46,4 +46,17 @@ test('the pooled runner spreads batches over its sessions and answers each with 
     assert.ok(max < 1e-4, `batch ${k}: max |diff| ${max} m`);
   }
   assert.ok(runner.computeMs > 0);
+
+  // the same through the runner's shared input buffers: held while in flight, reused after
+  const shared = inputs.map((x) => {
+    const b = runner.inputBuffer!(n);
+    b.set(x);
+    return b;
+  });
+  assert.ok(shared.every((b) => b.buffer instanceof SharedArrayBuffer));
+  assert.equal(new Set(shared.map((b) => b.buffer)).size, shared.length, 'a buffer in use is not handed out twice');
+  const viaShared = await Promise.all(shared.map((b) => runner.run(b, 1, T, T)));
+  for (let k = 0; k < inputs.length; k++) assert.deepEqual(viaShared[k], got[k]);
+  const again = runner.inputBuffer!(n);
+  assert.ok(shared.some((b) => b.buffer === again.buffer), 'a finished run gives its buffer back');
 });

@@ -20,6 +20,33 @@ export interface InferenceRunner {
   run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array>;
   /** Milliseconds the model itself spent computing, summed over runs (and over parallel sessions). */
   readonly computeMs: number;
+  /**
+   * A buffer of `length` values for the next run's input, in shared memory, reused once its run is
+   * over. Its contents are stale; the caller overwrites them.
+   */
+  inputBuffer?(length: number): Float32Array;
+}
+
+/**
+ * Input buffers in shared memory, reused batch after batch. A CHM run sends hundreds of MB of
+ * batches to the model: fresh or transferred ArrayBuffers each count as new external memory, and V8
+ * answered with a full collection every few hundred ms (bench/inference, forestmap-vit). A shared
+ * buffer is only referenced by the message; the worker copies it into its own tensor memory
+ * (onnxruntime-node refuses views of shared memory).
+ */
+class SharedInputs {
+  private readonly spare: Float32Array[] = [];
+  constructor(private readonly max = 32) {}
+
+  take(length: number): Float32Array {
+    const i = this.spare.findIndex((b) => b.length === length);
+    return i >= 0 ? this.spare.splice(i, 1)[0] : new Float32Array(new SharedArrayBuffer(length * 4));
+  }
+
+  give(b: Float32Array): void {
+    if (this.spare.length >= this.max) this.spare.shift();
+    this.spare.push(b);
+  }
 }
 
 /** Above this ONNX size (weights plus external data) one session uses every core. */
@@ -74,16 +101,21 @@ function toError(e: { name: string; message: string }): Error {
 
 /** Several single-session workers; each run goes to the one with the fewest runs pending. */
 class PooledRunner implements InferenceRunner {
-  private constructor(readonly manifest: LoadedManifest, private readonly workers: WorkerRunner[]) {}
+  private constructor(readonly manifest: LoadedManifest, private readonly workers: WorkerRunner[], private readonly spare: SharedInputs) {}
 
   static async start(manifest: LoadedManifest, sessions: number, threads: number): Promise<PooledRunner> {
-    const started = await Promise.allSettled(Array.from({ length: sessions }, () => WorkerRunner.start(manifest, threads)));
+    const spare = new SharedInputs();
+    const started = await Promise.allSettled(Array.from({ length: sessions }, () => WorkerRunner.start(manifest, threads, spare)));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
       throw failed.reason;
     }
-    return new PooledRunner(manifest, started.map((r) => (r as PromiseFulfilledResult<WorkerRunner>).value));
+    return new PooledRunner(manifest, started.map((r) => (r as PromiseFulfilledResult<WorkerRunner>).value), spare);
+  }
+
+  inputBuffer(length: number): Float32Array {
+    return this.spare.take(length);
   }
 
   get computeMs(): number {
@@ -105,14 +137,16 @@ class PooledRunner implements InferenceRunner {
 
 class WorkerRunner implements InferenceRunner {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void; shared: Float32Array | null }>();
   computeMs = 0;
 
-  private constructor(readonly manifest: LoadedManifest, private readonly worker: Worker) {
+  private constructor(readonly manifest: LoadedManifest, private readonly worker: Worker, private readonly spare: SharedInputs) {
     worker.on('message', (msg: InferenceReply) => {
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
+      // the worker has copied it (or failed): free for the next batch
+      if (p.shared) this.spare.give(p.shared);
       if ('error' in msg) p.reject(toError(msg.error));
       else {
         this.computeMs += msg.ms;
@@ -139,7 +173,7 @@ class WorkerRunner implements InferenceRunner {
     return this.pending.size;
   }
 
-  static start(manifest: LoadedManifest, threads: number): Promise<WorkerRunner> {
+  static start(manifest: LoadedManifest, threads: number, spare = new SharedInputs()): Promise<WorkerRunner> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(bootstrap, { workerData: { entry, modelDir: manifest.dir, threads } });
       const onReady = (msg: { ready?: boolean; error?: { name: string; message: string } }) => {
@@ -148,7 +182,7 @@ class WorkerRunner implements InferenceRunner {
         worker.off('error', reject);
         if (msg.ready) {
           worker.unref();
-          resolve(new WorkerRunner(manifest, worker));
+          resolve(new WorkerRunner(manifest, worker, spare));
         } else {
           void worker.terminate();
           reject(toError(msg.error ?? { name: 'Error', message: 'model failed to load' }));
@@ -159,14 +193,19 @@ class WorkerRunner implements InferenceRunner {
     });
   }
 
+  inputBuffer(length: number): Float32Array {
+    return this.spare.take(length);
+  }
+
   run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array> {
     if (this.exited) return Promise.reject(this.exited);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const shared = input.buffer instanceof SharedArrayBuffer;
+      this.pending.set(id, { resolve, reject, shared: shared ? input : null });
       this.worker.ref();
       const req: InferenceRequest = { id, input, batch, height, width };
-      this.worker.postMessage(req, [input.buffer as ArrayBuffer]);
+      this.worker.postMessage(req, shared ? [] : [input.buffer as ArrayBuffer]);
     });
   }
 

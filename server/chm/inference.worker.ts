@@ -19,6 +19,15 @@ export type InferenceReply =
   | { id: number; error: { name: string; message: string } };
 
 const port = parentPort!;
+/** Tensor memory for inputs that arrive in shared memory (onnxruntime-node takes no shared views), reused run after run. */
+let own = new Float32Array(0);
+
+function tensorInput(input: Float32Array): Float32Array {
+  if (!(input.buffer instanceof SharedArrayBuffer)) return input;
+  if (own.length !== input.length) own = new Float32Array(input.length);
+  own.set(input);
+  return own;
+}
 const sessionPromise = loadManifest(workerData.modelDir as string).then((m) => getModelSession(m, workerData.threads as number | undefined));
 let chain: Promise<void> = Promise.resolve();
 
@@ -36,7 +45,7 @@ port.on('message', (req: InferenceRequest | { close: true }) => {
     try {
       const session = await sessionPromise;
       const t0 = performance.now();
-      const output = await session.run(req.input, req.batch, req.height, req.width);
+      const output = await session.run(tensorInput(req.input), req.batch, req.height, req.width);
       const reply: InferenceReply = { id: req.id, output, ms: performance.now() - t0 };
       port.postMessage(reply, [output.buffer as ArrayBuffer]);
     } catch (err) {

@@ -14,7 +14,7 @@ import { writeCog } from '../raster/cog.writer.ts';
 import { resolveModel } from '../model/registry.ts';
 import { chmGridOf } from '../chm/block.ts';
 import { findCachedChm } from '../chm/cache.ts';
-import { CHM_DEFLATE_LEVEL, CHM_NODATA } from '../chm/engine.ts';
+import { CHM_COMPRESSION, CHM_NODATA } from '../chm/engine.ts';
 import { windowGrid } from '../chm/model.grid.ts';
 import { unitScale } from '../trees/detect.ts';
 import { projector, WGS84 } from '../../tiles/projection.ts';
@@ -335,7 +335,7 @@ async function exportChm(run: PipelineRun, lay: Layout, stats: RegionStatsAccumu
   };
   if (run.plan.outputs.includes('chm')) {
     const path = join(run.outDir, OUTPUT_FILES.chm.file);
-    await writeCog(path, { grid: windowGrid(lay.grid, win), bands: 1, sampleType: 'float32', nodata: CHM_NODATA, tileSize: 256, compression: 'deflate', deflateLevel: CHM_DEFLATE_LEVEL, overviews: 'auto' }, async (w) => [await strip(w)]);
+    await writeCog(path, { grid: windowGrid(lay.grid, win), bands: 1, sampleType: 'float32', nodata: CHM_NODATA, tileSize: 256, ...CHM_COMPRESSION, overviews: 'auto' }, async (w) => [await strip(w)]);
     outputs.chm = path;
   } else {
     for (let y = 0; y < win.height; y += 256) await strip({ x: 0, y, width: win.width, height: Math.min(256, win.height - y) });

@@ -128,6 +128,33 @@ test('float32 single tile with nodata: exact values, no overviews, nodata ignore
   for (let i = 0; i < got1.length; i++) assert.equal(got1[i], Math.fround(o1.data[i]));
 });
 
+test('float32 with a storage quantum and the run-length strategy: GDAL reads every level rounded to the quantum, the file is smaller', skip, async () => {
+  const value = (_b: number, x: number, y: number) => ((x + y) % 13 === 0 ? -9999 : Math.fround(Math.abs(Math.sin(x * 0.07) * Math.cos(y * 0.05)) * 30 + ((x * 31 + y * 17) % 101) * 1e-4));
+  const base = { grid: grid(300, 200), bands: 1, sampleType: 'float32' as const, nodata: -9999, tileSize: 64, overviews: 2, deflateLevel: 1 };
+  const exactPath = join(dir, 'q-exact.tif'), path = join(dir, 'q.tif');
+  await writeFrom(exactPath, { ...base, deflateStrategy: 'rle' }, value);
+  await writeFrom(path, { ...base, deflateStrategy: 'rle', floatQuantum: 2 ** -10 }, value);
+  const info = gdalInspect(path);
+  assert.deepEqual(info.cogErrors, []);
+  assert.equal(info.overviewCount, 2);
+  const q = (v: number) => Math.round(v * 1024) / 1024;
+  const f32 = (b: Uint8Array) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
+  const got = f32(info.levels[0].bands[0]);
+  const full = new Float64Array(300 * 200);
+  for (let y = 0; y < 200; y++) for (let x = 0; x < 300; x++) {
+    full[y * 300 + x] = value(0, x, y);
+    assert.equal(got[y * 300 + x], q(value(0, x, y)), `pixel ${x},${y}`);
+  }
+  // the overview averages the stored level-0 values and is stored to the same quantum
+  const o1 = averageLevel(full.map((v) => q(v)), 300, 200, false, -9999);
+  const got1 = f32(info.levels[1].bands[0]);
+  for (let i = 0; i < got1.length; i++) assert.equal(got1[i], q(Math.fround(o1.data[i])), `overview value ${i}`);
+  assert.ok(readFileSync(path).length < 0.8 * readFileSync(exactPath).length, `quantised ${readFileSync(path).length} B vs exact ${readFileSync(exactPath).length} B`);
+  // the exact file with the run-length strategy still holds the exact values
+  const exact = f32(gdalInspect(exactPath).levels[0].bands[0]);
+  for (let i = 0; i < exact.length; i += 37) assert.equal(exact[i], full[i]);
+});
+
 test('uint16 / int16 multi-band, predictor and no compression, round and clamp instead of wrapping', skip, async () => {
   for (const [sampleType, compression] of [['uint16', 'deflate'], ['int16', 'deflate'], ['int16', 'none']] as const) {
     const path = join(dir, `${sampleType}-${compression}.tif`);
@@ -202,6 +229,9 @@ test('bad input is a clear error and leaves no file or temp directory behind', a
   await assert.rejects(writeCog(path, { grid: grid(40, 40), bands: 1, sampleType: 'uint8', tileSize: 100 }, () => []), /multiple of 16/);
   await assert.rejects(writeCog(path, { grid: grid(40, 40), bands: 1, sampleType: 'uint8', nodata: 300 }, () => []), /not representable/);
   await assert.rejects(writeCog(path, { grid: grid(40, 40), bands: 1, sampleType: 'uint8' }, () => { throw new Error('producer failed'); }), /producer failed/);
+  await assert.rejects(writeCog(path, { grid: grid(40, 40), bands: 1, sampleType: 'float32', floatQuantum: 0.001 }, () => []), /power of two/);
+  await assert.rejects(writeCog(path, { grid: grid(40, 40), bands: 1, sampleType: 'uint8', floatQuantum: 0.5 }, () => []), /float raster/);
+  await assert.rejects(writeCog(path, { grid: grid(40, 40), bands: 1, sampleType: 'float32', deflateStrategy: 'fast' as 'rle' }, () => []), /deflateStrategy/);
   assert.equal(existsSync(path), false);
   assert.deepEqual(readdirSync(sub), []);
 });

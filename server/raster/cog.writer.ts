@@ -45,6 +45,19 @@ export interface CogOptions {
   overviewResampling?: 'average' | 'nearest';
   /** zlib level 1-9, default 6. */
   deflateLevel?: number;
+  /**
+   * zlib match strategy, default 'default'. 'rle' looks only for runs (distance-1 matches): on
+   * float predictor bytes it compresses about twice as fast as level 1 for a file about 5% larger
+   * (a CHM's blended heights leave few longer matches to find). Either way a standard DEFLATE stream.
+   */
+  deflateStrategy?: 'default' | 'rle';
+  /**
+   * Float rasters: store each value rounded to a multiple of this (a power of two), so the low
+   * mantissa bits are zero and compress away, as GDAL's DISCARD_LSB or LERC's error bound do. A
+   * CHM at 2^-10 m (under 0.5 mm from the model's value) is about half the size and compresses a
+   * quarter faster. Default: values stored exactly.
+   */
+  floatQuantum?: number;
   /** Force BigTIFF (tests); by default chosen only when the file would exceed 4 GiB. */
   bigtiff?: boolean;
 }
@@ -88,6 +101,9 @@ interface Plan {
   tileSize: number;
   compression: 'deflate' | 'none';
   deflateLevel: number;
+  deflateStrategy: number;
+  /** Reciprocal of CogOptions.floatQuantum (0: exact). */
+  quantumScale: number;
   resampling: 'average' | 'nearest';
   /** Sizes of level 0 (full resolution) and each overview. */
   levels: Array<{ width: number; height: number }>;
@@ -116,6 +132,16 @@ function plan(opts: CogOptions): Plan {
   const deflateLevel = opts.deflateLevel ?? 6;
   if (!Number.isInteger(deflateLevel) || deflateLevel < 1 || deflateLevel > 9) throw new InvalidInputError(`deflateLevel must be 1..9, got ${deflateLevel}`);
 
+  const strategy = opts.deflateStrategy ?? 'default';
+  if (strategy !== 'default' && strategy !== 'rle') throw new InvalidInputError(`deflateStrategy must be 'default' or 'rle', got '${String(strategy)}'`);
+  const deflateStrategy = strategy === 'rle' ? zlibConstants.Z_RLE : zlibConstants.Z_DEFAULT_STRATEGY;
+
+  const quantum = opts.floatQuantum;
+  if (quantum !== undefined && (kind.integer || !(quantum > 0) || 2 ** Math.round(Math.log2(quantum)) !== quantum)) {
+    throw new InvalidInputError(`floatQuantum must be a power of two for a float raster, got ${quantum}`);
+  }
+  const quantumScale = quantum === undefined ? 0 : 1 / quantum;
+
   const levels = [{ width, height }];
   const wanted = opts.overviews ?? 'auto';
   if (wanted !== 'auto' && (!Number.isInteger(wanted) || wanted < 0 || wanted > 30)) throw new InvalidInputError(`overviews must be 'auto' or 0..30, got ${wanted}`);
@@ -127,15 +153,16 @@ function plan(opts: CogOptions): Plan {
   }
   return {
     width, height, bands: opts.bands, kind, sampleType: opts.sampleType, nodata, photometric, tileSize,
-    compression: opts.compression ?? 'deflate', deflateLevel, resampling: opts.overviewResampling ?? 'average',
+    compression: opts.compression ?? 'deflate', deflateLevel, deflateStrategy, quantumScale, resampling: opts.overviewResampling ?? 'average',
     levels, grid, bigtiff: opts.bigtiff,
   };
 }
 
 /** Round and clamp into the sample type, the way a careful GDAL write would (no wrap-around). */
-function quantizeInto(src: ArrayLike<number>, dst: SampleArray, dstOffset: number, n: number, kind: SampleKind, nanAs: number): void {
+function quantizeInto(src: ArrayLike<number>, dst: SampleArray, dstOffset: number, n: number, kind: SampleKind, nanAs: number, quantumScale: number): void {
   if (!kind.integer) {
-    for (let i = 0; i < n; i++) dst[dstOffset + i] = src[i];
+    if (quantumScale) for (let i = 0; i < n; i++) dst[dstOffset + i] = Math.round(src[i] * quantumScale) / quantumScale;
+    else for (let i = 0; i < n; i++) dst[dstOffset + i] = src[i];
     return;
   }
   if ((src instanceof Uint8Array && dst instanceof Uint8Array) || (src instanceof Uint16Array && dst instanceof Uint16Array) || (src instanceof Int16Array && dst instanceof Int16Array)) {
@@ -166,6 +193,13 @@ class Level {
     this.tilesAcross = Math.ceil(width / p.tileSize);
     this.tilesDown = Math.ceil(height / p.tileSize);
     this.planes = Array.from({ length: p.bands }, () => p.kind.make(width * p.tileSize));
+  }
+
+  private tileBuffers: SampleArray[] = [];
+
+  /** Tile `tx`'s buffer: the same memory strip after strip (a strip's tiles are compressed before the next is cut). */
+  tileBuffer(tx: number): SampleArray {
+    return (this.tileBuffers[tx] ??= this.p.kind.make(this.p.tileSize * this.p.tileSize * this.p.bands));
   }
 
   /** Rows the current strip must hold before it is complete (the last strip is shorter). */
@@ -199,7 +233,7 @@ export async function writeCog(path: string, opts: CogOptions, produce: StripPro
       if (!Array.isArray(planes) || planes.length !== p.bands) throw new InvalidInputError(`strip producer returned ${Array.isArray(planes) ? planes.length : 'no'} planes, expected ${p.bands}`);
       for (let b = 0; b < p.bands; b++) {
         if (!planes[b] || planes[b].length < n) throw new InvalidInputError(`strip producer's band ${b + 1} has ${planes[b]?.length ?? 0} values, expected ${n}`);
-        quantizeInto(planes[b], base.planes[b], 0, n, p.kind, nanAs);
+        quantizeInto(planes[b], base.planes[b], 0, n, p.kind, nanAs, p.quantumScale);
       }
       base.rowsFilled = window.height;
       await flushStrip(levels, 0);
@@ -238,6 +272,8 @@ function reduceInto(from: Level, to: Level): number {
   const nodata = p.nodata;
   const average = p.resampling === 'average';
   const round = p.kind.integer;
+  // a float overview is stored to the same quantum as its level 0
+  const q = p.quantumScale;
   for (let b = 0; b < p.bands; b++) {
     const src = from.planes[b];
     const dst = to.planes[b];
@@ -269,7 +305,7 @@ function reduceInto(from: Level, to: Level): number {
             if (v === v && v !== nodata) (sum += v), count++;
           }
         }
-        dst[dstRow + co] = count === 0 ? (nodata ?? 0) : round ? Math.round(sum / count) : sum / count;
+        dst[dstRow + co] = count === 0 ? (nodata ?? 0) : round ? Math.round(sum / count) : q ? Math.round((sum / count) * q) / q : sum / count;
       }
     }
   }
@@ -284,7 +320,7 @@ async function writeStripTiles(level: Level): Promise<void> {
   const pad = p.nodata ?? 0;
   const tiles: Uint8Array[] = [];
   for (let tx = 0; tx < level.tilesAcross; tx++) {
-    const tile = p.kind.make(ts * ts * spp);
+    const tile = level.tileBuffer(tx);
     const x0 = tx * ts;
     const cols = Math.min(ts, level.width - x0);
     if (cols < ts || level.rowsFilled < ts) tile.fill(pad);
@@ -303,16 +339,44 @@ async function writeStripTiles(level: Level): Promise<void> {
     tiles.push(tileBytes(tile));
   }
   const encoded = await Promise.all(tiles.map((t) => encodeTile(t, p)));
+  const frames: Uint8Array[] = [];
+  let at = level.spoolSize;
   for (const data of encoded) {
     // Leader: the byte count as uint32; trailer: the last 4 bytes again (GDAL's COG convention).
-    const framed = Buffer.alloc(data.length + 8);
-    framed.writeUInt32LE(data.length, 0);
-    framed.set(data, 4);
-    framed.set(data.subarray(data.length - 4), 4 + data.length);
-    await level.spool.write(framed, 0, framed.length, level.spoolSize);
-    level.tileOffsets.push(level.spoolSize + 4);
+    const leader = Buffer.alloc(4);
+    leader.writeUInt32LE(data.length, 0);
+    frames.push(leader, data, data.subarray(data.length - 4));
+    level.tileOffsets.push(at + 4);
     level.tileBytes.push(data.length);
-    level.spoolSize += framed.length;
+    at += data.length + 8;
+  }
+  await writeAll(level.spool, frames, level.spoolSize);
+  level.spoolSize = at;
+}
+
+/** Gathered write of `parts` at `position`, carrying on after short writes. */
+async function writeAll(file: FileHandle, parts: Uint8Array[], position: number): Promise<void> {
+  let rest = parts;
+  while (rest.length) {
+    // writev takes at most IOV_MAX (1024) buffers per call
+    const batch = rest.slice(0, 1024);
+    const total = batch.reduce((s, b) => s + b.length, 0);
+    let { bytesWritten } = await file.writev(batch, position);
+    position += bytesWritten;
+    if (bytesWritten === total) {
+      rest = rest.slice(batch.length);
+      continue;
+    }
+    // short write: drop what was written, keep the rest of a partly written buffer
+    const left: Uint8Array[] = [];
+    for (const b of rest) {
+      if (bytesWritten >= b.length) bytesWritten -= b.length;
+      else {
+        left.push(bytesWritten ? b.subarray(bytesWritten) : b);
+        bytesWritten = 0;
+      }
+    }
+    rest = left;
   }
 }
 
@@ -323,7 +387,9 @@ function tileBytes(a: SampleArray): Uint8Array {
 async function encodeTile(bytes: Uint8Array, p: Plan): Promise<Uint8Array> {
   if (p.compression === 'none') return bytes;
   applyPredictor(bytes, p);
-  return deflate(bytes, { level: p.deflateLevel, strategy: zlibConstants.Z_DEFAULT_STRATEGY });
+  // one output chunk for the whole tile: with zlib's 16 KiB default, each tile cost a dozen
+  // callbacks and Buffers on the main thread, and a concatenating copy
+  return deflate(bytes, { level: p.deflateLevel, strategy: p.deflateStrategy, chunkSize: Math.max(16384, bytes.length + 1024) });
 }
 
 /** TIFF Predictor tag value for the plan: 2 horizontal differencing, 3 floating point, 1 none. */

@@ -6,9 +6,28 @@
 import { inflateSync, constants } from 'node:zlib';
 import { addDecoder, BaseDecoder } from 'geotiff';
 
+interface BlockParameters {
+  tileWidth?: number;
+  tileHeight?: number;
+  planarConfiguration?: number;
+  bitsPerSample?: number | ArrayLike<number>;
+}
+
+/** A block's decoded size when the parameters tell it (zero when not): one output chunk, no concatenation. */
+function decodedBytes(p: BlockParameters | undefined): number {
+  if (!p?.tileWidth || !p.tileHeight || p.bitsPerSample === undefined) return 0;
+  const bits = typeof p.bitsPerSample === 'number' ? [p.bitsPerSample] : Array.from(p.bitsPerSample);
+  const perPixel = p.planarConfiguration === 2 ? bits[0] : bits.reduce((s, b) => s + b, 0);
+  return Math.ceil((p.tileWidth * p.tileHeight * perPixel) / 8);
+}
+
 class NativeDeflateDecoder extends BaseDecoder {
   override decodeBlock(buffer: ArrayBufferLike): ArrayBufferLike {
-    const out = inflateSync(new Uint8Array(buffer), { finishFlush: constants.Z_SYNC_FLUSH });
+    // a hint only: a larger block still decodes, in more chunks
+    const hint = decodedBytes((this as unknown as { parameters?: BlockParameters }).parameters);
+    const out = inflateSync(new Uint8Array(buffer), { finishFlush: constants.Z_SYNC_FLUSH, chunkSize: Math.max(16384, Math.min(hint, 1 << 26)) });
+    // zlib hands back a Buffer over its own ArrayBuffer when it fills one chunk: no copy needed
+    if (out.byteOffset === 0 && out.byteLength === out.buffer.byteLength) return out.buffer;
     return out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
   }
 }

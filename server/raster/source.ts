@@ -44,6 +44,14 @@ export interface ReadGridOptions {
   bands?: number[];
 }
 
+/** Decoded pixels in the file's own sample type (or float32), mask 1 = valid, null = all valid. */
+export interface SampleBlock {
+  width: number;
+  height: number;
+  bands: Array<ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }>;
+  mask: Uint8Array | null;
+}
+
 /** One resolution level of a GeoTIFF: the full-resolution image or an internal overview. */
 interface Level {
   image: GeoTIFFImage;
@@ -67,6 +75,11 @@ export interface RasterSource {
   levelFor(resolution: number): number;
   /** Decoded pixels of a window of one level, clipped to it. outWidth/outHeight decimate (nearest). */
   readLevel(level: number, window: Window, opts?: { bands?: number[]; outWidth?: number; outHeight?: number }): Promise<PixelBlock>;
+  /**
+   * Like readLevel at full resolution, but the bands keep the file's sample type where that is
+   * exact (integers without a nodata value): no float copy of imagery the caller wants as bytes.
+   */
+  readLevelSamples(level: number, window: Window): Promise<SampleBlock>;
   readWindow(window: Window, opts?: ReadWindowOptions): Promise<RasterImage>;
   readGrid(target: Grid, opts?: ReadGridOptions): Promise<RasterImage>;
   close(): Promise<void>;
@@ -198,14 +211,15 @@ class GeoTiffSource implements RasterSource {
     return bands;
   }
 
-  async readLevel(level: number, window: Window, opts: { bands?: number[]; outWidth?: number; outHeight?: number } = {}): Promise<PixelBlock> {
+  /** A window's samples as decoded (clipped to the level), with the level's mask samples; null when empty. */
+  private async readRaw(level: number, window: Window, opts: { bands?: number[]; outWidth?: number; outHeight?: number }) {
     const l = this.levels[level];
     if (!l) throw new InvalidInputError(`no level ${level} (raster has ${this.levels.length})`);
     const bands = this.bandList(opts.bands);
     const x0 = Math.max(0, Math.floor(window.x)), y0 = Math.max(0, Math.floor(window.y));
     const x1 = Math.min(l.width, Math.ceil(window.x + window.width)), y1 = Math.min(l.height, Math.ceil(window.y + window.height));
-    if (x1 <= x0 || y1 <= y0) return { width: 0, height: 0, bands: bands.map(() => new Float32Array(0)), mask: new Uint8Array(0) };
-    let outW = opts.outWidth ?? x1 - x0, outH = opts.outHeight ?? y1 - y0;
+    if (x1 <= x0 || y1 <= y0) return null;
+    const outW = opts.outWidth ?? x1 - x0, outH = opts.outHeight ?? y1 - y0;
     if (outW * outH > MAX_OUTPUT_PIXELS) throw new LimitExceededError(`read of ${outW}x${outH} pixels exceeds the limit of ${MAX_OUTPUT_PIXELS}`);
     const samples = bands.map((b) => this.sampleIndices[b]);
     if (this.alphaIndex !== null) samples.push(this.alphaIndex);
@@ -225,6 +239,31 @@ class GeoTiffSource implements RasterSource {
     } catch (err) {
       throw unreadable(this.path, 'cannot decode pixels (corrupt or truncated data)', err);
     }
+    return { raw, maskRaw, outW, outH, dataCount: bands.length };
+  }
+
+  async readLevelSamples(level: number, window: Window): Promise<SampleBlock> {
+    const type = this.metadata.sampleType;
+    // nodata values and floats need readLevel's per-pixel pass anyway
+    if (this.metadata.nodata !== null || type === 'float32' || type === 'float64') return this.readLevel(level, window);
+    const r = await this.readRaw(level, window, {});
+    if (!r) return { width: 0, height: 0, bands: this.bandList(undefined).map(() => new Uint8Array(0)), mask: null };
+    const { raw, maskRaw, outW, outH, dataCount } = r;
+    const n = outW * outH;
+    let mask: Uint8Array | null = null;
+    const alpha = this.alphaIndex !== null ? raw[dataCount] : null;
+    for (const m of [alpha, maskRaw]) {
+      if (!m) continue;
+      for (let i = 0; i < n; i++) if (m[i] === 0) (mask ??= new Uint8Array(n).fill(1))[i] = 0;
+    }
+    // readTiledWindow and readRasters hand back arrays of their own: no copy
+    return { width: outW, height: outH, bands: raw.slice(0, dataCount) as SampleBlock['bands'], mask };
+  }
+
+  async readLevel(level: number, window: Window, opts: { bands?: number[]; outWidth?: number; outHeight?: number } = {}): Promise<PixelBlock> {
+    const r = await this.readRaw(level, window, opts);
+    if (!r) return { width: 0, height: 0, bands: this.bandList(opts.bands).map(() => new Float32Array(0)), mask: new Uint8Array(0) };
+    const { raw, maskRaw, outW, outH, dataCount } = r;
     const n = outW * outH;
     const mask = new Uint8Array(n).fill(1);
     const nodata = this.metadata.nodata;
@@ -232,7 +271,6 @@ class GeoTiffSource implements RasterSource {
     const noValue = nodata === null ? null : type === 'float32' ? Math.fround(nodata) : nodata;
     const float = type === 'float32' || type === 'float64';
     const planes: Float32Array[] = [];
-    const dataCount = bands.length;
     let allNodata: Uint8Array | null = noValue !== null ? new Uint8Array(n).fill(1) : null;
     // per-band nodata for multi-band rasters (see PixelBlock.bandMasks)
     const bandMasks: Array<Uint8Array | null> = [];
