@@ -61,6 +61,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   const { defaultResources, executeUnit } = await import('../server/jobs/units.ts');
   const { loadJobsConfig } = await import('../server/jobs/service.ts');
   const { getInferenceRunner, releaseInferenceRunners } = await import('../server/chm/inference.runner.ts');
+  const { detectionPool, releaseDetectionPool } = await import('../server/trees/detect.pool.ts');
   const { resolveModel } = await import('../server/model/registry.ts');
   const { computeChm, defaultDepth } = await import('../server/chm/engine.ts');
   const { windowGrid } = await import('../server/chm/model.grid.ts');
@@ -79,9 +80,11 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   const manifest = await resolveModel(model);
   const runner = await getInferenceRunner(manifest);
   try {
-    // warm the session (first runs of each batch shape are slow) so neither measurement pays for it
+    // warm the session (first runs of each batch shape are slow) so neither measurement pays for it,
+    // and start the tree detection threads: a server keeps both for its life, as it keeps the model
     const warmGrid = windowGrid(chmGridOf(source, manifest), { x: 0, y: 0, width: 1024, height: 256 });
     await computeChm(join(work, 'warm.tif'), { source: { grid: warmGrid, readGrid: source.readGrid.bind(source) }, manifest, runner });
+    await detectionPool().warm();
     const raster = { id: 'bench', path: imagePath, version: fileVersion(imagePath)!, role: 'image' as const };
     const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'bench', region, model } }), {
       resolveRaster: () => raster, regionLimits: { maxAreaKm2: 1000, maxVertices: 100 }, allowModelPaths: true, blockSize: values['block-size'] ? Number(values['block-size']) : undefined,
@@ -131,6 +134,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     console.log(JSON.stringify({ areaKm2, seconds, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, window: win }));
   } finally {
     await releaseInferenceRunners();
+    await releaseDetectionPool();
     rmSync(work, { recursive: true, force: true });
   }
 }

@@ -67,7 +67,7 @@ export function runnerLayout(manifest: LoadedManifest, cores = availableParallel
   return bytes > LARGE_MODEL_BYTES || cores < 2 ? { sessions: 1, threads: cores } : { sessions: cores, threads: 1 };
 }
 
-const bootstrap = fileURLToPath(new URL('./worker.bootstrap.mjs', import.meta.url));
+const bootstrap = fileURLToPath(new URL('../workers/bootstrap.mjs', import.meta.url));
 const entry = new URL('./inference.worker.ts', import.meta.url).href;
 const runners = new Map<string, Promise<InferenceRunner & { close(): Promise<void> }>>();
 
@@ -160,6 +160,8 @@ class WorkerRunner implements InferenceRunner {
       runners.delete(manifest.onnxPath);
       this.failAll(this.exited);
     });
+    // idle until asked: unref after the listeners are on (adding a 'message' listener refs the port again)
+    worker.unref();
   }
 
   /** Set once the worker has ended: later runs fail at once instead of waiting forever. */
@@ -181,7 +183,6 @@ class WorkerRunner implements InferenceRunner {
         worker.off('message', onReady);
         worker.off('error', reject);
         if (msg.ready) {
-          worker.unref();
           resolve(new WorkerRunner(manifest, worker, spare));
         } else {
           void worker.terminate();

@@ -5,6 +5,7 @@ import type { AppContext } from './context.ts';
 import { closeTreeService } from './routes/trees.ts';
 import { closeChmService } from '../chm/service.ts';
 import { closeJobService } from '../jobs/service.ts';
+import { releaseDetectionPool } from '../trees/detect.pool.ts';
 
 /**
  * The HTTP route table. Each resource has its own module under routes/ exporting a factory
@@ -75,4 +76,6 @@ export async function closeAppServices(ctx: AppContext): Promise<void> {
   await closeTreeService(ctx);
   await closeChmService(ctx);
   await closeJobService(ctx);
+  // after the jobs: their trees units detect on these threads
+  await releaseDetectionPool();
 }

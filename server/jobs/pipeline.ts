@@ -7,6 +7,7 @@
  * Planning is deterministic: a resumed job re-plans the same units from its stored plan.
  */
 import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { openRaster } from '../raster/source.ts';
 import type { Grid, Window } from '../raster/types.ts';
@@ -31,6 +32,7 @@ import {
   type RasterRef, type TreesUnitOutput, type UnitContext, type UnitSpec,
 } from './units.ts';
 import { GeoJsonFileWriter } from './geojson.export.ts';
+import { detectionPool } from '../trees/detect.pool.ts';
 import { treeFeatureBuilder } from '../features/geojson.ts';
 
 export { fileVersion };
@@ -223,6 +225,8 @@ export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
   // progress weights: a CHM block (inference) costs far more than a trees tile
   const chmShare = nChm ? 0.85 : 0;
   const treesShare = 0.95 - chmShare;
+  // the trees stage detects on the detection threads: let them load while the CHM is computed
+  if (nTrees) void detectionPool().warm();
   const t0 = performance.now();
   if (nChm) {
     await queue.run(`${run.jobId}/chm`, lay.chmUnits, {
@@ -231,6 +235,8 @@ export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
   }
   const t1 = performance.now();
   await queue.run(`${run.jobId}/trees`, lay.treesUnits, {
+    // their detection runs on the detection threads (one per core): one more keeps them busy while a unit reads or writes
+    concurrency: availableParallelism() + 1,
     signal, onProgress: (d, t) => report(chmShare + (treesShare * d) / t, `trees: tile ${d} of ${t}`),
   });
   const t2 = performance.now();
@@ -238,8 +244,9 @@ export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
   mkdirSync(run.outDir, { recursive: true });
   const stats = new RegionStatsAccumulator();
   const outputs: Partial<Record<OutputName, string>> = {};
-  const treesFromStore = await exportTrees(run, lay, stats, outputs);
-  await exportChm(run, lay, stats, outputs);
+  // side by side: the GeoJSON is main-thread work, the COG's compression runs on libuv's threads
+  // (the statistics they share are sums and a sorted list: the order of adds does not matter)
+  const [treesFromStore] = await Promise.all([exportTrees(run, lay, stats, outputs), exportChm(run, lay, stats, outputs)]);
   const statistics = stats.result(plan.region.areaM2);
   if (plan.outputs.includes('stats')) {
     const path = join(run.outDir, OUTPUT_FILES.stats.file);

@@ -33,6 +33,8 @@ export type UnitExecutor<S> = (unit: WorkUnit<S>, outPath: string, signal: Abort
 
 export interface RunOptions {
   signal: AbortSignal;
+  /** Units at once for this run, instead of the queue's own setting (units whose work runs on other threads). */
+  concurrency?: number;
   /** Units done (fractional while units are part-way) out of the total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -143,7 +145,7 @@ export class SqliteWorkQueue<S> implements WorkQueue<S> {
         report();
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(this.concurrency, todo.length)) }, worker));
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? this.concurrency, todo.length)) }, worker));
     if (opts.signal.aborted) throw new CancelledError();
     return paths;
   }

@@ -28,10 +28,11 @@ import { openRaster, type RasterSource } from '../raster/source.ts';
 import { resolveModel } from '../model/registry.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
 import { streamChmBlock, chmGridOf } from '../chm/block.ts';
-import { chmPlane, delineateWindow, requiredHalo, resolveTreeOptions, unitScale } from '../trees/detect.ts';
+import { chmPlane, delineateWindow, requiredHalo, resolveTreeOptions, unitScale, type ChmWindow } from '../trees/detect.ts';
+import { detectionPool, type DetectedTrees } from '../trees/detect.pool.ts';
 import type { CrownPolygon, Tree } from '../trees/types.ts';
 import type { TreeStore } from '../trees/store.ts';
-import { canonicalTreeOptions, treeOptionsOf, type TreeStoreSource } from '../trees/service.ts';
+import { canonicalTreeOptions, treeOptionsOf, type TreeOptionsSpec, type TreeStoreSource } from '../trees/service.ts';
 import { CancelledError } from '../errors.ts';
 import { versionFromStat } from '../catalog/catalog.ts';
 import { hashOf, writeFileAtomic, type WorkUnit } from './queue.ts';
@@ -234,6 +235,8 @@ export interface UnitResources {
    * trees units detect their trees. The store is checked before use (reusableStore).
    */
   treeStore?(path: string): Promise<TreeStore | null>;
+  /** Runs a trees unit's detection (default resources: on the process's detection threads); absent: on this thread. */
+  detect?(window: ChmWindow, options: TreeOptionsSpec): Promise<DetectedTrees>;
 }
 
 /** Where finished tree stores are found: the server's TreeService (storeForFile) fits. */
@@ -250,6 +253,7 @@ export function defaultResources(pathOf: (key: string) => string, treeStores?: (
   // one reader per job layout, so consecutive tiles share its block cache instead of re-reading blocks
   const readers = new Map<string, Promise<ChmWindowReader>>();
   const res: UnitResources = {
+    detect: (window, options) => detectionPool().detect(window, options),
     source: (ctx) => openRaster(ctx.raster.path),
     manifest: (ctx) => resolveModel(ctx.model ?? undefined),
     chmReader(ctx) {
@@ -355,11 +359,12 @@ export async function executeUnit(unit: WorkUnit<UnitSpec>, outPath: string, sig
   }
   const r = spec.read, c = spec.core;
   const chm = await reader.read(r);
-  const found = delineateWindow({
+  const window: ChmWindow = {
     chm, width: r.width, height: r.height, offsetX: r.x, offsetY: r.y,
     rasterWidth: grid.width, rasterHeight: grid.height, transform: grid.transform, metresPerUnit: unitScale(grid.crs),
     core: { x0: c.x - r.x, y0: c.y - r.y, x1: c.x + c.width - r.x, y1: c.y + c.height - r.y },
-  }, resolveTreeOptions(treeOptionsOf(spec.ctx.trees)));
+  };
+  const found = res.detect ? await res.detect(window, spec.ctx.trees) : delineateWindow(window, resolveTreeOptions(treeOptionsOf(spec.ctx.trees)));
   const output: TreesUnitOutput = { trees: found.trees, crowns: found.crowns };
   writeFileAtomic(outPath, encodeUnitFile(output));
 }

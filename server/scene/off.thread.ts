@@ -8,7 +8,7 @@ import { InvalidInputError } from '../errors.ts';
 import type { SceneOptions, SceneSummary } from './generate.ts';
 
 // The generic tsx bootstrap the inference workers use: registers the loader, imports `entry`.
-const bootstrap = fileURLToPath(new URL('../chm/worker.bootstrap.mjs', import.meta.url));
+const bootstrap = fileURLToPath(new URL('../workers/bootstrap.mjs', import.meta.url));
 const entry = new URL('./scene.worker.ts', import.meta.url).href;
 
 export function generateSceneOffThread(opts: SceneOptions): Promise<SceneSummary> {
