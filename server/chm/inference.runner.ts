@@ -8,11 +8,10 @@
  */
 import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
+import { WorkerChannel, type WorkerError } from '../workers/channel.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
 import { DomainError, InvalidInputError, LimitExceededError, NotFoundError } from '../errors.ts';
-import type { InferenceReply, InferenceRequest } from './inference.worker.ts';
+import type { InferenceRequest, InferenceResult } from './inference.worker.ts';
 
 export interface InferenceRunner {
   readonly manifest: LoadedManifest;
@@ -67,7 +66,6 @@ export function runnerLayout(manifest: LoadedManifest, cores = availableParallel
   return bytes > LARGE_MODEL_BYTES || cores < 2 ? { sessions: 1, threads: cores } : { sessions: cores, threads: 1 };
 }
 
-const bootstrap = fileURLToPath(new URL('../workers/bootstrap.mjs', import.meta.url));
 const entry = new URL('./inference.worker.ts', import.meta.url).href;
 const runners = new Map<string, Promise<InferenceRunner & { close(): Promise<void> }>>();
 
@@ -94,7 +92,7 @@ const errorKinds: Record<string, new (m: string) => DomainError> = {
   InvalidInputError, LimitExceededError, NotFoundError,
 };
 
-function toError(e: { name: string; message: string }): Error {
+function toError(e: WorkerError): Error {
   const Kind = errorKinds[e.name];
   return Kind ? new Kind(e.message) : Object.assign(new Error(e.message), { name: e.name });
 }
@@ -136,93 +134,47 @@ class PooledRunner implements InferenceRunner {
 }
 
 class WorkerRunner implements InferenceRunner {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void; shared: Float32Array | null }>();
   computeMs = 0;
 
-  private constructor(readonly manifest: LoadedManifest, private readonly worker: Worker, private readonly spare: SharedInputs) {
-    worker.on('message', (msg: InferenceReply) => {
-      const p = this.pending.get(msg.id);
-      if (!p) return;
-      this.pending.delete(msg.id);
-      // the worker has copied it (or failed): free for the next batch
-      if (p.shared) this.spare.give(p.shared);
-      if ('error' in msg) p.reject(toError(msg.error));
-      else {
-        this.computeMs += msg.ms;
-        p.resolve(msg.output);
-      }
-      if (this.pending.size === 0) worker.unref();
+  private constructor(readonly manifest: LoadedManifest, private readonly channel: WorkerChannel<InferenceRequest, InferenceResult>, private readonly spare: SharedInputs) {}
+
+  static async start(manifest: LoadedManifest, threads: number, spare = new SharedInputs()): Promise<WorkerRunner> {
+    const channel = await WorkerChannel.start<InferenceRequest, InferenceResult>(entry, { modelDir: manifest.dir, threads }, {
+      what: `inference worker for model '${manifest.name}'`,
+      toError,
+      // a dead worker's runner is dropped: the next computation starts a new one
+      onExit: () => runners.delete(manifest.onnxPath),
     });
-    worker.on('error', (err) => this.failAll(err));
-    worker.on('exit', (code) => {
-      this.exited = new Error(`inference worker for model '${manifest.name}' exited (code ${code})`);
-      runners.delete(manifest.onnxPath);
-      this.failAll(this.exited);
-    });
-    // idle until asked: unref after the listeners are on (adding a 'message' listener refs the port again)
-    worker.unref();
+    return new WorkerRunner(manifest, channel, spare);
   }
 
-  /** Set once the worker has ended: later runs fail at once instead of waiting forever. */
-  private exited: Error | null = null;
-
+  /** False once the worker has ended: its runs fail at once instead of waiting forever. */
   get alive(): boolean {
-    return this.exited === null;
+    return this.channel.alive;
   }
 
   get pendingRuns(): number {
-    return this.pending.size;
-  }
-
-  static start(manifest: LoadedManifest, threads: number, spare = new SharedInputs()): Promise<WorkerRunner> {
-    return new Promise((resolve, reject) => {
-      const worker = new Worker(bootstrap, { workerData: { entry, modelDir: manifest.dir, threads } });
-      const onReady = (msg: { ready?: boolean; error?: { name: string; message: string } }) => {
-        if (msg.ready === undefined) return;
-        worker.off('message', onReady);
-        worker.off('error', reject);
-        if (msg.ready) {
-          resolve(new WorkerRunner(manifest, worker, spare));
-        } else {
-          void worker.terminate();
-          reject(toError(msg.error ?? { name: 'Error', message: 'model failed to load' }));
-        }
-      };
-      worker.on('message', onReady);
-      worker.once('error', reject);
-    });
+    return this.channel.pendingCount;
   }
 
   inputBuffer(length: number): Float32Array {
     return this.spare.take(length);
   }
 
-  run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array> {
-    if (this.exited) return Promise.reject(this.exited);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const shared = input.buffer instanceof SharedArrayBuffer;
-      this.pending.set(id, { resolve, reject, shared: shared ? input : null });
-      this.worker.ref();
-      const req: InferenceRequest = { id, input, batch, height, width };
-      this.worker.postMessage(req, shared ? [] : [input.buffer as ArrayBuffer]);
-    });
-  }
-
-  private failAll(err: Error): void {
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+  async run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array> {
+    const shared = input.buffer instanceof SharedArrayBuffer;
+    try {
+      const r = await this.channel.request({ input, batch, height, width }, shared ? [] : [input.buffer as ArrayBuffer]);
+      this.computeMs += r.ms;
+      return r.output;
+    } finally {
+      // the worker has copied it (or failed): free for the next batch
+      if (shared) this.spare.give(input);
+    }
   }
 
   /** Lets queued runs finish, then ends the worker (terminating it mid-run would abort the process). */
-  async close(): Promise<void> {
-    if (this.exited) return;
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.ref();
-    this.worker.postMessage({ close: true });
-    const timer = setTimeout(() => void this.worker.terminate(), 120_000);
-    await exited;
-    clearTimeout(timer);
+  close(): Promise<void> {
+    return this.channel.close();
   }
 }
