@@ -35,7 +35,8 @@ export interface InferenceRunner {
  */
 class SharedInputs {
   private readonly spare: Float32Array[] = [];
-  constructor(private readonly max = 32) {}
+  // the engine has at most 16 batches in flight (engine.ts defaultDepth): more spares would only hold memory
+  constructor(private readonly max = 16) {}
 
   take(length: number): Float32Array {
     const i = this.spare.findIndex((b) => b.length === length);
