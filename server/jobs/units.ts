@@ -28,7 +28,7 @@ import { openRaster, type RasterSource } from '../raster/source.ts';
 import { resolveModel } from '../model/registry.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
 import { streamChmBlock, chmGridOf } from '../chm/block.ts';
-import { chmPlane, delineateWindow, requiredHalo, resolveTreeOptions, unitScale, type ChmWindow } from '../trees/detect.ts';
+import { chmPlane, delineateWindow, gridHalo, resolveTreeOptions, unitScale, type ChmWindow } from '../trees/detect.ts';
 import { detectionPool, type DetectedTrees } from '../trees/detect.pool.ts';
 import type { CrownPolygon, Tree } from '../trees/types.ts';
 import type { TreeStore } from '../trees/store.ts';
@@ -77,9 +77,7 @@ export type UnitSpec =
 
 /** Context pixels a trees tile needs for the given options on a CHM grid. */
 export function treesHalo(t: TreeDetectionInputs, grid: Grid): number {
-  const m = unitScale(grid.crs);
-  const tr = grid.transform;
-  return requiredHalo(treeOptionsOf(t), Math.hypot(tr[1], tr[4]) * m, Math.hypot(tr[2], tr[5]) * m);
+  return gridHalo(treeOptionsOf(t), grid);
 }
 
 function rasterKey(ctx: UnitContext): string {
@@ -297,8 +295,7 @@ export function reusableStore(store: TreeStore, ctx: UnitContext, grid: Grid, pa
   if (!isDeepStrictEqual(src.options, canonicalTreeOptions(ctx.trees))) return 'the store was computed with other tree options';
   if (src.maxHeight !== null) {
     const opts = treeOptionsOf(ctx.trees);
-    const m = unitScale(grid.crs), t = grid.transform;
-    const need = requiredHalo(opts, Math.hypot(t[1], t[4]) * m, Math.hypot(t[2], t[5]) * m, Math.max(src.maxHeight ?? Infinity, opts.hmin ?? 0));
+    const need = gridHalo(opts, grid, Math.max(src.maxHeight ?? Infinity, opts.hmin ?? 0));
     if (!(need <= ctx.halo && need <= (src.halo ?? 0))) return `the CHM reaches ${src.maxHeight} m, beyond what the halos cover (${need} px needed)`;
   }
   return null;

@@ -4,7 +4,7 @@
  * raster and tiled.ts runs it on tiles with halos, keeping the trees whose tops fall in each core.
  */
 import { InvalidInputError } from '../errors.ts';
-import type { Affine, Crs, RasterImage } from '../raster/types.ts';
+import type { Affine, Crs, Grid, RasterImage } from '../raster/types.ts';
 import { dalponte2016 } from './dalponte.ts';
 import { findTops, maxWindowRadius } from './lmf.ts';
 import { keepSeedComponents, pixelsByLabel, ringsToMap, simplifyRings, traceRings } from './polygons.ts';
@@ -56,6 +56,12 @@ export function requiredHalo(opts: TreeOptions, resX: number, resY: number, hmax
   const lmf = Math.ceil((2 * maxWindowRadius(o.ws, o.hmin, hmax)) / res) + 1;
   const crown = o.algorithm === 'dalponte' ? o.maxCr : Math.ceil((o.maxCrFactor * hmax) / res);
   return smoothRadius(o.smooth) + lmf + 2 * crown + 2;
+}
+
+/** requiredHalo on a CHM grid: its pixel size in metres, whatever the CRS's linear unit. */
+export function gridHalo(opts: TreeOptions, grid: Grid, hmax?: number): number {
+  const m = unitScale(grid.crs), t = grid.transform;
+  return requiredHalo(opts, Math.hypot(t[1], t[4]) * m, Math.hypot(t[2], t[5]) * m, hmax);
 }
 
 /** A CHM window and where it sits in the whole raster. */

@@ -18,7 +18,7 @@ import type { Catalog, CatalogChange, CatalogEntry } from '../catalog/catalog.ts
 import { NotFoundError } from '../errors.ts';
 import { TreeStore, TreeStoreWriter } from './store.ts';
 import { detectTreesTiled, type ChmSource } from './tiled.ts';
-import { requiredHalo, resolveTreeOptions, unitScale, type ResolvedTreeOptions } from './detect.ts';
+import { gridHalo, resolveTreeOptions, type ResolvedTreeOptions } from './detect.ts';
 import type { TreeOptions } from './types.ts';
 
 export type TreeState = 'queued' | 'running' | 'done' | 'failed';
@@ -153,8 +153,7 @@ export class TreeService {
       const { grid } = source;
       writer = await TreeStoreWriter.create(this.dirFor(entry), grid.crs);
       const w = writer;
-      const m = unitScale(grid.crs), t = grid.transform;
-      const halo = requiredHalo(this.opts, Math.hypot(t[1], t[4]) * m, Math.hypot(t[2], t[5]) * m);
+      const halo = gridHalo(this.opts, grid);
       // every pixel passes through a read: note the highest valid height on the way
       let maxHeight = -Infinity;
       const watched: ChmSource = {

@@ -7,7 +7,7 @@
  */
 import { InvalidInputError } from '../errors.ts';
 import type { RasterImage, Window, Grid } from '../raster/types.ts';
-import { chmPlane, delineateWindow, requiredHalo, resolveTreeOptions, unitScale } from './detect.ts';
+import { chmPlane, delineateWindow, gridHalo, resolveTreeOptions, unitScale } from './detect.ts';
 import type { CrownPolygon, Tree, TreeOptions } from './types.ts';
 
 /** What tiling needs from a raster (server/raster/source.ts RasterSource fits). */
@@ -46,7 +46,7 @@ export async function detectTreesTiled(source: ChmSource, opts: TiledOptions = {
   const t = grid.transform;
   const tileSize = opts.tileSize ?? 512;
   if (!(Number.isInteger(tileSize) && tileSize >= 16 && tileSize <= 8192)) throw new InvalidInputError(`tileSize must be an integer in [16, 8192], got ${tileSize}`);
-  const halo = opts.halo ?? requiredHalo(opts, Math.hypot(t[1], t[4]) * m, Math.hypot(t[2], t[5]) * m);
+  const halo = opts.halo ?? gridHalo(opts, grid);
   if (!(Number.isInteger(halo) && halo >= 0 && halo <= 4096)) throw new InvalidInputError(`halo must be an integer in [0, 4096], got ${halo}`);
   const cols = Math.ceil(grid.width / tileSize), rows = Math.ceil(grid.height / tileSize);
   const total = cols * rows;
