@@ -103,6 +103,19 @@ test('readWindow at native size returns the pixels; outside the raster is masked
   assert.equal(edge.grid.transform[0], src.grid.transform[0] - 10 * src.grid.transform[1]);
 });
 
+test('readLevelSamples gives readLevel\'s values and mask, in the file\'s own sample type where that is exact', { skip }, async () => {
+  for (const spec of FIXTURES) {
+    const src = await openRaster(paths[spec.name]);
+    const w = { x: 3, y: 5, width: Math.min(120, src.grid.width - 3), height: Math.min(90, src.grid.height - 5) };
+    const [samples, level] = await Promise.all([src.readLevelSamples(0, w), src.readLevel(0, w)]);
+    assert.equal(samples.bands.length, level.bands.length, spec.name);
+    for (let b = 0; b < level.bands.length; b++) assert.deepEqual(Float32Array.from(samples.bands[b]), level.bands[b], `${spec.name} band ${b}`);
+    assert.deepEqual(samples.mask, level.mask, `${spec.name} mask`);
+    if (spec.dtype === 'Byte' && src.metadata.nodata === null) assert.ok(samples.bands.every((b) => b instanceof Uint8Array), `${spec.name}: bytes stay bytes`);
+    if (spec.alpha) assert.ok(samples.mask && samples.mask.includes(0), `${spec.name}: the alpha band masks pixels`);
+  }
+});
+
 test('readGrid resamples onto a coarser grid in the same CRS from the fitting overview', { skip }, async () => {
   const src = await openRaster(paths['f32-chm-utm11-tiled-lzw-nodata-ovr']);
   assert.equal(src.levelFor(src.metadata.resolution[0] * 4), 2);

@@ -52,6 +52,15 @@ export interface SampleBlock {
   mask: Uint8Array | null;
 }
 
+/** Samples of a window as decoded: the data bands, then alpha when the file has one; the file's mask samples. */
+interface RawRead {
+  raw: ArrayLike<number>[];
+  maskRaw: ArrayLike<number> | null;
+  outW: number;
+  outH: number;
+  dataCount: number;
+}
+
 /** One resolution level of a GeoTIFF: the full-resolution image or an internal overview. */
 interface Level {
   image: GeoTIFFImage;
@@ -212,7 +221,7 @@ class GeoTiffSource implements RasterSource {
   }
 
   /** A window's samples as decoded (clipped to the level), with the level's mask samples; null when empty. */
-  private async readRaw(level: number, window: Window, opts: { bands?: number[]; outWidth?: number; outHeight?: number }) {
+  private async readRaw(level: number, window: Window, opts: { bands?: number[]; outWidth?: number; outHeight?: number }): Promise<RawRead | null> {
     const l = this.levels[level];
     if (!l) throw new InvalidInputError(`no level ${level} (raster has ${this.levels.length})`);
     const bands = this.bandList(opts.bands);
@@ -242,28 +251,34 @@ class GeoTiffSource implements RasterSource {
     return { raw, maskRaw, outW, outH, dataCount: bands.length };
   }
 
+  /**
+   * Zeroes in `mask` (created, all valid, on the first zero when null) every pixel the alpha band
+   * or the file's mask marks as empty; returns it.
+   */
+  private clearMasked(r: RawRead, mask: Uint8Array | null): Uint8Array | null {
+    const n = r.outW * r.outH;
+    for (const m of [this.alphaIndex !== null ? r.raw[r.dataCount] : null, r.maskRaw]) {
+      if (!m) continue;
+      for (let i = 0; i < n; i++) if (m[i] === 0) (mask ??= new Uint8Array(n).fill(1))[i] = 0;
+    }
+    return mask;
+  }
+
   async readLevelSamples(level: number, window: Window): Promise<SampleBlock> {
     const type = this.metadata.sampleType;
     // nodata values and floats need readLevel's per-pixel pass anyway
     if (this.metadata.nodata !== null || type === 'float32' || type === 'float64') return this.readLevel(level, window);
     const r = await this.readRaw(level, window, {});
     if (!r) return { width: 0, height: 0, bands: this.bandList(undefined).map(() => new Uint8Array(0)), mask: null };
-    const { raw, maskRaw, outW, outH, dataCount } = r;
-    const n = outW * outH;
-    let mask: Uint8Array | null = null;
-    const alpha = this.alphaIndex !== null ? raw[dataCount] : null;
-    for (const m of [alpha, maskRaw]) {
-      if (!m) continue;
-      for (let i = 0; i < n; i++) if (m[i] === 0) (mask ??= new Uint8Array(n).fill(1))[i] = 0;
-    }
+    const { raw, outW, outH, dataCount } = r;
     // readTiledWindow and readRasters hand back arrays of their own: no copy
-    return { width: outW, height: outH, bands: raw.slice(0, dataCount) as SampleBlock['bands'], mask };
+    return { width: outW, height: outH, bands: raw.slice(0, dataCount) as SampleBlock['bands'], mask: this.clearMasked(r, null) };
   }
 
   async readLevel(level: number, window: Window, opts: { bands?: number[]; outWidth?: number; outHeight?: number } = {}): Promise<PixelBlock> {
     const r = await this.readRaw(level, window, opts);
     if (!r) return { width: 0, height: 0, bands: this.bandList(opts.bands).map(() => new Float32Array(0)), mask: new Uint8Array(0) };
-    const { raw, maskRaw, outW, outH, dataCount } = r;
+    const { raw, outW, outH, dataCount } = r;
     const n = outW * outH;
     const mask = new Uint8Array(n).fill(1);
     const nodata = this.metadata.nodata;
@@ -303,11 +318,7 @@ class GeoTiffSource implements RasterSource {
       // a pixel at nodata in some bands only: those bands skip it when resampling
       for (const bm of bandMasks) if (bm) for (let i = 0; i < n && !partial; i++) partial = !bm[i] && !allNodata[i];
     }
-    if (this.alphaIndex !== null) {
-      const alpha = raw[dataCount];
-      for (let i = 0; i < n; i++) if (alpha[i] === 0) mask[i] = 0;
-    }
-    if (maskRaw) for (let i = 0; i < n; i++) if (maskRaw[i] === 0) mask[i] = 0;
+    this.clearMasked(r, mask);
     let anyMasked = false;
     for (let i = 0; i < n && !anyMasked; i++) anyMasked = mask[i] === 0;
     return { width: outW, height: outH, bands: planes, mask: anyMasked ? mask : null, ...(partial ? { bandMasks } : {}) };
