@@ -100,7 +100,11 @@ export class BandReader {
       for (let j = Math.floor(y0 / S); j * S < y1; j++) {
         const strip = await this.strip(j);
         const r0 = Math.max(y0, j * S), r1 = Math.min(y1, j * S + strip.rows);
-        if (strip.mask && !mask) mask = rowsValid(n, region.width, 0, r0 - region.y);
+        if (strip.mask && !mask) {
+          // the first masked strip: the rows copied before it were all valid
+          mask = new Uint8Array(n);
+          mask.fill(1, 0, (r0 - region.y) * region.width);
+        }
         for (let y = r0; y < r1; y++) {
           const src = (y - j * S) * W;
           const dst = (y - region.y) * region.width + (x0 - region.x);
@@ -158,11 +162,4 @@ export class BandReader {
     this.decoded++;
     return { rows, bands: bands ?? Array.from({ length: this.nb }, make), mask };
   }
-}
-
-/** A region mask whose first `validRows` rows (from `fromRow`) are valid: what was copied before a masked strip. */
-function rowsValid(n: number, width: number, fromRow: number, validRows: number): Uint8Array {
-  const m = new Uint8Array(n);
-  m.fill(1, fromRow * width, (fromRow + validRows) * width);
-  return m;
 }
