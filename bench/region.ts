@@ -1,7 +1,7 @@
 /**
  * Region processing benchmark (issue #8).
  *
- *   npx tsx bench/region.ts [--areas 0.25,1,4,16] [--model NAME] [--gsd 0.5] [--seed 1]
+ *   npx tsx bench/region.ts [--areas 0.25,1,4,16] [--model NAME] [--gsd 0.5] [--seed 1] [--scene DIR]
  *
  * One generated scene large enough for the largest area (image.tif at --gsd). For each area a
  * square region at the scene's centre runs through the whole forest-map pipeline (CHM blocks,
@@ -16,7 +16,7 @@
  * Targets (issue #8): 16 km² within 10% of 16x the 1 km² time, peak RSS < 1.5 GB, overhead < 15%.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,13 +149,21 @@ async function main(): Promise<void> {
   const { name, note } = await modelName();
   // a margin wider than the trees halo plus one model tile, so every region is interior (as in a real raster)
   const side = Math.ceil((Math.sqrt(areas[areas.length - 1]) * 1000) / gsd) + 1024;
-  const sceneDir = mkdtempSync(join(tmpdir(), 'fm-bench-scene-'));
+  // --scene DIR: reuse (or create once and keep) the generated scene there
+  const keepScene = values.scene !== undefined;
+  const sceneDir = keepScene ? values.scene! : mkdtempSync(join(tmpdir(), 'fm-bench-scene-'));
   console.log(`bench/region: model ${name}${note ? ` (${note})` : ''}; scene ${side}x${side} px at ${gsd} m; ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'})`);
   try {
     const { generateScene } = await import('../server/scene/generate.ts');
     const s0 = performance.now();
-    await generateScene({ out: sceneDir, width: side, height: side, gsd, seed: Number(values.seed), preset: 'mixed', crowns: false });
-    console.log(`scene generated in ${((performance.now() - s0) / 1000).toFixed(1)} s`);
+    const { openRaster } = await import('../server/raster/source.ts');
+    const reused = keepScene && existsSync(join(sceneDir, 'image.tif')) ? (await openRaster(join(sceneDir, 'image.tif'))).grid : null;
+    if (reused && (reused.width < side || reused.height < side)) throw new Error(`--scene ${sceneDir}: its ${reused.width}x${reused.height} image is smaller than the ${side}x${side} these areas need`);
+    if (reused) console.log(`scene reused from ${sceneDir}`);
+    else {
+      await generateScene({ out: sceneDir, width: side, height: side, gsd, seed: Number(values.seed), preset: 'mixed', crowns: false });
+      console.log(`scene generated in ${((performance.now() - s0) / 1000).toFixed(1)} s`);
+    }
     const rows: Array<Record<string, any>> = [];
     console.log('pure s: the job\'s model tiles at the pure-inference rate of the same runner; engine: computeChm over the region\'s window alone');
     console.log('area km²   wall s   km²/h   pure s (tiles)   overhead/pure   engine s (pure s)   overhead/engine   peak RSS MB   trees   stages chm/trees/export s');
@@ -173,7 +181,7 @@ async function main(): Promise<void> {
       console.log(`linearity: ${hi.areaKm2} km² took ${hi.seconds.toFixed(1)} s = ${ratio.toFixed(2)} x (${hi.areaKm2 / lo.areaKm2} x the ${lo.areaKm2} km² time) (target: within 10%, i.e. 0.90-1.10)`);
     }
   } finally {
-    rmSync(sceneDir, { recursive: true, force: true });
+    if (!keepScene) rmSync(sceneDir, { recursive: true, force: true });
   }
 }
 

@@ -53,6 +53,7 @@ function subSource(source: ChmSource, whole: Grid, ctx: Window): ChmSource {
     ...(direct ? { readWindow: (w: Window, opts?: Record<string, unknown>) => source.readWindow!({ ...w, x: w.x + ctx.x, y: w.y + ctx.y }, opts) } : {}),
     // the engine's fast path (decode without resampling); it clips windows to this sub-grid first
     ...(direct && typeof source.readLevel === 'function' ? { readLevel: (level: number, w: Window) => source.readLevel!(level, { ...w, x: w.x + ctx.x, y: w.y + ctx.y }) } : {}),
+    ...(direct && typeof source.readLevelSamples === 'function' ? { readLevelSamples: (level: number, w: Window) => source.readLevelSamples!(level, { ...w, x: w.x + ctx.x, y: w.y + ctx.y }) } : {}),
   };
 }
 

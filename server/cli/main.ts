@@ -18,6 +18,7 @@ const commands: Record<string, () => Promise<Command>> = {
   chm: () => import('./chm.ts'),
   'eval-crowns': () => import('./eval.crowns.ts'),
   process: () => import('./process.ts'),
+  worker: () => import('./worker.ts'),
 };
 
 export async function main(argv: string[]): Promise<number> {

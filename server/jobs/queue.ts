@@ -7,10 +7,10 @@
  * output is reused instead of recomputed.
  *
  * `WorkQueue` is the seam for scale-out (docs/scale-out.md): the embedded `SqliteWorkQueue` runs
- * units in this process and records them in the job store; a BullMQ implementation would add the
- * same units to a Redis queue (BullMQ job id = unit key, so duplicates collapse), let workers on
- * other machines run the same `UnitExecutor` against shared storage, and resolve `run` from
- * QueueEvents. The runner and the HTTP API do not change.
+ * units in this process and records them in the job store; `BullWorkQueue` (bullmq.queue.ts) adds
+ * the same units to a Redis queue (BullMQ job id = hash of the unit key, so duplicates collapse)
+ * and workers on other machines run the same `UnitExecutor` against shared storage. The runner and
+ * the HTTP API do not change.
  */
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -82,8 +82,31 @@ function stableJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/**
+ * A queue the job service can hold: besides running units it names where a unit's output lives
+ * (derived from the key alone, so every job and every worker finds it) and drops outputs that can
+ * never be used again.
+ */
+export interface UnitQueue<S> extends WorkQueue<S> {
+  resultPath(key: string): string;
+  forgetPrefix(prefix: string): number;
+  close?(): Promise<void>;
+}
+
+/** Where a unit's output lives under a results folder: derived from its key only. */
+export function unitResultPath(resultDir: string, key: string): string {
+  return join(resultDir, `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.bin`);
+}
+
+/** Drops the recorded unit outputs whose key starts with `prefix`, files and records; returns how many. */
+export function forgetStoredResults(store: JobStore, prefix: string): number {
+  const paths = store.forgetUnitResultsWithPrefix(prefix);
+  for (const p of paths) rmSync(p, { force: true });
+  return paths.length;
+}
+
 /** The embedded queue: units run in this process, `concurrency` at a time, recorded in SQLite. */
-export class SqliteWorkQueue<S> implements WorkQueue<S> {
+export class SqliteWorkQueue<S> implements UnitQueue<S> {
   constructor(
     private readonly store: JobStore,
     private readonly resultDir: string,
@@ -95,7 +118,7 @@ export class SqliteWorkQueue<S> implements WorkQueue<S> {
 
   /** Where a unit's output lives: derived from its key only, so every job finds it. */
   resultPath(key: string): string {
-    return join(this.resultDir, `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.bin`);
+    return unitResultPath(this.resultDir, key);
   }
 
   async run(jobId: string, units: readonly WorkUnit<S>[], opts: RunOptions): Promise<string[]> {
@@ -152,9 +175,7 @@ export class SqliteWorkQueue<S> implements WorkQueue<S> {
 
   /** Drops every cached unit result whose key starts with `prefix` (e.g. all units of a raster). */
   forgetPrefix(prefix: string): number {
-    const paths = this.store.forgetUnitResultsWithPrefix(prefix);
-    for (const p of paths) rmSync(p, { force: true });
-    return paths.length;
+    return forgetStoredResults(this.store, prefix);
   }
 
   /** Drops a cached unit result (e.g. its raster was replaced). */

@@ -1,7 +1,7 @@
 /**
- * The job service the HTTP routes use: the SQLite store under varDir/jobs.sqlite, the embedded
- * work queue (unit outputs under varDir/units), the runner, and the forest-map pipeline wired
- * together. One per server (per AppContext), created on first use; on creation it resumes the jobs
+ * The job service the HTTP routes use: the SQLite store under varDir/jobs.sqlite, the work queue
+ * (embedded, or BullMQ when JOBS_QUEUE=bullmq; unit outputs under varDir/units), the runner, and
+ * the forest-map pipeline wired together. One per server (per AppContext), created on first use; on creation it resumes the jobs
  * a previous process left unfinished. Trees units take already detected trees from the server's
  * tree service (server/trees/service.ts) when it has them for the CHM a job reads.
  */
@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import type { Catalog, CatalogChange } from '../catalog/catalog.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { JobStore, type JobRecord } from './store.ts';
-import { SqliteWorkQueue } from './queue.ts';
+import { SqliteWorkQueue, type UnitExecutor, type UnitQueue } from './queue.ts';
+import { BullWorkQueue, redisConnection, startUnitWorker } from './bullmq.queue.ts';
 import { JobRunner, type RunnerLimits } from './runner.ts';
 import { parseExecuteRequest, PROCESS_ID } from './process.forest-map.ts';
 import { DEFAULT_BLOCK_SIZE, planForestMap, runForestMap, type ForestMapPlan, type PipelineSummary } from './pipeline.ts';
@@ -31,6 +32,12 @@ export interface JobsConfig {
   unitConcurrency: number;
   /** Finished jobs (and their result files) are forgotten this many days after finishing; 0 keeps them. */
   retentionDays: number;
+  /**
+   * Where units run: in this process ('sqlite', the embedded default), or through a BullMQ queue
+   * in Redis ('bullmq'), taken by `forestmap worker` processes on any machine sharing VAR_DIR/units
+   * (and by one worker inside this server unless localWorker is false).
+   */
+  queue: { kind: 'sqlite' } | { kind: 'bullmq'; redisUrl: string; localWorker: boolean; prefix?: string };
 }
 
 function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -54,7 +61,19 @@ export function loadJobsConfig(env: NodeJS.ProcessEnv = process.env): JobsConfig
     maxBodyBytes: envNumber(env, 'JOBS_MAX_BODY_KB', 1024, 1, 1e6) * 1024,
     unitConcurrency: Math.round(envNumber(env, 'JOBS_UNIT_CONCURRENCY', 1, 1, 64)),
     retentionDays: envNumber(env, 'JOBS_RETENTION_DAYS', 30, 0, 36500),
+    queue: queueConfig(env),
   };
+}
+
+function queueConfig(env: NodeJS.ProcessEnv): JobsConfig['queue'] {
+  const kind = env.JOBS_QUEUE || 'sqlite';
+  if (kind === 'sqlite') return { kind };
+  if (kind !== 'bullmq') throw new Error(`JOBS_QUEUE must be 'sqlite' or 'bullmq', got '${kind}'`);
+  const redisUrl = env.REDIS_URL || 'redis://127.0.0.1:6379';
+  redisConnection(redisUrl); // a malformed URL stops the server at start, not the first job
+  const local = env.JOBS_LOCAL_WORKER ?? '1';
+  if (local !== '0' && local !== '1') throw new Error(`JOBS_LOCAL_WORKER must be 0 or 1, got '${local}'`);
+  return { kind, redisUrl, localWorker: local === '1', ...(env.JOBS_QUEUE_PREFIX ? { prefix: env.JOBS_QUEUE_PREFIX } : {}) };
 }
 
 export interface JobServiceOptions {
@@ -70,7 +89,8 @@ export interface JobServiceOptions {
 
 export class JobService {
   readonly store: JobStore;
-  readonly queue: SqliteWorkQueue<UnitSpec>;
+  readonly queue: UnitQueue<UnitSpec>;
+  private readonly localWorker: { close(): Promise<void> } | null = null;
   readonly runner: JobRunner;
   readonly config: JobsConfig;
 
@@ -79,7 +99,16 @@ export class JobService {
     this.store = new JobStore(join(opts.varDir, 'jobs.sqlite'));
     const pathOf = (key: string) => this.queue.resultPath(key);
     const resources = defaultResources(pathOf, opts.treeStores);
-    this.queue = new SqliteWorkQueue<UnitSpec>(this.store, join(opts.varDir, 'units'), (unit, out, signal, progress) => executeUnit(unit, out, signal, resources, progress), this.config.unitConcurrency);
+    const execute: UnitExecutor<UnitSpec> = (unit, out, signal, progress) => executeUnit(unit, out, signal, resources, progress);
+    const unitsDir = join(opts.varDir, 'units');
+    const q = this.config.queue;
+    if (q.kind === 'bullmq') {
+      const connection = redisConnection(q.redisUrl);
+      this.queue = new BullWorkQueue<UnitSpec>({ connection, resultDir: unitsDir, store: this.store, prefix: q.prefix });
+      if (q.localWorker) this.localWorker = startUnitWorker<UnitSpec>({ connection, resultDir: unitsDir, execute, prefix: q.prefix, concurrency: this.config.unitConcurrency });
+    } else {
+      this.queue = new SqliteWorkQueue<UnitSpec>(this.store, unitsDir, execute, this.config.unitConcurrency);
+    }
     this.runner = new JobRunner(this.store, join(opts.varDir, 'jobs'), async ({ job, outDir, signal, progress }) => {
       const plan = job.inputs as ForestMapPlan;
       const summary = await runForestMap({ plan, queue: this.queue, pathOf, outDir, jobId: job.id, signal, progress: (f, m) => progress(f * 100, m) });
@@ -152,6 +181,8 @@ export class JobService {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.opts.catalog.off?.('change', this.onCatalogChange);
     await this.runner.close();
+    await this.localWorker?.close();
+    await this.queue.close?.();
     this.store.close();
   }
 }
