@@ -331,13 +331,16 @@ async function exportChm(run: PipelineRun, lay: Layout, stats: RegionStatsAccumu
     // w is in the region window's pixels; the writer's last strip may run past the bottom
     const height = Math.min(w.height, win.height - w.y);
     // explicit nodata outside the region or data (not NaN: readers treat the nodata value as masked)
-    const out = new Float32Array(w.width * w.height).fill(CHM_NODATA);
-    if (height <= 0) return out;
+    if (height <= 0) return new Float32Array(w.width * w.height).fill(CHM_NODATA);
     const sub: Window = { x: win.x, y: win.y + w.y, width: win.width, height };
     const values = await reader.read(sub);
     const inRegion = regionMask(lay.planar, lay.grid, sub);
     stats.addChm(values, inRegion, null, pixelAreaM2);
-    for (let i = 0; i < values.length; i++) if (inRegion[i] && Number.isFinite(values[i])) out[i] = values[i];
+    // in place, one pass (the strip is the largest array of the export); v - v is 0 only for finite v
+    for (let i = 0; i < values.length; i++) { const v = values[i]; if (!inRegion[i] || v - v !== 0) values[i] = CHM_NODATA; }
+    if (values.length === w.width * w.height) return values;
+    const out = new Float32Array(w.width * w.height).fill(CHM_NODATA);
+    out.set(values);
     return out;
   };
   if (run.plan.outputs.includes('chm')) {
