@@ -112,9 +112,10 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
       tiles += b;
       return run0(i, b, h, w);
     };
-    const t0 = performance.now();
+    const t0 = performance.now(), c0 = process.cpuUsage();
     const summary = await runForestMap({ plan, queue, pathOf, outDir: join(work, 'out'), jobId: 'bench', signal: new AbortController().signal });
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds(process.cpuUsage(c0));
     const jobTiles = tiles;
     store.close();
     // peak RSS of the pipeline run (maxRSS only grows: read it before the engine comparison runs)
@@ -140,15 +141,23 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // in the runner's shared input buffers
     const T = manifest.tiling.tileSize, batch = 2;
     const buffer = (n: number) => runner.inputBuffer?.(n) ?? new Float32Array(n);
+    const pc0 = process.cpuUsage();
     const pure = await timeRuns((x) => run0(x, batch, T, T), seededInput(batch, T), batch, 96, { inFlight: defaultDepth(batch * 3 * T * T * 4), buffer, minSeconds: 3 });
     const pureRate = pure.tiles / pure.seconds;
+    // CPU seconds per tile of pure inference (every thread of the process): the job's CPU over
+    // its tiles' share says how much of the overhead is work, which two busy cores cannot hide
+    const pureCpuPerTile = cpuSeconds(process.cpuUsage(pc0)) / pure.tiles;
     const modelSeconds = jobTiles / pureRate, engineModelSeconds = engineTiles / pureRate;
-    console.log(JSON.stringify({ areaKm2, seconds, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, window: win }));
+    console.log(JSON.stringify({ areaKm2, seconds, cpu, modelCpu: jobTiles * pureCpuPerTile, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, window: win }));
   } finally {
     await releaseInferenceRunners();
     await releaseDetectionPool();
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+function cpuSeconds(u: NodeJS.CpuUsage): number {
+  return (u.user + u.system) / 1e6;
 }
 
 async function main(): Promise<void> {
@@ -178,14 +187,15 @@ async function main(): Promise<void> {
     }
     const rows: Array<Record<string, any>> = [];
     console.log('pure s: the job\'s model tiles at the pure-inference rate of the same runner; engine: computeChm over the region\'s window alone');
-    console.log('area km²   wall s   km²/h   pure s (tiles)   overhead/pure   engine s (pure s)   overhead/engine   peak RSS MB   trees   stages chm/trees/export s');
+    console.log('overhead/pure in CPU: the job\'s CPU seconds (all threads) over those of its tiles in pure inference');
+    console.log('area km²   wall s   km²/h   pure s (tiles)   overhead/pure   in CPU   engine s (pure s)   overhead/engine   peak RSS MB   trees   stages chm/trees/export s');
     for (const a of areas) {
       const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, ...(values.cold ? ['--cold'] : []), ...(values['block-size'] ? ['--block-size', values['block-size']] : []), ...(values['unit-concurrency'] ? ['--unit-concurrency', values['unit-concurrency']] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
       const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
       if (r.status !== 0 || !line) { console.log(`area ${a}: failed\n${r.stderr.slice(-2000)}`); continue; }
       const row = JSON.parse(line);
       rows.push(row);
-      console.log(`${a.toFixed(2).padStart(8)}   ${row.seconds.toFixed(1).padStart(6)}   ${(a / (row.seconds / 3600)).toFixed(1).padStart(5)}   ${row.modelSeconds.toFixed(1).padStart(6)} (${row.jobTiles})   ${(((row.seconds - row.modelSeconds) / row.modelSeconds) * 100).toFixed(0).padStart(12)}%   ${row.engineSeconds.toFixed(1).padStart(8)} (${row.engineModelSeconds.toFixed(1)})   ${(((row.seconds - row.engineSeconds) / row.engineSeconds) * 100).toFixed(0).padStart(14)}%   ${row.rssMB.toFixed(0).padStart(11)}   ${String(row.trees).padStart(5)}   ${row.stages.chm.toFixed(1)}/${row.stages.trees.toFixed(1)}/${row.stages.export.toFixed(1)} (${row.units.chm} blocks, ${row.units.trees} tiles)`);
+      console.log(`${a.toFixed(2).padStart(8)}   ${row.seconds.toFixed(1).padStart(6)}   ${(a / (row.seconds / 3600)).toFixed(1).padStart(5)}   ${row.modelSeconds.toFixed(1).padStart(6)} (${row.jobTiles})   ${(((row.seconds - row.modelSeconds) / row.modelSeconds) * 100).toFixed(0).padStart(12)}%   ${(((row.cpu - row.modelCpu) / row.modelCpu) * 100).toFixed(0).padStart(5)}%   ${row.engineSeconds.toFixed(1).padStart(8)} (${row.engineModelSeconds.toFixed(1)})   ${(((row.seconds - row.engineSeconds) / row.engineSeconds) * 100).toFixed(0).padStart(14)}%   ${row.rssMB.toFixed(0).padStart(11)}   ${String(row.trees).padStart(5)}   ${row.stages.chm.toFixed(1)}/${row.stages.trees.toFixed(1)}/${row.stages.export.toFixed(1)} (${row.units.chm} blocks, ${row.units.trees} tiles)`);
     }
     if (rows.length >= 2) {
       const lo = rows[0], hi = rows[rows.length - 1];
