@@ -70,7 +70,8 @@ export function chmGridOf(source: ChmSource, manifest: LoadedManifest): Grid {
 /**
  * Streams the CHM of `block` (a window of the model grid), equal to the whole-raster CHM's pixels
  * there, top to bottom: `onRows(y, rows)` gets consecutive block rows (block-relative y; `rows`
- * holds rows.length / block.width rows, metres, NaN for nodata). Memory: the engine's strips of the
+ * holds rows.length / block.width rows, metres, NaN for nodata; the array is reused for the next
+ * rows once onRows has returned, so copy what you keep). Memory: the engine's strips of the
  * context window, never the whole block.
  */
 export async function streamChmBlock(block: Window, opts: ChmBlockOptions, onRows: (y: number, rows: Float32Array) => void | Promise<void>): Promise<void> {
@@ -84,12 +85,15 @@ export async function streamChmBlock(block: Window, opts: ChmBlockOptions, onRow
   if (run.grid.width !== ctx.width || run.grid.height !== ctx.height) throw new Error('internal: block context grid was resampled');
   const dx = block.x - ctx.x, dy = block.y - ctx.y;
   const it = run.strips;
+  let buffer = new Float32Array(0);
   try {
     for (let r = await it.next(); !r.done; r = await it.next()) {
       const s = r.value;
       const r0 = Math.max(s.y, dy), r1 = Math.min(s.y + s.height, dy + block.height);
       if (r1 > r0) {
-        const rows = new Float32Array((r1 - r0) * block.width);
+        // one buffer for every strip (consumers copy what they keep): a block streams tens of strips
+        if (buffer.length < (r1 - r0) * block.width) buffer = new Float32Array((r1 - r0) * block.width);
+        const rows = buffer.subarray(0, (r1 - r0) * block.width);
         for (let y = r0; y < r1; y++) {
           const src = s.values.subarray((y - s.y) * s.width + dx, (y - s.y) * s.width + dx + block.width);
           const o = (y - r0) * block.width;
