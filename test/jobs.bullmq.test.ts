@@ -3,7 +3,8 @@
  * - Through HTTP, with the server running no units itself (JOBS_LOCAL_WORKER=0) and two
  *   `forestmap worker` processes doing the work: the job's results equal `forestmap process`
  *   (the embedded queue) byte for byte, and both workers ran units.
- * - The queue's promises: a unit shared by two concurrent jobs runs once; a failing unit fails the
+ * - The queue's promises: a unit shared by two concurrent jobs runs once; each unit kind goes to
+ *   the workers started for it; a failing unit fails the
  *   run with its error after its tries; cancelling withdraws the units no worker has started; a
  *   unit whose worker died goes back to the queue and another worker finishes it.
  */
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { http, makeScene, sceneRegion, serveScene, waitForJob, type SceneFixture, type SceneServer } from './jobs.fixture.ts';
 import { redisSkip, startRedis, type RedisFixture } from './redis.fixture.ts';
-import { BullWorkQueue, DEFAULT_UNIT_QUEUE, redisConnection, startUnitWorker, unitJobId } from '../server/jobs/bullmq.queue.ts';
+import { BullWorkQueue, DEFAULT_UNIT_QUEUE, redisConnection, startUnitWorker, unitJobId, unitQueueName } from '../server/jobs/bullmq.queue.ts';
 import { writeFileAtomic, type WorkUnit } from '../server/jobs/queue.ts';
 import { JobStore } from '../server/jobs/store.ts';
 import { CancelledError } from '../server/errors.ts';
@@ -38,23 +39,24 @@ after(async () => {
   scene?.cleanup();
 });
 
-function startWorkerProcess(unitsDir: string, p: string): { child: ChildProcess; log: () => string; ready: Promise<void> } {
-  const child = spawn(process.execPath, ['bin/forestmap.js', 'worker', '--redis', redis.url, '--units', unitsDir, '--prefix', p], { stdio: ['ignore', 'ignore', 'pipe'] });
+function startWorkerProcess(unitsDir: string, p: string, ...args: string[]): { child: ChildProcess; log: () => string; ready: Promise<void> } {
+  const child = spawn(process.execPath, ['bin/forestmap.js', 'worker', '--redis', redis.url, '--units', unitsDir, '--prefix', p, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const ready = new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d) => { log += d; if (log.includes('waiting for units')) resolve(); });
+    child.stderr!.on('data', (d) => { log += d; if (/waiting for .* units/.test(log)) resolve(); });
     child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${log}`)));
   });
   return { child, log: () => log, ready };
 }
 
-test('a job over HTTP run by two `forestmap worker` processes equals the embedded pipeline', { skip, timeout: 180_000 }, async () => {
+test('a job over HTTP run by two `forestmap worker` processes (one of them --kinds trees) equals the embedded pipeline', { skip, timeout: 180_000 }, async () => {
   const p = prefix();
   const env = { JOBS_QUEUE: 'bullmq', REDIS_URL: redis.url, JOBS_LOCAL_WORKER: '0', JOBS_QUEUE_PREFIX: p, JOBS_TILE_SIZE: '64', JOBS_BLOCK_SIZE: '128' };
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   let server: SceneServer | null = null;
-  const workers = [startWorkerProcess(join(scene.varDir, 'units'), p), startWorkerProcess(join(scene.varDir, 'units'), p)];
+  // one worker takes both kinds of unit, the other only trees tiles
+  const workers = [startWorkerProcess(join(scene.varDir, 'units'), p), startWorkerProcess(join(scene.varDir, 'units'), p, '--kinds', 'trees')];
   try {
     server = await serveScene(scene);
     await Promise.all(workers.map((w) => w.ready));
@@ -86,6 +88,7 @@ test('a job over HTTP run by two `forestmap worker` processes equals the embedde
     const all = keys.flat();
     assert.equal(new Set(all).size, all.length);
     assert.ok(all.some((k) => k.includes('/chm/')) && all.some((k) => k.includes('/trees/')));
+    assert.ok(keys[1].every((k) => k.includes('/trees/')), 'the --kinds trees worker ran only trees tiles');
   } finally {
     for (const w of workers) w.child.kill('SIGTERM');
     await Promise.all(workers.map((w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.once('exit', r)))));
@@ -107,7 +110,7 @@ function queueFixture() {
   return {
     p, dir, connection, store, queue, units,
     worker(execute: (key: string, out: string) => Promise<void>, extra: Record<string, number> = {}) {
-      const w = startUnitWorker<{ kind: string; n: number }>({ connection, resultDir: dir, prefix: p, execute: (u, out) => execute(u.key, out), ...extra });
+      const w = startUnitWorker<{ kind: string; n: number }>({ connection, resultDir: dir, prefix: p, kinds: { trees: 1 }, execute: (u, out) => execute(u.key, out), ...extra });
       closers.push(() => w.close());
       return w;
     },
@@ -150,6 +153,24 @@ test('a unit shared by two concurrent jobs runs once; a finished unit is not run
   }
 });
 
+test('each unit kind has its own queue: a worker takes only the kinds it was started for', { skip: redisSkip, timeout: 60_000 }, async () => {
+  const f = queueFixture();
+  try {
+    const ranBy = new Map<string, string>();
+    const only = (kind: string) => startUnitWorker<{ kind: string; n: number }>({
+      connection: f.connection, resultDir: f.dir, prefix: f.p, kinds: { [kind]: 2 },
+      execute: async (u, out) => { ranBy.set(u.key, kind); writeSpec(u.key, out); },
+    });
+    const workers = [only('chm'), only('trees')];
+    const units = [...f.units(6, 't'), ...Array.from({ length: 4 }, (_, i) => ({ key: `c/${i}`, spec: { kind: 'chm', n: i } }))];
+    await f.queue.run('mixed', units, { signal: new AbortController().signal });
+    for (const u of units) assert.equal(ranBy.get(u.key), u.spec.kind, u.key);
+    await Promise.all(workers.map((w) => w.close()));
+  } finally {
+    await f.close();
+  }
+});
+
 test('a failing unit fails the run with its error after its tries', { skip: redisSkip, timeout: 60_000 }, async () => {
   const f = queueFixture();
   try {
@@ -177,7 +198,7 @@ test('cancelling withdraws the units no worker has started', { skip: redisSkip, 
     while (started === 0) await new Promise((r) => setTimeout(r, 20));
     ctl.abort();
     await assert.rejects(run, (err) => err instanceof CancelledError);
-    const q = new Queue(DEFAULT_UNIT_QUEUE, { connection: f.connection, prefix: f.p });
+    const q = new Queue(unitQueueName(DEFAULT_UNIT_QUEUE, 'trees'), { connection: f.connection, prefix: f.p });
     const counts = await q.getJobCounts('wait', 'delayed', 'active');
     await q.close();
     assert.equal(counts.wait + counts.delayed, 0, JSON.stringify(counts));
@@ -193,14 +214,14 @@ test('a unit whose worker died goes back to the queue and another worker finishe
   try {
     let taken = false;
     const dead = startUnitWorker<{ kind: string; n: number }>({
-      connection: f.connection, resultDir: f.dir, prefix: f.p, lockDuration: 1000, stalledInterval: 500,
+      connection: f.connection, resultDir: f.dir, prefix: f.p, kinds: { trees: 1 }, lockDuration: 1000, stalledInterval: 500,
       execute: async () => { taken = true; await new Promise(() => undefined); },
     });
     const units = f.units(1, 'stall');
     const run = f.queue.run('a', units, { signal: new AbortController().signal });
     while (!taken) await new Promise((r) => setTimeout(r, 20));
     // stop without finishing the unit or renewing its claim, as a killed process would
-    await dead.worker.close(true);
+    await dead.close(true);
     let finishedBy = '';
     f.worker(async (key, out) => { finishedBy = 'second'; writeSpec(key, out); }, { lockDuration: 1000, stalledInterval: 500 });
     const [path] = await run;
@@ -222,6 +243,9 @@ test('forestmap worker: a bad command line exits 2 with the reason; an unreachab
   assert.match(badUrl.stderr, /not a Redis URL: 'http:\/\/127\.0\.0\.1'/);
   const badConcurrency = worker('--redis', 'redis://127.0.0.1', '--units', tmpdir(), '--concurrency', '0');
   assert.equal(badConcurrency.status, 2);
+  const badKinds = worker('--redis', 'redis://127.0.0.1', '--units', tmpdir(), '--kinds', 'chm,leaves');
+  assert.equal(badKinds.status, 2);
+  assert.match(badKinds.stderr, /--kinds takes a comma-separated list of chm, trees/);
   // port 1 on 127.0.0.1: nothing listens there
   const down = worker('--redis', 'redis://127.0.0.1:1', '--units', join(tmpdir(), `fm-worker-${process.pid}`));
   assert.equal(down.status, 1);

@@ -6,7 +6,10 @@
  * - The API server keeps the job store (SQLite): jobs, their units, which units are done, and
  *   unit key → output path. Only units travel through Redis.
  * - A BullMQ job is one unit: its id is the hash of the unit key (the output file's name), so a
- *   unit queued or running for another job is not added twice, and its output serves both.
+ *   unit queued or running for another job is not added twice, and its output serves both. Each
+ *   unit kind has its own queue, so a worker runs CHM blocks one or two at a time (each uses every
+ *   core) and trees tiles several at a time (their detection runs on a thread per core), and a
+ *   deployment can send the kinds to different machines.
  * - Workers (`forestmap worker`, or one inside the server) run the same `executeUnit` and write the
  *   output to the shared results folder (temp + rename), named from the key alone.
  * - `run` resolves when every unit's output file exists. Events (completed, failed, progress) make
@@ -71,23 +74,40 @@ export function unitJobId(key: string): string {
   return basename(unitResultPath('', key), '.bin');
 }
 
+/** The BullMQ queue of one kind of unit: CHM blocks and trees tiles go to different workers' lanes. */
+export function unitQueueName(base: string, kind: string): string {
+  return `${base}-${kind}`;
+}
+
+interface Lane {
+  queue: Queue;
+  events: QueueEvents;
+}
+
 export class BullWorkQueue<S> implements UnitQueue<S> {
-  private readonly queue: Queue;
-  private readonly events: QueueEvents;
+  private readonly lanes = new Map<string, Lane>();
   private readonly attempts: number;
   private readonly pollMs: number;
 
   constructor(private readonly opts: BullQueueOptions) {
     mkdirSync(opts.resultDir, { recursive: true });
-    const name = opts.queueName ?? DEFAULT_UNIT_QUEUE;
-    const common = { connection: opts.connection, ...(opts.prefix ? { prefix: opts.prefix } : {}) };
-    this.queue = new Queue(name, common);
-    this.events = new QueueEvents(name, common);
-    // an unreachable Redis must not crash the server: runs fail with the reason instead
-    this.queue.on('error', () => undefined);
-    this.events.on('error', () => undefined);
     this.attempts = opts.attempts ?? 3;
     this.pollMs = opts.pollMs ?? 500;
+  }
+
+  /** The queue (and its events) of a unit kind, opened on first use. */
+  private lane(kind: string): Lane {
+    let lane = this.lanes.get(kind);
+    if (!lane) {
+      const name = unitQueueName(this.opts.queueName ?? DEFAULT_UNIT_QUEUE, kind);
+      const common = { connection: this.opts.connection, ...(this.opts.prefix ? { prefix: this.opts.prefix } : {}) };
+      lane = { queue: new Queue(name, common), events: new QueueEvents(name, common) };
+      // an unreachable Redis must not crash the server: runs fail with the reason instead
+      lane.queue.on('error', () => undefined);
+      lane.events.on('error', () => undefined);
+      this.lanes.set(kind, lane);
+    }
+    return lane;
   }
 
   resultPath(key: string): string {
@@ -99,7 +119,7 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.events.close(), this.queue.close()]);
+    await Promise.allSettled([...this.lanes.values()].flatMap((l) => [l.events.close(), l.queue.close()]));
   }
 
   private jobOptions(key: string) {
@@ -120,7 +140,9 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
     opts.onProgress?.(done, units.length);
     if (!pending.size) return paths;
     if (opts.signal.aborted) throw new CancelledError();
-    await withTimeout(Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]), 10_000, 'Redis is not reachable for the unit queue');
+    const laneOf = (i: number) => this.lane(unitKind(units[i].spec));
+    const lanes = [...new Set([...pending.values()].map(laneOf))];
+    await withTimeout(Promise.all(lanes.flatMap((l) => [l.queue.waitUntilReady(), l.events.waitUntilReady()])), 10_000, 'Redis is not reachable for the unit queue');
 
     const partial = new Map<number, number>();
     const report = () => {
@@ -152,9 +174,11 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
       if (i !== undefined && typeof data === 'number') { partial.set(i, Math.max(partial.get(i) ?? 0, Math.min(1, data))); report(); }
     };
     const onAbort = () => settle(new CancelledError());
-    this.events.on('completed', onCompleted);
-    this.events.on('failed', onFailed);
-    this.events.on('progress', onProgress);
+    for (const l of lanes) {
+      l.events.on('completed', onCompleted);
+      l.events.on('failed', onFailed);
+      l.events.on('progress', onProgress);
+    }
     opts.signal.addEventListener('abort', onAbort);
     let polls = 0;
     const poll = setInterval(() => {
@@ -163,7 +187,10 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
       if (++polls % 10 === 0 && pending.size) void this.requeueLost(pending, units, readded).catch((err) => settle(err instanceof Error ? err : new Error(String(err))));
     }, this.pollMs);
     try {
-      await this.queue.addBulk([...pending].map(([, i]) => ({ name: unitKind(units[i].spec), data: { key: units[i].key, spec: units[i].spec } satisfies UnitJobData<S>, opts: this.jobOptions(units[i].key) })));
+      for (const l of lanes) {
+        const mine = [...pending.values()].filter((i) => laneOf(i) === l);
+        await l.queue.addBulk(mine.map((i) => ({ name: unitKind(units[i].spec), data: { key: units[i].key, spec: units[i].spec } satisfies UnitJobData<S>, opts: this.jobOptions(units[i].key) })));
+      }
       // a unit may have finished between the check above and the events' subscription
       for (const id of [...pending.keys()]) complete(id);
       if (!pending.size) settle();
@@ -171,13 +198,16 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
       return paths;
     } catch (err) {
       // units no worker has started are withdrawn; running ones finish and their outputs stay
-      await Promise.allSettled([...pending.keys()].map((id) => this.queue.remove(id)));
+      // (bounded: with Redis down, a cancel must still end the job)
+      await withTimeout(Promise.allSettled([...pending].map(([id, i]) => laneOf(i).queue.remove(id))), 5000, '').catch(() => undefined);
       throw err;
     } finally {
       clearInterval(poll);
-      this.events.off('completed', onCompleted);
-      this.events.off('failed', onFailed);
-      this.events.off('progress', onProgress);
+      for (const l of lanes) {
+        l.events.off('completed', onCompleted);
+        l.events.off('failed', onFailed);
+        l.events.off('progress', onProgress);
+      }
       opts.signal.removeEventListener('abort', onAbort);
     }
   }
@@ -188,14 +218,15 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
   }
 
   private async requeueLost(pending: Map<string, number>, units: readonly WorkUnit<S>[], readded: Map<string, number>): Promise<void> {
-    const states = await Promise.all([...pending.keys()].map(async (id) => [id, await this.queue.getJobState(id)] as const));
+    const laneOf = (i: number) => this.lane(unitKind(units[i].spec));
+    const states = await Promise.all([...pending].map(async ([id, i]) => [id, await laneOf(i).queue.getJobState(id)] as const));
     for (const [id, state] of states) {
       const i = pending.get(id);
       if (i === undefined || state !== 'unknown' || existsSync(this.resultPath(units[i].key))) continue;
       const n = (readded.get(id) ?? 0) + 1;
       if (n > this.attempts) throw new Error(`work unit ${units[i].key} left the queue ${n - 1} times without an output`);
       readded.set(id, n);
-      await this.queue.add(unitKind(units[i].spec), { key: units[i].key, spec: units[i].spec }, this.jobOptions(units[i].key));
+      await laneOf(i).queue.add(unitKind(units[i].spec), { key: units[i].key, spec: units[i].spec }, this.jobOptions(units[i].key));
     }
   }
 }
@@ -213,10 +244,10 @@ export interface UnitWorkerOptions<S> {
   connection: ConnectionOptions;
   resultDir: string;
   execute: UnitExecutor<S>;
+  /** The unit kinds this worker takes, and how many of each it runs at once. */
+  kinds: Record<string, number>;
   queueName?: string;
   prefix?: string;
-  /** Units at once in this worker. */
-  concurrency?: number;
   /**
    * How long a unit stays claimed without the worker renewing it (ms, default 60 s), and how often
    * claims are checked: a unit whose worker died goes back to the queue after about this long.
@@ -233,14 +264,21 @@ export interface UnitRunReport {
   computed: boolean;
 }
 
+export interface UnitWorker {
+  workers: Worker[];
+  waitUntilReady(): Promise<void>;
+  /** Waits for the units it is running; `force`: stops at once, leaving them to stall (tests). */
+  close(force?: boolean): Promise<void>;
+}
+
 /**
- * A unit worker: takes units from the queue and writes their outputs to the shared folder.
- * `close()` waits for the units it is running.
+ * A unit worker: takes units of the given kinds from their queues and writes their outputs to the
+ * shared folder.
  */
-export function startUnitWorker<S>(opts: UnitWorkerOptions<S>): { worker: Worker; close(): Promise<void> } {
+export function startUnitWorker<S>(opts: UnitWorkerOptions<S>): UnitWorker {
   mkdirSync(opts.resultDir, { recursive: true });
   const name = `${process.pid}`;
-  const worker = new Worker(opts.queueName ?? DEFAULT_UNIT_QUEUE, async (job: Job<UnitJobData<S>>): Promise<UnitRunReport> => {
+  const process1 = async (job: Job<UnitJobData<S>>): Promise<UnitRunReport> => {
     const { key, spec } = job.data;
     const out = unitResultPath(opts.resultDir, key);
     // another worker (or an earlier try) already wrote it: outputs of equal keys are equal
@@ -257,16 +295,24 @@ export function startUnitWorker<S>(opts: UnitWorkerOptions<S>): { worker: Worker
     if (!existsSync(out)) throw new Error(`work unit ${key} finished without writing its output`);
     opts.onUnit?.(key, (performance.now() - t0) / 1000);
     return { worker: name, computed: true };
-  }, {
-    connection: opts.connection,
-    ...(opts.prefix ? { prefix: opts.prefix } : {}),
-    concurrency: opts.concurrency ?? 1,
-    // a CHM block takes minutes on a small machine: the lock is renewed while it runs; a worker
-    // killed mid-unit leaves it stalled, and another worker takes it up again
-    lockDuration: opts.lockDuration ?? 60_000,
-    stalledInterval: opts.stalledInterval ?? 30_000,
-    maxStalledCount: 3,
+  };
+  const workers = Object.entries(opts.kinds).map(([kind, concurrency]) => {
+    const worker = new Worker(unitQueueName(opts.queueName ?? DEFAULT_UNIT_QUEUE, kind), process1, {
+      connection: opts.connection,
+      ...(opts.prefix ? { prefix: opts.prefix } : {}),
+      concurrency,
+      // a CHM block takes minutes on a small machine: the lock is renewed while it runs; a worker
+      // killed mid-unit leaves it stalled, and another worker takes it up again
+      lockDuration: opts.lockDuration ?? 60_000,
+      stalledInterval: opts.stalledInterval ?? 30_000,
+      maxStalledCount: 3,
+    });
+    worker.on('error', (err) => console.warn(`[worker] ${err.message}`));
+    return worker;
   });
-  worker.on('error', (err) => console.warn(`[worker] ${err.message}`));
-  return { worker, close: () => worker.close() };
+  return {
+    workers,
+    waitUntilReady: async () => { await Promise.all(workers.map((w) => w.waitUntilReady())); },
+    close: async (force = false) => { await Promise.all(workers.map((w) => w.close(force))); },
+  };
 }

@@ -7,7 +7,6 @@
  * Planning is deterministic: a resumed job re-plans the same units from its stored plan.
  */
 import { mkdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { openRaster } from '../raster/source.ts';
 import type { Grid, Window } from '../raster/types.ts';
@@ -28,7 +27,7 @@ import { RegionStatsAccumulator, type RegionStatistics } from '../features/stats
 import { writeFileAtomic, type WorkQueue, type WorkUnit } from './queue.ts';
 import { OUTPUT_FILES, type ForestMapRequest, type OutputName } from './process.forest-map.ts';
 import {
-  blocksTouching, chmUnit, decodeUnitFile, defaultResources, fileVersion, treesHalo, treesUnit,
+  blocksTouching, chmUnit, decodeUnitFile, defaultResources, fileVersion, treesHalo, treesUnit, unitKindConcurrency,
   type RasterRef, type TreesUnitOutput, type UnitContext, type UnitSpec,
 } from './units.ts';
 import { GeoJsonFileWriter } from './geojson.export.ts';
@@ -235,8 +234,7 @@ export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
   }
   const t1 = performance.now();
   await queue.run(`${run.jobId}/trees`, lay.treesUnits, {
-    // their detection runs on the detection threads (one per core): one more keeps them busy while a unit reads or writes
-    concurrency: availableParallelism() + 1,
+    concurrency: unitKindConcurrency(1).trees,
     signal, onProgress: (d, t) => report(chmShare + (treesShare * d) / t, `trees: tile ${d} of ${t}`),
   });
   const t2 = performance.now();

@@ -14,7 +14,7 @@ import { BullWorkQueue, redisConnection, startUnitWorker } from './bullmq.queue.
 import { JobRunner, type RunnerLimits } from './runner.ts';
 import { parseExecuteRequest, PROCESS_ID } from './process.forest-map.ts';
 import { DEFAULT_BLOCK_SIZE, planForestMap, runForestMap, type ForestMapPlan, type PipelineSummary } from './pipeline.ts';
-import { executeUnit, defaultResources, type RasterRef, type TreeStoreLookup, type UnitSpec } from './units.ts';
+import { executeUnit, defaultResources, unitKindConcurrency, type RasterRef, type TreeStoreLookup, type UnitSpec } from './units.ts';
 import { runningTreeService } from '../trees/service.ts';
 import type { RegionLimits } from '../features/region.ts';
 
@@ -105,7 +105,7 @@ export class JobService {
     if (q.kind === 'bullmq') {
       const connection = redisConnection(q.redisUrl);
       this.queue = new BullWorkQueue<UnitSpec>({ connection, resultDir: unitsDir, store: this.store, prefix: q.prefix });
-      if (q.localWorker) this.localWorker = startUnitWorker<UnitSpec>({ connection, resultDir: unitsDir, execute, prefix: q.prefix, concurrency: this.config.unitConcurrency });
+      if (q.localWorker) this.localWorker = startUnitWorker<UnitSpec>({ connection, resultDir: unitsDir, execute, prefix: q.prefix, kinds: unitKindConcurrency(this.config.unitConcurrency) });
     } else {
       this.queue = new SqliteWorkQueue<UnitSpec>(this.store, unitsDir, execute, this.config.unitConcurrency);
     }

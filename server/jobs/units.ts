@@ -22,6 +22,7 @@
  * itself happens when the job's results are exported.
  */
 import { isDeepStrictEqual } from 'node:util';
+import { availableParallelism } from 'node:os';
 import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import type { Grid, Window } from '../raster/types.ts';
 import { openRaster, type RasterSource } from '../raster/source.ts';
@@ -221,6 +222,15 @@ export function blockChmReader(grid: Grid, ctx: UnitContext, pathOf: (key: strin
 }
 
 // ---- executing a unit
+
+/**
+ * Units of each kind a worker runs at once: CHM blocks `chm` at a time (each uses every core
+ * through the model's threads), trees tiles one more than the cores (their detection runs on the
+ * detection threads, one per core; the extra one reads and writes meanwhile).
+ */
+export function unitKindConcurrency(chm: number, cores = availableParallelism()): Record<UnitSpec['kind'], number> {
+  return { chm, trees: cores + 1 };
+}
 
 export interface UnitResources {
   /** The CHM reader for a trees unit of this context (CHM raster, cached CHM, or blocks). */
