@@ -1,10 +1,11 @@
 /**
  * Region processing benchmark (issue #8).
  *
- *   npx tsx bench/region.ts [--areas 0.25,1,4,16] [--model NAME] [--gsd 0.5] [--seed 1] [--scene DIR] [--cold]
+ *   npx tsx bench/region.ts [--areas 0.25,1,4,16] [--model NAME] [--gsd 0.5] [--seed 1] [--scene DIR] [--cold] [--repeat N]
  *
  * One generated scene large enough for the largest area (image.tif at --gsd). For each area a
- * square region at the scene's centre runs through the whole forest-map pipeline (CHM blocks,
+ * square region at the scene's centre (--repeat N: N runs, shifted by a fraction of the model's
+ * window stride each, reporting the median) runs through the whole forest-map pipeline (CHM blocks,
  * trees tiles, exports) in its own child process with a fresh unit cache, after a 200 m warm-up
  * job in the scene's margin (a server runs warm; --cold measures a first job instead), printing:
  *  - wall seconds and km² per hour,
@@ -34,6 +35,8 @@ const { values } = parseArgs({
     one: { type: 'string' },
     scene: { type: 'string' },
     cold: { type: 'boolean' },
+    repeat: { type: 'string', default: '1' },
+    shift: { type: 'string' },
     'block-size': { type: 'string' },
     'unit-concurrency': { type: 'string' },
   },
@@ -79,7 +82,9 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     type: 'Polygon',
     coordinates: [[[x - half, y - half], [x + half, y - half], [x + half, y + half], [x - half, y + half], [x - half, y - half]].map(([px, py]) => toWgs(px, py))],
   });
-  const region = square(cx, cy, (Math.sqrt(areaKm2) * 1000) / 2);
+  // --shift: model-grid pixels right and down, so repeated runs sample the region's alignment to the model's windows
+  const shift = Number(values.shift ?? 0) * Math.abs(t[1]);
+  const region = square(cx + shift, cy - shift, (Math.sqrt(areaKm2) * 1000) / 2);
   // a 200 m square in the scene's margin (which is 512 px wide): no unit of it is a unit of the measured job
   const warmRegion = square(t[0] + 216 * t[1], t[3] + 216 * t[5], 200 * Math.abs(t[1]) / 2);
   const work = mkdtempSync(join(tmpdir(), 'fm-bench-region-'));
@@ -87,8 +92,8 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   const runner = await getInferenceRunner(manifest);
   try {
     const raster = { id: 'bench', path: imagePath, version: fileVersion(imagePath)!, role: 'image' as const };
-    const planOf = (r: object) => planForestMap(parseExecuteRequest({ inputs: { raster: 'bench', region: r, model } }), {
-      resolveRaster: () => raster, regionLimits: { maxAreaKm2: 1000, maxVertices: 100 }, allowModelPaths: true, blockSize: values['block-size'] ? Number(values['block-size']) : undefined,
+    const planOf = (r: object, tileSize?: number) => planForestMap(parseExecuteRequest({ inputs: { raster: 'bench', region: r, model } }), {
+      resolveRaster: () => raster, regionLimits: { maxAreaKm2: 1000, maxVertices: 100 }, allowModelPaths: true, blockSize: values['block-size'] ? Number(values['block-size']) : undefined, tileSize,
     });
     const store = new JobStore(':memory:');
     const pathOf = (key: string) => queue.resultPath(key);
@@ -97,8 +102,8 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // a server runs jobs warm: model session, detection threads and compiled code live as long as
     // it does. So a small job elsewhere in the scene runs first (--cold: not), and the measured
     // job pays neither the first runs of each batch shape nor the JIT's first passes over the
-    // trees and export code.
-    if (!values.cold) await runForestMap({ plan: await planOf(warmRegion), queue, pathOf, outDir: join(work, 'warm'), jobId: 'warm', signal: new AbortController().signal });
+    // trees and export code (small trees tiles there: every detection thread runs many of them).
+    if (!values.cold) await runForestMap({ plan: await planOf(warmRegion, 64), queue, pathOf, outDir: join(work, 'warm'), jobId: 'warm', signal: new AbortController().signal });
     else {
       const warmGrid = windowGrid(chmGridOf(source, manifest), { x: 0, y: 0, width: 1024, height: 256 });
       await computeChm(join(work, 'warm.tif'), { source: { grid: warmGrid, readGrid: source.readGrid.bind(source) }, manifest, runner });
@@ -189,11 +194,24 @@ async function main(): Promise<void> {
     console.log('pure s: the job\'s model tiles at the pure-inference rate of the same runner; engine: computeChm over the region\'s window alone');
     console.log('overhead/pure in CPU: the job\'s CPU seconds (all threads) over those of its tiles in pure inference');
     console.log('area km²   wall s   km²/h   pure s (tiles)   overhead/pure   in CPU   engine s (pure s)   overhead/engine   peak RSS MB   trees   stages chm/trees/export s');
+    const repeat = Math.max(1, Math.round(Number(values.repeat)));
+    const { resolveModel } = await import('../server/model/registry.ts');
+    const stride = (await resolveModel(name)).tiling.stride;
     for (const a of areas) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, ...(values.cold ? ['--cold'] : []), ...(values['block-size'] ? ['--block-size', values['block-size']] : []), ...(values['unit-concurrency'] ? ['--unit-concurrency', values['unit-concurrency']] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
-      const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-      if (r.status !== 0 || !line) { console.log(`area ${a}: failed\n${r.stderr.slice(-2000)}`); continue; }
-      const row = JSON.parse(line);
+      // each run in its own process; with --repeat N the region moves by stride/N model pixels
+      // between runs (how a region lines up with the model's windows changes the tiles it needs by
+      // up to a window row and column), and the run of median wall time is the area's row
+      const runs: Array<Record<string, any>> = [];
+      for (let k = 0; k < repeat; k++) {
+        const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, '--shift', String(Math.round((k * stride) / repeat)), ...(values.cold ? ['--cold'] : []), ...(values['block-size'] ? ['--block-size', values['block-size']] : []), ...(values['unit-concurrency'] ? ['--unit-concurrency', values['unit-concurrency']] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
+        const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+        if (r.status !== 0 || !line) { console.log(`area ${a}: failed\n${r.stderr.slice(-2000)}`); break; }
+        runs.push(JSON.parse(line));
+      }
+      if (!runs.length) continue;
+      runs.sort((x, y) => x.seconds - y.seconds);
+      const row = runs[(runs.length - 1) >> 1];
+      if (repeat > 1) console.log(`  (${a} km², ${runs.length} runs: ${runs.map((x) => `${x.seconds.toFixed(2)} s (${x.jobTiles} tiles)`).join(', ')})`);
       rows.push(row);
       console.log(`${a.toFixed(2).padStart(8)}   ${row.seconds.toFixed(1).padStart(6)}   ${(a / (row.seconds / 3600)).toFixed(1).padStart(5)}   ${row.modelSeconds.toFixed(1).padStart(6)} (${row.jobTiles})   ${(((row.seconds - row.modelSeconds) / row.modelSeconds) * 100).toFixed(0).padStart(12)}%   ${(((row.cpu - row.modelCpu) / row.modelCpu) * 100).toFixed(0).padStart(5)}%   ${row.engineSeconds.toFixed(1).padStart(8)} (${row.engineModelSeconds.toFixed(1)})   ${(((row.seconds - row.engineSeconds) / row.engineSeconds) * 100).toFixed(0).padStart(14)}%   ${row.rssMB.toFixed(0).padStart(11)}   ${String(row.trees).padStart(5)}   ${row.stages.chm.toFixed(1)}/${row.stages.trees.toFixed(1)}/${row.stages.export.toFixed(1)} (${row.units.chm} blocks, ${row.units.trees} tiles)`);
     }
