@@ -19,8 +19,7 @@
  * - Cancelling removes the job's units that no worker has started; running ones finish (BullMQ
  *   does not preempt) and their outputs stay, ready for a later job.
  */
-import { existsSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Queue, QueueEvents, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { CancelledError } from '../errors.ts';
@@ -278,7 +277,7 @@ export interface UnitWorker {
 export function startUnitWorker<S>(opts: UnitWorkerOptions<S>): UnitWorker {
   mkdirSync(opts.resultDir, { recursive: true });
   const name = `${process.pid}`;
-  const process1 = async (job: Job<UnitJobData<S>>): Promise<UnitRunReport> => {
+  const runUnit = async (job: Job<UnitJobData<S>>): Promise<UnitRunReport> => {
     const { key, spec } = job.data;
     const out = unitResultPath(opts.resultDir, key);
     // another worker (or an earlier try) already wrote it: outputs of equal keys are equal
@@ -297,7 +296,7 @@ export function startUnitWorker<S>(opts: UnitWorkerOptions<S>): UnitWorker {
     return { worker: name, computed: true };
   };
   const workers = Object.entries(opts.kinds).map(([kind, concurrency]) => {
-    const worker = new Worker(unitQueueName(opts.queueName ?? DEFAULT_UNIT_QUEUE, kind), process1, {
+    const worker = new Worker(unitQueueName(opts.queueName ?? DEFAULT_UNIT_QUEUE, kind), runUnit, {
       connection: opts.connection,
       ...(opts.prefix ? { prefix: opts.prefix } : {}),
       concurrency,
