@@ -30,9 +30,9 @@ let prefixes = 0;
 const prefix = () => `fmtest${process.pid}x${++prefixes}`;
 
 before(async () => {
-  if (skip) return;
-  redis = await startRedis();
-  scene = await makeScene(300, 300, 0.5, 5);
+  // the queue tests need only Redis; the HTTP test also needs the fixture model's scene
+  if (!redisSkip) redis = await startRedis();
+  if (!skip) scene = await makeScene(300, 300, 0.5, 5);
 });
 after(async () => {
   await redis?.stop();

@@ -3,7 +3,8 @@
  * nothing persisted. `redisSkip` says why the tests cannot run when the binary is missing.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from './free.port.ts';
 
 export const redisSkip: string | false = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0
   ? false : 'redis-server is not installed (Debian package redis-server; .ci/run installs it)';
@@ -12,14 +13,6 @@ export interface RedisFixture {
   url: string;
   port: number;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 function ping(port: number): Promise<boolean> {

@@ -42,9 +42,10 @@ export async function run(argv: string[]): Promise<number> {
   const unknown = wanted.filter((k) => !(k in all));
   if (unknown.length || !wanted.length) throw new UsageError(`--kinds takes a comma-separated list of ${Object.keys(all).join(', ')}; got '${values.kinds}'`);
   const kinds = Object.fromEntries(wanted.map((k) => [k, all[k as keyof typeof all]]));
+  const queueName = values.queue ?? DEFAULT_UNIT_QUEUE;
   const resources = defaultResources((key) => unitResultPath(resultDir, key));
   const w = startUnitWorker<UnitSpec>({
-    connection, resultDir, kinds, queueName: values.queue ?? DEFAULT_UNIT_QUEUE, prefix: values.prefix,
+    connection, resultDir, kinds, queueName, prefix: values.prefix,
     execute: (unit, out, signal, progress) => executeUnit(unit, out, signal, resources, progress),
     onUnit: (key, s) => process.stderr.write(`[worker ${process.pid}] ${key} ${s.toFixed(1)} s\n`),
   });
@@ -54,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
     await w.close(true).catch(() => undefined);
     throw err;
   }
-  process.stderr.write(`[worker ${process.pid}] waiting for ${wanted.join(' and ')} units on ${values.queue ?? DEFAULT_UNIT_QUEUE} (outputs in ${resultDir})\n`);
+  process.stderr.write(`[worker ${process.pid}] waiting for ${wanted.join(' and ')} units on ${queueName} (outputs in ${resultDir})\n`);
   await new Promise<void>((done) => {
     const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); done(); };
     process.on('SIGINT', stop);

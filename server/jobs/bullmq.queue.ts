@@ -20,23 +20,23 @@
  *   does not preempt) and their outputs stay, ready for a later job.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { basename } from 'node:path';
 import { Queue, QueueEvents, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { CancelledError } from '../errors.ts';
 import type { JobStore } from './store.ts';
-import { forgetStoredResults, unitResultPath, type RunOptions, type UnitExecutor, type UnitQueue, type WorkUnit } from './queue.ts';
+import { forgetStoredResults, RunProgress, unitKeyHash, unitResultPath, type RunOptions, type UnitExecutor, type UnitQueue, type WorkUnit } from './queue.ts';
 
 export const DEFAULT_UNIT_QUEUE = 'forestmap-units';
 
 /** Redis connection options from a redis:// URL (host, port, user, password, db). */
 export function redisConnection(url: string): ConnectionOptions {
+  const notRedis = new Error(`not a Redis URL: '${url}' (expected redis://[user:password@]host[:port][/db])`);
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw new Error(`not a Redis URL: '${url}' (expected redis://[user:password@]host[:port][/db])`);
+    throw notRedis;
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`not a Redis URL: '${url}' (expected redis://[user:password@]host[:port][/db])`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw notRedis;
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
   if (!Number.isInteger(db) || db < 0) throw new Error(`Redis URL '${url}': the database must be a number`);
   return {
@@ -69,9 +69,7 @@ interface UnitJobData<S> {
 }
 
 /** The BullMQ job id of a unit: the hash that also names its output file. */
-export function unitJobId(key: string): string {
-  return basename(unitResultPath('', key), '.bin');
-}
+export const unitJobId = unitKeyHash;
 
 /** The BullMQ queue of one kind of unit: CHM blocks and trees tiles go to different workers' lanes. */
 export function unitQueueName(base: string, kind: string): string {
@@ -109,6 +107,19 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
     return lane;
   }
 
+  private laneOf(unit: WorkUnit<S>): Lane {
+    return this.lane(unitKind(unit.spec));
+  }
+
+  /** A unit as a BullMQ job: finished jobs leave Redis at once (the output file is the record of a finished unit). */
+  private bullJob(unit: WorkUnit<S>) {
+    const data: UnitJobData<S> = { key: unit.key, spec: unit.spec };
+    return {
+      name: unitKind(unit.spec), data,
+      opts: { jobId: unitJobId(unit.key), attempts: this.attempts, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: true, removeOnFail: true },
+    };
+  }
+
   resultPath(key: string): string {
     return unitResultPath(this.opts.resultDir, key);
   }
@@ -121,11 +132,6 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
     await Promise.allSettled([...this.lanes.values()].flatMap((l) => [l.events.close(), l.queue.close()]));
   }
 
-  private jobOptions(key: string) {
-    // finished jobs leave Redis at once: the output file is the record of a finished unit
-    return { jobId: unitJobId(key), attempts: this.attempts, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: true, removeOnFail: true };
-  }
-
   async run(jobId: string, units: readonly WorkUnit<S>[], opts: RunOptions): Promise<string[]> {
     const { store } = this.opts;
     store.putUnits(jobId, units.map((u) => u.key));
@@ -135,20 +141,12 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
       if (existsSync(paths[i])) this.finish(jobId, units, paths, i);
       else pending.set(unitJobId(units[i].key), i);
     }
-    let done = units.length - pending.size;
-    opts.onProgress?.(done, units.length);
+    const progress = new RunProgress(units.length - pending.size, units.length, opts.onProgress);
     if (!pending.size) return paths;
     if (opts.signal.aborted) throw new CancelledError();
-    const laneOf = (i: number) => this.lane(unitKind(units[i].spec));
-    const lanes = [...new Set([...pending.values()].map(laneOf))];
+    const lanes = [...new Set([...pending.values()].map((i) => this.laneOf(units[i])))];
     await withTimeout(Promise.all(lanes.flatMap((l) => [l.queue.waitUntilReady(), l.events.waitUntilReady()])), 10_000, 'Redis is not reachable for the unit queue');
 
-    const partial = new Map<number, number>();
-    const report = () => {
-      let p = 0;
-      for (const f of partial.values()) p += f;
-      opts.onProgress?.(done + p * 0.999, units.length);
-    };
     const readded = new Map<string, number>();
     let settle!: (err?: Error) => void;
     const finished = new Promise<void>((resolve, reject) => { settle = (err) => (err ? reject(err) : resolve()); });
@@ -156,10 +154,8 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
       const i = pending.get(id);
       if (i === undefined || !existsSync(paths[i])) return false;
       pending.delete(id);
-      partial.delete(i);
       this.finish(jobId, units, paths, i);
-      done++;
-      report();
+      progress.finished(i);
       if (!pending.size) settle();
       return true;
     };
@@ -170,7 +166,7 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
     };
     const onProgress = ({ jobId: id, data }: { jobId: string; data: unknown }) => {
       const i = pending.get(id);
-      if (i !== undefined && typeof data === 'number') { partial.set(i, Math.max(partial.get(i) ?? 0, Math.min(1, data))); report(); }
+      if (i !== undefined && typeof data === 'number') progress.partial(i, data);
     };
     const onAbort = () => settle(new CancelledError());
     for (const l of lanes) {
@@ -187,8 +183,8 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
     }, this.pollMs);
     try {
       for (const l of lanes) {
-        const mine = [...pending.values()].filter((i) => laneOf(i) === l);
-        await l.queue.addBulk(mine.map((i) => ({ name: unitKind(units[i].spec), data: { key: units[i].key, spec: units[i].spec } satisfies UnitJobData<S>, opts: this.jobOptions(units[i].key) })));
+        const mine = [...pending.values()].filter((i) => this.laneOf(units[i]) === l);
+        await l.queue.addBulk(mine.map((i) => this.bullJob(units[i])));
       }
       // a unit may have finished between the check above and the events' subscription
       for (const id of [...pending.keys()]) complete(id);
@@ -198,7 +194,7 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
     } catch (err) {
       // units no worker has started are withdrawn; running ones finish and their outputs stay
       // (bounded: with Redis down, a cancel must still end the job)
-      await withTimeout(Promise.allSettled([...pending].map(([id, i]) => laneOf(i).queue.remove(id))), 5000, '').catch(() => undefined);
+      await withTimeout(Promise.allSettled([...pending].map(([id, i]) => this.laneOf(units[i]).queue.remove(id))), 5000, '').catch(() => undefined);
       throw err;
     } finally {
       clearInterval(poll);
@@ -217,15 +213,15 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
   }
 
   private async requeueLost(pending: Map<string, number>, units: readonly WorkUnit<S>[], readded: Map<string, number>): Promise<void> {
-    const laneOf = (i: number) => this.lane(unitKind(units[i].spec));
-    const states = await Promise.all([...pending].map(async ([id, i]) => [id, await laneOf(i).queue.getJobState(id)] as const));
+    const states = await Promise.all([...pending].map(async ([id, i]) => [id, await this.laneOf(units[i]).queue.getJobState(id)] as const));
     for (const [id, state] of states) {
       const i = pending.get(id);
       if (i === undefined || state !== 'unknown' || existsSync(this.resultPath(units[i].key))) continue;
       const n = (readded.get(id) ?? 0) + 1;
       if (n > this.attempts) throw new Error(`work unit ${units[i].key} left the queue ${n - 1} times without an output`);
       readded.set(id, n);
-      await laneOf(i).queue.add(unitKind(units[i].spec), { key: units[i].key, spec: units[i].spec }, this.jobOptions(units[i].key));
+      const job = this.bullJob(units[i]);
+      await this.laneOf(units[i]).queue.add(job.name, job.data, job.opts);
     }
   }
 }
@@ -257,12 +253,6 @@ export interface UnitWorkerOptions<S> {
   onUnit?: (key: string, seconds: number) => void;
 }
 
-/** What a worker reports for each unit it ran (BullMQ's return value). */
-export interface UnitRunReport {
-  worker: string;
-  computed: boolean;
-}
-
 export interface UnitWorker {
   workers: Worker[];
   waitUntilReady(): Promise<void>;
@@ -276,12 +266,11 @@ export interface UnitWorker {
  */
 export function startUnitWorker<S>(opts: UnitWorkerOptions<S>): UnitWorker {
   mkdirSync(opts.resultDir, { recursive: true });
-  const name = `${process.pid}`;
-  const runUnit = async (job: Job<UnitJobData<S>>): Promise<UnitRunReport> => {
+  const runUnit = async (job: Job<UnitJobData<S>>): Promise<void> => {
     const { key, spec } = job.data;
     const out = unitResultPath(opts.resultDir, key);
     // another worker (or an earlier try) already wrote it: outputs of equal keys are equal
-    if (existsSync(out)) return { worker: name, computed: false };
+    if (existsSync(out)) return;
     const t0 = performance.now();
     let last = 0;
     const progress = (f: number) => {
@@ -293,7 +282,6 @@ export function startUnitWorker<S>(opts: UnitWorkerOptions<S>): UnitWorker {
     await opts.execute({ key, spec }, out, new AbortController().signal, progress);
     if (!existsSync(out)) throw new Error(`work unit ${key} finished without writing its output`);
     opts.onUnit?.(key, (performance.now() - t0) / 1000);
-    return { worker: name, computed: true };
   };
   const workers = Object.entries(opts.kinds).map(([kind, concurrency]) => {
     const worker = new Worker(unitQueueName(opts.queueName ?? DEFAULT_UNIT_QUEUE, kind), runUnit, {

@@ -93,9 +93,50 @@ export interface UnitQueue<S> extends WorkQueue<S> {
   close?(): Promise<void>;
 }
 
+/** A unit key's fixed-length name: its output file's name, and its id in a distributed queue. */
+export function unitKeyHash(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 32);
+}
+
 /** Where a unit's output lives under a results folder: derived from its key only. */
 export function unitResultPath(resultDir: string, key: string): string {
-  return join(resultDir, `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.bin`);
+  return join(resultDir, `${unitKeyHash(key)}.bin`);
+}
+
+/**
+ * A run's progress: the units done plus how far each unit in flight is, so a long unit (a CHM
+ * block) moves the bar and the total never steps back.
+ */
+export class RunProgress {
+  private readonly inFlight = new Map<number, number>();
+
+  constructor(private done: number, private readonly total: number, private readonly onProgress?: (done: number, total: number) => void) {
+    onProgress?.(done, total);
+  }
+
+  /** Unit `i` is `fraction` of the way. */
+  partial(i: number, fraction: number): void {
+    this.inFlight.set(i, Math.max(this.inFlight.get(i) ?? 0, Math.min(1, fraction)));
+    this.report();
+  }
+
+  /** Unit `i` is no longer running (finished or failed); its part-way fraction no longer counts. */
+  leave(i: number): void {
+    this.inFlight.delete(i);
+  }
+
+  /** Unit `i` is done. */
+  finished(i: number): void {
+    this.inFlight.delete(i);
+    this.done++;
+    this.report();
+  }
+
+  private report(): void {
+    let partial = 0;
+    for (const f of this.inFlight.values()) partial += f;
+    this.onProgress?.(this.done + partial * 0.999, this.total);
+  }
 }
 
 /** Drops the recorded unit outputs whose key starts with `prefix`, files and records; returns how many. */
@@ -130,16 +171,8 @@ export class SqliteWorkQueue<S> implements UnitQueue<S> {
       if (recorded && existsSync(recorded)) this.store.markUnitDone(jobId, i);
       else todo.push(i);
     }
-    let done = units.length - todo.length;
-    opts.onProgress?.(done, units.length);
+    const progress = new RunProgress(units.length - todo.length, units.length, opts.onProgress);
     let next = 0;
-    // units in flight and how far each is: progress is done + their sum, so it never steps back
-    const inFlight = new Map<number, number>();
-    const report = () => {
-      let partial = 0;
-      for (const f of inFlight.values()) partial += f;
-      opts.onProgress?.(done + partial * 0.999, units.length);
-    };
     const worker = async () => {
       while (next < todo.length) {
         // a unit whose reads hit caches never leaves the microtask queue: yield so that HTTP
@@ -150,22 +183,16 @@ export class SqliteWorkQueue<S> implements UnitQueue<S> {
         const i = todo[next++];
         const unit = units[i];
         const out = paths[i];
-        inFlight.set(i, 0);
-        const partial = (f: number) => {
-          inFlight.set(i, Math.max(inFlight.get(i) ?? 0, Math.min(1, f)));
-          report();
-        };
         try {
-          await this.execute(unit, out, opts.signal, partial);
+          await this.execute(unit, out, opts.signal, (f) => progress.partial(i, f));
         } finally {
-          inFlight.delete(i);
+          progress.leave(i);
         }
         if (!existsSync(out)) throw new Error(`work unit ${unit.key} finished without writing its output`);
         // recorded only after the file exists: a crash between the two just recomputes this unit
         this.store.recordUnitResult(unit.key, out);
         this.store.markUnitDone(jobId, i);
-        done++;
-        report();
+        progress.finished(i);
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? this.concurrency, todo.length)) }, worker));
