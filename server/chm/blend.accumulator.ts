@@ -15,7 +15,10 @@ export interface Strip {
   y: number;
   height: number;
   width: number;
-  /** Row-major, width * height blended values; `nodata` where no window saw valid input. */
+  /**
+   * Row-major, width * height blended values; `nodata` where no window saw valid input. A view of
+   * the accumulator's output buffer, overwritten by the next takeStrip: copy what you keep.
+   */
   values: Float32Array;
 }
 
@@ -32,6 +35,10 @@ export class BlendAccumulator {
   private readonly pendingPerRow: number[];
   private readonly added: Uint8Array;
   private completedTileRows = 0;
+  /** The strips' values, one buffer for all (a strip is raster-wide: fresh ones kept the collector busy). */
+  private out = new Float32Array(0);
+  /** Blend weight of each window pixel (row-major tileSize^2): the separable profile's products, computed once. */
+  private readonly weights: Float64Array;
 
   constructor(readonly plan: WindowPlan, stripHeight: number, readonly nodata: number) {
     if (!(Number.isInteger(stripHeight) && stripHeight > 0)) throw new RangeError(`stripHeight must be a positive integer, got ${stripHeight}`);
@@ -41,6 +48,9 @@ export class BlendAccumulator {
     this.valid = new Uint8Array(plan.width * this.capacity);
     this.pendingPerRow = plan.ys.map(() => plan.xs.length);
     this.added = new Uint8Array(plan.windows.length);
+    const size = plan.tiling.tileSize, profile = plan.profile;
+    this.weights = new Float64Array(size * size);
+    for (let ty = 0; ty < size; ty++) for (let tx = 0; tx < size; tx++) this.weights[ty * size + tx] = profile[ty] * profile[tx];
   }
 
   /** Bytes held by the accumulator's buffers. */
@@ -65,15 +75,15 @@ export class BlendAccumulator {
       const xEnd = Math.min(plan.width, win.x + size);
       this.ensureRows(yEnd);
       const cols = xEnd - win.x;
-      const profile = plan.profile;
+      const weights = this.weights;
       const sum = this.sum;
       const valid = this.valid;
       for (let y = win.y; y < yEnd; y++) {
         const ty = y - win.y;
-        const gy = profile[ty];
         const row = (y - this.base) * plan.width + win.x;
         const src = offset + ty * size;
-        for (let tx = 0; tx < cols; tx++) sum[row + tx] += gy * profile[tx] * prediction[src + tx];
+        const w = ty * size;
+        for (let tx = 0; tx < cols; tx++) sum[row + tx] += weights[w + tx] * prediction[src + tx];
         if (mask) {
           const msrc = maskOffset + ty * size;
           for (let tx = 0; tx < cols; tx++) valid[row + tx] |= mask[msrc + tx];
@@ -97,7 +107,8 @@ export class BlendAccumulator {
     const height = Math.min(this.stripHeight, plan.height - y);
     if (this.finalRows < y + height) return null;
     const width = plan.width;
-    const values = new Float32Array(width * height);
+    if (this.out.length < width * height) this.out = new Float32Array(width * this.stripHeight);
+    const values = this.out.subarray(0, width * height);
     const { sum, valid, nodata } = this;
     const wx = plan.weightX;
     for (let r = 0; r < height; r++) {

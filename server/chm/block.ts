@@ -16,7 +16,7 @@
 import type { Grid, RasterImage, Window } from '../raster/types.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
 import { normaliseTiling } from '../../tiles/windows.ts';
-import { CHM_NODATA, startChm, type ChmOptions, type ChmSource } from './engine.ts';
+import { startChm, type ChmOptions, type ChmSource } from './engine.ts';
 import { modelGrid, sameGrid, windowGrid } from './model.grid.ts';
 import { inputAdjustment } from './input.stats.ts';
 
@@ -57,7 +57,7 @@ function subSource(source: ChmSource, whole: Grid, ctx: Window): ChmSource {
   };
 }
 
-export interface ChmBlockOptions extends Omit<ChmOptions, 'source' | 'manifest' | 'stripHeight'> {
+export interface ChmBlockOptions extends Omit<ChmOptions, 'source' | 'manifest' | 'stripHeight' | 'nodata'> {
   source: ChmSource;
   manifest: LoadedManifest;
 }
@@ -78,10 +78,10 @@ export async function streamChmBlock(block: Window, opts: ChmBlockOptions, onRow
   const whole = chmGridOf(opts.source, opts.manifest);
   const tiling = normaliseTiling(opts.manifest.tiling);
   const ctx = blockContext(whole, block, tiling.tileSize, tiling.stride);
-  const nodata = opts.nodata ?? CHM_NODATA;
   // the whole raster's input adjustment, so every block prepares its pixels alike
   const adjustment = opts.inputAdjustment ?? await inputAdjustment(opts.source, opts.manifest, opts.aerial === true);
-  const run = startChm({ ...opts, source: subSource(opts.source, whole, ctx), nodata, inputAdjustment: adjustment });
+  // blended straight to NaN where no window saw data: the block's rows are then plain copies
+  const run = startChm({ ...opts, source: subSource(opts.source, whole, ctx), nodata: NaN, inputAdjustment: adjustment });
   if (run.grid.width !== ctx.width || run.grid.height !== ctx.height) throw new Error('internal: block context grid was resampled');
   const dx = block.x - ctx.x, dy = block.y - ctx.y;
   const it = run.strips;
@@ -94,11 +94,7 @@ export async function streamChmBlock(block: Window, opts: ChmBlockOptions, onRow
         // one buffer for every strip (consumers copy what they keep): a block streams tens of strips
         if (buffer.length < (r1 - r0) * block.width) buffer = new Float32Array((r1 - r0) * block.width);
         const rows = buffer.subarray(0, (r1 - r0) * block.width);
-        for (let y = r0; y < r1; y++) {
-          const src = s.values.subarray((y - s.y) * s.width + dx, (y - s.y) * s.width + dx + block.width);
-          const o = (y - r0) * block.width;
-          for (let c = 0; c < block.width; c++) rows[o + c] = src[c] === nodata ? NaN : src[c];
-        }
+        for (let y = r0; y < r1; y++) rows.set(s.values.subarray((y - s.y) * s.width + dx, (y - s.y) * s.width + dx + block.width), (y - r0) * block.width);
         await onRows(r0 - dy, rows);
       }
       if (s.y + s.height >= dy + block.height) break; // later strips lie below the block

@@ -49,7 +49,12 @@ function block(image: GeoTIFFImage, owner: string, bx: number, by: number, bw: n
 const PLAIN_DECODERS = new Set([1, 5, 8, 32946]);
 type TypedView = Samples & { subarray(a: number, b: number): Samples };
 type ViewCtor = new (buffer: ArrayBufferLike, offset?: number, length?: number) => TypedView;
-const decoders = new WeakMap<GeoTIFFImage, Promise<{ decode(b: ArrayBufferLike): Promise<ArrayBufferLike> }>>();
+const decoders = new WeakMap<GeoTIFFImage, Promise<BlockDecoder>>();
+/** geotiff.js's decoders: decode applies the predictor, decodeBlock only decompresses. */
+interface BlockDecoder {
+  decode(b: ArrayBufferLike): Promise<ArrayBufferLike>;
+  decodeBlock(b: ArrayBufferLike): ArrayBufferLike | Promise<ArrayBufferLike>;
+}
 
 /**
  * Whether a block can be split into sample planes with typed-array views: little-endian, whole
@@ -69,6 +74,36 @@ function fastLayout(image: GeoTIFFImage): boolean {
   return true;
 }
 
+/** Pixel-interleaved bytes with horizontal differencing (TIFF predictor 2): the imagery path's usual layout. */
+function bytesDifferenced(image: GeoTIFFImage): boolean {
+  const dir = (image as unknown as { fileDirectory: { getValue(tag: string): unknown } }).fileDirectory;
+  return (image as unknown as { planarConfiguration: number }).planarConfiguration !== 2 && image.getBitsPerSample(0) === 8
+    && Number(dir.getValue('Predictor') ?? 1) === 2;
+}
+
+/**
+ * Sample planes (cw x ch) of one pixel-interleaved byte block (tw pixels a row, spp samples a
+ * pixel); `differenced`: the bytes are TIFF predictor 2 differences, summed back (mod 256) here.
+ * One monomorphic pass per sample: the generic split below was the largest cost of decoding imagery.
+ */
+export function splitBytePlanes(src: Uint8Array, tw: number, spp: number, cw: number, ch: number, samples: number[], differenced: boolean): Uint8Array[] {
+  return samples.map((s) => {
+    const out = new Uint8Array(cw * ch);
+    for (let y = 0; y < ch; y++) {
+      let i = y * tw * spp + s;
+      let j = y * cw;
+      const end = j + cw;
+      if (differenced) {
+        let acc = 0;
+        for (; j < end; j++, i += spp) out[j] = acc = (acc + src[i]) & 255;
+      } else {
+        for (; j < end; j++, i += spp) out[j] = src[i];
+      }
+    }
+    return out;
+  });
+}
+
 function decoderFor(image: GeoTIFFImage) {
   let d = decoders.get(image);
   if (!d) {
@@ -79,7 +114,7 @@ function decoderFor(image: GeoTIFFImage) {
       tileWidth: image.getTileWidth(), tileHeight: image.getTileHeight(),
       planarConfiguration: Number(dir.getValue('PlanarConfiguration') ?? 1),
       bitsPerSample: dir.getValue('BitsPerSample'), predictor: Number(dir.getValue('Predictor') ?? 1),
-    } as any) as unknown as Promise<{ decode(b: ArrayBufferLike): Promise<ArrayBufferLike> }>;
+    } as any) as unknown as Promise<BlockDecoder>;
     decoders.set(image, d);
   }
   return d;
@@ -102,7 +137,13 @@ async function decodeBlock(image: GeoTIFFImage, bx: number, by: number, cw: numb
       return out;
     }));
   }
+  if (bytesDifferenced(image)) {
+    // the decoder's own predictor pass is skipped: undone while the samples are split out
+    const raw = await (image as any).getTileOrStrip(bx, by, 0, { decode: async (b: ArrayBufferLike) => (await decoder.decodeBlock(b)) }) as { data: ArrayBufferLike };
+    return splitBytePlanes(new Uint8Array(raw.data), tw, spp, cw, ch, samples, true);
+  }
   const src = new Ctor((await tile(0)).data);
+  if (src instanceof Uint8Array) return splitBytePlanes(src, tw, spp, cw, ch, samples, false);
   return samples.map((s) => {
     const out = make(s);
     if (spp === 1) {
