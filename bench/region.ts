@@ -10,7 +10,8 @@
  * job in the scene's margin (a server runs warm; --cold measures a first job instead), printing:
  *  - wall seconds and km² per hour,
  *  - pure inference seconds (the job's model tiles at the rate the same runner reaches on seeded
- *    tiles alone) and the pipeline's overhead over it,
+ *    tiles alone, measured just before the job and again after the engine comparison) and the
+ *    pipeline's overhead over it, in wall and in CPU seconds,
  *  - the whole-window engine time (computeChm over the region's bbox, the inference stage alone,
  *    end to end) and the pipeline's overhead over that,
  *  - peak RSS of the process (main thread + inference worker).
@@ -110,9 +111,20 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
       await detectionPool().warm();
     }
     const plan = await planOf(region);
+    const run0 = runner.run.bind(runner);
+    // pure inference: the same runner on seeded tiles, as many batches in flight as the engine keeps,
+    // in the runner's shared input buffers. Measured just before the job and again after the
+    // engine comparison: a runner's rate drifts by a few percent over a process's first minute
+    const T = manifest.tiling.tileSize, batch = 2;
+    const buffer = (n: number) => runner.inputBuffer?.(n) ?? new Float32Array(n);
+    const pureRun = async () => {
+      const c0 = process.cpuUsage();
+      const r = await timeRuns((x) => run0(x, batch, T, T), seededInput(batch, T), batch, 96, { inFlight: defaultDepth(batch * 3 * T * T * 4), buffer, minSeconds: 3 });
+      return { ...r, cpuSeconds: cpuSeconds(process.cpuUsage(c0)) };
+    };
+    const pureBefore = await pureRun();
     // count the model's tiles (the job's units reach this same shared runner)
     let tiles = 0;
-    const run0 = runner.run.bind(runner);
     (runner as { run: typeof runner.run }).run = (i, b, h, w) => {
       tiles += b;
       return run0(i, b, h, w);
@@ -142,18 +154,13 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     const engineSeconds = (performance.now() - e0) / 1000;
     const engineTiles = tiles - engineBefore;
 
-    // pure inference: the same runner on seeded tiles, as many batches in flight as the engine keeps,
-    // in the runner's shared input buffers
-    const T = manifest.tiling.tileSize, batch = 2;
-    const buffer = (n: number) => runner.inputBuffer?.(n) ?? new Float32Array(n);
-    const pc0 = process.cpuUsage();
-    const pure = await timeRuns((x) => run0(x, batch, T, T), seededInput(batch, T), batch, 96, { inFlight: defaultDepth(batch * 3 * T * T * 4), buffer, minSeconds: 3 });
-    const pureRate = pure.tiles / pure.seconds;
+    const pureAfter = await pureRun();
+    const pureRate = (pureBefore.tiles + pureAfter.tiles) / (pureBefore.seconds + pureAfter.seconds);
     // CPU seconds per tile of pure inference (every thread of the process): the job's CPU over
     // its tiles' share says how much of the overhead is work, which two busy cores cannot hide
-    const pureCpuPerTile = cpuSeconds(process.cpuUsage(pc0)) / pure.tiles;
+    const pureCpuPerTile = (pureBefore.cpuSeconds + pureAfter.cpuSeconds) / (pureBefore.tiles + pureAfter.tiles);
     const modelSeconds = jobTiles / pureRate, engineModelSeconds = engineTiles / pureRate;
-    console.log(JSON.stringify({ areaKm2, seconds, cpu, modelCpu: jobTiles * pureCpuPerTile, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, window: win }));
+    console.log(JSON.stringify({ areaKm2, seconds, cpu, modelCpu: jobTiles * pureCpuPerTile, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, pureRates: [pureBefore.tiles / pureBefore.seconds, pureAfter.tiles / pureAfter.seconds], rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, window: win }));
   } finally {
     await releaseInferenceRunners();
     await releaseDetectionPool();
@@ -211,7 +218,7 @@ async function main(): Promise<void> {
       if (!runs.length) continue;
       runs.sort((x, y) => x.seconds - y.seconds);
       const row = runs[(runs.length - 1) >> 1];
-      if (repeat > 1) console.log(`  (${a} km², ${runs.length} runs: ${runs.map((x) => `${x.seconds.toFixed(2)} s (${x.jobTiles} tiles)`).join(', ')})`);
+      if (repeat > 1) console.log(`  (${a} km², ${runs.length} runs: ${runs.map((x) => `${x.seconds.toFixed(2)} s (${x.jobTiles} tiles; pure ${x.pureRates.map((r: number) => r.toFixed(0)).join(' then ')} tiles/s)`).join(', ')})`);
       rows.push(row);
       console.log(`${a.toFixed(2).padStart(8)}   ${row.seconds.toFixed(1).padStart(6)}   ${(a / (row.seconds / 3600)).toFixed(1).padStart(5)}   ${row.modelSeconds.toFixed(1).padStart(6)} (${row.jobTiles})   ${(((row.seconds - row.modelSeconds) / row.modelSeconds) * 100).toFixed(0).padStart(12)}%   ${(((row.cpu - row.modelCpu) / row.modelCpu) * 100).toFixed(0).padStart(5)}%   ${row.engineSeconds.toFixed(1).padStart(8)} (${row.engineModelSeconds.toFixed(1)})   ${(((row.seconds - row.engineSeconds) / row.engineSeconds) * 100).toFixed(0).padStart(14)}%   ${row.rssMB.toFixed(0).padStart(11)}   ${String(row.trees).padStart(5)}   ${row.stages.chm.toFixed(1)}/${row.stages.trees.toFixed(1)}/${row.stages.export.toFixed(1)} (${row.units.chm} blocks, ${row.units.trees} tiles)`);
     }
