@@ -233,18 +233,28 @@ export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
     });
   }
   const t1 = performance.now();
-  await queue.run(`${run.jobId}/trees`, lay.treesUnits, {
-    concurrency: unitKindConcurrency(1).trees,
-    signal, onProgress: (d, t) => report(chmShare + (treesShare * d) / t, `trees: tile ${d} of ${t}`),
-  });
-  const t2 = performance.now();
-  report(0.95, 'writing results');
   mkdirSync(run.outDir, { recursive: true });
   const stats = new RegionStatsAccumulator();
   const outputs: Partial<Record<OutputName, string>> = {};
-  // side by side: the GeoJSON is main-thread work, the COG's compression runs on libuv's threads
-  // (the statistics they share are sums and a sorted list: the order of adds does not matter)
-  const [treesFromStore] = await Promise.all([exportTrees(run, lay, stats, outputs), exportChm(run, lay, stats, outputs)]);
+  // the CHM's export needs only the CHM: it runs beside the trees stage, whose work is on the
+  // detection threads, and then beside the GeoJSON (main-thread work; the COG's compression runs
+  // on libuv's threads). The statistics they share are sums and a sorted list: the order of adds
+  // does not matter
+  const chmExport = exportChm(run, lay, stats, outputs);
+  chmExport.catch(() => undefined); // awaited below, whichever way the trees stage ends
+  try {
+    await queue.run(`${run.jobId}/trees`, lay.treesUnits, {
+      concurrency: unitKindConcurrency(1).trees,
+      signal, onProgress: (d, t) => report(chmShare + (treesShare * d) / t, `trees: tile ${d} of ${t}`),
+    });
+  } catch (err) {
+    // nothing may still write into the job's folder once the job has failed
+    await chmExport.catch(() => undefined);
+    throw err;
+  }
+  const t2 = performance.now();
+  report(0.95, 'writing results');
+  const [treesFromStore] = await Promise.all([exportTrees(run, lay, stats, outputs), chmExport]);
   const statistics = stats.result(plan.region.areaM2);
   if (plan.outputs.includes('stats')) {
     const path = join(run.outDir, OUTPUT_FILES.stats.file);
@@ -326,6 +336,7 @@ async function exportChm(run: PipelineRun, lay: Layout, stats: RegionStatsAccumu
   const pixelAreaM2 = Math.abs(t[1] * t[5] - t[2] * t[4]) * unitScale(lay.grid.crs) ** 2;
   const win = lay.regionWin;
   const strip = async (w: Window): Promise<Float32Array> => {
+    if (run.signal.aborted) throw new CancelledError();
     // w is in the region window's pixels; the writer's last strip may run past the bottom
     const height = Math.min(w.height, win.height - w.y);
     // explicit nodata outside the region or data (not NaN: readers treat the nodata value as masked)
