@@ -74,11 +74,11 @@ function fastLayout(image: GeoTIFFImage): boolean {
   return true;
 }
 
-/** Pixel-interleaved bytes with horizontal differencing (TIFF predictor 2): the imagery path's usual layout. */
+/** Pixel-interleaved unsigned bytes with horizontal differencing (TIFF predictor 2): the imagery path's usual layout. */
 function bytesDifferenced(image: GeoTIFFImage): boolean {
   const dir = (image as unknown as { fileDirectory: { getValue(tag: string): unknown } }).fileDirectory;
   return (image as unknown as { planarConfiguration: number }).planarConfiguration !== 2 && image.getBitsPerSample(0) === 8
-    && Number(dir.getValue('Predictor') ?? 1) === 2;
+    && image.getSampleFormat(0) === 1 && Number(dir.getValue('Predictor') ?? 1) === 2;
 }
 
 /**
