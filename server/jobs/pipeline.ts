@@ -138,7 +138,7 @@ export interface PipelineSummary {
    * the server's tree store instead of detected (now or by an earlier job sharing the tile).
    */
   units: { chm: number; trees: number; treesFromStore: number };
-  /** Wall seconds per stage (units already done by an earlier run cost ~0). */
+  /** Wall seconds per stage (units already done by an earlier run cost ~0); the CHM export runs within `trees`, `export` is what is left after it. */
   seconds: { chm: number; trees: number; export: number };
 }
 
@@ -215,7 +215,7 @@ async function layout(plan: ForestMapPlan): Promise<Layout> {
   return { grid, planar, regionWin, tileRows, treesUnits, chmUnits, ctx: jobCtx };
 }
 
-/** Runs a planned job to the end: units (reusing finished ones), then the exports. */
+/** Runs a planned job to the end: CHM units, then trees units beside the CHM export, then the GeoJSON (finished units are reused). */
 export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
   const { plan, queue, signal } = run;
   const report = run.progress ?? (() => undefined);
