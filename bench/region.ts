@@ -200,7 +200,7 @@ async function main(): Promise<void> {
     const rows: Array<Record<string, any>> = [];
     console.log('pure s: the job\'s model tiles at the pure-inference rate of the same runner; engine: computeChm over the region\'s window alone');
     console.log('overhead/pure in CPU: the job\'s CPU seconds (all threads) over those of its tiles in pure inference');
-    console.log('area km²   wall s   km²/h   pure s (tiles)   overhead/pure   in CPU   engine s (pure s)   overhead/engine   peak RSS MB   trees   stages chm/trees/export s');
+    console.log('area km²   wall s   km²/h   pure s (tiles)   overhead/pure   in CPU   engine s (pure s)   overhead/engine   peak RSS MB   trees   stages chm/trees (+ CHM export)/GeoJSON s');
     const repeat = Math.max(1, Math.round(Number(values.repeat)));
     const { resolveModel } = await import('../server/model/registry.ts');
     const stride = (await resolveModel(name)).tiling.stride;
