@@ -172,7 +172,8 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
   const exec = (body: unknown, headers: Record<string, string> = {}) => http(base, 'POST', '/processes/forest-map/execution', body, headers);
   const inside = sceneRegion(scene, [[0.2, 0.2], [0.4, 0.2], [0.4, 0.4], [0.2, 0.4]]);
   const cases: Array<[string, Promise<{ status: number; json: any }>, number, RegExp]> = [
-    ['malformed JSON', exec('{"inputs": '), 400, /JSON|Unexpected|end/i],
+    ['malformed JSON', exec('{"inputs": '), 400, /^the request body is not valid JSON: /],
+    ['JSON that is not an object', exec('null'), 400, /^the request body must be a JSON object$/],
     ['body too large', exec({ inputs: { raster: 'chm', pad: 'x'.repeat(70 * 1024) } }), 413, /too large/i],
     ['no inputs', exec({}), 400, /"inputs" must be an object/],
     ['missing raster', exec({ inputs: { region: inside } }), 400, /"raster" must be a raster id/],
@@ -182,6 +183,9 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
     ['hmin of wrong type', exec({ inputs: { raster: 'chm', hmin: '2' } }), 400, /"hmin" must be a number/],
     ['bad algorithm', exec({ inputs: { raster: 'chm', algorithm: 'magic' } }), 400, /"algorithm" must be one of/],
     ['bad ws expression', exec({ inputs: { raster: 'chm', ws: 'h+' } }), 400, /window expression/],
+    ['ws expression infinite at some height', exec({ inputs: { raster: 'chm', ws: '1/(h-2)' } }), 400, /"ws": the window size function gives Infinity m at height 2 m/],
+    ['ws expression negative above hmin', exec({ inputs: { raster: 'chm', ws: '10-h', hmin: 5 } }), 400, /gives 0 m at height 10 m/],
+    ['ws expression of kilometres', exec({ inputs: { raster: 'chm', ws: 'h*1000' } }), 400, /gives 2000 m at height 2 m/],
     ['unknown output', exec({ inputs: { raster: 'chm' }, outputs: { laz: {} } }), 400, /unknown output 'laz'/],
     ['region not GeoJSON', exec({ inputs: { raster: 'chm', region: { type: 'Circle' } } }), 400, /Polygon or MultiPolygon/],
     ['ring not closed', exec({ inputs: { raster: 'chm', region: { type: 'Polygon', coordinates: [inside.coordinates[0].slice(0, 4)] } } }), 400, /not closed/],
@@ -195,6 +199,7 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
     ['unknown process', http(base, 'POST', '/processes/nope/execution', { inputs: {} }), 404, /no process 'nope'/],
     ['unknown job', http(base, 'GET', '/jobs/00000000-0000-0000-0000-000000000000'), 404, /no job/],
     ['bad paging', http(base, 'GET', '/jobs?limit=0'), 400, /'limit' must be an integer/],
+    ['unknown job status filter', http(base, 'GET', '/jobs?status=successful,weird'), 400, /'status': unknown value 'weird'/],
   ];
   for (const [name, pending, status, reason] of cases) {
     const r = await pending;
@@ -202,4 +207,24 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
     assert.ok(r.json && typeof r.json.error === 'string', `${name}: JSON error body`);
     assert.match(r.json.error, reason, `${name}: ${r.json.error}`);
   }
+});
+
+test('GET /jobs filters by status and process (OGC API - Processes job list)', async () => {
+  const all = (await http(base, 'GET', '/jobs?limit=1000')).json;
+  assert.ok(all.jobs.length >= 3, `${all.jobs.length} jobs so far`);
+  const statuses = [...new Set(all.jobs.map((j: { status: string }) => j.status))] as string[];
+  assert.ok(statuses.length >= 2, `jobs in ${statuses.join(', ')}`);
+  for (const status of statuses) {
+    const r = await http(base, 'GET', `/jobs?limit=1000&status=${status}`);
+    assert.equal(r.status, 200);
+    const expected = all.jobs.filter((j: { status: string }) => j.status === status).map((j: { jobID: string }) => j.jobID);
+    assert.deepEqual(r.json.jobs.map((j: { jobID: string }) => j.jobID), expected, status);
+    assert.equal(r.json.numberMatched, expected.length);
+    assert.equal(r.json.numberTotal, all.numberTotal);
+  }
+  const two = await http(base, 'GET', `/jobs?limit=1000&status=${statuses[0]}&status=${statuses[1]}`);
+  assert.equal(two.json.numberMatched, all.jobs.filter((j: { status: string }) => statuses.slice(0, 2).includes(j.status)).length);
+  assert.equal((await http(base, 'GET', '/jobs?processID=forest-map')).json.numberMatched, all.numberTotal);
+  const other = await http(base, 'GET', '/jobs?processID=other');
+  assert.deepEqual([other.status, other.json.jobs.length, other.json.numberMatched], [200, 0, 0]);
 });

@@ -28,7 +28,8 @@ function routesOf(stack: Layer[], out: Set<string>): Set<string> {
   return out;
 }
 
-test('the OpenAPI document lists exactly the routes the app serves', async () => {
+/** The app on an empty data folder, served on 127.0.0.1 for the length of `use`. */
+async function withApp(use: (base: string, app: unknown) => Promise<void>): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'fm-openapi-'));
   const config = { host: '127.0.0.1', port: 0, dataDir: join(root, 'data'), demo: false, varDir: join(root, 'var'), maxUploadBytes: 1e6 };
   const catalog = await Catalog.open({ dataDir: config.dataDir, varDir: config.varDir, maxUploadBytes: 1e6 });
@@ -37,7 +38,17 @@ test('the OpenAPI document lists exactly the routes the app serves', async () =>
   const server = createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
-    const res = await fetch(`http://127.0.0.1:${(server.address() as { port: number }).port}/api/openapi.json`);
+    await use(`http://127.0.0.1:${(server.address() as { port: number }).port}`, app);
+  } finally {
+    await closeAppServices(ctx);
+    await new Promise<void>((r) => server.close(() => r()));
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+test('the OpenAPI document lists exactly the routes the app serves', async () => {
+  await withApp(async (base, app) => {
+    const res = await fetch(`${base}/api/openapi.json`);
     assert.equal(res.status, 200);
     const doc = await res.json() as { openapi: string; paths: Record<string, Record<string, unknown>> };
     assert.match(doc.openapi, /^3\./);
@@ -51,9 +62,18 @@ test('the OpenAPI document lists exactly the routes the app serves', async () =>
     assert.deepEqual(missing, [], `routes served but not in the OpenAPI document: ${missing.join(', ')}`);
     const extra = [...documented].filter((r) => !served.has(r));
     assert.deepEqual(extra, [], `documented but not served: ${extra.join(', ')}`);
-  } finally {
-    await closeAppServices(ctx);
-    await new Promise<void>((r) => server.close(() => r()));
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
+});
+
+test('a path under the API\'s prefixes that matches no route is a JSON 404 naming it', async () => {
+  await withApp(async (base) => {
+    for (const path of ['/api/nope', '/jobs/a/b/c', '/processes/forest-map/nope', '/tiles/x/1/0/0.jpg', '/tiles/x/y']) {
+      const r = await fetch(base + path);
+      assert.equal(r.status, 404, path);
+      assert.match(r.headers.get('content-type') ?? '', /application\/json/, path);
+      assert.match((await r.json() as { error: string }).error, new RegExp(`no such API endpoint: GET ${path.replace(/\./g, '\\.')}$`), path);
+    }
+    // the web client still answers its own paths
+    assert.match((await fetch(`${base}/`)).headers.get('content-type') ?? '', /text\/html/);
+  });
 });

@@ -32,7 +32,9 @@ export async function createApp(ctx: AppContext): Promise<Express> {
     () => import('./routes/client.ts'),
   ];
   for (const load of routeModules) app.use((await load()).default(ctx));
-  app.use('/api', (_req, res) => res.status(404).json({ error: 'no such API endpoint', status: 404 }));
+  // everything under the API's prefixes answers in JSON, a path that matches no route too (the
+  // web client owns the rest)
+  app.use(['/api', '/tiles', '/jobs', '/processes'], (req, res) => res.status(404).json({ error: `no such API endpoint: ${req.method} ${req.originalUrl.split('?')[0].slice(0, 200)}`, status: 404 }));
   app.use(errorHandler);
   return app;
 }

@@ -30,7 +30,26 @@ export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
     res.destroy();
     return;
   }
-  const message = status >= 500 ? 'internal server error' : (err as Error).message;
+  const message = status >= 500 ? 'internal server error' : bodyParseMessage(err) ?? (err as Error).message;
   const details = err instanceof DomainError ? err.details : undefined;
   res.status(status).json({ error: message, status, ...(details ? { details } : {}) });
 };
+
+/**
+ * body-parser's JSON errors say what JSON.parse said, which for a valid JSON value that is not an
+ * object or array (strict mode: `null`, `42`, a string) wrongly reads "is not valid JSON".
+ */
+function bodyParseMessage(err: unknown): string | null {
+  const e = err as { type?: unknown; body?: unknown; message?: unknown };
+  if (e?.type !== 'entity.parse.failed' || typeof e.body !== 'string') return null;
+  const text = e.body.trim();
+  if (text !== '' && !'{['.includes(text[0])) {
+    try {
+      JSON.parse(text);
+      return 'the request body must be a JSON object';
+    } catch {
+      // not JSON at all: JSON.parse's own words below
+    }
+  }
+  return `the request body is not valid JSON: ${String(e.message)}`;
+}

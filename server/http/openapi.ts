@@ -118,8 +118,12 @@ export function openApiDocument() {
         }),
       },
       '/jobs': {
-        get: op('Jobs, newest first', ['processes'], { 200: json('jobs', { type: 'object', properties: { jobs: { type: 'array', items: { $ref: '#/components/schemas/StatusInfo' } }, numberTotal: { type: 'integer' } } }), ...errors(400) }, {
-          parameters: [query('limit', '1-1000', { type: 'integer' }), query('offset', '>= 0', { type: 'integer' })],
+        get: op('Jobs, newest first', ['processes'], { 200: json('jobs', { type: 'object', properties: { jobs: { type: 'array', items: { $ref: '#/components/schemas/StatusInfo' } }, numberTotal: { type: 'integer', description: 'every job' }, numberMatched: { type: 'integer', description: 'the jobs the filters keep' } } }), ...errors(400) }, {
+          parameters: [
+            query('limit', '1-1000', { type: 'integer' }), query('offset', '>= 0', { type: 'integer' }),
+            query('status', 'only jobs in these statuses (comma-separated): accepted, running, successful, failed, dismissed'),
+            query('processID', 'only jobs of these processes (comma-separated); every job here runs forest-map'),
+          ],
         }),
       },
       '/jobs/{jobId}': {

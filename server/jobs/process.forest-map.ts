@@ -3,7 +3,7 @@
  * returns) and the parser that turns an execute request body into a typed, validated request.
  * One file per process, as titiler's algorithms declare their inputs and outputs.
  */
-import { DEFAULT_WS } from '../trees/window.expression.ts';
+import { DEFAULT_WS, parseWindowSize, windowSizeProblem } from '../trees/window.expression.ts';
 import { InvalidInputError } from '../errors.ts';
 import type { CrownAlgorithm } from '../trees/types.ts';
 
@@ -70,17 +70,21 @@ export function parseExecuteRequest(body: unknown): ForestMapRequest {
     if (!ALGORITHMS.includes(i.algorithm as CrownAlgorithm)) throw new InvalidInputError(`input "algorithm" must be one of ${ALGORITHMS.join(', ')}`);
     trees.algorithm = i.algorithm as CrownAlgorithm;
   }
+  if (i.hmin !== undefined) {
+    if (typeof i.hmin !== 'number' || !(i.hmin >= 0 && i.hmin <= 100)) throw new InvalidInputError('input "hmin" must be a number of metres in [0, 100]');
+    trees.hmin = i.hmin;
+  }
   if (i.ws !== undefined) {
     if (typeof i.ws === 'number') {
       if (!(Number.isFinite(i.ws) && i.ws > 0 && i.ws <= 100)) throw new InvalidInputError('input "ws" must be a window diameter in metres in (0, 100]');
     } else if (typeof i.ws !== 'string' || i.ws.length > 200) {
       throw new InvalidInputError('input "ws" must be a number (metres) or an expression of h such as "0.07*h+3"');
+    } else {
+      // an expression that fails at some height fails the job when detection meets that height: refuse it now
+      const problem = windowSizeProblem(parseWindowSize(i.ws), trees.hmin);
+      if (problem) throw new InvalidInputError(`input "ws": ${problem}`);
     }
     trees.ws = i.ws;
-  }
-  if (i.hmin !== undefined) {
-    if (typeof i.hmin !== 'number' || !(i.hmin >= 0 && i.hmin <= 100)) throw new InvalidInputError('input "hmin" must be a number of metres in [0, 100]');
-    trees.hmin = i.hmin;
   }
 
   let outs: OutputName[] = [...OUTPUT_NAMES];

@@ -11,6 +11,11 @@ import { randomUUID } from 'node:crypto';
 
 export type JobStatus = 'accepted' | 'running' | 'successful' | 'failed' | 'dismissed';
 export const ACTIVE_STATUSES: readonly JobStatus[] = ['accepted', 'running'];
+export const JOB_STATUSES: readonly JobStatus[] = ['accepted', 'running', 'successful', 'failed', 'dismissed'];
+
+function statusFilter(statuses?: readonly JobStatus[]): [string, JobStatus[]] {
+  return statuses ? [`WHERE status IN (${statuses.map(() => '?').join(',') || 'NULL'})`, [...statuses]] : ['', []];
+}
 
 export interface JobRecord {
   id: string;
@@ -96,13 +101,16 @@ export class JobStore {
   }
 
   /** Newest first. */
-  listJobs(limit = 100, offset = 0): JobRecord[] {
-    const rows = this.db.prepare('SELECT * FROM jobs ORDER BY seq DESC LIMIT ? OFFSET ?').all(limit, offset) as JobRow[];
+  /** Jobs newest first; `statuses` (when given) keeps those in one of them. */
+  listJobs(limit = 100, offset = 0, statuses?: readonly JobStatus[]): JobRecord[] {
+    const [where, args] = statusFilter(statuses);
+    const rows = this.db.prepare(`SELECT * FROM jobs ${where} ORDER BY seq DESC LIMIT ? OFFSET ?`).all(...args, limit, offset) as JobRow[];
     return rows.map(toRecord);
   }
 
-  countJobs(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
+  countJobs(statuses?: readonly JobStatus[]): number {
+    const [where, args] = statusFilter(statuses);
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM jobs ${where}`).get(...args) as { n: number }).n;
   }
 
   /** Jobs in the given statuses, oldest first. */

@@ -88,11 +88,27 @@ export function parseWindowExpression(text: string): WindowFunction {
   return root;
 }
 
-/** A --ws value: a plain number (fixed diameter) or an expression of h. */
 /** The window every entry point uses unless told otherwise: lidR's variable window, which adapts to
  *  stands of mixed heights better than a fixed diameter. */
 export const DEFAULT_WS = '0.07*h+3';
 
+/**
+ * Why a window cannot serve tops from `hmin` to `hmax` metres tall, or null: a diameter must be a
+ * number of metres in (0, hmax] at every height (a function is sampled every 0.1 m). Detection
+ * checks the heights it meets as well; this lets a request be refused before any work is done.
+ */
+export function windowSizeProblem(ws: number | WindowFunction, hmin: number, hmax = 100): string | null {
+  const bad = (d: number) => !(d > 0 && d <= hmax);
+  if (typeof ws === 'number') return bad(ws) ? `the window diameter must be in (0, ${hmax}] m, got ${ws}` : null;
+  for (let k = 0; ; k++) {
+    const h = Math.min(hmax, hmin + k * 0.1);
+    const d = ws(h);
+    if (bad(d)) return `the window size function gives ${d} m at height ${Number(h.toFixed(2))} m; it must give (0, ${hmax}] m at every height from ${hmin} to ${hmax} m`;
+    if (h >= hmax) return null;
+  }
+}
+
+/** A --ws value: a plain number (fixed diameter) or an expression of h. */
 export function parseWindowSize(text: string): number | WindowFunction {
   const n = Number(text);
   if (text.trim() !== '' && Number.isFinite(n)) {

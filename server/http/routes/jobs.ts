@@ -5,8 +5,8 @@
 import { Router } from 'express';
 import type { AppContext } from '../context.ts';
 import { InvalidInputError } from '../../errors.ts';
-import type { JobRecord } from '../../jobs/store.ts';
-import { OUTPUT_FILES, type OutputName } from '../../jobs/process.forest-map.ts';
+import { JOB_STATUSES, type JobRecord } from '../../jobs/store.ts';
+import { OUTPUT_FILES, PROCESS_ID, type OutputName } from '../../jobs/process.forest-map.ts';
 import { jobServiceFor, type JobResultSummary } from '../../jobs/service.ts';
 import type { ForestMapPlan } from '../../jobs/pipeline.ts';
 
@@ -51,6 +51,20 @@ function intParam(v: unknown, name: string, fallback: number, min: number, max: 
   return n;
 }
 
+/**
+ * A list query parameter (comma-separated, or repeated), each value one of `allowed` when given;
+ * null when absent.
+ */
+function listParam<T extends string>(v: unknown, name: string, allowed: readonly T[] | null): T[] | null {
+  if (v === undefined) return null;
+  const parts = ([] as unknown[]).concat(v);
+  if (parts.length > 20 || !parts.every((p): p is string => typeof p === 'string' && p.length <= 200)) throw new InvalidInputError(`query parameter '${name}' must be a comma-separated list`);
+  const values = parts.flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean);
+  const bad = allowed ? values.find((x) => !allowed.includes(x as T)) : undefined;
+  if (bad !== undefined) throw new InvalidInputError(`query parameter '${name}': unknown value '${bad}' (one of ${allowed!.join(', ')})`);
+  return values as T[];
+}
+
 export default function jobRoutes(ctx: AppContext): Router {
   const router = Router();
   // created now, not on the first request: a restarted server resumes interrupted jobs at once
@@ -60,11 +74,17 @@ export default function jobRoutes(ctx: AppContext): Router {
   router.get('/jobs', (req, res) => {
     const limit = intParam(req.query.limit, 'limit', 100, 1, 1000);
     const offset = intParam(req.query.offset, 'offset', 0, 0, 1e9);
+    // OGC API - Processes job list filters: every job here is a forest-map job
+    const statuses = listParam(req.query.status, 'status', JOB_STATUSES);
+    const processes = listParam(req.query.processID, 'processID', null);
+    const filter = processes && !processes.includes(PROCESS_ID) ? [] : statuses;
     const store = jobs().store;
+    const query = [statuses ? `status=${statuses.join(',')}` : '', processes ? `processID=${processes.map(encodeURIComponent).join(',')}` : ''].filter(Boolean).join('&');
     res.json({
-      jobs: store.listJobs(limit, offset).map(statusInfo),
+      jobs: store.listJobs(limit, offset, filter ?? undefined).map(statusInfo),
       numberTotal: store.countJobs(),
-      links: [{ href: `/jobs?limit=${limit}&offset=${offset}`, rel: 'self', type: 'application/json' }],
+      numberMatched: store.countJobs(filter ?? undefined),
+      links: [{ href: `/jobs?limit=${limit}&offset=${offset}${query ? `&${query}` : ''}`, rel: 'self', type: 'application/json' }],
     });
   });
 
