@@ -52,4 +52,10 @@ test('usage errors exit 2 with the reason; bad input exits 1 with the reason', (
   const kinked = cli('--chm', join(scene.dataDir, 'chm.tif'), '--region', badRegion, '--out', join(scene.root, 'y'));
   assert.equal(kinked.status, 1);
   assert.match(kinked.stderr, /intersects itself/);
+  // an output folder that cannot be made: reported at once (Node's own recursive mkdir never returns under /proc)
+  if (existsSync('/proc/self')) {
+    const unmakeable = spawnSync(process.execPath, ['bin/forestmap.js', 'process', '--chm', join(scene.dataDir, 'chm.tif'), '--out', '/proc/forestmap-no-such/out'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(unmakeable.status, 1, `status ${unmakeable.status} signal ${unmakeable.signal}`);
+    assert.match(unmakeable.stderr, /ENOENT: no such file or directory, mkdir '\/proc\/forestmap-no-such'/);
+  }
 });

@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { makeDirectory } from '../fs.dirs.ts';
 import { basename, join, resolve } from 'node:path';
 import { parseFlags, numberFlag, requireFlag } from './args.ts';
 import { UsageError } from './main.ts';
@@ -105,7 +106,7 @@ export async function run(argv: string[]): Promise<number> {
     blockSize: Math.round(blockSize),
   });
 
-  mkdirSync(out, { recursive: true });
+  makeDirectory(out);
   // unit outputs live beside the results while running, so a re-run after a crash reuses them
   const work = join(out, '.work');
   const store = new JobStore(join(work, 'units.sqlite'));

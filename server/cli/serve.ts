@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import { loadConfig } from '../config.ts';
+import { makeDirectory } from '../fs.dirs.ts';
 import { closeAppServices, createRequestListener } from '../http/app.ts';
 import type { AppContext } from '../http/context.ts';
 import { Catalog } from '../catalog/catalog.ts';
@@ -13,6 +14,7 @@ scene is generated once and served), VAR_DIR (caches and job database; default .
 
 export async function run(_argv: string[]): Promise<number> {
   const config = loadConfig();
+  makeDirectory(config.varDir);
   const catalog = await Catalog.open({ dataDir: config.dataDir, varDir: config.varDir, maxUploadBytes: config.maxUploadBytes });
   const ctx: AppContext = { config, catalog };
   // ready tiles are answered in front of Express, the rest by the app (see createRequestListener)

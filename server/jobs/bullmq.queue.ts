@@ -19,7 +19,8 @@
  * - Cancelling removes the job's units that no worker has started; running ones finish (BullMQ
  *   does not preempt) and their outputs stay, ready for a later job.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { makeDirectory } from '../fs.dirs.ts';
 import { Queue, QueueEvents, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { CancelledError } from '../errors.ts';
 import type { JobStore } from './store.ts';
@@ -87,7 +88,7 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
   private readonly pollMs: number;
 
   constructor(private readonly opts: BullQueueOptions) {
-    mkdirSync(opts.resultDir, { recursive: true });
+    makeDirectory(opts.resultDir);
     this.attempts = opts.attempts ?? 3;
     this.pollMs = opts.pollMs ?? 500;
   }
@@ -265,7 +266,7 @@ export interface UnitWorker {
  * shared folder.
  */
 export function startUnitWorker<S>(opts: UnitWorkerOptions<S>): UnitWorker {
-  mkdirSync(opts.resultDir, { recursive: true });
+  makeDirectory(opts.resultDir);
   const runUnit = async (job: Job<UnitJobData<S>>): Promise<void> => {
     const { key, spec } = job.data;
     const out = unitResultPath(opts.resultDir, key);

@@ -3,7 +3,8 @@
  * COG writers (image.tif, chm.tif) and the tree GeoJSON, so memory is a few strips whatever the
  * scene size, and the files agree with each other by construction.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { makeDirectory } from '../fs.dirs.ts';
 import { join } from 'node:path';
 import { writeCog } from '../raster/cog.writer.ts';
 import type { Crs, Grid, Window } from '../raster/types.ts';
@@ -112,7 +113,7 @@ export async function generateScene(opts: SceneOptions): Promise<SceneSummary> {
   const world = { seed: opts.seed >>> 0, preset, landscape: makeLandscape(opts.seed >>> 0, preset), topClearance: topClearanceFor(opts.gsd) };
   const scene: SceneRaster = { world, width: opts.width, height: opts.height, gsd: opts.gsd, sun: SCENE_SUN };
   const grid = sceneGrid(opts.width, opts.height, opts.gsd);
-  await mkdir(opts.out, { recursive: true });
+  makeDirectory(opts.out);
   const files = { image: 'image.tif', chm: 'chm.tif', trees: 'trees.geojson', crowns: opts.crowns === false ? null : 'crowns.geojson' };
   const vectors = await TreeVectorWriter.create({
     treesPath: join(opts.out, files.trees),
