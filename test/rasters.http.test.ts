@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Catalog } from '../server/catalog/catalog.ts';
@@ -286,6 +286,17 @@ test('uploads: raw and multipart are registered; bad files are 422 with the reas
   const big = join(scratch, 'big.bin');
   writeFileSync(big, Buffer.alloc(MAX_UPLOAD + 200_000, 1));
   assert.equal((await upload("big.tif", big)).status, 413, "declared too big");
+  // a declared size over the limit is refused at once, without waiting for a body that never comes
+  const declaredOnly = await new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+    const req = httpRequest(`${base}/api/rasters?filename=huge.tif`, { method: 'POST', headers: { 'content-length': String(10 * 1024 ** 3) } }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, connection: res.headers.connection });
+    });
+    req.on('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error('no answer within 5 s to a request whose declared size is over the limit')));
+    req.flushHeaders();
+  });
+  assert.deepEqual(declaredOnly, { status: 413, connection: 'close' });
   // streamed without a declared length: the limit still holds
   const chunks = async function* () { for (let i = 0; i < 40; i++) yield new Uint8Array(100_000); };
   const streamed = await fetch(`${base}/api/rasters?filename=s.tif`, { method: 'POST', body: (ReadableStream as any).from(chunks()), duplex: 'half' } as RequestInit);

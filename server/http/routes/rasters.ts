@@ -152,11 +152,14 @@ export default function rasterRoutes(ctx: AppContext): Router {
   });
 
   router.post('/api/rasters', async (req, res) => {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (Number.isFinite(declared) && declared > catalog.options.maxUploadBytes + 64 * 1024) {
+      // refused on its declared size alone: answer now and close, rather than wait for a body
+      // that may never come (or read gigabytes only to throw them away)
+      res.setHeader('Connection', 'close');
+      throw new LimitExceededError(`upload of ${declared} bytes exceeds the limit of ${catalog.options.maxUploadBytes} bytes`);
+    }
     try {
-      const declared = Number(req.headers['content-length'] ?? NaN);
-      if (Number.isFinite(declared) && declared > catalog.options.maxUploadBytes + 64 * 1024) {
-        throw new LimitExceededError(`upload of ${declared} bytes exceeds the limit of ${catalog.options.maxUploadBytes} bytes`);
-      }
       const entry = await uploadFrom(req, catalog, { id: optionalString(req.query.id, 'id'), role: roleParam(req.query.role) });
       res.status(201).setHeader('Location', `/api/rasters/${entry.id}`).json(rasterJson(entry, base(req)));
     } catch (err) {
