@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { booleanPointInPolygon } from '@turf/turf';
 import { openRaster } from '../server/raster/source.ts';
@@ -139,5 +139,23 @@ test('a trees stage that fails fails the job only once the CHM export beside it 
   assert.ok(failedWhileWriting, 'the trees tile failed while the COG was being written');
   // and when the job's failure is reported, the export has stopped: nothing writes there any more
   assert.deepEqual(writing(), []);
+  store.close();
+});
+
+test('a job clears what a killed run of it left half-written in its folder, and nothing else', { skip }, async () => {
+  const region = sceneRegion(scene, [[0.2, 0.2], [0.6, 0.2], [0.6, 0.6], [0.2, 0.6]]);
+  const raster = { id: 'image', path: join(scene.dataDir, 'image.tif'), version: fileVersion(join(scene.dataDir, 'image.tif'))!, role: 'image' as const };
+  const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'image', region, model: 'hrch-mini' } }), { resolveRaster: () => raster, tileSize: 32, blockSize: 64 });
+  const store = new JobStore(':memory:');
+  const pathOf = (key: string) => queue.resultPath(key);
+  const resources = defaultResources(pathOf);
+  const queue = new SqliteWorkQueue<UnitSpec>(store, join(scene.root, 'units-stale'), (u, p, s) => executeUnit(u, p, s, resources));
+  const outDir = join(scene.root, 'out-stale');
+  // what the writers leave when the process dies mid-export (names as cog.writer, GeoJsonFileWriter and writeFileAtomic make them)
+  mkdirSync(join(outDir, '.chm.tif.tmp-Xy12ab'), { recursive: true });
+  writeFileSync(join(outDir, '.chm.tif.tmp-Xy12ab', 'level0.bin'), 'partial');
+  for (const f of ['trees.geojson.4242.tmp', 'crowns.geojson.4242.tmp', 'stats.json.4242.k3j2.tmp', 'notes.tmp', 'chm.tif.bak']) writeFileSync(join(outDir, f), 'x');
+  await runForestMap({ plan, queue, pathOf, outDir, jobId: 'js', signal: new AbortController().signal });
+  assert.deepEqual(readdirSync(outDir).sort(), ['chm.tif', 'chm.tif.bak', 'crowns.geojson', 'notes.tmp', 'stats.json', 'trees.geojson']);
   store.close();
 });

@@ -6,7 +6,7 @@
  *
  * Planning is deterministic: a resumed job re-plans the same units from its stored plan.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openRaster } from '../raster/source.ts';
 import type { Grid, Window } from '../raster/types.ts';
@@ -234,6 +234,7 @@ export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
   }
   const t1 = performance.now();
   mkdirSync(run.outDir, { recursive: true });
+  removeStaleTemporaries(run.outDir);
   const stats = new RegionStatsAccumulator();
   const outputs: Partial<Record<OutputName, string>> = {};
   // the CHM's export needs only the CHM: it runs beside the trees stage, whose work is on the
@@ -264,6 +265,20 @@ export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
   report(1, 'done');
   const t3 = performance.now();
   return { statistics, outputs, units: { chm: nChm, trees: nTrees, treesFromStore }, seconds: { chm: (t1 - t0) / 1000, trees: (t2 - t1) / 1000, export: (t3 - t2) / 1000 } };
+}
+
+/**
+ * What an earlier run of this job left half-written when it was killed (the COG writer's work
+ * folder, the GeoJSON and statistics temporaries): this run writes its own, and a region's COG
+ * work folder can be hundreds of MB. Only our own temporaries of the result files are touched:
+ * `forestmap process --out` may point at a folder that holds other files.
+ */
+export function removeStaleTemporaries(outDir: string): void {
+  const ours = Object.values(OUTPUT_FILES).map(({ file }) => file.replace(/\./g, '\\.')).join('|');
+  const stale = new RegExp(`^(\\.(${ours})\\.tmp-.+|(${ours})\\.\\d+(\\.[a-z0-9]+)?\\.tmp)$`);
+  for (const name of readdirSync(outDir)) {
+    if (stale.test(name)) rmSync(join(outDir, name), { recursive: true, force: true });
+  }
 }
 
 function statsDocument(plan: ForestMapPlan, statistics: RegionStatistics) {
