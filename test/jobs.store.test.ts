@@ -4,12 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BusyError } from '../server/errors.ts';
 import { JobStore } from '../server/jobs/store.ts';
-import { SqliteWorkQueue, writeFileAtomic, hashOf, type WorkUnit } from '../server/jobs/queue.ts';
+import { SqliteWorkQueue, writeFileAtomic, hashOf, unitKeyHash, type WorkUnit } from '../server/jobs/queue.ts';
 import { JobRunner, type JobExecutor } from '../server/jobs/runner.ts';
 import { JobService, loadJobsConfig } from '../server/jobs/service.ts';
 
@@ -215,4 +215,25 @@ test('JOBS_RETENTION_DAYS: 30 by default, 0 keeps jobs, nonsense is refused; the
   assert.throws(() => service.runner.get(job.id), /no job/, 'forgotten when the service starts');
   await service.close();
   t.done();
+});
+
+test('a queue starting on a units folder sweeps temporaries a killed writer left an hour ago, and nothing else', () => {
+  const t = tmp();
+  try {
+    const dir = join(t.dir, 'units');
+    mkdirSync(dir);
+    const h = unitKeyHash('some unit');
+    const old = [`${h}.bin.4242.tmp`, `${h}.bin.4242.k3j2ab.tmp`];
+    const keep = [`${h}.bin`, `${h}.bin.5151.tmp`, 'notes.tmp', `${h}.bin.x.tmp`];
+    for (const f of [...old, ...keep]) writeFileSync(join(dir, f), 'x');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    for (const f of [...old, 'notes.tmp', `${h}.bin`]) utimesSync(join(dir, f), twoHoursAgo, twoHoursAgo);
+    const store = new JobStore(':memory:');
+    new SqliteWorkQueue(store, dir, async () => undefined);
+    // the fresh temporary may belong to a unit being written right now
+    assert.deepEqual(readdirSync(dir).sort(), [...keep].sort());
+    store.close();
+  } finally {
+    t.done();
+  }
 });

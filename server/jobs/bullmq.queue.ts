@@ -24,7 +24,7 @@ import { makeDirectory } from '../fs.dirs.ts';
 import { Queue, QueueEvents, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { CancelledError } from '../errors.ts';
 import type { JobStore } from './store.ts';
-import { forgetStoredResults, RunProgress, unitKeyHash, unitResultPath, type RunOptions, type UnitExecutor, type UnitQueue, type WorkUnit } from './queue.ts';
+import { forgetStoredResults, RunProgress, sweepStaleUnitTemporaries, unitKeyHash, unitResultPath, type RunOptions, type UnitExecutor, type UnitQueue, type WorkUnit } from './queue.ts';
 
 export const DEFAULT_UNIT_QUEUE = 'forestmap-units';
 
@@ -267,6 +267,7 @@ export interface UnitWorker {
  */
 export function startUnitWorker<S>(opts: UnitWorkerOptions<S>): UnitWorker {
   makeDirectory(opts.resultDir);
+  sweepStaleUnitTemporaries(opts.resultDir);
   const runUnit = async (job: Job<UnitJobData<S>>): Promise<void> => {
     const { key, spec } = job.data;
     const out = unitResultPath(opts.resultDir, key);

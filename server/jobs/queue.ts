@@ -12,7 +12,7 @@
  * and workers on other machines run the same `UnitExecutor` against shared storage. The runner and
  * the HTTP API do not change.
  */
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { CancelledError } from '../errors.ts';
@@ -103,6 +103,31 @@ export function unitResultPath(resultDir: string, key: string): string {
   return join(resultDir, `${unitKeyHash(key)}.bin`);
 }
 
+/** A unit output's temporary (writeFileAtomic's and a CHM block's: `<hash>.bin.<pid>[.<rand>].tmp`). */
+const UNIT_TEMPORARY = /^[0-9a-f]{32}\.bin\.\d+(\.[a-z0-9]+)?\.tmp$/;
+
+/**
+ * Removes unit output temporaries untouched for `maxAgeMs`: what a process killed mid-write left.
+ * Age, not the writer's pid, decides, because with several machines sharing the folder a pid says
+ * nothing; a CHM block being written touches its temporary with every strip, so an hour is far
+ * beyond any live one. Returns how many were removed.
+ */
+export function sweepStaleUnitTemporaries(resultDir: string, maxAgeMs = 3_600_000, now = Date.now()): number {
+  let removed = 0;
+  for (const name of readdirSync(resultDir)) {
+    if (!UNIT_TEMPORARY.test(name)) continue;
+    const path = join(resultDir, name);
+    try {
+      if (now - statSync(path).mtimeMs < maxAgeMs) continue;
+      rmSync(path, { force: true });
+      removed++;
+    } catch {
+      // gone meanwhile (renamed into place, or swept by another worker)
+    }
+  }
+  return removed;
+}
+
 /**
  * A run's progress: the units done plus how far each unit in flight is, so a long unit (a CHM
  * block) moves the bar and the total never steps back.
@@ -155,6 +180,7 @@ export class SqliteWorkQueue<S> implements UnitQueue<S> {
     private readonly concurrency = 1,
   ) {
     mkdirSync(resultDir, { recursive: true });
+    sweepStaleUnitTemporaries(resultDir);
   }
 
   /** Where a unit's output lives: derived from its key only, so every job finds it. */
