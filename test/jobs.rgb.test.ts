@@ -6,10 +6,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { booleanPointInPolygon } from '@turf/turf';
 import { openRaster } from '../server/raster/source.ts';
+import { ConflictError } from '../server/errors.ts';
 import { resolveModel } from '../server/model/registry.ts';
 import { CHM_COMPRESSION, computeChm, computeChmImage } from '../server/chm/engine.ts';
 import { chmCachePath, recordCachedChm } from '../server/chm/cache.ts';
@@ -157,5 +158,33 @@ test('a job clears what a killed run of it left half-written in its folder, and 
   for (const f of ['trees.geojson.4242.tmp', 'crowns.geojson.4242.tmp', 'stats.json.4242.k3j2.tmp', 'notes.tmp', 'chm.tif.bak']) writeFileSync(join(outDir, f), 'x');
   await runForestMap({ plan, queue, pathOf, outDir, jobId: 'js', signal: new AbortController().signal });
   assert.deepEqual(readdirSync(outDir).sort(), ['chm.tif', 'chm.tif.bak', 'crowns.geojson', 'notes.tmp', 'stats.json', 'trees.geojson']);
+  store.close();
+});
+
+test('a raster removed while its job runs fails the job with that reason, not with what a stage tripped over', { skip }, async () => {
+  const path = join(scene.root, 'doomed.tif');
+  copyFileSync(join(scene.dataDir, 'image.tif'), path);
+  const region = sceneRegion(scene, [[0.2, 0.2], [0.6, 0.2], [0.6, 0.6], [0.2, 0.6]]);
+  const raster = { id: 'doomed', path, version: fileVersion(path)!, role: 'image' as const };
+  const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'doomed', region, model: 'hrch-mini' } }), { resolveRaster: () => raster, tileSize: 32, blockSize: 64 });
+  const store = new JobStore(':memory:');
+  const pathOf = (key: string) => queue.resultPath(key);
+  const resources = defaultResources(pathOf);
+  const unitsDir = join(scene.root, 'units-doomed');
+  // as DELETE /api/rasters/:id does mid-run: the file goes, and so do the raster's unit outputs
+  let removed = false;
+  const queue = new SqliteWorkQueue<UnitSpec>(store, unitsDir, (u, p, s) => {
+    if (u.spec.kind === 'trees' && !removed) {
+      removed = true;
+      rmSync(path);
+      for (const f of readdirSync(unitsDir)) if (f.endsWith('.bin')) rmSync(join(unitsDir, f));
+    }
+    return executeUnit(u, p, s, resources);
+  });
+  await assert.rejects(
+    runForestMap({ plan, queue, pathOf, outDir: join(scene.root, 'out-doomed'), jobId: 'jd', signal: new AbortController().signal }),
+    (err: unknown) => err instanceof ConflictError && /raster 'doomed' was removed while the job ran; submit the job again/.test(err.message),
+  );
+  assert.ok(removed);
   store.close();
 });

@@ -154,12 +154,16 @@ interface Layout {
   ctx: UnitContext;
 }
 
+/** The ConflictError for a job whose raster is no longer the version it was planned on, or null. */
+function rasterChanged(ctx: UnitContext, when: string): ConflictError | null {
+  const now = fileVersion(ctx.raster.path);
+  return now === ctx.raster.version ? null : new ConflictError(`raster '${ctx.raster.id}' was ${now === null ? 'removed' : 'replaced'} ${when}; submit the job again`);
+}
+
 async function layout(plan: ForestMapPlan): Promise<Layout> {
   const { ctx } = plan;
-  const now = fileVersion(ctx.raster.path);
-  if (now !== ctx.raster.version) {
-    throw new ConflictError(`raster '${ctx.raster.id}' was ${now === null ? 'removed' : 'replaced'} after the job was submitted; submit the job again`);
-  }
+  const changed = rasterChanged(ctx, 'after the job was submitted');
+  if (changed) throw changed;
   const source = await openRaster(ctx.raster.path);
   const grid = ctx.raster.role === 'image' ? chmGridOf(source, await resolveModel(ctx.model ?? undefined)) : source.grid;
   const planar = regionToPlanar(plan.region, projector(WGS84, grid.crs));
@@ -215,8 +219,26 @@ async function layout(plan: ForestMapPlan): Promise<Layout> {
   return { grid, planar, regionWin, tileRows, treesUnits, chmUnits, ctx: jobCtx };
 }
 
-/** Runs a planned job to the end: CHM units, then trees units beside the CHM export, then the GeoJSON (finished units are reused). */
+/**
+ * Runs a planned job to the end: CHM units, then trees units beside the CHM export, then the
+ * GeoJSON (finished units are reused). A raster removed or replaced while the job runs fails it
+ * with a ConflictError: its units are forgotten then, and reads after a replacement would see
+ * another file than the one the units are keyed by.
+ */
 export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
+  try {
+    const summary = await runStages(run);
+    const changed = rasterChanged(run.plan.ctx, 'while the job ran');
+    if (changed) throw changed;
+    return summary;
+  } catch (err) {
+    if (err instanceof ConflictError) throw err;
+    // whatever a stage tripped over (a forgotten unit's file, say), the reason is the raster
+    throw rasterChanged(run.plan.ctx, 'while the job ran') ?? err;
+  }
+}
+
+async function runStages(run: PipelineRun): Promise<PipelineSummary> {
   const { plan, queue, signal } = run;
   const report = run.progress ?? (() => undefined);
   const lay = await layout(plan);
@@ -233,6 +255,9 @@ export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
     });
   }
   const t1 = performance.now();
+  // blocks of a raster that changed meanwhile may be gone or of the old file: stop here
+  const changed = rasterChanged(plan.ctx, 'while the job ran');
+  if (changed) throw changed;
   mkdirSync(run.outDir, { recursive: true });
   removeStaleTemporaries(run.outDir);
   const stats = new RegionStatsAccumulator();
