@@ -192,6 +192,7 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
     ['self-intersecting ring', exec({ inputs: { raster: 'chm', region: { type: 'Polygon', coordinates: [[inside.coordinates[0][0], inside.coordinates[0][2], inside.coordinates[0][1], inside.coordinates[0][3], inside.coordinates[0][0]]] } } }), 400, /intersects itself/],
     ['projected coordinates', exec({ inputs: { raster: 'chm', region: { type: 'Polygon', coordinates: [[[560000, 4899900], [560100, 4899900], [560100, 4900000], [560000, 4899900]]] } } }), 400, /longitude 560000 is outside/],
     ['region outside the raster', exec({ inputs: { raster: 'chm', bbox: [10, 50, 10.001, 50.001] } }), 400, /does not overlap raster 'chm'/],
+    ['region smaller than a pixel', exec({ inputs: { raster: 'chm', bbox: [inside.coordinates[0][0][0], inside.coordinates[0][0][1], inside.coordinates[0][0][0] + 1e-7, inside.coordinates[0][0][1] + 1e-7] } }), 400, /holds no pixel centre of raster 'chm': it must cover at least one of its 0\.5 m pixels/],
     ['region over the area limit', exec({ inputs: { raster: 'chm', bbox: [-122.3, 44.2, -122.2, 44.3] } }), 413, /exceeds the limit of 1 km²/],
     ['bbox and region together', exec({ inputs: { raster: 'chm', region: inside, bbox: [0, 0, 1, 1] } }), 400, /either "region" or "bbox"/],
     ['unknown model', exec({ inputs: { raster: 'image', model: 'no-such-model', region: inside } }), 404, /unknown model 'no-such-model'/],

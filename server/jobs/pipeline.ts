@@ -89,6 +89,10 @@ export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): P
   const region = req.region === null ? parseRegion(footprint(source.grid), limits) : parseRegion(req.region, limits);
   const planar = regionToPlanar(region, projector(WGS84, grid.crs));
   if (!regionTouchesGrid(planar, grid)) {
+    if (regionWindow(planar, grid)) {
+      const pixel = Math.hypot(grid.transform[1], grid.transform[4]);
+      throw new InvalidInputError(`the region holds no pixel centre of raster '${raster.id}': it must cover at least one of its ${Number(pixel.toPrecision(3))} ${grid.crs.units} pixels`, { regionBbox: region.bbox });
+    }
     const b = source.metadata.wgs84Bounds.map((v) => v.toFixed(6)).join(', ');
     throw new InvalidInputError(`the region does not overlap raster '${raster.id}' (the raster covers [${b}] in WGS84 lon/lat)`, { rasterBounds: source.metadata.wgs84Bounds, regionBbox: region.bbox });
   }
