@@ -19,10 +19,9 @@ import { parseArgs } from 'node:util';
 import { openRaster } from '../server/raster/source.ts';
 import { resolveModel } from '../server/model/registry.ts';
 import { streamChmBlock } from '../server/chm/block.ts';
-import { defaultDepth } from '../server/chm/engine.ts';
 import { getInferenceRunner, releaseInferenceRunners, type InferenceRunner } from '../server/chm/inference.runner.ts';
 import { generateScene } from '../server/scene/generate.ts';
-import { seededInput, timeRuns } from './pure.rate.ts';
+import { timeEngineRunner } from './pure.rate.ts';
 
 const { values } = parseArgs({
   options: {
@@ -87,12 +86,10 @@ try {
   const perTile = allCpu / allTiles;
 
   const runner = await getInferenceRunner(manifest);
-  const buffer = (n: number) => runner.inputBuffer?.(n) ?? new Float32Array(n);
-  const pure = await timeRuns((x) => runner.run(x, 2, T, T), seededInput(2, T), 2, 96, { inFlight: defaultDepth(2 * 3 * T * T * 4), buffer, minSeconds: 1 });
-  const pure2 = await timeRuns((x) => runner.run(x, 2, T, T), seededInput(2, T), 2, 96, { inFlight: defaultDepth(2 * 3 * T * T * 4), buffer, minSeconds: 3 });
-  const modelPerTile = (pure2.cpuSeconds * 1000) / pure2.tiles;
-  void pure; // the first run warms the sessions up
-  console.log(`the block's own work: ${perTile.toFixed(3)} ms CPU per model tile; the model in pure inference: ${modelPerTile.toFixed(2)} ms CPU per tile (${(pure2.tiles / pure2.seconds).toFixed(0)} tiles/s)`);
+  await timeEngineRunner(runner, { batch: 2, tiles: 96, minSeconds: 1 }); // warms the sessions up
+  const pure = await timeEngineRunner(runner, { batch: 2, tiles: 96, minSeconds: 3 });
+  const modelPerTile = (pure.cpuSeconds * 1000) / pure.tiles;
+  console.log(`the block's own work: ${perTile.toFixed(3)} ms CPU per model tile; the model in pure inference: ${modelPerTile.toFixed(2)} ms CPU per tile (${(pure.tiles / pure.seconds).toFixed(0)} tiles/s)`);
   console.log(`=> a CHM block's work besides the model is ${((perTile / modelPerTile) * 100).toFixed(1)}% of the model's CPU (before any slowdown from sharing the cores)`);
 } finally {
   await releaseInferenceRunners();

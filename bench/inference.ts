@@ -28,7 +28,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { seededInput, timeRuns } from './pure.rate.ts';
+import { seededInput, timeEngineRunner, timeRuns } from './pure.rate.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PYTHON = process.env.FORESTMAP_PYTHON ?? '/usr/bin/python3';
@@ -91,10 +91,7 @@ async function pureRunner(model: string, batch: number, tiles: number) {
   const input = seededInput(batch, T);
   await Promise.all(Array.from({ length: layout.sessions }, () => runner.run(input.slice(), batch, T, T)));
   // at least `tiles` tiles and at least MIN_PURE_SECONDS, so a fast model's rate is not a blip
-  const { defaultDepth } = await import('../server/chm/engine.ts');
-  const inFlight = defaultDepth(input.byteLength);
-  const buffer = (n: number) => runner.inputBuffer?.(n) ?? new Float32Array(n);
-  const t = await timeRuns((x) => runner.run(x, batch, T, T), input, batch, tiles, { inFlight, minSeconds: MIN_PURE_SECONDS, buffer });
+  const t = await timeEngineRunner(runner, { batch, tiles, minSeconds: MIN_PURE_SECONDS });
   await releaseInferenceRunners();
   process.stdout.write(JSON.stringify({ ...t, sessions: layout.sessions, threads: layout.threads }) + '\n');
 }

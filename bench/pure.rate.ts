@@ -2,6 +2,8 @@
  * Pure inference timing shared by the benches: a model run on seeded input, nothing read,
  * blended or written.
  */
+import { defaultDepth } from '../server/chm/engine.ts';
+import type { InferenceRunner } from '../server/chm/inference.runner.ts';
 
 /** batch x 3 x size x size model input, seeded (values in [-2, 2)): the same for every bench. */
 export function seededInput(batch: number, size: number): Float32Array {
@@ -43,4 +45,18 @@ export async function timeRuns(run: (input: Float32Array) => Promise<unknown>, i
   }
   const cpu = process.cpuUsage(cpu0);
   return { tiles: sent, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
+/**
+ * Pure inference through a CHM engine runner the way the engine drives it: seeded batches in the
+ * runner's shared input buffers, as many in flight as the engine keeps (engine.ts defaultDepth).
+ * `run`: the runner's run when a bench has wrapped it (to count the job's tiles, say).
+ */
+export function timeEngineRunner(runner: InferenceRunner, opts: { batch: number; tiles: number; minSeconds: number; run?: InferenceRunner['run'] }): Promise<PureTiming> {
+  const T = runner.manifest.tiling.tileSize;
+  const run = opts.run ?? runner.run.bind(runner);
+  const input = seededInput(opts.batch, T);
+  return timeRuns((x) => run(x, opts.batch, T, T), input, opts.batch, opts.tiles, {
+    inFlight: defaultDepth(input.byteLength), minSeconds: opts.minSeconds, buffer: (n) => runner.inputBuffer?.(n) ?? new Float32Array(n),
+  });
 }

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { UnitSpec } from '../server/jobs/units.ts';
-import { seededInput, timeRuns } from './pure.rate.ts';
+import { timeEngineRunner } from './pure.rate.ts';
 
 const { values } = parseArgs({
   options: {
@@ -69,7 +69,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   const { getInferenceRunner, releaseInferenceRunners } = await import('../server/chm/inference.runner.ts');
   const { detectionPool, releaseDetectionPool } = await import('../server/trees/detect.pool.ts');
   const { resolveModel } = await import('../server/model/registry.ts');
-  const { computeChm, defaultDepth } = await import('../server/chm/engine.ts');
+  const { computeChm } = await import('../server/chm/engine.ts');
   const { windowGrid } = await import('../server/chm/model.grid.ts');
   const { chmGridOf } = await import('../server/chm/block.ts');
   const { regionToPlanar, regionWindow, parseRegion } = await import('../server/features/region.ts');
@@ -112,16 +112,10 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     }
     const plan = await planOf(region);
     const run0 = runner.run.bind(runner);
-    // pure inference: the same runner on seeded tiles, as many batches in flight as the engine keeps,
-    // in the runner's shared input buffers. Measured just before the job and again after the
-    // engine comparison: a runner's rate drifts by a few percent over a process's first minute
-    const T = manifest.tiling.tileSize, batch = 2;
-    const buffer = (n: number) => runner.inputBuffer?.(n) ?? new Float32Array(n);
-    const pureRun = async () => {
-      const c0 = process.cpuUsage();
-      const r = await timeRuns((x) => run0(x, batch, T, T), seededInput(batch, T), batch, 96, { inFlight: defaultDepth(batch * 3 * T * T * 4), buffer, minSeconds: 3 });
-      return { ...r, cpuSeconds: cpuSeconds(process.cpuUsage(c0)) };
-    };
+    // pure inference: the same runner on seeded tiles, driven as the engine drives it. Measured
+    // just before the job and again after the engine comparison: a runner's rate drifts by a few
+    // percent over a process's first minute
+    const pureRun = () => timeEngineRunner(runner, { batch: 2, tiles: 96, minSeconds: 3, run: run0 });
     const pureBefore = await pureRun();
     // count the model's tiles (the job's units reach this same shared runner)
     let tiles = 0;

@@ -18,7 +18,7 @@ import { computeChmBlock } from '../server/chm/block.ts';
 import { releaseInferenceRunners } from '../server/chm/inference.runner.ts';
 import { detectTrees } from '../server/trees/detect.ts';
 import { JobStore } from '../server/jobs/store.ts';
-import { SqliteWorkQueue } from '../server/jobs/queue.ts';
+import { SqliteWorkQueue, type WorkUnit } from '../server/jobs/queue.ts';
 import { parseExecuteRequest } from '../server/jobs/process.forest-map.ts';
 import { fileVersion, planForestMap, runForestMap } from '../server/jobs/pipeline.ts';
 import { defaultResources, executeUnit, type UnitSpec } from '../server/jobs/units.ts';
@@ -117,74 +117,84 @@ test('an image job (blocks + tiles) equals whole-raster inference and detection 
   store.close();
 });
 
-test('a trees stage that fails fails the job only once the CHM export beside it has stopped writing', { skip }, async () => {
-  const region = sceneRegion(scene, [[0.05, 0.05], [0.95, 0.05], [0.95, 0.95], [0.05, 0.95]]);
-  const raster = { id: 'image', path: join(scene.dataDir, 'image.tif'), version: fileVersion(join(scene.dataDir, 'image.tif'))!, role: 'image' as const };
-  const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'image', region, model: 'hrch-mini' } }), { resolveRaster: () => raster, tileSize: 32, blockSize: 64 });
+/**
+ * An image job over `fractions` of the scene (the fixture model, 32 px tiles, 64 px blocks) on its
+ * own queue in `unitsDir`; `unit` runs each unit (given the default executor to call).
+ */
+async function imageJob(opts: {
+  fractions: Array<[number, number]>; unitsDir: string; id?: string; path?: string;
+  unit?: (u: WorkUnit<UnitSpec>, outPath: string, signal: AbortSignal, execute: () => Promise<void>) => Promise<void>;
+}) {
+  const path = opts.path ?? join(scene.dataDir, 'image.tif'), id = opts.id ?? 'image';
+  const raster = { id, path, version: fileVersion(path)!, role: 'image' as const };
+  const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: id, region: sceneRegion(scene, opts.fractions), model: 'hrch-mini' } }), { resolveRaster: () => raster, tileSize: 32, blockSize: 64 });
   const store = new JobStore(':memory:');
   const pathOf = (key: string) => queue.resultPath(key);
   const resources = defaultResources(pathOf);
+  const unit = opts.unit ?? ((_u, _p, _s, execute) => execute());
+  const queue = new SqliteWorkQueue<UnitSpec>(store, opts.unitsDir, (u, p, s) => unit(u, p, s, () => executeUnit(u, p, s, resources)));
+  return {
+    run: (outDir: string, jobId: string) => runForestMap({ plan, queue, pathOf, outDir, jobId, signal: new AbortController().signal }),
+    close: () => store.close(),
+  };
+}
+
+test('a trees stage that fails fails the job only once the CHM export beside it has stopped writing', { skip }, async () => {
   const outDir = join(scene.root, 'out-failing');
   // the CHM blocks run; a trees tile fails while the region's COG is being written (the COG
   // writer works in a temporary folder beside its file until it is done)
   const writing = () => readdirSync(outDir).filter((f) => f.includes('.tmp-'));
   let failedWhileWriting = false;
-  const queue = new SqliteWorkQueue<UnitSpec>(store, join(scene.root, 'units-failing'), async (u, p, s) => {
-    if (u.spec.kind !== 'trees') return executeUnit(u, p, s, resources);
-    for (let i = 0; i < 2000 && !writing().length; i++) await new Promise((r) => setImmediate(r));
-    failedWhileWriting = writing().length > 0;
-    throw new Error('detector exploded');
+  const job = await imageJob({
+    fractions: [[0.05, 0.05], [0.95, 0.05], [0.95, 0.95], [0.05, 0.95]], unitsDir: join(scene.root, 'units-failing'),
+    unit: async (u, _p, _s, execute) => {
+      if (u.spec.kind !== 'trees') return execute();
+      for (let i = 0; i < 2000 && !writing().length; i++) await new Promise((r) => setImmediate(r));
+      failedWhileWriting = writing().length > 0;
+      throw new Error('detector exploded');
+    },
   });
   mkdirSync(outDir, { recursive: true });
-  await assert.rejects(runForestMap({ plan, queue, pathOf, outDir, jobId: 'jf', signal: new AbortController().signal }), /detector exploded/);
+  await assert.rejects(job.run(outDir, 'jf'), /detector exploded/);
   assert.ok(failedWhileWriting, 'the trees tile failed while the COG was being written');
   // and when the job's failure is reported, the export has stopped: nothing writes there any more
   assert.deepEqual(writing(), []);
-  store.close();
+  job.close();
 });
 
 test('a job clears what a killed run of it left half-written in its folder, and nothing else', { skip }, async () => {
-  const region = sceneRegion(scene, [[0.2, 0.2], [0.6, 0.2], [0.6, 0.6], [0.2, 0.6]]);
-  const raster = { id: 'image', path: join(scene.dataDir, 'image.tif'), version: fileVersion(join(scene.dataDir, 'image.tif'))!, role: 'image' as const };
-  const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'image', region, model: 'hrch-mini' } }), { resolveRaster: () => raster, tileSize: 32, blockSize: 64 });
-  const store = new JobStore(':memory:');
-  const pathOf = (key: string) => queue.resultPath(key);
-  const resources = defaultResources(pathOf);
-  const queue = new SqliteWorkQueue<UnitSpec>(store, join(scene.root, 'units-stale'), (u, p, s) => executeUnit(u, p, s, resources));
+  const job = await imageJob({ fractions: [[0.2, 0.2], [0.6, 0.2], [0.6, 0.6], [0.2, 0.6]], unitsDir: join(scene.root, 'units-stale') });
   const outDir = join(scene.root, 'out-stale');
   // what the writers leave when the process dies mid-export (names as cog.writer, GeoJsonFileWriter and writeFileAtomic make them)
   mkdirSync(join(outDir, '.chm.tif.tmp-Xy12ab'), { recursive: true });
   writeFileSync(join(outDir, '.chm.tif.tmp-Xy12ab', 'level0.bin'), 'partial');
   for (const f of ['trees.geojson.4242.tmp', 'crowns.geojson.4242.tmp', 'stats.json.4242.k3j2.tmp', 'notes.tmp', 'chm.tif.bak']) writeFileSync(join(outDir, f), 'x');
-  await runForestMap({ plan, queue, pathOf, outDir, jobId: 'js', signal: new AbortController().signal });
+  await job.run(outDir, 'js');
   assert.deepEqual(readdirSync(outDir).sort(), ['chm.tif', 'chm.tif.bak', 'crowns.geojson', 'notes.tmp', 'stats.json', 'trees.geojson']);
-  store.close();
+  job.close();
 });
 
 test('a raster removed while its job runs fails the job with that reason, not with what a stage tripped over', { skip }, async () => {
   const path = join(scene.root, 'doomed.tif');
   copyFileSync(join(scene.dataDir, 'image.tif'), path);
-  const region = sceneRegion(scene, [[0.2, 0.2], [0.6, 0.2], [0.6, 0.6], [0.2, 0.6]]);
-  const raster = { id: 'doomed', path, version: fileVersion(path)!, role: 'image' as const };
-  const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'doomed', region, model: 'hrch-mini' } }), { resolveRaster: () => raster, tileSize: 32, blockSize: 64 });
-  const store = new JobStore(':memory:');
-  const pathOf = (key: string) => queue.resultPath(key);
-  const resources = defaultResources(pathOf);
   const unitsDir = join(scene.root, 'units-doomed');
   // as DELETE /api/rasters/:id does mid-run: the file goes, and so do the raster's unit outputs
   let removed = false;
-  const queue = new SqliteWorkQueue<UnitSpec>(store, unitsDir, (u, p, s) => {
-    if (u.spec.kind === 'trees' && !removed) {
-      removed = true;
-      rmSync(path);
-      for (const f of readdirSync(unitsDir)) if (f.endsWith('.bin')) rmSync(join(unitsDir, f));
-    }
-    return executeUnit(u, p, s, resources);
+  const job = await imageJob({
+    fractions: [[0.2, 0.2], [0.6, 0.2], [0.6, 0.6], [0.2, 0.6]], unitsDir, id: 'doomed', path,
+    unit: (u, _p, _s, execute) => {
+      if (u.spec.kind === 'trees' && !removed) {
+        removed = true;
+        rmSync(path);
+        for (const f of readdirSync(unitsDir)) if (f.endsWith('.bin')) rmSync(join(unitsDir, f));
+      }
+      return execute();
+    },
   });
   await assert.rejects(
-    runForestMap({ plan, queue, pathOf, outDir: join(scene.root, 'out-doomed'), jobId: 'jd', signal: new AbortController().signal }),
+    job.run(join(scene.root, 'out-doomed'), 'jd'),
     (err: unknown) => err instanceof ConflictError && /raster 'doomed' was removed while the job ran; submit the job again/.test(err.message),
   );
   assert.ok(removed);
-  store.close();
+  job.close();
 });
