@@ -132,6 +132,17 @@ def kootenay_plot() -> Plot:
 
 # ---------- pure helpers (unit-tested) ----------
 
+def draw_probabilities(names: Sequence[str], areas: Sequence[float], real_share: float) -> np.ndarray:
+    """How often to draw each plot: in proportion to area, except that real plots (names not
+    starting with 'scene_') get `real_share` of the draws together, whatever their area: they are
+    the domain the model is for, synthetic scenes are the bulk."""
+    area = np.asarray(areas, float)
+    real = np.array([not n.startswith('scene_') for n in names])
+    if real.any() and (~real).any():
+        area = np.where(real, area / area[real].sum() * real_share, area / area[~real].sum() * (1 - real_share))
+    return area / area.sum()
+
+
 def pad_to(arr: np.ndarray, size_h: int, size_w: int, mode: str = 'reflect') -> np.ndarray:
     """Pad the first two axes at the bottom/right up to at least (size_h, size_w)."""
     ph, pw = max(0, size_h - arr.shape[0]), max(0, size_w - arr.shape[1])
@@ -195,3 +206,36 @@ def patch_means(chm: np.ndarray, mask: np.ndarray, patch: int):
     cnt = m.sum(axis=(1, 3))
     mean = np.where(cnt > 0, c.sum(axis=(1, 3)) / np.maximum(cnt, 1), np.nan)
     return mean, cnt / (patch * patch)
+
+
+# ---------- packed plots (for machines without GDAL or node: the GPU machine) ----------
+
+def save_plot(path: str, plot: Plot) -> None:
+    """One plot as a compressed .npz: everything training needs, nothing GDAL must re-read."""
+    arrays = {'rgb': plot.rgb, 'valid': plot.valid, 'geotransform': np.asarray(plot.geotransform, np.float64),
+              'meta': np.array([plot.name, plot.wkt, plot.source])}
+    if plot.chm is not None:
+        arrays['chm'] = plot.chm.astype(np.float16)  # 1 cm steps at 20 m: far below lidar error
+    np.savez_compressed(path, **arrays)
+
+
+def load_plot(path: str) -> Plot:
+    z = np.load(path, allow_pickle=False)
+    name, wkt, source = (str(s) for s in z['meta'])
+    chm = z['chm'].astype(np.float32) if 'chm' in z.files else None
+    return Plot(name=name, rgb=z['rgb'], valid=z['valid'], chm=chm, geotransform=tuple(z['geotransform']),
+                wkt=wkt, source=source)
+
+
+PACK_ROLES = ('train_scenes', 'eval_scenes', 'imagery', 'real_pairs')
+
+
+def load_pack(pack_dir: str, role: str) -> List[Plot]:
+    """The plots of one role of a pack written by models/train/pack.py, in the pack's order."""
+    import json
+
+    if role not in PACK_ROLES:
+        raise ValueError(f'unknown pack role {role!r}; roles: {", ".join(PACK_ROLES)}')
+    with open(os.path.join(pack_dir, 'pack.json')) as fh:
+        index = json.load(fh)
+    return [load_plot(os.path.join(pack_dir, f)) for f in index[role]]

@@ -79,13 +79,8 @@ class ImagePool:
         self.images = [torch.from_numpy(p.rgb).permute(2, 0, 1).float() / 255.0 for p in plots]
         self.names = [p.name for p in plots]
         self.valid = [p.valid for p in plots]
-        area = np.array([min(p.rgb.shape[0] * p.rgb.shape[1], 4 * region * region) for p in plots], float)
-        # Real imagery (names not starting with 'scene_') gets `real_share` of the draws whatever
-        # its area: it is the domain the model is for, synthetic scenes are the bulk.
-        real = np.array([not p.name.startswith('scene_') for p in plots])
-        if real.any() and (~real).any():
-            area = np.where(real, area / area[real].sum() * real_share, area / area[~real].sum() * (1 - real_share))
-        self.prob = area / area.sum()
+        area = [min(p.rgb.shape[0] * p.rgb.shape[1], 4 * region * region) for p in plots]
+        self.prob = D.draw_probabilities(self.names, area, real_share)
         self.region = region
 
     def sample(self, rng: np.random.Generator) -> torch.Tensor:
@@ -116,6 +111,38 @@ def unlabelled_plots(scene_dirs: List[str]) -> List[D.Plot]:
     return plots
 
 
+def packed_unlabelled_plots(pack_dir: str) -> List[D.Plot]:
+    """The same images from a pack (models/train/pack.py), heights dropped: pretraining sees none."""
+    plots = []
+    for p in D.load_pack(pack_dir, 'train_scenes'):
+        p.name, p.chm = 'scene_' + p.name, None
+        plots.append(p)
+    for role in ('imagery', 'real_pairs'):
+        for p in D.load_pack(pack_dir, role):
+            p.chm = None
+            plots.append(p)
+    return plots
+
+
+class SSLStream(torch.utils.data.IterableDataset):
+    """Endless (global crops, local crops, iBOT masks) per image, so DataLoader workers can make
+    the views while the accelerator trains. Worker w of W draws from its own seeded stream; the
+    DataLoader takes workers in turn, so the batches are the same on every run with the same W."""
+
+    def __init__(self, pool: ImagePool, crops: MultiCrop, grid: int, seed: int, step: int):
+        self.pool, self.crops, self.grid, self.seed, self.step = pool, crops, grid, seed, step
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid = info.id if info else 0
+        torch.set_num_threads(1)
+        rng = np.random.default_rng([self.seed, self.step, wid])
+        gen = torch.Generator().manual_seed(self.seed * 1000 + self.step * 64 + wid)
+        while True:
+            g, loc = self.crops(self.pool.sample(rng), gen)
+            yield torch.stack(g), torch.stack(loc), block_masks(2, self.grid, gen)
+
+
 def train(args) -> dict:
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
@@ -123,7 +150,8 @@ def train(args) -> dict:
     cfg = ArchConfig(**json.loads(args.arch)) if args.arch else ArchConfig()
     device = torch.device(args.device)
 
-    pool = ImagePool(unlabelled_plots(args.scenes), args.region, args.real_share)
+    plots = packed_unlabelled_plots(args.pack) if args.pack else unlabelled_plots(args.scenes)
+    pool = ImagePool(plots, args.region, args.real_share)
     crops = MultiCrop(args.global_size, args.local_size, args.n_local)
     student = Model(cfg, args.prototypes, cfg.drop_path_rate).to(device)
     # weight_norm parameters can't be deep-copied: build a twin and copy the weights in.
@@ -144,12 +172,14 @@ def train(args) -> dict:
         step, log = st['step'], st['log']
         torch.set_rng_state(st['torch_rng'])
         print(f'resumed at step {step}', flush=True)
-    rng = np.random.default_rng(args.seed + step)  # data stream continues deterministically per step
-    gen = torch.Generator().manual_seed(args.seed * 1000 + step)
+    # The data stream restarts deterministically from the step it resumes at.
+    stream = SSLStream(pool, crops, args.global_size // cfg.patch_size, args.seed, step)
+    parallel = dict(num_workers=args.workers, persistent_workers=True, prefetch_factor=4) if args.workers > 0 else {}
+    loader = iter(torch.utils.data.DataLoader(stream, batch_size=args.batch, pin_memory=device.type == 'cuda', **parallel))
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
 
     total = args.steps
     warmup = max(1, int(0.1 * total))
-    grid = args.global_size // cfg.patch_size
     t0, last_ckpt = time.time(), time.time()
 
     def save():
@@ -171,13 +201,13 @@ def train(args) -> dict:
             g['lr'] = lr
             g['weight_decay'] = wd if g['apply_wd'] else 0.0
 
-        views = [crops(pool.sample(rng), gen) for _ in range(args.batch)]
-        B = args.batch
-        glob = torch.stack([v[0][i] for i in range(2) for v in views]).to(device)  # (2B) crop-major
-        loc = torch.stack([v[1][i] for i in range(args.n_local) for v in views]).to(device)
-        masks = block_masks(2 * B, grid, gen).to(device)
+        glob, loc, masks = next(loader)  # B x 2 x ..., B x n_local x ..., B x 2 x N
+        glob = glob.transpose(0, 1).flatten(0, 1).to(device, non_blocking=True)  # (2B) crop-major
+        loc = loc.transpose(0, 1).flatten(0, 1).to(device, non_blocking=True)
+        masks = masks.transpose(0, 1).flatten(0, 1).to(device, non_blocking=True)
 
-        loss, parts = ssl_losses(student, teacher, glob, loc, masks, t_temp, args.ibot_weight, args.koleo_weight)
+        with amp:
+            loss, parts = ssl_losses(student, teacher, glob, loc, masks, t_temp, args.ibot_weight, args.koleo_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if step < args.freeze_last_layer:  # DINO: keep prototypes fixed while the features settle
@@ -207,6 +237,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('--out', default=os.path.join(D.VAR_TRAIN, 'pretrain'))
     p.add_argument('--scenes', nargs='*', default=[], help='synthetic scene folders (image.tif)')
+    p.add_argument('--pack', default='', help='a pack folder (models/train/pack.py) instead of --scenes and ../shared')
+    p.add_argument('--workers', type=int, default=0, help='DataLoader processes making the crops (0: in the training loop)')
+    p.add_argument('--amp', action='store_true', help='bfloat16 autocast (GPU)')
     p.add_argument('--steps', type=int, default=600)
     p.add_argument('--batch', type=int, default=16)
     p.add_argument('--lr', type=float, default=5e-4)

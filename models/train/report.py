@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import numpy as np
 import torch
@@ -13,44 +13,82 @@ import torch
 from models.train import data as D
 from models.train import evaluate as E
 from models.train.predict import predict_plot
-from models.train.train_head import labelled_plots, load_model
+from models.train.train_head import load_model
 
 MODEL_NAME = 'forestmap-vit'
 TILE, STRIDE, SIGMA = 128, 96, 32.0  # the tile the backbone was pretrained and the head trained on
-HELD_OUT_REAL = ['SJER_052', 'JERC_049']  # NEON plots with lidar CHMs: evaluation only
+HELD_OUT_REAL = ['SJER_052', 'JERC_049']  # NEON plots with lidar CHMs: evaluation only on the CPU path
 
 
-def evaluation_sets(eval_dirs: List[str]) -> Dict[str, List[D.Plot]]:
-    sets = {'held-out synthetic scenes': [D.scene_plot(d, os.path.basename(d)) for d in eval_dirs]} if eval_dirs else {}
+def shared_real_plots() -> List[D.Plot]:
+    """The CPU path's real evaluation plots (never trained on there)."""
     neon = os.path.join(D.SHARED_DATA, 'neon')
-    for name in ('SJER_052', 'JERC_049'):
-        chm = os.path.join(neon, f'{name}_CHM.tif')
-        if os.path.exists(chm):
-            sets[f'NEON {name} (lidar CHM, held out)'] = [D.neon_plot(name, chm)]
+    return [D.neon_plot(n, os.path.join(neon, f'{n}_CHM.tif')) for n in HELD_OUT_REAL
+            if os.path.exists(os.path.join(neon, f'{n}_CHM.tif'))]
+
+
+def evaluation_sets(eval_plots: List[D.Plot], real_plots: List[D.Plot], left_out: bool) -> Dict[str, List[D.Plot]]:
+    sets = {'held-out synthetic scenes': eval_plots} if eval_plots else {}
+    how = 'left out of the head that scores it' if left_out else 'held out'
+    for p in real_plots:
+        kind = 'lidar CHM' if p.name != 'autzen' else 'CHM from its point cloud'
+        sets[f'{"NEON " if p.name != "autzen" else ""}{p.name} ({kind}, {how})'] = [p]
     if os.path.isdir(os.path.join(D.SHARED_DATA, 'kootenay')):
         sets['Kootenay (photogrammetric CHM, eval only)'] = [D.kootenay_plot()]
     return sets
 
 
-def run(a, train_dirs, eval_dirs, pre_out, head_out, probe_file) -> dict:
+class LeaveOneOut:
+    """Predictors that never saw the plot they score: a plot named in `heads` gets the head
+    trained without it, and the baselines are refitted without it; other plots get the final
+    model and baselines fitted on every training plot."""
+
+    def __init__(self, backbone: str, heads: Dict[str, str], train_plots: List[D.Plot], seed: int):
+        self.backbone, self.heads, self.train_plots, self.seed = backbone, heads, train_plots, seed
+        self.models: Dict[str, torch.nn.Module] = {}
+        self.baselines: Dict[str, tuple] = {}
+        self.cache: Dict[tuple, np.ndarray] = {}
+
+    def key(self, p: D.Plot) -> str:
+        return p.name if p.name in self.heads else 'final'
+
+    def model(self, p: D.Plot) -> torch.nn.Module:
+        k = self.key(p)
+        if k not in self.models:
+            self.models[k] = load_model(self.backbone, self.heads[k]).eval()
+        return self.models[k]
+
+    def baseline(self, p: D.Plot):
+        k = self.key(p)
+        if k not in self.baselines:
+            plots = [q for q in self.train_plots if k == 'final' or q.name != k]
+            self.baselines[k] = (E.training_mean(plots), E.TextureRegression(plots, seed=self.seed))
+        return self.baselines[k]
+
+    def predictors(self) -> Dict[str, Callable[[D.Plot], np.ndarray]]:
+        def memo(tag, fn):
+            def f(p):
+                if (tag, id(p)) not in self.cache:
+                    self.cache[(tag, id(p))] = fn(p)
+                return self.cache[(tag, id(p))]
+            return f
+        return {MODEL_NAME: memo('model', lambda p: predict_plot(self.model(p), p, TILE, STRIDE, sigma=SIGMA)),
+                'baseline: training mean': lambda p: np.full(p.valid.shape, self.baseline(p)[0], np.float32),
+                'baseline: colour + texture regression': memo('texture', lambda p: self.baseline(p)[1](p))}
+
+
+def run(a, train_plots: List[D.Plot], eval_plots: List[D.Plot], real_plots: List[D.Plot], backbone: str,
+        heads: Dict[str, str], probe_file: str, training: Dict) -> dict:
+    """`heads`: 'final' -> the shipped head, plot name -> the head trained without that plot.
+    `training`: how the weights were made, for the manifest and EVAL.md."""
     torch.set_num_threads(a.threads)
-    model = load_model(os.path.join(pre_out, 'backbone.pt'), os.path.join(head_out, 'model.pt'))
-    model.eval()
-    head_info = torch.load(os.path.join(head_out, 'model.pt'), map_location='cpu')
-    pre_info = torch.load(os.path.join(pre_out, 'backbone.pt'), map_location='cpu')
-    train_plots = labelled_plots(train_dirs, a.real_train)
-    mean_h = E.training_mean(train_plots)
-    texture = E.TextureRegression(train_plots, seed=a.seed)
-    cache: Dict[int, np.ndarray] = {}
-
-    def ours(p: D.Plot) -> np.ndarray:
-        if id(p) not in cache:
-            cache[id(p)] = predict_plot(model, p, TILE, STRIDE, sigma=SIGMA)
-        return cache[id(p)]
-
-    predictors = {MODEL_NAME: ours, 'baseline: training mean': lambda p: np.full(p.valid.shape, mean_h, np.float32),
-                  'baseline: colour + texture regression': texture}
-    results = {name: E.compare(plots, predictors) for name, plots in evaluation_sets(eval_dirs).items()}
+    loo = LeaveOneOut(backbone, heads, train_plots, a.seed)
+    model = loo.models.setdefault('final', load_model(backbone, heads['final']).eval())
+    head_info = torch.load(heads['final'], map_location='cpu')
+    pre_info = torch.load(backbone, map_location='cpu')
+    predictors = loo.predictors()
+    left_out = any(k != 'final' for k in heads)
+    results = {name: E.compare(plots, predictors) for name, plots in evaluation_sets(eval_plots, real_plots, left_out).items()}
     field = {}
     csv_path = E.field_csv()
     if csv_path:
@@ -81,7 +119,7 @@ def run(a, train_dirs, eval_dirs, pre_out, head_out, probe_file) -> dict:
         'version': '0.1.0',
         'architecture': 'vit-dpt',
         'description': 'forestmap\'s own canopy height model: a ViT-Tiny-sized DINOv2-pretrained backbone (patch 16) '
-                       'with a DPT head of 256 height bins, trained on CPU. Small and fast; see EVAL.md for accuracy.',
+                       f'with a DPT head of 256 height bins, trained on {training["device"]}. Small and fast; see EVAL.md for accuracy.',
         'license': 'Apache-2.0',
         'default': True,
         'provenance': {
@@ -93,11 +131,12 @@ def run(a, train_dirs, eval_dirs, pre_out, head_out, probe_file) -> dict:
                                           '1024 prototypes, Sinkhorn-Knopp, KoLeo 0.1, AdamW wd 0.04->0.2, warmup, '
                                           f'drop path {cfg.get("drop_path_rate")}, LayerScale 1e-5)',
                                 'steps': pre_info['steps'], 'batch': pre_info['batch'], 'seed': pre_info['seed'],
-                                'images': pre_info['images']},
+                                'images': pre_info['images'], **training.get('pretraining', {})},
                 'head': {'steps': head_info['steps'], 'seed': head_info['seed'], 'plots': head_info['plots'],
-                         'tile': a.head_tile, 'loss': 'soft-bin cross-entropy (sigma 2 m) + 0.1 L1 (m)', 'backbone': 'frozen'},
-                'heldOut': HELD_OUT_REAL + ['Kootenay', f'synthetic seeds 101..{100 + len(eval_dirs)}'],
-                'device': a.device, 'threads': a.threads,
+                         'tile': TILE, 'loss': 'soft-bin cross-entropy (sigma 2 m) + 0.1 L1 (m)', 'backbone': 'frozen',
+                         **training.get('head', {})},
+                'heldOut': training['heldOut'],
+                'device': training['device'],
             },
         },
         'input': {'tileSize': TILE, 'patchSize': 16, 'sizeMultiple': 32, 'gsd': D.MODEL_GSD, 'channels': ['R', 'G', 'B'],
@@ -113,14 +152,14 @@ def run(a, train_dirs, eval_dirs, pre_out, head_out, probe_file) -> dict:
     from models.hrch.export import export_onnx
     export_onnx(model, a.model_dir, fields)
     onnx_bytes = os.path.getsize(os.path.join(a.model_dir, 'model.onnx'))
-    write_eval_md(a, results, probe, fields, pre_info, head_info, onnx_bytes, sec_per_tile)
+    write_eval_md(a, results, probe, fields, pre_info, head_info, onnx_bytes, sec_per_tile, training)
     out = {'results': results, 'probe': probe, 'onnx_bytes': onnx_bytes, 'torch_sec_per_tile': sec_per_tile}
     with open(os.path.join(a.work, 'results.json'), 'w') as fh:
         json.dump(out, fh, indent=1)
     return out
 
 
-def write_eval_md(a, results, probe, fields, pre_info, head_info, onnx_bytes, sec_per_tile) -> None:
+def write_eval_md(a, results, probe, fields, pre_info, head_info, onnx_bytes, sec_per_tile, training) -> None:
     tr = fields['provenance']['training']
     lines = [f'# {MODEL_NAME}: measured accuracy', '',
              'Everything below was measured by `/usr/bin/python3 -m models.train.train` (stage 5, `models/train/report.py`); '
@@ -144,18 +183,12 @@ def write_eval_md(a, results, probe, fields, pre_info, head_info, onnx_bytes, se
               f'- Head: {head_info["steps"]} steps on the frozen backbone, seed {head_info["seed"]}, labelled plots: '
               f'{", ".join(head_info["plots"])}.',
               f'- Held out: {", ".join(tr["heldOut"])}. Kootenay is never trained on (GPL-3 data).',
-              f'- Device: {a.device}, {a.threads} thread(s). ONNX: {onnx_bytes / 1e6:.1f} MB float32 (no quantisation needed '
-              f'under the 40 MB limit). torch forward on this machine: {sec_per_tile:.2f} s per 256 x 256 tile (1 thread).',
+              f'- Device: {training["device"]}. ONNX: {onnx_bytes / 1e6:.1f} MB float32 (no quantisation needed '
+              f'under the 40 MB limit). torch forward on this machine: {sec_per_tile:.3f} s per {TILE} x {TILE} tile (1 thread).',
               '', '## What this run shows (read before trusting the numbers)', '',
-              '- The CPU run is tiny (a few hundred steps on 2 shared cores). The DINO [CLS] loss stayed at ln(1024) = 6.93 '
-              'throughout pretraining: with LayerScale initialised at 1e-5 the blocks barely touch the tokens in so few steps, '
-              'the [CLS] token is almost the same for every image and Sinkhorn-Knopp targets stay uniform. The iBOT patch loss '
-              'did fall a little, and that is the signal the patch features got. Expect a GPU run (tens of thousands of steps) to differ.',
-              '- The first head run (plain L1 loss, PyTorch default initialisation) learned a constant: the 256-bin output barely '
-              'depended on the image at initialisation (std 0.004 m). The shipped head uses He initialisation, a start near the '
-              'training mean and a soft-bin cross-entropy; see models/train/train_head.py.',
+              *[f'- {n}' for n in training['notes']],
               '- Real NEON plots are 40 m (80 px at 0.5 m), smaller than one tile: they are mirror-padded to one tile for prediction.',
               f'- Tile {TILE} px (64 m), stride {STRIDE}: the size the backbone was pretrained on and the head trained on.',
-              '', 'Reproduce: `/usr/bin/python3 -m models.train.train` (fixed seeds; see models/train/train.py for GPU flags).', '']
+              '', f'Reproduce: {training["reproduce"]}', '']
     with open(os.path.join(a.model_dir, 'EVAL.md'), 'w') as fh:
         fh.write('\n'.join(lines))

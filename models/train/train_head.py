@@ -39,13 +39,42 @@ def labelled_plots(scene_dirs: List[str], real: List[str]) -> List[D.Plot]:
     return [p for p in plots if p.labelled.any()]
 
 
+def packed_labelled_plots(pack_dir: str, exclude: List[str]) -> List[D.Plot]:
+    """Synthetic training scenes and real pairs from a pack, less the plots held out by name."""
+    plots = D.load_pack(pack_dir, 'train_scenes') + D.load_pack(pack_dir, 'real_pairs')
+    unknown = set(exclude) - {p.name for p in plots}
+    if unknown:
+        raise ValueError(f'--exclude names no plot of the pack: {", ".join(sorted(unknown))}')
+    return [p for p in plots if p.labelled.any() and p.name not in exclude]
+
+
+class TileStream(torch.utils.data.IterableDataset):
+    """Endless augmented (normalised RGB, heights, mask) tiles drawn in proportion to labelled
+    area, one seeded stream per DataLoader worker (see pretrain_dino.SSLStream)."""
+
+    def __init__(self, plots: List[D.Plot], prob: np.ndarray, tile: int, seed: int, step: int):
+        self.plots, self.prob, self.tile, self.seed, self.step = plots, prob, tile, seed, step
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, 7919, self.step, info.id if info else 0])
+        while True:
+            rgb, chm, mask = augment(*D.random_tile(self.plots[int(rng.choice(len(self.plots), p=self.prob))],
+                                                    self.tile, rng), rng)
+            yield torch.from_numpy(D.normalise(rgb)), torch.from_numpy(chm), torch.from_numpy(mask)
+
+
 def load_model(backbone_ckpt: str, head_ckpt: str = "") -> torch.nn.Module:
     st = torch.load(backbone_ckpt, map_location='cpu')
     cfg = ArchConfig(**st['arch'])
     model = build_canopy_model(cfg)
     model.backbone.load_state_dict(st['backbone'])
     if head_ckpt:
-        model.load_state_dict(torch.load(head_ckpt, map_location='cpu')['model'])
+        state = torch.load(head_ckpt, map_location='cpu')['model']
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        # A head trained on the frozen backbone is saved without it (backbone_ckpt has it).
+        if unexpected or any(not k.startswith('backbone.') for k in missing) or (missing and any(k.startswith('backbone.') for k in state)):
+            raise ValueError(f'{head_ckpt} does not fit {backbone_ckpt}: missing {missing[:5]}, unexpected {unexpected[:5]}')
     return model
 
 
@@ -75,7 +104,8 @@ def height_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: 
     gradient reaches each bin only through the weighted mean (measured: it barely fits one tile
     in 60 steps, while this loss does)."""
     head = model.decode_head
-    logits = head.logits(model.backbone(x))[:, :, :y.shape[1], :y.shape[2]]
+    # float32 from here: bfloat16 bins are 0.25-0.5 m apart at canopy heights
+    logits = head.logits(model.backbone(x))[:, :, :y.shape[1], :y.shape[2]].float()
     p = F.relu(logits) + 0.1
     p = p / p.sum(dim=1, keepdim=True)
     bins = torch.linspace(head.min_depth, head.max_depth, head.n_bins, dtype=p.dtype, device=p.device).view(1, -1, 1, 1) * 10.0
@@ -106,9 +136,9 @@ def train(args) -> dict:
     device = torch.device(args.device)
     model = load_model(args.backbone).to(device)
     model.backbone.requires_grad_(args.finetune_lr > 0)
-    plots = labelled_plots(args.scenes, args.real)
-    area = np.array([min(p.labelled.sum(), 4 * args.tile * args.tile) for p in plots], float)
-    prob = area / area.sum()
+    plots = packed_labelled_plots(args.pack, args.exclude) if args.pack else labelled_plots(args.scenes, args.real)
+    prob = D.draw_probabilities([p.name for p in plots], [min(p.labelled.sum(), 4 * args.tile * args.tile) for p in plots],
+                                args.real_share)
     mean_height = float(np.concatenate([p.chm[p.labelled] for p in plots]).mean())
     init_bins_bias(model.decode_head, mean_height)
     groups = [{'params': list(model.decode_head.parameters()), 'base_lr': args.lr}]
@@ -124,7 +154,10 @@ def train(args) -> dict:
         opt.load_state_dict(st['opt'])
         step, log = st['step'], st['log']
         print(f'resumed at step {step}', flush=True)
-    rng = np.random.default_rng(args.seed + 7919 * step)
+    stream = TileStream(plots, prob, args.tile, args.seed, step)
+    parallel = dict(num_workers=args.workers, persistent_workers=True, prefetch_factor=4) if args.workers > 0 else {}
+    loader = iter(torch.utils.data.DataLoader(stream, batch_size=args.batch, pin_memory=device.type == 'cuda', **parallel))
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
 
     def save():
         tmp = ckpt + '.tmp'
@@ -140,14 +173,11 @@ def train(args) -> dict:
             break
         for g in opt.param_groups:
             g['lr'] = warmup_cosine(g['base_lr'], g['base_lr'] * 0.01, warm, step, args.steps)
-        tiles = [augment(*D.random_tile(plots[int(rng.choice(len(plots), p=prob))], args.tile, rng), rng)
-                 for _ in range(args.batch)]
-        x = torch.from_numpy(np.stack([D.normalise(t[0]) for t in tiles])).to(device)
-        y = torch.from_numpy(np.stack([t[1] for t in tiles])).to(device)
-        m = torch.from_numpy(np.stack([t[2] for t in tiles])).to(device)
+        x, y, m = (t.to(device, non_blocking=True) for t in next(loader))
         model.decode_head.train()
         model.backbone.train(args.finetune_lr > 0)
-        loss = height_loss(model, x, y, m)
+        with amp:
+            loss = height_loss(model, x, y, m)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -162,7 +192,9 @@ def train(args) -> dict:
             last = time.time()
     save()
     model.cpu()
-    torch.save({'model': model.state_dict(), 'arch': model.cfg.to_dict(), 'steps': step, 'seed': args.seed,
+    # A frozen backbone is backbone_ckpt's: keep only the head's weights (MBs instead of tens of MBs).
+    weights = {k: v for k, v in model.state_dict().items() if args.finetune_lr > 0 or not k.startswith('backbone.')}
+    torch.save({'model': weights, 'arch': model.cfg.to_dict(), 'steps': step, 'seed': args.seed,
                 'plots': [p.name for p in plots]}, os.path.join(args.out, 'model.pt'))
     return {'steps': step, 'plots': [p.name for p in plots]}
 
@@ -173,6 +205,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--out', default=os.path.join(D.VAR_TRAIN, 'head'))
     p.add_argument('--scenes', nargs='*', default=[])
     p.add_argument('--real', nargs='*', default=[], help='NAME=RGB.tif:CHM.tif labelled real plots')
+    p.add_argument('--pack', default='', help='a pack folder (models/train/pack.py) instead of --scenes and --real')
+    p.add_argument('--real-share', type=float, default=0.3, help='fraction of draws from real pairs (when there are any)')
+    p.add_argument('--exclude', nargs='*', default=[], help='plots of the pack to hold out (leave-one-out heads)')
+    p.add_argument('--workers', type=int, default=0, help='DataLoader processes making the tiles (0: in the training loop)')
+    p.add_argument('--amp', action='store_true', help='bfloat16 autocast (GPU)')
     p.add_argument('--steps', type=int, default=400)
     p.add_argument('--batch', type=int, default=4)
     p.add_argument('--tile', type=int, default=128)
