@@ -31,6 +31,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def batches(stream: torch.utils.data.IterableDataset, batch: int, workers: int, device: torch.device):
+    """An endless iterator of batches of `stream`, made by `workers` processes (0: in this one)."""
+    parallel = dict(num_workers=workers, persistent_workers=True, prefetch_factor=4) if workers > 0 else {}
+    return iter(torch.utils.data.DataLoader(stream, batch_size=batch, pin_memory=device.type == 'cuda', **parallel))
+
+
 class Model(nn.Module):
     def __init__(self, cfg: ArchConfig, n_prototypes: int, drop_path_rate: float):
         super().__init__()
@@ -173,9 +179,7 @@ def train(args) -> dict:
         torch.set_rng_state(st['torch_rng'])
         print(f'resumed at step {step}', flush=True)
     # The data stream restarts deterministically from the step it resumes at.
-    stream = SSLStream(pool, crops, args.global_size // cfg.patch_size, args.seed, step)
-    parallel = dict(num_workers=args.workers, persistent_workers=True, prefetch_factor=4) if args.workers > 0 else {}
-    loader = iter(torch.utils.data.DataLoader(stream, batch_size=args.batch, pin_memory=device.type == 'cuda', **parallel))
+    loader = batches(SSLStream(pool, crops, args.global_size // cfg.patch_size, args.seed, step), args.batch, args.workers, device)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
 
     total = args.steps

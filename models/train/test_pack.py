@@ -134,6 +134,21 @@ class LeaveOneOutScoring(unittest.TestCase):
         self.assertAlmostEqual(loo.baseline(plot('Kootenay'))[0], float(np.nanmean(both)), places=3)
 
 
+class GpuSessionFolder(unittest.TestCase):
+    def test_missing_leave_one_out_head_is_named(self):
+        from models.train import train
+        with tempfile.TemporaryDirectory() as d:
+            pack, session = os.path.join(d, 'pack'), os.path.join(d, 'session')
+            os.makedirs(pack)
+            os.makedirs(os.path.join(session, 'heads'))
+            write_pack(pack, {'real_pairs': [plot('SJER_052')]})
+            with open(os.path.join(session, 'session.json'), 'w') as fh:
+                json.dump({}, fh)
+            open(os.path.join(session, 'heads', 'final.pt'), 'w').close()
+            with self.assertRaisesRegex(SystemExit, 'without_SJER_052.pt'):
+                train.main(['--gpu-session', session, '--pack', pack, '--work', os.path.join(d, 'work')])
+
+
 class Calibration(unittest.TestCase):
     def test_seconds_per_step_skips_warm_up(self):
         from models.train.gpu_session import seconds_per_step

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from models.train import data as D
 from models.train.arch import ArchConfig, build_canopy_model, metres
 from models.train.dino import warmup_cosine
-from models.train.pretrain_dino import seed_everything
+from models.train.pretrain_dino import batches, seed_everything
 
 
 def labelled_plots(scene_dirs: List[str], real: List[str]) -> List[D.Plot]:
@@ -72,8 +72,11 @@ def load_model(backbone_ckpt: str, head_ckpt: str = "") -> torch.nn.Module:
     if head_ckpt:
         state = torch.load(head_ckpt, map_location='cpu')['model']
         missing, unexpected = model.load_state_dict(state, strict=False)
-        # A head trained on the frozen backbone is saved without it (backbone_ckpt has it).
-        if unexpected or any(not k.startswith('backbone.') for k in missing) or (missing and any(k.startswith('backbone.') for k in state)):
+        # A head trained on the frozen backbone is saved without it (backbone_ckpt has it); a
+        # checkpoint that has backbone weights must have all of them.
+        has_backbone = any(k.startswith('backbone.') for k in state)
+        missing = [k for k in missing if has_backbone or not k.startswith('backbone.')]
+        if missing or unexpected:
             raise ValueError(f'{head_ckpt} does not fit {backbone_ckpt}: missing {missing[:5]}, unexpected {unexpected[:5]}')
     return model
 
@@ -154,9 +157,7 @@ def train(args) -> dict:
         opt.load_state_dict(st['opt'])
         step, log = st['step'], st['log']
         print(f'resumed at step {step}', flush=True)
-    stream = TileStream(plots, prob, args.tile, args.seed, step)
-    parallel = dict(num_workers=args.workers, persistent_workers=True, prefetch_factor=4) if args.workers > 0 else {}
-    loader = iter(torch.utils.data.DataLoader(stream, batch_size=args.batch, pin_memory=device.type == 'cuda', **parallel))
+    loader = batches(TileStream(plots, prob, args.tile, args.seed, step), args.batch, args.workers, device)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
 
     def save():
