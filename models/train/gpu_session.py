@@ -61,7 +61,7 @@ def head_command(a, backbone: str, out: str, steps: int, budget: float, exclude=
 
 def run_heads(a, backbone: str, steps: int, budget: float, scratch: str, out: str) -> dict:
     """The final head and the leave-one-out heads in parallel, each saved as out/<name>.pt;
-    returns name -> {status, steps, log tail}."""
+    returns name -> {status, last log lines}."""
     names = [p.name for p in D.load_pack(a.pack, 'real_pairs')]
     jobs = {'final': []} | {f'without_{n}': [n] for n in names}
     os.makedirs(out, exist_ok=True)
@@ -127,7 +127,6 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
     import torch
-    from models.train import pretrain_dino
     info = {'torch': torch.__version__, 'device': torch.cuda.get_device_name(0) if a.device == 'cuda' else a.device,
             'args': vars(a)}
     log(json.dumps(info))
