@@ -77,6 +77,17 @@ class LeaveOneOut:
                 'baseline: colour + texture regression': memo('texture', lambda p: self.baseline(p)[1](p))}
 
 
+def weights_digest(model: torch.nn.Module) -> str:
+    """12 hex digits of SHA-256 over the state dict (names, shapes and float32 values, in order)."""
+    import hashlib
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(str(tuple(v.shape)).encode())
+        h.update(v.detach().cpu().contiguous().float().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
 def run(a, train_plots: List[D.Plot], eval_plots: List[D.Plot], real_plots: List[D.Plot], backbone: str,
         heads: Dict[str, str], probe_file: str, training: Dict) -> dict:
     """`heads`: 'final' -> the shipped head, plot name -> the head trained without that plot.
@@ -116,7 +127,9 @@ def run(a, train_plots: List[D.Plot], eval_plots: List[D.Plot], real_plots: List
     cfg = head_info['arch']
     fields = {
         'name': MODEL_NAME,
-        'version': '0.1.0',
+        # Jobs key their cached CHM and tree units by name@version: new weights must never share
+        # a version with old ones, so the version carries a digest of the weights.
+        'version': f'{training.get("version", "0.1.0")}+{weights_digest(model)}',
         'architecture': 'vit-dpt',
         'description': 'forestmap\'s own canopy height model: a ViT-Tiny-sized DINOv2-pretrained backbone (patch 16) '
                        f'with a DPT head of 256 height bins, trained on {training["device"]}. Small and fast; see EVAL.md for accuracy.',

@@ -134,6 +134,20 @@ class LeaveOneOutScoring(unittest.TestCase):
         self.assertAlmostEqual(loo.baseline(plot('Kootenay'))[0], float(np.nanmean(both)), places=3)
 
 
+class WeightsDigest(unittest.TestCase):
+    def test_digest_follows_the_weights(self):
+        from models.train.report import weights_digest
+        torch.manual_seed(0)
+        a = build_canopy_model(tiny_cfg())
+        b = build_canopy_model(tiny_cfg())
+        b.load_state_dict(a.state_dict())
+        self.assertEqual(weights_digest(a), weights_digest(b))
+        self.assertRegex(weights_digest(a), '^[0-9a-f]{12}$')
+        with torch.no_grad():
+            b.decode_head.conv_depth.head[-1].bias[0] += 1e-6
+        self.assertNotEqual(weights_digest(a), weights_digest(b))
+
+
 class GpuSessionFolder(unittest.TestCase):
     def test_missing_leave_one_out_head_is_named(self):
         from models.train import train

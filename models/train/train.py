@@ -85,6 +85,7 @@ def from_gpu_session(a) -> int:
     print('[train] linear probe:', open(probe_file).read(), flush=True)
     pre, hd = session['pretrain'], session['heads']
     training = {
+        'version': '0.2.0',
         'device': f'{session["device"]} (torch {session["torch"]}, bfloat16 autocast)',
         'heldOut': [f'{p.name} (left out of the head that scores it)' for p in real] +
                    ['Kootenay', f'synthetic seeds 101..{100 + len(eval_scenes)}'],

@@ -1,5 +1,6 @@
 /**
- * Computed CHMs on disk: varDir/chm/<rasterId>-<rasterVersion>-<modelName>-<modelVersion>.tif,
+ * Computed CHMs on disk: varDir/chm/<rasterId>-<rasterVersion>-<modelName>-<modelVersion>.tif
+ * (modelVersion: cacheVersion(manifest), which carries the ONNX digest),
  * with a JSON sidecar naming exactly what it was computed from (file names alone are ambiguous,
  * since ids and versions contain '-'). A file is only ever there complete (the COG writer
  * renames it into place), so its presence means a finished, reusable result, also after a restart.

@@ -5,7 +5,7 @@
  */
 import type { Catalog, CatalogChange, CatalogEntry } from '../catalog/catalog.ts';
 import { resolveModel } from '../model/registry.ts';
-import type { LoadedManifest } from '../model/manifest.ts';
+import { cacheVersion, type LoadedManifest } from '../model/manifest.ts';
 import { BusyError, CancelledError, InvalidInputError } from '../errors.ts';
 import { computeChm, type ChmProgress } from './engine.ts';
 import { ensureCacheDir, findCachedChm, listCachedChms, recordCachedChm, removeStale, chmCachePath, type ChmCacheKey } from './cache.ts';
@@ -105,9 +105,9 @@ export class ChmService {
     const entry = await catalog.current(rasterId);
     if (entry.role !== 'image') throw new InvalidInputError(`raster '${rasterId}' is a canopy height model, not an image`);
     const manifest = await this.resolve(opts.model);
-    const key: ChmCacheKey = { rasterId: entry.id, rasterVersion: entry.version, modelName: manifest.name, modelVersion: manifest.version };
+    const key: ChmCacheKey = { rasterId: entry.id, rasterVersion: entry.version, modelName: manifest.name, modelVersion: cacheVersion(manifest) };
     const existing = this.byRaster.get(entry.id);
-    if (existing && existing.status.model.name === manifest.name && existing.status.model.version === manifest.version) {
+    if (existing && existing.status.model.name === manifest.name && existing.status.model.version === key.modelVersion) {
       if (existing.status.state === 'running') return existing.status;
       if (existing.status.state === 'done' && (await findCachedChm(varDir, key))) return existing.status;
     }
@@ -115,7 +115,7 @@ export class ChmService {
 
     const startedAt = new Date().toISOString();
     const status: ChmStatus = {
-      rasterId: entry.id, model: { name: manifest.name, version: manifest.version }, state: 'running',
+      rasterId: entry.id, model: { name: manifest.name, version: key.modelVersion }, state: 'running',
       progress: { done: 0, total: 0, elapsedSeconds: 0, etaSeconds: null }, chmId: null, error: null, startedAt, finishedAt: null, cached: false,
     };
     const cached = await findCachedChm(varDir, key);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadManifest, validateManifest, toMetres, type ModelManifest } from './manifest.ts';
+import { cacheVersion, loadManifest, validateManifest, toMetres, type ModelManifest } from './manifest.ts';
 import { REPO_MODELS_DIR } from './registry.ts';
 import { InvalidInputError, NotFoundError } from '../errors.ts';
 
@@ -70,4 +70,13 @@ test('toMetres applies scale, offset and relu', () => {
   assert.equal(toMetres(-3, out), 0);
   assert.ok(Math.abs(toMetres(2, out) - 20.001) < 1e-12);
   assert.ok(Number.isNaN(toMetres(NaN, out)));
+});
+
+test('cacheVersion: the manifest version plus the graph digest, so new weights never match old cached results', () => {
+  const onnx = { file: 'model.onnx', inputName: 'x', outputName: 'y', opset: 17 };
+  assert.equal(cacheVersion({ version: '1', onnx }), '1');
+  const a = cacheVersion({ version: '1', onnx: { ...onnx, sha256: 'ab'.repeat(32) } });
+  const b = cacheVersion({ version: '1', onnx: { ...onnx, sha256: 'cd'.repeat(32) } });
+  assert.equal(a, '1+onnx.abababababab');
+  assert.notEqual(a, b);
 });

@@ -114,6 +114,16 @@ export interface LoadedManifest extends ModelManifest {
   onnxPath: string;
 }
 
+/**
+ * The version cached results (CHM files, job units) are keyed by: the manifest's version plus the
+ * graph's digest when the manifest records one. Re-converted or retrained weights under an
+ * unchanged name and version then never reuse results of the old ones.
+ */
+export function cacheVersion(m: Pick<ModelManifest, 'version' | 'onnx'>): string {
+  const sha = m.onnx.sha256;
+  return sha ? `${m.version}+onnx.${sha.slice(0, 12)}` : m.version;
+}
+
 export const MANIFEST_FILE = 'manifest.json';
 const schemaPath = resolve(dirname(fileURLToPath(import.meta.url)), '../../models/manifest.schema.json');
 

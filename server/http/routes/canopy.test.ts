@@ -88,7 +88,7 @@ test('POST starts the CHM, GET shows progress, the CHM joins the catalog as role
   assert.equal(entry.sourceId, 'plot');
   assert.equal(entry.metadata.sampleType, 'float32');
   assert.deepEqual([entry.metadata.width, entry.metadata.height], [300, 200]);
-  assert.match(entry.path, /\/chm\/plot-.+-hrch-mini-1\.tif$/);
+  assert.match(entry.path, /\/chm\/plot-.+-hrch-mini-1_onnx\.[0-9a-f]{12}\.tif$/);
   assert.equal((await call(base, 'POST', '/api/rasters/plot-chm/canopy', { model: 'hrch-mini' })).status, 400, 'a CHM is not an image');
   const listed = await fetch(`${base}/api/rasters`);
   if (listed.status === 200) {
