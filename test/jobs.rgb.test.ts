@@ -147,6 +147,20 @@ async function imageJob(opts: {
   };
 }
 
+test('a CHM unit refuses to run on a model other than the one its job was planned with', { skip }, async () => {
+  const path = join(scene.dataDir, 'image.tif');
+  const raster = { id: 'image', path, version: fileVersion(path)!, role: 'image' as const };
+  const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'image', region: sceneRegion(scene, [[0.1, 0.1], [0.4, 0.1], [0.4, 0.4], [0.1, 0.4]]), model: 'hrch-mini' } }), { resolveRaster: () => raster, tileSize: 32, blockSize: 64 });
+  const out = join(scene.root, 'mismatch.bin');
+  const unit = (modelKey: string | null): WorkUnit<UnitSpec> => ({ key: 'k', spec: { kind: 'chm', ctx: { ...plan.ctx, modelKey }, block: { x: 0, y: 0, width: 64, height: 64 } } });
+  const resources = defaultResources(() => out);
+  await assert.rejects(executeUnit(unit('hrch-mini@1+onnx.000000000000'), out, new AbortController().signal, resources),
+    (e: unknown) => e instanceof ConflictError && /this worker's model is hrch-mini@1\+onnx\.[0-9a-f]{12}, the job was planned with hrch-mini@1\+onnx\.000000000000/.test((e as Error).message));
+  assert.equal(existsSync(out), false);
+  await executeUnit(unit(plan.ctx.modelKey), out, new AbortController().signal, resources);
+  assert.ok(existsSync(out));
+});
+
 test('a trees stage that fails fails the job only once the CHM export beside it has stopped writing', { skip }, async () => {
   const outDir = join(scene.root, 'out-failing');
   // the CHM blocks run; a trees tile fails while the region's COG is being written (the COG

@@ -12,7 +12,7 @@ import { openRaster } from '../raster/source.ts';
 import type { Grid, Window } from '../raster/types.ts';
 import { writeCog } from '../raster/cog.writer.ts';
 import { resolveModel } from '../model/registry.ts';
-import { cacheVersion } from '../model/manifest.ts';
+import { cacheVersion, modelKeyOf } from '../model/manifest.ts';
 import { chmGridOf } from '../chm/block.ts';
 import { findCachedChm } from '../chm/cache.ts';
 import { CHM_COMPRESSION, CHM_NODATA } from '../chm/engine.ts';
@@ -78,7 +78,7 @@ export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): P
     }
     const manifest = await resolveModel(req.model ?? undefined);
     model = opts.allowModelPaths ? (req.model ?? manifest.name) : manifest.name;
-    modelKey = `${manifest.name}@${cacheVersion(manifest)}`;
+    modelKey = modelKeyOf(manifest);
     grid = chmGridOf(source, manifest);
     const cached = opts.varDir ? await findCachedChm(opts.varDir, { rasterId: raster.id, rasterVersion: raster.version, modelName: manifest.name, modelVersion: cacheVersion(manifest) }) : null;
     chm = cached ? { kind: 'file', path: cached.path, version: `${raster.version}/${modelKey}` } : { kind: 'blocks' };

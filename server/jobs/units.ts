@@ -27,14 +27,14 @@ import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync,
 import type { Grid, Window } from '../raster/types.ts';
 import { openRaster, type RasterSource } from '../raster/source.ts';
 import { resolveModel } from '../model/registry.ts';
-import type { LoadedManifest } from '../model/manifest.ts';
+import { modelKeyOf, type LoadedManifest } from '../model/manifest.ts';
 import { streamChmBlock, chmGridOf } from '../chm/block.ts';
 import { chmPlane, delineateWindow, gridHalo, resolveTreeOptions, unitScale, type ChmWindow } from '../trees/detect.ts';
 import { detectionPool, type DetectedTrees } from '../trees/detect.pool.ts';
 import type { CrownPolygon, Tree } from '../trees/types.ts';
 import type { TreeStore } from '../trees/store.ts';
 import { canonicalTreeOptions, treeOptionsOf, type TreeOptionsSpec, type TreeStoreSource } from '../trees/service.ts';
-import { CancelledError } from '../errors.ts';
+import { CancelledError, ConflictError } from '../errors.ts';
 import { versionFromStat } from '../catalog/catalog.ts';
 import { hashOf, writeFileAtomic, type WorkUnit } from './queue.ts';
 import type { TreeDetectionInputs } from './process.forest-map.ts';
@@ -336,6 +336,12 @@ export async function executeUnit(unit: WorkUnit<UnitSpec>, outPath: string, sig
   if (signal.aborted) throw new CancelledError();
   const spec = unit.spec;
   if (spec.kind === 'chm') {
+    const manifest = await res.manifest(spec.ctx);
+    // A worker (maybe on another machine) resolves the model by name: its weights must be the
+    // ones the job was planned with, or its block would be stored under the wrong key.
+    if (modelKeyOf(manifest) !== spec.ctx.modelKey) {
+      throw new ConflictError(`this worker's model is ${modelKeyOf(manifest)}, the job was planned with ${spec.ctx.modelKey}: give every worker the same model files`);
+    }
     // streamed to the file strip by strip (temp + rename): a block is never whole in memory
     const tmp = `${outPath}.${process.pid}.tmp`;
     const fd = openSync(tmp, 'w');
@@ -344,7 +350,7 @@ export async function executeUnit(unit: WorkUnit<UnitSpec>, outPath: string, sig
       const put = (chunk: Uint8Array) => { for (let off = 0; off < chunk.byteLength;) off += writeSync(fd, chunk, off, chunk.byteLength - off, pos + off); pos += chunk.byteLength; };
       for (const chunk of encodeUnitFile({ block: spec.block })) put(chunk);
       await streamChmBlock(spec.block, {
-        source: await res.source(spec.ctx), manifest: await res.manifest(spec.ctx), signal,
+        source: await res.source(spec.ctx), manifest, signal,
         onProgress: progress ? (p) => progress(p.done / p.total) : undefined,
       }, (_y, rows) => put(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength)));
       if (pos !== encodeUnitFile({ block: spec.block })[0].byteLength + spec.block.width * spec.block.height * 4) throw new Error(`internal: CHM block ${unit.key} is incomplete`);

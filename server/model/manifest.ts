@@ -124,6 +124,11 @@ export function cacheVersion(m: Pick<ModelManifest, 'version' | 'onnx'>): string
   return sha ? `${m.version}+onnx.${sha.slice(0, 12)}` : m.version;
 }
 
+/** How jobs name a model in their unit keys: `name@cacheVersion`. */
+export function modelKeyOf(m: Pick<ModelManifest, 'name' | 'version' | 'onnx'>): string {
+  return `${m.name}@${cacheVersion(m)}`;
+}
+
 export const MANIFEST_FILE = 'manifest.json';
 const schemaPath = resolve(dirname(fileURLToPath(import.meta.url)), '../../models/manifest.schema.json');
 
