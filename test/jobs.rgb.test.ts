@@ -12,9 +12,8 @@ import { booleanPointInPolygon } from '@turf/turf';
 import { openRaster } from '../server/raster/source.ts';
 import { ConflictError } from '../server/errors.ts';
 import { resolveModel } from '../server/model/registry.ts';
-import { cacheVersion } from '../server/model/manifest.ts';
 import { CHM_COMPRESSION, computeChm, computeChmImage } from '../server/chm/engine.ts';
-import { chmCachePath, recordCachedChm } from '../server/chm/cache.ts';
+import { chmCacheKeyOf, chmCachePath, recordCachedChm } from '../server/chm/cache.ts';
 import { computeChmBlock } from '../server/chm/block.ts';
 import { releaseInferenceRunners } from '../server/chm/inference.runner.ts';
 import { detectTrees } from '../server/trees/detect.ts';
@@ -105,13 +104,13 @@ test('an image job (blocks + tiles) equals whole-raster inference and detection 
   const manifest = await resolveModel('hrch-mini');
   mkdirSync(join(varDir, 'chm'), { recursive: true });
   // a CHM cached under the same name and version but other weights (another ONNX digest) is not used
-  const otherWeights = { rasterId: raster.id, rasterVersion: raster.version, modelName: manifest.name, modelVersion: cacheVersion({ ...manifest, onnx: { ...manifest.onnx, sha256: '0'.repeat(64) } }) };
+  const otherWeights = chmCacheKeyOf(raster, { ...manifest, onnx: { ...manifest.onnx, sha256: '0'.repeat(64) } });
   await computeChm(chmCachePath(varDir, otherWeights), { source, manifest });
   await recordCachedChm(varDir, otherWeights);
   const otherPlan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'image', region, model: 'hrch-mini' } }), { resolveRaster: () => raster, tileSize: 32, blockSize: 64, varDir });
   assert.equal(otherPlan.ctx.chm.kind, 'blocks');
   assert.notEqual(otherPlan.ctx.modelKey, `${manifest.name}@${otherWeights.modelVersion}`);
-  const key = { ...otherWeights, modelVersion: cacheVersion(manifest) };
+  const key = chmCacheKeyOf(raster, manifest);
   await computeChm(chmCachePath(varDir, key), { source, manifest });
   await recordCachedChm(varDir, key);
   const cachedPlan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'image', region, model: 'hrch-mini' } }), { resolveRaster: () => raster, tileSize: 32, blockSize: 64, varDir });

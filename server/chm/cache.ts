@@ -1,6 +1,6 @@
 /**
  * Computed CHMs on disk: varDir/chm/<rasterId>-<rasterVersion>-<modelName>-<modelVersion>.tif
- * (modelVersion: cacheVersion(manifest), which carries the ONNX digest),
+ * (chmCacheKeyOf: modelVersion is the model's cacheVersion, which carries the ONNX digest),
  * with a JSON sidecar naming exactly what it was computed from (file names alone are ambiguous,
  * since ids and versions contain '-'). A file is only ever there complete (the COG writer
  * renames it into place), so its presence means a finished, reusable result, also after a restart.
@@ -9,12 +9,18 @@
  */
 import { readdir, readFile, rm, writeFile, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cacheVersion, type ModelManifest } from '../model/manifest.ts';
 
 export interface ChmCacheKey {
   rasterId: string;
   rasterVersion: string;
   modelName: string;
   modelVersion: string;
+}
+
+/** The key of a raster's CHM by a model: the model's cacheVersion, so new weights never match old files. */
+export function chmCacheKeyOf(raster: { id: string; version: string }, manifest: Pick<ModelManifest, 'name' | 'version' | 'onnx'>): ChmCacheKey {
+  return { rasterId: raster.id, rasterVersion: raster.version, modelName: manifest.name, modelVersion: cacheVersion(manifest) };
 }
 
 export interface ChmCacheEntry extends ChmCacheKey {

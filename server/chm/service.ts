@@ -5,10 +5,10 @@
  */
 import type { Catalog, CatalogChange, CatalogEntry } from '../catalog/catalog.ts';
 import { resolveModel } from '../model/registry.ts';
-import { cacheVersion, type LoadedManifest } from '../model/manifest.ts';
+import type { LoadedManifest } from '../model/manifest.ts';
 import { BusyError, CancelledError, InvalidInputError } from '../errors.ts';
 import { computeChm, type ChmProgress } from './engine.ts';
-import { ensureCacheDir, findCachedChm, listCachedChms, recordCachedChm, removeStale, chmCachePath, type ChmCacheKey } from './cache.ts';
+import { ensureCacheDir, findCachedChm, listCachedChms, recordCachedChm, removeStale, chmCachePath, chmCacheKeyOf, type ChmCacheKey } from './cache.ts';
 
 export type ChmState = 'running' | 'done' | 'failed' | 'cancelled';
 
@@ -105,7 +105,7 @@ export class ChmService {
     const entry = await catalog.current(rasterId);
     if (entry.role !== 'image') throw new InvalidInputError(`raster '${rasterId}' is a canopy height model, not an image`);
     const manifest = await this.resolve(opts.model);
-    const key: ChmCacheKey = { rasterId: entry.id, rasterVersion: entry.version, modelName: manifest.name, modelVersion: cacheVersion(manifest) };
+    const key = chmCacheKeyOf(entry, manifest);
     const existing = this.byRaster.get(entry.id);
     if (existing && existing.status.model.name === manifest.name && existing.status.model.version === key.modelVersion) {
       if (existing.status.state === 'running') return existing.status;

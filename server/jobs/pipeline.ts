@@ -12,9 +12,9 @@ import { openRaster } from '../raster/source.ts';
 import type { Grid, Window } from '../raster/types.ts';
 import { writeCog } from '../raster/cog.writer.ts';
 import { resolveModel } from '../model/registry.ts';
-import { cacheVersion, modelKeyOf } from '../model/manifest.ts';
+import { modelKeyOf } from '../model/manifest.ts';
 import { chmGridOf } from '../chm/block.ts';
-import { findCachedChm } from '../chm/cache.ts';
+import { chmCacheKeyOf, findCachedChm } from '../chm/cache.ts';
 import { CHM_COMPRESSION, CHM_NODATA } from '../chm/engine.ts';
 import { windowGrid } from '../chm/model.grid.ts';
 import { unitScale } from '../trees/detect.ts';
@@ -80,7 +80,7 @@ export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): P
     model = opts.allowModelPaths ? (req.model ?? manifest.name) : manifest.name;
     modelKey = modelKeyOf(manifest);
     grid = chmGridOf(source, manifest);
-    const cached = opts.varDir ? await findCachedChm(opts.varDir, { rasterId: raster.id, rasterVersion: raster.version, modelName: manifest.name, modelVersion: cacheVersion(manifest) }) : null;
+    const cached = opts.varDir ? await findCachedChm(opts.varDir, chmCacheKeyOf(raster, manifest)) : null;
     chm = cached ? { kind: 'file', path: cached.path, version: `${raster.version}/${modelKey}` } : { kind: 'blocks' };
   } else {
     grid = source.grid;
