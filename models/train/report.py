@@ -53,7 +53,9 @@ class LeaveOneOut:
         return p.name if p.name in self.heads else 'final'
 
     def model(self, p: D.Plot) -> torch.nn.Module:
-        k = self.key(p)
+        return self.head_model(self.key(p))
+
+    def head_model(self, k: str) -> torch.nn.Module:
         if k not in self.models:
             self.models[k] = load_model(self.backbone, self.heads[k]).eval()
         return self.models[k]
@@ -77,24 +79,13 @@ class LeaveOneOut:
                 'baseline: colour + texture regression': memo('texture', lambda p: self.baseline(p)[1](p))}
 
 
-def weights_digest(model: torch.nn.Module) -> str:
-    """12 hex digits of SHA-256 over the state dict (names, shapes and float32 values, in order)."""
-    import hashlib
-    h = hashlib.sha256()
-    for k, v in model.state_dict().items():
-        h.update(k.encode())
-        h.update(str(tuple(v.shape)).encode())
-        h.update(v.detach().cpu().contiguous().float().numpy().tobytes())
-    return h.hexdigest()[:12]
-
-
 def run(a, train_plots: List[D.Plot], eval_plots: List[D.Plot], real_plots: List[D.Plot], backbone: str,
         heads: Dict[str, str], probe_file: str, training: Dict) -> dict:
     """`heads`: 'final' -> the shipped head, plot name -> the head trained without that plot.
     `training`: how the weights were made, for the manifest and EVAL.md."""
     torch.set_num_threads(a.threads)
     loo = LeaveOneOut(backbone, heads, train_plots, a.seed)
-    model = loo.models.setdefault('final', load_model(backbone, heads['final']).eval())
+    model = loo.head_model('final')
     head_info = torch.load(heads['final'], map_location='cpu')
     pre_info = torch.load(backbone, map_location='cpu')
     predictors = loo.predictors()
@@ -127,9 +118,9 @@ def run(a, train_plots: List[D.Plot], eval_plots: List[D.Plot], real_plots: List
     cfg = head_info['arch']
     fields = {
         'name': MODEL_NAME,
-        # Jobs key their cached CHM and tree units by name@version: new weights must never share
-        # a version with old ones, so the version carries a digest of the weights.
-        'version': f'{training.get("version", "0.1.0")}+{weights_digest(model)}',
+        # Cached results need no digest here: the server keys them by version + the ONNX sha256
+        # that export_onnx records (server/model/manifest.ts cacheVersion).
+        'version': training.get('version', '0.1.0'),
         'architecture': 'vit-dpt',
         'description': 'forestmap\'s own canopy height model: a ViT-Tiny-sized DINOv2-pretrained backbone (patch 16) '
                        f'with a DPT head of 256 height bins, trained on {training["device"]}. Small and fast; see EVAL.md for accuracy.',

@@ -49,8 +49,8 @@ def parse(argv=None):
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--pretrain-budget', type=float, default=2400, help='stop pretraining after this many seconds (0: none)')
     ap.add_argument('--head-budget', type=float, default=1200, help='stop head training after this many seconds (0: none)')
-    ap.add_argument('--gpu-session', default='', help='a gpu_session output folder (pretrain/backbone.pt, heads/*/model.pt, '
-                    'session.json): skip stages 1, 2 and 4 and score its weights on --pack')
+    ap.add_argument('--gpu-session', default='', help='a gpu_session output folder (session.json, pretrain/backbone.pt, '
+                    'heads/<final | without_NAME>.pt): skip stages 1, 2 and 4 and score its weights on --pack')
     ap.add_argument('--pack', default=os.path.join(D.VAR_TRAIN, 'pack'), help='the pack the GPU session trained on')
     ap.add_argument('--force', action='store_true')
     ap.add_argument('--until', choices=['scenes', 'pretrain', 'probe', 'head', 'export'], default='export')
@@ -68,7 +68,7 @@ CPU_NOTES = [
 def from_gpu_session(a) -> int:
     """Stages 3 and 5 on the weights a GPU session made (models/train/gpu_session.py): its
     session.json, pretrain/backbone.pt and heads/<final | without_NAME>.pt."""
-    from models.train import probe, report
+    from models.train import probe, report, train_head
     session = json.load(open(os.path.join(a.gpu_session, 'session.json')))
     backbone = os.path.join(a.gpu_session, 'pretrain', 'backbone.pt')
     real = D.load_pack(a.pack, 'real_pairs')
@@ -91,9 +91,10 @@ def from_gpu_session(a) -> int:
                    ['Kootenay', f'synthetic seeds 101..{100 + len(eval_scenes)}'],
         'pretraining': {'seconds': pre.get('sec'), 'lr': session['args']['lr'], 'workers': session['args']['workers']},
         'head': {'batch': session['args']['head_batch'], 'lr': session['args']['head_lr'],
-                 'leaveOneOut': sorted(k for k in heads if k != 'final'), 'realShare': 0.3},
+                 'leaveOneOut': sorted(k for k in heads if k != 'final'),
+                 'realShare': train_head.parser().get_default('real_share')},
         'notes': [f'One GPU session: {pre.get("done_steps")} pretraining steps of batch {session["args"]["pretrain_batch"]} '
-                  f'in {pre.get("sec")} s, then five heads of {hd["steps"]} steps (batch {session["args"]["head_batch"]}) '
+                  f'in {pre.get("sec")} s, then {len(heads)} heads of {hd["steps"]} steps (batch {session["args"]["head_batch"]}) '
                   f'side by side. {hd.get("note", "")}'.strip(),
                   'Each real plot is scored by a head trained without it, and its baselines are refitted without it; '
                   'synthetic scenes and Kootenay are scored by the final head (trained on every training plot).'],
