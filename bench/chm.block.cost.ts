@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { openRaster } from '../server/raster/source.ts';
 import { resolveModel } from '../server/model/registry.ts';
 import { streamChmBlock } from '../server/chm/block.ts';
+import { defaultBatch } from '../server/chm/engine.ts';
 import { getInferenceRunner, releaseInferenceRunners, type InferenceRunner } from '../server/chm/inference.runner.ts';
 import { generateScene } from '../server/scene/generate.ts';
 import { timeEngineRunner } from './pure.rate.ts';
@@ -86,8 +87,8 @@ try {
   const perTile = allCpu / allTiles;
 
   const runner = await getInferenceRunner(manifest);
-  await timeEngineRunner(runner, { batch: 2, tiles: 96, minSeconds: 1 }); // warms the sessions up
-  const pure = await timeEngineRunner(runner, { batch: 2, tiles: 96, minSeconds: 3 });
+  await timeEngineRunner(runner, { batch: defaultBatch(manifest), tiles: 96, minSeconds: 1 }); // warms the sessions up
+  const pure = await timeEngineRunner(runner, { batch: defaultBatch(manifest), tiles: 96, minSeconds: 3 });
   const modelPerTile = (pure.cpuSeconds * 1000) / pure.tiles;
   console.log(`the block's own work: ${perTile.toFixed(3)} ms CPU per model tile; the model in pure inference: ${modelPerTile.toFixed(2)} ms CPU per tile (${(pure.tiles / pure.seconds).toFixed(0)} tiles/s)`);
   console.log(`=> a CHM block's work besides the model is ${((perTile / modelPerTile) * 100).toFixed(1)}% of the model's CPU (before any slowdown from sharing the cores)`);

@@ -1,7 +1,7 @@
 /**
  * Canopy height inference benchmark (issue #5).
  *
- *   npx tsx bench/inference.ts [--sizes 1024,2048] [--model hrch-mini] [--batch 2] [--no-torch] [--torch-size N]
+ *   npx tsx bench/inference.ts [--sizes 1024,2048] [--model hrch-mini] [--batch N (default: the manifest's tiling.batch, else 2)] [--no-torch] [--torch-size N]
  *   npx tsx bench/inference.ts --model hrch-large-random --sizes 512,1024 --batch 1
  *
  * `hrch-large-random` is Meta's released SSL-large architecture (ViT-L/16, 24 blocks, DPT head;
@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { seededInput, timeEngineRunner, timeRuns } from './pure.rate.ts';
+import { defaultBatch } from '../server/chm/engine.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PYTHON = process.env.FORESTMAP_PYTHON ?? '/usr/bin/python3';
@@ -40,7 +41,7 @@ const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '1024,2048' },
     model: { type: 'string', default: 'hrch-mini' },
-    batch: { type: 'string', default: '2' },
+    batch: { type: 'string' },
     'no-torch': { type: 'boolean', default: false },
     'torch-size': { type: 'string' },
     child: { type: 'string' },
@@ -190,7 +191,7 @@ async function main() {
   values.model = chosen.model;
   const manifest = await resolveModel(values.model);
   const sizes = values.sizes!.split(',').map(Number);
-  const batch = Number(values.batch);
+  const batch = values.batch ? Number(values.batch) : defaultBatch(manifest);
   const dir = await mkdtemp(join(tmpdir(), 'bench-inference-'));
   console.log(`# bench/inference: model ${manifest.name} ${manifest.version} (${manifest.architecture}, tile ${manifest.tiling.tileSize} stride ${manifest.tiling.stride}, ${manifest.input.gsd} m), batch ${batch}`);
   console.log(`# machine: ${cpus()[0]?.model ?? '?'}, ${availableParallelism()} threads available, node ${process.version}, onnxruntime-node ${ort.env.versions?.common ?? ''}`);

@@ -69,7 +69,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   const { getInferenceRunner, releaseInferenceRunners } = await import('../server/chm/inference.runner.ts');
   const { detectionPool, releaseDetectionPool } = await import('../server/trees/detect.pool.ts');
   const { resolveModel } = await import('../server/model/registry.ts');
-  const { computeChm } = await import('../server/chm/engine.ts');
+  const { computeChm, defaultBatch } = await import('../server/chm/engine.ts');
   const { windowGrid } = await import('../server/chm/model.grid.ts');
   const { chmGridOf } = await import('../server/chm/block.ts');
   const { regionToPlanar, regionWindow, parseRegion } = await import('../server/features/region.ts');
@@ -115,7 +115,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // pure inference: the same runner on seeded tiles, driven as the engine drives it. Measured
     // just before the job and again after the engine comparison: a runner's rate drifts by a few
     // percent over a process's first minute
-    const pureRun = () => timeEngineRunner(runner, { batch: 2, tiles: 96, minSeconds: 3, run: run0 });
+    const pureRun = () => timeEngineRunner(runner, { batch: defaultBatch(manifest), tiles: 96, minSeconds: 3, run: run0 });
     const pureBefore = await pureRun();
     // count the model's tiles (the job's units reach this same shared runner)
     let tiles = 0;

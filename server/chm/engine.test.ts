@@ -11,7 +11,7 @@ import { crsFromEpsg } from '../../tiles/projection.ts';
 import { loadManifest, type LoadedManifest } from '../model/manifest.ts';
 import { releaseAllSessions } from '../model/session.ts';
 import { CancelledError } from '../errors.ts';
-import { CHM_NODATA, computeChm, computeChmImage, type ChmProgress } from './engine.ts';
+import { CHM_NODATA, computeChm, computeChmImage, DEFAULT_BATCH, defaultBatch, type ChmProgress } from './engine.ts';
 import { releaseInferenceRunners } from './inference.runner.ts';
 import { readNpy } from './npy.ts';
 import { texture, wholeWindow, writeRgb } from './test.helpers.ts';
@@ -188,4 +188,20 @@ test('progress counts windows to the total; cancellation stops the run and leave
   await assert.rejects(run, CancelledError);
   assert.equal(existsSync(cancelled), false);
   assert.deepEqual((await readdir(dir)).filter((n) => n.includes('cancelled-chm')), [], 'no temporary files left behind');
+});
+
+test("the manifest's tiling.batch is the default batch, and the CHM does not depend on the batch", async () => {
+  assert.equal(defaultBatch(conv), DEFAULT_BATCH, 'a manifest without tiling.batch');
+  const batched = { ...conv, tiling: { ...conv.tiling, batch: 3 } };
+  assert.equal(defaultBatch(batched), 3);
+  const path = join(dir, 'batch.tif');
+  await writeRgb(path, 900, 700, 0.6, utm, [500000, 5000000], texture(5));
+  const source = await openRaster(path);
+  const seen: number[] = [];
+  await computeChm(join(dir, 'batch-chm.tif'), { source, manifest: batched, onProgress: (p) => seen.push(p.done) });
+  // 5 windows per tile row, batched 3 + 2 within each of 4 rows
+  assert.deepEqual(seen, [0, 3, 5, 8, 10, 13, 15, 18, 20]);
+  const a = await computeChmImage({ source, manifest: batched });
+  const b = await computeChmImage({ source, manifest: conv, batchSize: 1 });
+  assert.deepEqual(a.bands[0], b.bands[0]);
 });

@@ -47,9 +47,10 @@ export interface ChmOptions {
   source: ChmSource;
   manifest: LoadedManifest;
   /**
-   * Tiles per model run (default 2). Larger batches barely speed up a 256 px ViT on a CPU but
-   * multiply onnxruntime's activation arena: HRCH's 256-bin head holds several
-   * 256 x 256 x 256 float tensors per tile (hrch-mini: 0.7 GB peak RSS at batch 2, 2.5 GB at 8).
+   * Tiles per model run (default: defaultBatch, the manifest's tiling.batch or 2). Larger batches
+   * barely speed up a 256 px ViT on a CPU but multiply onnxruntime's activation arena: HRCH's
+   * 256-bin head holds several 256 x 256 x 256 float tensors per tile (hrch-mini: 0.7 GB peak RSS
+   * at batch 2, 2.5 GB at 8).
    */
   batchSize?: number;
   /** Rows per emitted strip (default 256, the COG tile size). */
@@ -88,6 +89,11 @@ export const CHM_NODATA = -9999;
  */
 export const CHM_COMPRESSION = { compression: 'deflate', deflateLevel: 1, deflateStrategy: 'rle', floatQuantum: 2 ** -10 } as const;
 export const DEFAULT_BATCH = 2;
+
+/** Windows per model run for `manifest` when the caller names none: the manifest's tiling.batch, else DEFAULT_BATCH. */
+export function defaultBatch(manifest: Pick<LoadedManifest, 'tiling'>): number {
+  return manifest.tiling.batch ?? DEFAULT_BATCH;
+}
 const MAX_BATCH = 64;
 
 export interface ChmRun {
@@ -126,7 +132,7 @@ export function startChm(opts: ChmOptions): ChmRun {
   if (manifest.input.tileSize !== size && !manifest.input.dynamicSize) {
     throw new InvalidInputError(`model '${manifest.name}': tiling.tileSize ${size} differs from input.tileSize ${manifest.input.tileSize} and the model takes fixed-size input`);
   }
-  const batchSize = opts.batchSize ?? DEFAULT_BATCH;
+  const batchSize = opts.batchSize ?? defaultBatch(manifest);
   if (!(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= MAX_BATCH)) throw new InvalidInputError(`batch size must be an integer in 1..${MAX_BATCH}, got ${batchSize}`);
   const grid = modelGrid(source.grid, manifest.input.gsd);
   const plan = planWindows(grid.width, grid.height, { ...manifest.tiling, taperEdges: opts.taperEdges ?? true });

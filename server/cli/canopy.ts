@@ -2,7 +2,7 @@ import { parseFlags, numberFlag, requireFlag } from './args.ts';
 import { UsageError } from './main.ts';
 import { openRaster } from '../raster/source.ts';
 import { resolveModel } from '../model/registry.ts';
-import { computeChm, DEFAULT_BATCH } from '../chm/engine.ts';
+import { computeChm, defaultBatch } from '../chm/engine.ts';
 import { releaseInferenceRunners } from '../chm/inference.runner.ts';
 import { formatDuration, formatProgressBar } from '../chm/progress.ts';
 import { InvalidInputError } from '../errors.ts';
@@ -14,7 +14,7 @@ stride), blended seamlessly, written as a float32 tiled deflate COG with overvie
 CRS at the model's ground sample distance (nodata -9999).
   --model   a model name from 'forestmap models', a model directory or an .onnx file with its
             manifest.json beside it (default: FORESTMAP_MODEL, else the default model)
-  --batch   tiles per model run (default 2; memory grows with it)
+  --batch   tiles per model run (default: the model manifest's tiling.batch, else 2; memory grows with it)
   --aerial  apply the model's percentile colour matching for aerial imagery, if it has one
 Progress goes to stderr; Ctrl-C cancels and leaves no partial file.`;
 
@@ -29,9 +29,9 @@ export async function run(argv: string[]): Promise<number> {
   });
   const image = requireFlag(values.image, 'image');
   const out = requireFlag(values.out, 'out');
-  const batchSize = numberFlag(values.batch, 'batch', DEFAULT_BATCH, 1, 64);
-  if (!Number.isInteger(batchSize)) throw new UsageError('--batch must be a whole number');
   const manifest = await resolveModel(values.model);
+  const batchSize = numberFlag(values.batch, 'batch', defaultBatch(manifest), 1, 64);
+  if (!Number.isInteger(batchSize)) throw new UsageError('--batch must be a whole number');
   const source = await openRaster(image);
   const controller = new AbortController();
   const onSignal = () => controller.abort();

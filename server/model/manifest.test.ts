@@ -27,6 +27,7 @@ test('invalid manifests are rejected naming every problem', () => {
   m.input.mean = [0.4, 0.4];
   m.tiling.window = 'triangle';
   m.output.units = 'ft';
+  m.tiling.batch = 0;
   assert.throws(() => validateManifest(m, 'x.json'), (err: unknown) => {
     assert.ok(err instanceof InvalidInputError);
     assert.match(err.message, /x\.json is not a valid model manifest/);
@@ -34,6 +35,7 @@ test('invalid manifests are rejected naming every problem', () => {
     assert.match(err.message, /\/input\/mean/);
     assert.match(err.message, /\/tiling\/window .*apodization/);
     assert.match(err.message, /\/output\/units/);
+    assert.match(err.message, /\/tiling\/batch must be >= 1/);
     return true;
   });
 });
