@@ -204,13 +204,7 @@ export function startChm(opts: ChmOptions): ChmRun {
       active.push(k);
       const out = input.subarray(slot * 3 * n, (slot + 1) * 3 * n);
       if (table) {
-        for (let c = 0; c < 3; c++) {
-          const src = img.bands[c] as Uint8Array, lut = table[c], base = c * n;
-          for (let ty = 0; ty < size; ty++) {
-            const from = ty * region.width + dx, to = base + ty * size;
-            for (let tx = 0; tx < size; tx++) out[to + tx] = lut[src[from + tx]];
-          }
-        }
+        for (let c = 0; c < 3; c++) lookupPlane(out, c * n, img.bands[c] as Uint8Array, region.width, dx, size, table[c]);
       } else {
         for (let ty = 0; ty < size; ty++) {
           const from = ty * region.width + dx;
@@ -304,6 +298,18 @@ export function startChm(opts: ChmOptions): ChmRun {
       inferred,
     }),
   };
+}
+
+/**
+ * One band of a tile by table lookup: `size` x `size` bytes at column `dx` of rows `stride` wide,
+ * into `out` from `base`. Its own small function so that V8 optimises the loop on its own (inside
+ * the async prepareBatch it ran about half as fast).
+ */
+function lookupPlane(out: Float32Array, base: number, src: Uint8Array, stride: number, dx: number, size: number, lut: Float32Array): void {
+  for (let ty = 0; ty < size; ty++) {
+    const from = ty * stride + dx, to = base + ty * size;
+    for (let tx = 0; tx < size; tx++) out[to + tx] = lut[src[from + tx]];
+  }
 }
 
 /** Batches in flight by default for batches of `batchBytes` of model input. */
