@@ -178,8 +178,10 @@ test('a trees stage that fails fails the job only once the CHM export beside it 
   mkdirSync(outDir, { recursive: true });
   await assert.rejects(job.run(outDir, 'jf'), /detector exploded/);
   assert.ok(failedWhileWriting, 'the trees tile failed while the COG was being written');
-  // and when the job's failure is reported, the export has stopped: nothing writes there any more
+  // and when the job's failure is reported, the exports have stopped: nothing writes there any
+  // more, and the GeoJSON, written row by row as tiles finish, left neither a file nor a temporary
   assert.deepEqual(writing(), []);
+  assert.deepEqual(readdirSync(outDir).filter((f) => f.includes('geojson')), []);
   job.close();
 });
 

@@ -11,6 +11,7 @@ import { BusyError } from '../server/errors.ts';
 import { JobStore } from '../server/jobs/store.ts';
 import { SqliteWorkQueue, writeFileAtomic, hashOf, unitKeyHash, type WorkUnit } from '../server/jobs/queue.ts';
 import { JobRunner, type JobExecutor } from '../server/jobs/runner.ts';
+import { TileRowGate } from '../server/jobs/pipeline.ts';
 import { JobService, loadJobsConfig } from '../server/jobs/service.ts';
 
 function tmp() {
@@ -37,8 +38,12 @@ test('the queue runs each key once and reuses outputs across jobs and store reop
   // a new process: the same keys in another job are not recomputed; a new key is
   store = new JobStore(join(t.dir, 'jobs.sqlite'));
   queue = new SqliteWorkQueue(store, join(t.dir, 'units'), exec, 2);
-  await queue.run('b', units(['k2', 'k3', 'k4']), { signal: new AbortController().signal });
+  // each unit is announced once, with its output in place: the reused ones first, then k4
+  const announced: Array<[number, boolean]> = [];
+  const b = units(['k2', 'k3', 'k4']);
+  await queue.run('b', b, { signal: new AbortController().signal, onUnitDone: (i) => announced.push([i, existsSync(queue.resultPath(b[i].key))]) });
   assert.equal(calls, 4);
+  assert.deepEqual(announced, [[0, true], [1, true], [2, true]]);
   // an output lost from disk is recomputed, not trusted
   rmSync(queue.resultPath('k1'));
   await queue.run('c', units(['k1']), { signal: new AbortController().signal });
@@ -236,4 +241,23 @@ test('a queue starting on a units folder sweeps temporaries a killed writer left
   } finally {
     t.done();
   }
+});
+
+test('a tile row is ready once all its trees units are done, in any order; a failed run rejects the rows still waiting', async () => {
+  const gate = new TileRowGate([2, 0, 3]);
+  const ready: number[] = [];
+  for (const r of [0, 1, 2]) void gate.ready(r).then(() => ready.push(r), () => ready.push(-r - 1));
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  await settle();
+  assert.deepEqual(ready, [1], 'a row without units is ready at once');
+  gate.unitDone(3); gate.unitDone(1);
+  await settle();
+  assert.deepEqual(ready, [1], 'units of rows 0 and 2 done, neither row whole');
+  gate.unitDone(0);
+  await settle();
+  assert.deepEqual(ready, [1, 0]);
+  assert.throws(() => gate.unitDone(5), /no trees unit 5/);
+  gate.fail(new Error('detector exploded'));
+  await settle();
+  assert.deepEqual(ready, [1, 0, -3], 'row 2 was still waiting: it fails');
 });

@@ -139,8 +139,10 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
     const paths = units.map((u) => this.resultPath(u.key));
     const pending = new Map<string, number>();
     for (let i = 0; i < units.length; i++) {
-      if (existsSync(paths[i])) this.finish(jobId, units, paths, i);
-      else pending.set(unitJobId(units[i].key), i);
+      if (existsSync(paths[i])) {
+        this.finish(jobId, units, paths, i);
+        opts.onUnitDone?.(i);
+      } else pending.set(unitJobId(units[i].key), i);
     }
     const progress = new RunProgress(units.length - pending.size, units.length, opts.onProgress);
     if (!pending.size) return paths;
@@ -157,6 +159,7 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
       pending.delete(id);
       this.finish(jobId, units, paths, i);
       progress.finished(i);
+      opts.onUnitDone?.(i);
       if (!pending.size) settle();
       return true;
     };

@@ -4,7 +4,7 @@
  * temp file that is renamed into place when complete, so a reader never sees half a file and a
  * large export is never one string in memory.
  */
-import { createWriteStream, renameSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import { FeatureCollectionWriter } from '../features/geojson.ts';
 
 export class GeoJsonFileWriter {
@@ -15,7 +15,10 @@ export class GeoJsonFileWriter {
 
   constructor(readonly path: string) {
     this.tmp = `${path}.${process.pid}.tmp`;
-    this.stream = createWriteStream(this.tmp);
+    // opened here, not by the stream later: abandon() may come at once (the job's trees stage
+    // fails while its first rows are awaited), and a file the stream opened after the removal
+    // would stay behind
+    this.stream = createWriteStream(this.tmp, { fd: openSync(this.tmp, 'w') });
     this.writer = new FeatureCollectionWriter(this.stream);
   }
 

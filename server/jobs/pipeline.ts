@@ -143,7 +143,7 @@ export interface PipelineSummary {
    * the server's tree store instead of detected (now or by an earlier job sharing the tile).
    */
   units: { chm: number; trees: number; treesFromStore: number };
-  /** Wall seconds per stage (units already done by an earlier run cost ~0); the CHM export runs within `trees`, `export` is what is left after it. */
+  /** Wall seconds per stage (units already done by an earlier run cost ~0); the CHM export and the GeoJSON run within `trees`, `export` is what is left of them after it. */
   seconds: { chm: number; trees: number; export: number };
 }
 
@@ -225,8 +225,8 @@ async function layout(plan: ForestMapPlan): Promise<Layout> {
 }
 
 /**
- * Runs a planned job to the end: CHM units, then trees units beside the CHM export, then the
- * GeoJSON (finished units are reused). A raster removed or replaced while the job runs fails it
+ * Runs a planned job to the end: CHM units, then trees units beside the CHM export and the
+ * GeoJSON, which takes each row of tiles as its trees are found (finished units are reused). A raster removed or replaced while the job runs fails it
  * with a ConflictError: its units are forgotten then, and reads after a replacement would see
  * another file than the one the units are keyed by.
  */
@@ -273,19 +273,26 @@ async function runStages(run: PipelineRun): Promise<PipelineSummary> {
   // does not matter
   const chmExport = exportChm(run, lay, stats, outputs);
   chmExport.catch(() => undefined); // awaited below, whichever way the trees stage ends
+  // the GeoJSON takes each row of tiles as soon as its trees are found: on two cores, written
+  // after the trees stage it left one core idle for its whole length
+  const rows = new TileRowGate(lay.tileRows.map((line) => line.length));
+  const treesExport = exportTrees(run, lay, stats, outputs, rows);
+  treesExport.catch(() => undefined);
   try {
     await queue.run(`${run.jobId}/trees`, lay.treesUnits, {
       concurrency: unitKindConcurrency(1).trees,
       signal, onProgress: (d, t) => report(chmShare + (treesShare * d) / t, `trees: tile ${d} of ${t}`),
+      onUnitDone: (i) => rows.unitDone(i),
     });
   } catch (err) {
     // nothing may still write into the job's folder once the job has failed
-    await chmExport.catch(() => undefined);
+    rows.fail(err);
+    await Promise.all([chmExport.catch(() => undefined), treesExport.catch(() => undefined)]);
     throw err;
   }
   const t2 = performance.now();
   report(0.95, 'writing results');
-  const [treesFromStore] = await Promise.all([exportTrees(run, lay, stats, outputs), chmExport]);
+  const [treesFromStore] = await Promise.all([treesExport, chmExport]);
   const statistics = stats.result(plan.region.areaM2);
   if (plan.outputs.includes('stats')) {
     const path = join(run.outDir, OUTPUT_FILES.stats.file);
@@ -332,11 +339,49 @@ function statsDocument(plan: ForestMapPlan, statistics: RegionStatistics) {
 }
 
 /**
- * Trees and crowns of the region, in global id order (row-major by top, as whole-raster detection
- * orders them): tile outputs are merged one tile row at a time, so memory is one row of tiles.
- * Returns how many tile outputs came from the tree store.
+ * Tells when every trees unit of a row of tiles is done. Units are numbered as the layout lists
+ * them (row by row); a failed run rejects every wait.
  */
-async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccumulator, outputs: PipelineSummary['outputs']): Promise<number> {
+export class TileRowGate {
+  private readonly rowOf: number[] = [];
+  private readonly left: number[];
+  private readonly waits: Array<{ promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void }>;
+
+  constructor(unitsPerRow: readonly number[]) {
+    this.left = [...unitsPerRow];
+    unitsPerRow.forEach((n, r) => { for (let k = 0; k < n; k++) this.rowOf.push(r); });
+    this.waits = unitsPerRow.map(() => {
+      let resolve!: () => void, reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+      promise.catch(() => undefined);
+      return { promise, resolve, reject };
+    });
+    this.left.forEach((n, r) => { if (n === 0) this.waits[r].resolve(); });
+  }
+
+  unitDone(unit: number): void {
+    const r = this.rowOf[unit];
+    if (r === undefined) throw new Error(`internal: no trees unit ${unit}`);
+    if (--this.left[r] === 0) this.waits[r].resolve();
+  }
+
+  /** Resolves once row `r`'s units are all done. */
+  ready(r: number): Promise<void> {
+    return this.waits[r].promise;
+  }
+
+  fail(err: unknown): void {
+    for (const w of this.waits) w.reject(err);
+  }
+}
+
+/**
+ * Trees and crowns of the region, in global id order (row-major by top, as whole-raster detection
+ * orders them): tile outputs are merged one tile row at a time, each as soon as `rows` says its
+ * units are done, so memory is one row of tiles. Returns how many tile outputs came from the tree
+ * store.
+ */
+async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccumulator, outputs: PipelineSummary['outputs'], rows: TileRowGate): Promise<number> {
   const { plan } = run;
   const wantTrees = plan.outputs.includes('trees'), wantCrowns = plan.outputs.includes('crowns');
   const treesOut = wantTrees ? new GeoJsonFileWriter(join(run.outDir, OUTPUT_FILES.trees.file)) : null;
@@ -345,7 +390,9 @@ async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccu
   let fromStore = 0;
   try {
     let unit = 0;
-    for (const line of lay.tileRows) {
+    for (let r = 0; r < lay.tileRows.length; r++) {
+      const line = lay.tileRows[r];
+      await rows.ready(r);
       const merged: TreesUnitOutput = { trees: [], crowns: [] };
       for (let i = 0; i < line.length; i++, unit++) {
         const u = lay.treesUnits[unit];

@@ -37,6 +37,11 @@ export interface RunOptions {
   concurrency?: number;
   /** Units done (fractional while units are part-way) out of the total. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Unit `index` (into the run's units) has its output in place: called once per unit, for units
+   * found done at the start too, so a caller can use the outputs before the whole run ends.
+   */
+  onUnitDone?: (index: number) => void;
 }
 
 export interface WorkQueue<S> {
@@ -198,6 +203,10 @@ export class SqliteWorkQueue<S> implements UnitQueue<S> {
       else todo.push(i);
     }
     const progress = new RunProgress(units.length - todo.length, units.length, opts.onProgress);
+    if (opts.onUnitDone) {
+      const waiting = new Set(todo);
+      for (let i = 0; i < units.length; i++) if (!waiting.has(i)) opts.onUnitDone(i);
+    }
     let next = 0;
     const worker = async () => {
       while (next < todo.length) {
@@ -219,6 +228,7 @@ export class SqliteWorkQueue<S> implements UnitQueue<S> {
         this.store.recordUnitResult(unit.key, out);
         this.store.markUnitDone(jobId, i);
         progress.finished(i);
+        opts.onUnitDone?.(i);
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? this.concurrency, todo.length)) }, worker));
