@@ -14,7 +14,8 @@ import type { AppContext } from '../server/http/context.ts';
 import { treeServiceFor } from '../server/http/routes/trees.ts';
 import { JobService, loadJobsConfig, type JobResultSummary } from '../server/jobs/service.ts';
 import { jobServiceFor } from '../server/jobs/service.ts';
-import { decodeUnitFile, defaultResources, executeUnit, reusableStore, treesUnit, type TreesUnitOutput } from '../server/jobs/units.ts';
+import { defaultResources, executeUnit, readTreesUnit, reusableStore, treesUnit } from '../server/jobs/units.ts';
+import { unpackAll } from '../server/trees/packed.ts';
 import type { ForestMapPlan } from '../server/jobs/pipeline.ts';
 import { openRaster } from '../server/raster/source.ts';
 import type { TreeStore } from '../server/trees/store.ts';
@@ -139,7 +140,8 @@ test('an image job reading a cached CHM file takes its trees from that file\'s s
   const run = async (resources: ReturnType<typeof defaultResources>, name: string) => {
     const out = join(scene.root, name);
     await executeUnit(unit, out, new AbortController().signal, resources);
-    return decodeUnitFile<TreesUnitOutput>(out).header;
+    const { trees, from } = readTreesUnit(out);
+    return { ...unpackAll(trees), from };
   };
   const served = await run(defaultResources(noBlocks, () => treeServiceFor(ctx)), 'file-store.bin');
   const detected = await run(defaultResources(noBlocks), 'file-detect.bin');
@@ -164,7 +166,8 @@ test('nothing stale or inexact is reused: replaced file, other options, heights 
   const resources = defaultResources(() => { throw new Error('no blocks'); }, () => ({ storeForFile: async () => store }));
   const run = async () => {
     await executeUnit(unit, out, new AbortController().signal, resources);
-    return decodeUnitFile<TreesUnitOutput>(out).header;
+    const { trees, from } = readTreesUnit(out);
+    return { ...unpackAll(trees), from };
   };
 
   assert.equal(reusableStore(store, unitCtx, grid, path), null);

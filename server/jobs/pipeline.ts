@@ -28,12 +28,13 @@ import { RegionStatsAccumulator, type RegionStatistics } from '../features/stats
 import { writeFileAtomic, type WorkQueue, type WorkUnit } from './queue.ts';
 import { OUTPUT_FILES, type ForestMapRequest, type OutputName } from './process.forest-map.ts';
 import {
-  blocksTouching, chmUnit, decodeUnitFile, defaultResources, fileVersion, treesHalo, treesUnit, unitKindConcurrency,
-  type RasterRef, type TreesUnitOutput, type UnitContext, type UnitSpec,
+  blocksTouching, chmUnit, defaultResources, fileVersion, readTreesUnit, treesHalo, treesUnit, unitKindConcurrency,
+  type RasterRef, type UnitContext, type UnitSpec,
 } from './units.ts';
 import { GeoJsonFileWriter } from './geojson.export.ts';
 import { detectionPool } from '../trees/detect.pool.ts';
 import { treeFeatureBuilder } from '../features/geojson.ts';
+import { treeCount, treeId, unpackCrown, unpackTree, type PackedTrees } from '../trees/packed.ts';
 
 export { fileVersion };
 
@@ -393,21 +394,23 @@ async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccu
     for (let r = 0; r < lay.tileRows.length; r++) {
       const line = lay.tileRows[r];
       await rows.ready(r);
-      const merged: TreesUnitOutput = { trees: [], crowns: [] };
+      const tiles: PackedTrees[] = [];
+      // (tile, tree) pairs of the row, to be put in id order
+      const tileOf: number[] = [], treeOf: number[] = [], ids: number[] = [];
       for (let i = 0; i < line.length; i++, unit++) {
-        const u = lay.treesUnits[unit];
-        const out = decodeUnitFile<TreesUnitOutput>(run.pathOf(u.key)).header;
+        const out = readTreesUnit(run.pathOf(lay.treesUnits[unit].key));
         if (out.from === 'tree-store') fromStore++;
-        merged.trees.push(...out.trees);
-        merged.crowns.push(...out.crowns);
+        for (let k = 0; k < treeCount(out.trees); k++) { tileOf.push(i); treeOf.push(k); ids.push(treeId(out.trees, k)); }
+        tiles.push(out.trees);
       }
-      const order = merged.trees.map((_, i) => i).sort((a, b) => merged.trees[a].id - merged.trees[b].id);
-      for (const i of order) {
-        const tree = merged.trees[i];
+      const order = ids.map((_, j) => j).sort((a, b) => ids[a] - ids[b]);
+      for (const j of order) {
+        const packed = tiles[tileOf[j]], k = treeOf[j];
+        const tree = unpackTree(packed, k);
         if (!containsTop(lay.planar, tree.x, tree.y)) continue;
         stats.addTree(tree.height);
         if (treesOut) await treesOut.write(feature(tree, 'point')!);
-        const crown = crownsOut ? feature(tree, 'crown', merged.crowns[i]) : null;
+        const crown = crownsOut ? feature(tree, 'crown', unpackCrown(packed, k)) : null;
         if (crown) await crownsOut!.write(crown);
       }
       if (run.signal.aborted) throw new CancelledError();

@@ -29,9 +29,9 @@ import { openRaster, type RasterSource } from '../raster/source.ts';
 import { resolveModel } from '../model/registry.ts';
 import { modelKeyOf, type LoadedManifest } from '../model/manifest.ts';
 import { streamChmBlock, chmGridOf } from '../chm/block.ts';
-import { chmPlane, delineateWindow, gridHalo, resolveTreeOptions, unitScale, type ChmWindow } from '../trees/detect.ts';
-import { detectionPool, type DetectedTrees } from '../trees/detect.pool.ts';
-import type { CrownPolygon, Tree } from '../trees/types.ts';
+import { chmPlane, gridHalo, unitScale, type ChmWindow } from '../trees/detect.ts';
+import { detectionPool, detectPacked } from '../trees/detect.pool.ts';
+import { fromPackedBytes, packedBytes, packedLayout, packTrees, type PackedLayout, type PackedTrees } from '../trees/packed.ts';
 import type { TreeStore } from '../trees/store.ts';
 import { canonicalTreeOptions, treeOptionsOf, type TreeOptionsSpec, type TreeStoreSource } from '../trees/service.ts';
 import { CancelledError, ConflictError } from '../errors.ts';
@@ -92,7 +92,8 @@ export function chmUnit(ctx: UnitContext, block: Window): WorkUnit<UnitSpec> {
 export function treesUnit(ctx: UnitContext, core: Window, read: Window): WorkUnit<UnitSpec> {
   // every CHM source yields the whole-raster CHM's values (blocks are exact), so block layout is not part of the key
   const chm = ctx.chm.kind === 'file' ? `file:${ctx.chm.version}` : ctx.chm.kind;
-  const opts = hashOf({ trees: ctx.trees, halo: ctx.halo, chm });
+  // the output format is part of the key: files an older build wrote in another format are not read
+  const opts = hashOf({ trees: ctx.trees, halo: ctx.halo, chm, output: TREES_UNIT_FORMAT });
   return { key: `${rasterKey(ctx)}/trees/${core.x},${core.y},${core.width},${core.height}/${opts}`, spec: { kind: 'trees', ctx, core, read } };
 }
 
@@ -138,11 +139,32 @@ function readFully(fd: number, into: Uint8Array, position: number): void {
   }
 }
 
+/** How a trees unit's output file holds its trees (part of the unit's key). */
+const TREES_UNIT_FORMAT = 'packed-trees-1';
+
 export interface TreesUnitOutput {
-  trees: Tree[];
-  crowns: Array<CrownPolygon | null>;
+  trees: PackedTrees;
   /** Set when the trees were taken from the server's tree store rather than detected (same values). */
   from?: 'tree-store';
+}
+
+interface TreesUnitHeader {
+  format: typeof TREES_UNIT_FORMAT;
+  layout: PackedLayout;
+  from?: 'tree-store';
+}
+
+/** Writes a trees unit's output: a JSON header with the arrays' sizes, then the arrays' bytes. */
+export function writeTreesUnit(path: string, out: TreesUnitOutput): void {
+  const header: TreesUnitHeader = { format: TREES_UNIT_FORMAT, layout: packedLayout(out.trees), ...(out.from ? { from: out.from } : {}) };
+  writeFileAtomic(path, [...encodeUnitFile(header), ...packedBytes(out.trees)]);
+}
+
+export function readTreesUnit(path: string): TreesUnitOutput {
+  const { header, payload } = decodeUnitFile<TreesUnitHeader>(path);
+  if (header.format !== TREES_UNIT_FORMAT) throw new Error(`internal: ${path} is not a trees unit output (${TREES_UNIT_FORMAT})`);
+  const trees = fromPackedBytes(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), header.layout);
+  return { trees, ...(header.from ? { from: header.from } : {}) };
 }
 
 /** The catalog's version of a file now (null when it is gone), so a job can tell that it was replaced. */
@@ -244,7 +266,7 @@ export interface UnitResources {
    */
   treeStore?(path: string): Promise<TreeStore | null>;
   /** Runs a trees unit's detection (default resources: on the process's detection threads); absent: on this thread. */
-  detect?(window: ChmWindow, options: TreeOptionsSpec): Promise<DetectedTrees>;
+  detect?(window: ChmWindow, options: TreeOptionsSpec): Promise<PackedTrees>;
 }
 
 /** Where finished tree stores are found: the server's TreeService (storeForFile) fits. */
@@ -324,7 +346,7 @@ async function treesFromStore(spec: Extract<UnitSpec, { kind: 'trees' }>, grid: 
   if (!store || reusableStore(store, spec.ctx, grid, path) !== null) return null;
   try {
     const { trees, crowns } = await store.treesInWindow(spec.core, grid.width);
-    return { trees, crowns, from: 'tree-store' };
+    return { trees: packTrees(trees, crowns), from: 'tree-store' };
   } catch (err) {
     // the store's files went away under us (its CHM was replaced): detect instead
     console.warn(`[jobs] tree store of ${path} not used: ${err instanceof Error ? err.message : String(err)}`);
@@ -367,7 +389,7 @@ export async function executeUnit(unit: WorkUnit<UnitSpec>, outPath: string, sig
   const { grid } = reader;
   const stored = await treesFromStore(spec, grid, res);
   if (stored) {
-    writeFileAtomic(outPath, encodeUnitFile(stored));
+    writeTreesUnit(outPath, stored);
     return;
   }
   const r = spec.read, c = spec.core;
@@ -377,7 +399,6 @@ export async function executeUnit(unit: WorkUnit<UnitSpec>, outPath: string, sig
     rasterWidth: grid.width, rasterHeight: grid.height, transform: grid.transform, metresPerUnit: unitScale(grid.crs),
     core: { x0: c.x - r.x, y0: c.y - r.y, x1: c.x + c.width - r.x, y1: c.y + c.height - r.y },
   };
-  const found = res.detect ? await res.detect(window, spec.ctx.trees) : delineateWindow(window, resolveTreeOptions(treeOptionsOf(spec.ctx.trees)));
-  const output: TreesUnitOutput = { trees: found.trees, crowns: found.crowns };
-  writeFileAtomic(outPath, encodeUnitFile(output));
+  const trees = res.detect ? await res.detect(window, spec.ctx.trees) : detectPacked(window, spec.ctx.trees);
+  writeTreesUnit(outPath, { trees });
 }

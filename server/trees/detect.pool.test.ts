@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DetectionPool } from './detect.pool.ts';
+import { packTrees, unpackAll } from './packed.ts';
 import { delineateWindow, resolveTreeOptions, type ChmWindow } from './detect.ts';
 import { treeOptionsOf, type TreeOptionsSpec } from './service.ts';
 import { syntheticForest } from './synthetic.ts';
@@ -28,15 +29,15 @@ test('detection on the pool equals detection on this thread, window for window, 
   const got = await Promise.all(windows.map((w) => pool.detect(w, spec)));
   for (let k = 0; k < windows.length; k++) {
     assert.ok(want[k].trees.length > 5);
-    assert.deepEqual(got[k].trees, want[k].trees);
-    assert.deepEqual(got[k].crowns, want[k].crowns);
+    assert.deepEqual(got[k], packTrees(want[k].trees, want[k].crowns));
+    assert.deepEqual(unpackAll(got[k]).trees, want[k].trees);
   }
 });
 
 test('a detection that fails rejects with its error, and the pool carries on', async () => {
   await assert.rejects(pool.detect(windowOf(1), { ws: 'h +* 2', hmin: 2, algorithm: 'dalponte' }), InvalidInputError);
   const again = await pool.detect(windowOf(2), { ws: 3, hmin: 2, algorithm: 'watershed' });
-  assert.ok(again.trees.length > 5);
+  assert.ok(unpackAll(again).trees.length > 5);
 });
 
 test('a view into a larger buffer is sent as its own copy; the caller keeps its heights', async () => {
@@ -46,7 +47,7 @@ test('a view into a larger buffer is sent as its own copy; the caller keeps its 
   const view = big.subarray(50, 50 + w.chm.length);
   const got = await pool.detect({ ...w, chm: view }, { ws: 3, hmin: 2, algorithm: 'dalponte' });
   assert.equal(big.length, w.chm.length + 100, 'the larger buffer was not transferred away');
-  assert.deepEqual(got.trees, delineateWindow(w, resolveTreeOptions({ ws: 3, hmin: 2, algorithm: 'dalponte' })).trees);
+  assert.deepEqual(unpackAll(got).trees, delineateWindow(w, resolveTreeOptions({ ws: 3, hmin: 2, algorithm: 'dalponte' })).trees);
 });
 
 test('idle threads, started ahead or after a detection, do not keep the process alive', () => {
@@ -71,6 +72,6 @@ test('closing an idle pool waits for its threads to end, and a later detection s
   await own.warm();
   await own.close();
   const again = await own.detect(windowOf(4), { ws: 3, hmin: 2, algorithm: 'dalponte' });
-  assert.ok(again.trees.length > 5);
+  assert.ok(unpackAll(again).trees.length > 5);
   await own.close();
 });

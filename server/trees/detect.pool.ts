@@ -7,23 +7,28 @@
 import { availableParallelism } from 'node:os';
 import { InvalidInputError } from '../errors.ts';
 import { WorkerChannel, type WorkerError } from '../workers/channel.ts';
-import type { ChmWindow } from './detect.ts';
-import type { TreeOptionsSpec } from './service.ts';
-import type { DetectedTrees, DetectionRequest } from './detect.worker.ts';
+import { delineateWindow, resolveTreeOptions, type ChmWindow } from './detect.ts';
+import { packTrees, type PackedTrees } from './packed.ts';
+import { treeOptionsOf, type TreeOptionsSpec } from './service.ts';
+import type { DetectionRequest } from './detect.worker.ts';
 
-export type { DetectedTrees };
+/** The trees (and crowns) of a CHM window, packed: what a detection thread computes, also run inline where there is no pool. */
+export function detectPacked(window: ChmWindow, options: TreeOptionsSpec): PackedTrees {
+  const { trees, crowns } = delineateWindow(window, resolveTreeOptions(treeOptionsOf(options)));
+  return packTrees(trees, crowns);
+}
 
 const entry = new URL('./detect.worker.ts', import.meta.url).href;
-type DetectionThread = WorkerChannel<DetectionRequest, DetectedTrees>;
+type DetectionThread = WorkerChannel<DetectionRequest, PackedTrees>;
 
 const toError = (e: WorkerError) => (e.name === 'InvalidInputError' ? new InvalidInputError(e.message) : Object.assign(new Error(e.message), { name: e.name }));
 
 function startThread(): Promise<DetectionThread> {
-  return WorkerChannel.start<DetectionRequest, DetectedTrees>(entry, {}, { what: 'tree detection worker', toError });
+  return WorkerChannel.start<DetectionRequest, PackedTrees>(entry, {}, { what: 'tree detection worker', toError });
 }
 
 /** Detects on `thread`, handing over the heights: a view into a larger buffer would be cloned whole, so it is copied out first. */
-function detectOn(thread: DetectionThread, window: ChmWindow, options: TreeOptionsSpec): Promise<DetectedTrees> {
+function detectOn(thread: DetectionThread, window: ChmWindow, options: TreeOptionsSpec): Promise<PackedTrees> {
   const whole = window.chm.byteOffset === 0 && window.chm.byteLength === window.chm.buffer.byteLength && !(window.chm.buffer instanceof SharedArrayBuffer);
   const chm = whole ? window.chm : window.chm.slice();
   return thread.request({ window: { ...window, chm }, options }, [chm.buffer as ArrayBuffer]);
@@ -38,7 +43,7 @@ export class DetectionPool {
   }
 
   /** Trees and crowns of a CHM window (delineateWindow on a worker), with options as JSON-able data. */
-  async detect(window: ChmWindow, options: TreeOptionsSpec): Promise<DetectedTrees> {
+  async detect(window: ChmWindow, options: TreeOptionsSpec): Promise<PackedTrees> {
     // the least busy slot, chosen before any await so concurrent calls spread out
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     slot.busy++;

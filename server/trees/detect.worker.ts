@@ -3,23 +3,21 @@
  * 512 px tile), so the pool (detect.pool.ts) runs one per core while the main thread serves
  * requests and merges results.
  */
-import { delineateWindow, resolveTreeOptions, type ChmWindow } from './detect.ts';
-import { treeOptionsOf, type TreeOptionsSpec } from './service.ts';
-import type { CrownPolygon, Tree } from './types.ts';
+import type { ChmWindow } from './detect.ts';
+import { detectPacked } from './detect.pool.ts';
+import { packedBuffers, type PackedTrees } from './packed.ts';
+import type { TreeOptionsSpec } from './service.ts';
 import { serveRequests } from '../workers/serve.ts';
 
 export interface DetectionRequest {
   window: ChmWindow;
   options: TreeOptionsSpec;
 }
-export interface DetectedTrees {
-  trees: Tree[];
-  crowns: Array<CrownPolygon | null>;
-}
 
-serveRequests<DetectionRequest, DetectedTrees>({
+serveRequests<DetectionRequest, PackedTrees>({
   handle(req) {
-    const { trees, crowns } = delineateWindow(req.window, resolveTreeOptions(treeOptionsOf(req.options)));
-    return { result: { trees, crowns } };
+    // packed arrays go back by transfer: a tile's trees as objects took longer to clone than to find
+    const packed = detectPacked(req.window, req.options);
+    return { result: packed, transfer: packedBuffers(packed) };
   },
 });

@@ -47,7 +47,11 @@ export class WorkerChannel<Q extends object, R extends object> {
       if (!p) return;
       this.pending.delete(msg.id);
       if ('error' in msg) p.reject(this.toError(msg.error));
-      else p.resolve(msg);
+      else {
+        // the result as the worker gave it, without the channel's request id
+        const { id: _id, ...result } = msg;
+        p.resolve(result as R);
+      }
       if (this.pending.size === 0) worker.unref();
     });
     worker.on('error', (err) => this.fail(err));
