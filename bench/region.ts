@@ -86,10 +86,10 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   // --shift: model-grid pixels right and down, so repeated runs sample the region's alignment to the model's windows
   const shift = Number(values.shift ?? 0) * Math.abs(t[1]);
   const region = square(cx + shift, cy - shift, (Math.sqrt(areaKm2) * 1000) / 2);
-  // a strip 400 px high and up to 3000 px long in the scene's top margin (512 px wide): no unit of
-  // it is a unit of the measured job
+  // a strip 400 px high along the scene's top margin (512 px wide): no unit of it is a unit of the
+  // measured job
   const px = (x: number, y: number) => toWgs(t[0] + x * t[1], t[3] + y * t[5]);
-  const warmLength = Math.min(3000, source.grid.width - 112);
+  const warmLength = source.grid.width - 112;
   const warmRegion = { type: 'Polygon', coordinates: [[px(56, 56), px(56 + warmLength, 56), px(56 + warmLength, 456), px(56, 456), px(56, 56)]] };
   const work = mkdtempSync(join(tmpdir(), 'fm-bench-region-'));
   const manifest = await resolveModel(model);
@@ -106,9 +106,10 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // a server runs jobs warm: model session, detection threads and compiled code live as long as
     // it does. So a job elsewhere in the scene runs first (--cold: not), and the measured job pays
     // neither the first runs of each batch shape nor the JIT's first passes over the trees and
-    // export code. It takes full-size trees tiles, several per detection thread: with a 100 m
-    // square of 64 px tiles, the measured job's trees stage still spent 0.3 s more CPU (4 km²,
-    // detection threads and V8's compiler threads) than after this one.
+    // export code. It takes full-size trees tiles, about 9 per detection thread (a thread's code
+    // settles after 8 to 12): after a 100 m square of 64 px tiles, the measured job's trees stage
+    // spent about 0.5 s more CPU (4 km²: detection threads and V8's compiler threads), after a strip of
+    // 3000 px 0.3 s more.
     if (!values.cold) await runForestMap({ plan: await planOf(warmRegion), queue, pathOf, outDir: join(work, 'warm'), jobId: 'warm', signal: new AbortController().signal });
     else {
       const warmGrid = windowGrid(chmGridOf(source, manifest), { x: 0, y: 0, width: 1024, height: 256 });
