@@ -14,7 +14,8 @@
  *    pipeline's overhead over it, in wall and in CPU seconds,
  *  - the whole-window engine time (computeChm over the region's bbox, the inference stage alone,
  *    end to end) and the pipeline's overhead over that,
- *  - peak RSS of the process (main thread + inference worker).
+ *  - peak RSS of the process (main thread + inference worker),
+ *  - the CPU of each stage (every thread) over the model's CPU for the job's tiles.
  * Then linearity: the largest area's time over (area ratio x the smallest area's time).
  * Targets (issue #8): 16 km² within 10% of 16x the 1 km² time, peak RSS < 1.5 GB, overhead < 15%.
  */
@@ -160,7 +161,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // its tiles' share says how much of the overhead is work, which two busy cores cannot hide
     const pureCpuPerTile = (pureBefore.cpuSeconds + pureAfter.cpuSeconds) / (pureBefore.tiles + pureAfter.tiles);
     const modelSeconds = jobTiles / pureRate, engineModelSeconds = engineTiles / pureRate;
-    console.log(JSON.stringify({ areaKm2, seconds, cpu, modelCpu: jobTiles * pureCpuPerTile, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, pureRates: [pureBefore.tiles / pureBefore.seconds, pureAfter.tiles / pureAfter.seconds], rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, window: win }));
+    console.log(JSON.stringify({ areaKm2, seconds, cpu, modelCpu: jobTiles * pureCpuPerTile, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, pureRates: [pureBefore.tiles / pureBefore.seconds, pureAfter.tiles / pureAfter.seconds], rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, stageCpu: summary.cpuSeconds, window: win }));
   } finally {
     await releaseInferenceRunners();
     await releaseDetectionPool();
@@ -221,6 +222,9 @@ async function main(): Promise<void> {
       if (repeat > 1) console.log(`  (${a} km², ${runs.length} runs: ${runs.map((x) => `${x.seconds.toFixed(2)} s (${x.jobTiles} tiles; pure ${x.pureRates.map((r: number) => r.toFixed(0)).join(' then ')} tiles/s)`).join(', ')})`);
       rows.push(row);
       console.log(`${a.toFixed(2).padStart(8)}   ${row.seconds.toFixed(1).padStart(6)}   ${(a / (row.seconds / 3600)).toFixed(1).padStart(5)}   ${row.modelSeconds.toFixed(1).padStart(6)} (${row.jobTiles})   ${(((row.seconds - row.modelSeconds) / row.modelSeconds) * 100).toFixed(0).padStart(12)}%   ${(((row.cpu - row.modelCpu) / row.modelCpu) * 100).toFixed(0).padStart(5)}%   ${row.engineSeconds.toFixed(1).padStart(8)} (${row.engineModelSeconds.toFixed(1)})   ${(((row.seconds - row.engineSeconds) / row.engineSeconds) * 100).toFixed(0).padStart(14)}%   ${row.rssMB.toFixed(0).padStart(11)}   ${String(row.trees).padStart(5)}   ${row.stages.chm.toFixed(1)}/${row.stages.trees.toFixed(1)}/${row.stages.export.toFixed(1)} (${row.units.chm} blocks, ${row.units.trees} tiles)`);
+      // where the overhead's CPU goes: each stage's CPU (all threads) beyond the model's, over the model's
+      const pct = (x: number) => `${((x / row.modelCpu) * 100).toFixed(1)}%`;
+      console.log(`           CPU by stage, over the model's ${row.modelCpu.toFixed(1)} s: CHM stage besides the model ${pct(row.stageCpu.chm - row.modelCpu)}, trees stage (detection, CHM export, GeoJSON) ${pct(row.stageCpu.trees)}, what is left after it ${pct(row.stageCpu.export)}`);
     }
     if (rows.length >= 2) {
       const lo = rows[0], hi = rows[rows.length - 1];

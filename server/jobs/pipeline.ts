@@ -146,6 +146,11 @@ export interface PipelineSummary {
   units: { chm: number; trees: number; treesFromStore: number };
   /** Wall seconds per stage (units already done by an earlier run cost ~0); the CHM export and the GeoJSON run within `trees`, `export` is what is left of them after it. */
   seconds: { chm: number; trees: number; export: number };
+  /**
+   * CPU seconds of this process per stage, every thread counted (model sessions, detection threads,
+   * compression, V8's own threads): where a job's cores went. Other jobs running meanwhile count too.
+   */
+  cpuSeconds: { chm: number; trees: number; export: number };
 }
 
 interface Layout {
@@ -254,13 +259,13 @@ async function runStages(run: PipelineRun): Promise<PipelineSummary> {
   const treesShare = 0.95 - chmShare;
   // the trees stage detects on the detection threads: let them load while the CHM is computed
   if (nTrees) void detectionPool().warm();
-  const t0 = performance.now();
+  const t0 = performance.now(), c0 = process.cpuUsage();
   if (nChm) {
     await queue.run(`${run.jobId}/chm`, lay.chmUnits, {
       signal, onProgress: (d, t) => report((chmShare * d) / t, `canopy height: block ${Math.min(t, Math.floor(d) + 1)} of ${t}`),
     });
   }
-  const t1 = performance.now();
+  const t1 = performance.now(), c1 = process.cpuUsage();
   // blocks of a raster that changed meanwhile may be gone or of the old file: stop here
   const changed = rasterChanged(plan.ctx, 'while the job ran');
   if (changed) throw changed;
@@ -291,7 +296,7 @@ async function runStages(run: PipelineRun): Promise<PipelineSummary> {
     await Promise.all([chmExport.catch(() => undefined), treesExport.catch(() => undefined)]);
     throw err;
   }
-  const t2 = performance.now();
+  const t2 = performance.now(), c2 = process.cpuUsage();
   report(0.95, 'writing results');
   const [treesFromStore] = await Promise.all([treesExport, chmExport]);
   const statistics = stats.result(plan.region.areaM2);
@@ -301,8 +306,11 @@ async function runStages(run: PipelineRun): Promise<PipelineSummary> {
     outputs.stats = path;
   }
   report(1, 'done');
-  const t3 = performance.now();
-  return { statistics, outputs, units: { chm: nChm, trees: nTrees, treesFromStore }, seconds: { chm: (t1 - t0) / 1000, trees: (t2 - t1) / 1000, export: (t3 - t2) / 1000 } };
+  const t3 = performance.now(), c3 = process.cpuUsage();
+  const cpu = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => (b.user + b.system - a.user - a.system) / 1e6;
+  return { statistics, outputs, units: { chm: nChm, trees: nTrees, treesFromStore }, seconds: { chm: (t1 - t0) / 1000, trees: (t2 - t1) / 1000, export: (t3 - t2) / 1000 },
+    cpuSeconds: { chm: cpu(c0, c1), trees: cpu(c1, c2), export: cpu(c2, c3) },
+  };
 }
 
 /**
