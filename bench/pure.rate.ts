@@ -49,14 +49,15 @@ export async function timeRuns(run: (input: Float32Array) => Promise<unknown>, i
 
 /**
  * Pure inference through a CHM engine runner the way the engine drives it: seeded batches in the
- * runner's shared input buffers, as many in flight as the engine keeps (engine.ts defaultDepth).
+ * runner's shared input buffers, as many in flight as the engine keeps (engine.ts defaultDepth),
+ * each output given back to the runner once it has arrived.
  * `run`: the runner's run when a bench has wrapped it (to count the job's tiles, say).
  */
 export function timeEngineRunner(runner: InferenceRunner, opts: { batch: number; tiles: number; minSeconds: number; run?: InferenceRunner['run'] }): Promise<PureTiming> {
   const T = runner.manifest.tiling.tileSize;
   const run = opts.run ?? runner.run.bind(runner);
   const input = seededInput(opts.batch, T);
-  return timeRuns((x) => run(x, opts.batch, T, T), input, opts.batch, opts.tiles, {
+  return timeRuns(async (x) => runner.releaseOutput?.(await run(x, opts.batch, T, T)), input, opts.batch, opts.tiles, {
     inFlight: defaultDepth(input.byteLength), minSeconds: opts.minSeconds, buffer: (n) => runner.inputBuffer?.(n) ?? new Float32Array(n),
   });
 }

@@ -263,6 +263,7 @@ export function startChm(opts: ChmOptions): ChmRun {
             acc.add(prep.windows[k], null);
           }
         }
+        if (out) runner?.releaseOutput?.(out);
         blendMs += performance.now() - tb;
         inferred += prep.active.length;
         done += prep.windows.length;

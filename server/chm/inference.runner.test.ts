@@ -59,4 +59,14 @@ test('the pooled runner spreads batches over its sessions and answers each with 
   for (let k = 0; k < inputs.length; k++) assert.deepEqual(viaShared[k], got[k]);
   const again = runner.inputBuffer!(n);
   assert.ok(shared.some((b) => b.buffer === again.buffer), 'a finished run gives its buffer back');
+
+  // outputs arrive in shared memory too, each run its own; one given back serves a later run
+  assert.ok(viaShared.every((o) => o.buffer instanceof SharedArrayBuffer));
+  assert.equal(new Set(viaShared.map((o) => o.buffer)).size, viaShared.length, 'outputs in use are not shared between runs');
+  const kept = viaShared[0].slice();
+  runner.releaseOutput!(viaShared[1]);
+  const next = await runner.run(inputs[0].slice(), 1, T, T);
+  assert.equal(next.buffer, viaShared[1].buffer, 'a given-back output is reused');
+  assert.deepEqual(next, kept, 'and holds the new result');
+  assert.deepEqual(viaShared[0], kept, 'an output not given back is left alone');
 });

@@ -15,8 +15,14 @@ import type { InferenceRequest, InferenceResult } from './inference.worker.ts';
 
 export interface InferenceRunner {
   readonly manifest: LoadedManifest;
-  /** NCHW normalised input (transferred: the caller must not reuse it) -> batch x height x width metres. */
+  /**
+   * NCHW normalised input (transferred: the caller must not reuse it) -> batch x height x width
+   * metres. The output may be shared memory the runner hands out again once given back with
+   * releaseOutput.
+   */
   run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array>;
+  /** Gives a run's output back for reuse, once the caller has read it (optional: an output not given back is just collected). */
+  releaseOutput?(output: Float32Array): void;
   /** Milliseconds the model itself spent computing, summed over runs (and over parallel sessions). */
   readonly computeMs: number;
   /**
@@ -27,13 +33,14 @@ export interface InferenceRunner {
 }
 
 /**
- * Input buffers in shared memory, reused batch after batch. A CHM run sends hundreds of MB of
- * batches to the model: fresh or transferred ArrayBuffers each count as new external memory, and V8
- * answered with a full collection every few hundred ms (bench/inference, forestmap-vit). A shared
- * buffer is only referenced by the message; the worker copies it into its own tensor memory
- * (onnxruntime-node refuses views of shared memory).
+ * Model inputs and outputs in shared memory, reused batch after batch. A CHM run sends hundreds of
+ * MB of batches to the model and gets a third of that back: fresh or transferred ArrayBuffers each
+ * count as new external memory, and V8 answered with a full collection every few hundred ms
+ * (bench/inference, forestmap-vit), its marking on V8's own threads, which share the model's cores.
+ * A shared buffer is only referenced by the message; the worker copies inputs into its own tensor
+ * memory (onnxruntime-node refuses views of shared memory) and its outputs into the one it was given.
  */
-class SharedInputs {
+class SharedBuffers {
   private readonly spare: Float32Array[] = [];
   // the engine has at most 16 batches in flight (engine.ts defaultDepth): more spares would only hold memory
   constructor(private readonly max = 16) {}
@@ -100,21 +107,25 @@ function toError(e: WorkerError): Error {
 
 /** Several single-session workers; each run goes to the one with the fewest runs pending. */
 class PooledRunner implements InferenceRunner {
-  private constructor(readonly manifest: LoadedManifest, private readonly workers: WorkerRunner[], private readonly spare: SharedInputs) {}
+  private constructor(readonly manifest: LoadedManifest, private readonly workers: WorkerRunner[], private readonly spare: SharedBuffers, private readonly outputs: SharedBuffers) {}
 
   static async start(manifest: LoadedManifest, sessions: number, threads: number): Promise<PooledRunner> {
-    const spare = new SharedInputs();
-    const started = await Promise.allSettled(Array.from({ length: sessions }, () => WorkerRunner.start(manifest, threads, spare)));
+    const spare = new SharedBuffers(), outputs = new SharedBuffers();
+    const started = await Promise.allSettled(Array.from({ length: sessions }, () => WorkerRunner.start(manifest, threads, spare, outputs)));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
       throw failed.reason;
     }
-    return new PooledRunner(manifest, started.map((r) => (r as PromiseFulfilledResult<WorkerRunner>).value), spare);
+    return new PooledRunner(manifest, started.map((r) => (r as PromiseFulfilledResult<WorkerRunner>).value), spare, outputs);
   }
 
   inputBuffer(length: number): Float32Array {
     return this.spare.take(length);
+  }
+
+  releaseOutput(output: Float32Array): void {
+    if (output.buffer instanceof SharedArrayBuffer) this.outputs.give(output);
   }
 
   get computeMs(): number {
@@ -137,16 +148,19 @@ class PooledRunner implements InferenceRunner {
 class WorkerRunner implements InferenceRunner {
   computeMs = 0;
 
-  private constructor(readonly manifest: LoadedManifest, private readonly channel: WorkerChannel<InferenceRequest, InferenceResult>, private readonly spare: SharedInputs) {}
+  private constructor(
+    readonly manifest: LoadedManifest, private readonly channel: WorkerChannel<InferenceRequest, InferenceResult>,
+    private readonly spare: SharedBuffers, private readonly outputs: SharedBuffers,
+  ) {}
 
-  static async start(manifest: LoadedManifest, threads: number, spare = new SharedInputs()): Promise<WorkerRunner> {
+  static async start(manifest: LoadedManifest, threads: number, spare = new SharedBuffers(), outputs = new SharedBuffers()): Promise<WorkerRunner> {
     const channel = await WorkerChannel.start<InferenceRequest, InferenceResult>(entry, { modelDir: manifest.dir, threads }, {
       what: `inference worker for model '${manifest.name}'`,
       toError,
       // a dead worker's runner is dropped: the next computation starts a new one
       onExit: () => runners.delete(manifest.onnxPath),
     });
-    return new WorkerRunner(manifest, channel, spare);
+    return new WorkerRunner(manifest, channel, spare, outputs);
   }
 
   /** False once the worker has ended: its runs fail at once instead of waiting forever. */
@@ -162,15 +176,23 @@ class WorkerRunner implements InferenceRunner {
     return this.spare.take(length);
   }
 
+  releaseOutput(output: Float32Array): void {
+    if (output.buffer instanceof SharedArrayBuffer) this.outputs.give(output);
+  }
+
   async run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array> {
     const shared = input.buffer instanceof SharedArrayBuffer;
+    const output = this.outputs.take(batch * height * width);
+    let filled = false;
     try {
-      const r = await this.channel.request({ input, batch, height, width }, shared ? [] : [input.buffer as ArrayBuffer]);
+      const r = await this.channel.request({ input, batch, height, width, output }, shared ? [] : [input.buffer as ArrayBuffer]);
       this.computeMs += r.ms;
-      return r.output;
+      filled = true;
+      return output;
     } finally {
-      // the worker has copied it (or failed): free for the next batch
+      // the worker has copied the input (or failed): free for the next batch
       if (shared) this.spare.give(input);
+      if (!filled) this.outputs.give(output);
     }
   }
 

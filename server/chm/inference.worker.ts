@@ -13,9 +13,10 @@ export interface InferenceRequest {
   batch: number;
   height: number;
   width: number;
+  /** Shared memory of batch x height x width values the output is written into. */
+  output: Float32Array;
 }
 export interface InferenceResult {
-  output: Float32Array;
   /** Milliseconds the model computed. */
   ms: number;
 }
@@ -37,7 +38,10 @@ serveRequests<InferenceRequest, InferenceResult>({
     const session = await sessionPromise;
     const t0 = performance.now();
     const output = await session.run(tensorInput(req.input), req.batch, req.height, req.width);
-    return { result: { output, ms: performance.now() - t0 }, transfer: [output.buffer as ArrayBuffer] };
+    const ms = performance.now() - t0;
+    if (output.length !== req.output.length) throw new Error(`internal: the model gave ${output.length} values for an output of ${req.output.length}`);
+    req.output.set(output);
+    return { result: { ms } };
   },
   // finish queued runs, release the session, then let the thread end: terminating a thread
   // while onnxruntime computes aborts the whole process
