@@ -69,7 +69,8 @@ def from_gpu_session(a) -> int:
     """Stages 3 and 5 on the weights a GPU session made (models/train/gpu_session.py): its
     session.json, pretrain/backbone.pt and heads/<final | without_NAME>.pt."""
     from models.train import probe, report, train_head
-    session = json.load(open(os.path.join(a.gpu_session, 'session.json')))
+    with open(os.path.join(a.gpu_session, 'session.json')) as f:
+        session = json.load(f)
     backbone = os.path.join(a.gpu_session, 'pretrain', 'backbone.pt')
     real = D.load_pack(a.pack, 'real_pairs')
     heads = {'final': os.path.join(a.gpu_session, 'heads', 'final.pt')}
