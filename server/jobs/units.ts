@@ -8,7 +8,7 @@
  *   whole-raster CHM there (server/chm/block.ts). Output: the block's float32 heights.
  * - 'trees': the trees whose tops lie in one tile of the CHM grid, found on the tile plus a halo
  *   (server/trees delineateWindow, as detectTreesTiled does per tile). Output: trees and crowns in
- *   the CHM's CRS. When the server's tree service has already detected the trees of the CHM file
+ *   the CHM's CRS, packed (server/trees/packed.ts). When the server's tree service has already detected the trees of the CHM file
  *   the unit reads (a finished TreeStore of that file's current version, computed with the same
  *   resolved options, with halos wide enough for the CHM's heights), the unit takes the trees
  *   whose tops lie in its core from the store instead: tiled detection with a sufficient halo
@@ -97,7 +97,7 @@ export function treesUnit(ctx: UnitContext, core: Window, read: Window): WorkUni
   return { key: `${rasterKey(ctx)}/trees/${core.x},${core.y},${core.width},${core.height}/${opts}`, spec: { kind: 'trees', ctx, core, read } };
 }
 
-// ---- unit output files: [u32 header length][JSON header][pad to 4][float32 payload]
+// ---- unit output files: [u32 header length][JSON header][pad to 4][payload: a CHM block's float32 heights, or packed trees]
 
 export function encodeUnitFile(header: unknown, payload?: Float32Array): Uint8Array[] {
   const json = Buffer.from(JSON.stringify(header));
