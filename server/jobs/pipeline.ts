@@ -232,9 +232,10 @@ async function layout(plan: ForestMapPlan): Promise<Layout> {
 
 /**
  * Runs a planned job to the end: CHM units, then trees units beside the CHM export and the
- * GeoJSON, which takes each row of tiles as its trees are found (finished units are reused). A raster removed or replaced while the job runs fails it
- * with a ConflictError: its units are forgotten then, and reads after a replacement would see
- * another file than the one the units are keyed by.
+ * GeoJSON, which takes each row of tiles as its trees are found (finished units are reused). A
+ * raster removed or replaced while the job runs fails it with a ConflictError: its units are
+ * forgotten then, and reads after a replacement would see another file than the one the units are
+ * keyed by.
  */
 export async function runForestMap(run: PipelineRun): Promise<PipelineSummary> {
   try {

@@ -8,9 +8,10 @@
  *   whole-raster CHM there (server/chm/block.ts). Output: the block's float32 heights.
  * - 'trees': the trees whose tops lie in one tile of the CHM grid, found on the tile plus a halo
  *   (server/trees delineateWindow, as detectTreesTiled does per tile). Output: trees and crowns in
- *   the CHM's CRS, packed (server/trees/packed.ts). When the server's tree service has already detected the trees of the CHM file
- *   the unit reads (a finished TreeStore of that file's current version, computed with the same
- *   resolved options, with halos wide enough for the CHM's heights), the unit takes the trees
+ *   the CHM's CRS, packed (server/trees/packed.ts). When the server's tree service has already
+ *   detected the trees of the CHM file the unit reads (a finished TreeStore of that file's current
+ *   version, computed with the same resolved options, with halos wide enough for the CHM's
+ *   heights), the unit takes the trees
  *   whose tops lie in its core from the store instead: tiled detection with a sufficient halo
  *   equals whole-raster detection (server/trees/tiled.ts; ids are global pixel indices), so the
  *   trees and crowns are the same values either way. The output then says `from: 'tree-store'`
