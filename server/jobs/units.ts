@@ -12,8 +12,9 @@
  *   detected the trees of the CHM file the unit reads (a finished TreeStore of that file's current
  *   version, computed with the same resolved options, with halos wide enough for the CHM's
  *   heights), the unit takes the trees whose tops lie in its core from the store instead: tiled
- *   detection with a sufficient halo equals whole-raster detection (server/trees/tiled.ts; ids are global pixel indices), so the
- *   trees and crowns are the same values either way. The output then says `from: 'tree-store'`
+ *   detection with a sufficient halo equals whole-raster detection (server/trees/tiled.ts; ids are
+ *   global pixel indices), so the trees and crowns are the same values either way. The output
+ *   then says `from: 'tree-store'`
  *   (provenance only; the trees and crowns are what detection gives), which the job summary counts.
  *
  * Units never see the region's shape: a unit is a lattice cell (tiles of tileSize, blocks of
