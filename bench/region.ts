@@ -235,6 +235,8 @@ async function main(): Promise<void> {
       const tileRatio = hi.jobTiles / ((hi.areaKm2 / lo.areaKm2) * lo.jobTiles);
       const perTile = (hi.seconds / hi.jobTiles) / (lo.seconds / lo.jobTiles);
       console.log(`  model tiles per km²: ${(lo.jobTiles / lo.areaKm2).toFixed(0)} at ${lo.areaKm2} km², ${(hi.jobTiles / hi.areaKm2).toFixed(0)} at ${hi.areaKm2} km²: with no overhead at all the ratio would be ${tileRatio.toFixed(2)}; seconds per model tile, ${hi.areaKm2} km² over ${lo.areaKm2} km²: ${perTile.toFixed(2)}`);
+      // the same ratio between neighbouring sizes: where time per km² stops falling with size
+      if (rows.length > 2) console.log(`  between neighbouring sizes: ${rows.slice(1).map((r, k) => `${r.areaKm2} over ${rows[k].areaKm2} km²: ${(r.seconds / ((r.areaKm2 / rows[k].areaKm2) * rows[k].seconds)).toFixed(2)}`).join(', ')}`);
     }
   } finally {
     if (!keepScene) rmSync(sceneDir, { recursive: true, force: true });
