@@ -80,18 +80,18 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   const t = source.grid.transform;
   const cx = t[0] + (source.grid.width / 2) * t[1], cy = t[3] + (source.grid.height / 2) * t[5];
   const toWgs = projector(SCENE_CRS, WGS84);
-  const square = (x: number, y: number, half: number) => ({
+  // a rectangle of the scene's CRS as a WGS84 polygon
+  const rect = (x0: number, y0: number, x1: number, y1: number) => ({
     type: 'Polygon',
-    coordinates: [[[x - half, y - half], [x + half, y - half], [x + half, y + half], [x - half, y + half], [x - half, y - half]].map(([px, py]) => toWgs(px, py))],
+    coordinates: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]].map(([px, py]) => toWgs(px, py))],
   });
+  const square = (x: number, y: number, half: number) => rect(x - half, y - half, x + half, y + half);
   // --shift: model-grid pixels right and down, so repeated runs sample the region's alignment to the model's windows
   const shift = Number(values.shift ?? 0) * Math.abs(t[1]);
   const region = square(cx + shift, cy - shift, (Math.sqrt(areaKm2) * 1000) / 2);
   // a strip 400 px high along the scene's top margin (512 px wide): no unit of it is a unit of the
   // measured job
-  const px = (x: number, y: number) => toWgs(t[0] + x * t[1], t[3] + y * t[5]);
-  const warmLength = source.grid.width - 112;
-  const warmRegion = { type: 'Polygon', coordinates: [[px(56, 56), px(56 + warmLength, 56), px(56 + warmLength, 456), px(56, 456), px(56, 56)]] };
+  const warmRegion = rect(t[0] + 56 * t[1], t[3] + 56 * t[5], t[0] + (source.grid.width - 56) * t[1], t[3] + 456 * t[5]);
   const work = mkdtempSync(join(tmpdir(), 'fm-bench-region-'));
   const manifest = await resolveModel(model);
   const runner = await getInferenceRunner(manifest);
@@ -227,8 +227,10 @@ async function main(): Promise<void> {
       console.log(`           CPU by stage, over the model's ${row.modelCpu.toFixed(1)} s: CHM stage besides the model ${pct(row.stageCpu.chm - row.modelCpu)}, trees stage (detection, CHM export, GeoJSON) ${pct(row.stageCpu.trees)}, what is left after it ${pct(row.stageCpu.export)}`);
     }
     if (rows.length >= 2) {
+      // a larger area's time over (area ratio x a smaller area's time)
+      const linearity = (lo: Record<string, any>, hi: Record<string, any>) => hi.seconds / ((hi.areaKm2 / lo.areaKm2) * lo.seconds);
       const lo = rows[0], hi = rows[rows.length - 1];
-      const ratio = hi.seconds / ((hi.areaKm2 / lo.areaKm2) * lo.seconds);
+      const ratio = linearity(lo, hi);
       console.log(`linearity: ${hi.areaKm2} km² took ${hi.seconds.toFixed(1)} s = ${ratio.toFixed(2)} x (${hi.areaKm2 / lo.areaKm2} x the ${lo.areaKm2} km² time) (target: within 10%, i.e. 0.90-1.10)`);
       // what the model tiles alone allow: a region's CHM needs every model window touching it and
       // its trees halo, so a small region computes more tiles per km² than a large one
@@ -236,7 +238,7 @@ async function main(): Promise<void> {
       const perTile = (hi.seconds / hi.jobTiles) / (lo.seconds / lo.jobTiles);
       console.log(`  model tiles per km²: ${(lo.jobTiles / lo.areaKm2).toFixed(0)} at ${lo.areaKm2} km², ${(hi.jobTiles / hi.areaKm2).toFixed(0)} at ${hi.areaKm2} km²: with no overhead at all the ratio would be ${tileRatio.toFixed(2)}; seconds per model tile, ${hi.areaKm2} km² over ${lo.areaKm2} km²: ${perTile.toFixed(2)}`);
       // the same ratio between neighbouring sizes: where time per km² stops falling with size
-      if (rows.length > 2) console.log(`  between neighbouring sizes: ${rows.slice(1).map((r, k) => `${r.areaKm2} over ${rows[k].areaKm2} km²: ${(r.seconds / ((r.areaKm2 / rows[k].areaKm2) * rows[k].seconds)).toFixed(2)}`).join(', ')}`);
+      if (rows.length > 2) console.log(`  between neighbouring sizes: ${rows.slice(1).map((r, k) => `${r.areaKm2} over ${rows[k].areaKm2} km²: ${linearity(rows[k], r).toFixed(2)}`).join(', ')}`);
     }
   } finally {
     if (!keepScene) rmSync(sceneDir, { recursive: true, force: true });

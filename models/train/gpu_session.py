@@ -77,7 +77,8 @@ def run_heads(a, backbone: str, steps: int, budget: float, scratch: str, out: st
         report[name] = {'status': p.wait()}
         fh.close()
         work = os.path.join(scratch, name)
-        report[name]['log'] = open(os.path.join(work, 'log.txt')).read().splitlines()[-3:]
+        with open(os.path.join(work, 'log.txt')) as log:
+            report[name]['log'] = log.read().splitlines()[-3:]
         if os.path.exists(os.path.join(work, 'model.pt')):
             shutil.move(os.path.join(work, 'model.pt'), os.path.join(out, f'{name}.pt'))
     return report

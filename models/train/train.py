@@ -83,7 +83,8 @@ def from_gpu_session(a) -> int:
     if a.force or not os.path.exists(probe_file):
         with open(probe_file, 'w') as fh:
             json.dump(probe.run(backbone, train_scenes, eval_scenes, seed=a.seed), fh, indent=1)
-    print('[train] linear probe:', open(probe_file).read(), flush=True)
+    with open(probe_file) as fh:
+        print('[train] linear probe:', fh.read(), flush=True)
     pre, hd = session['pretrain'], session['heads']
     training = {
         'version': '0.2.0',
@@ -138,7 +139,8 @@ def main(argv=None) -> int:
                         [D.scene_plot(d, os.path.basename(d)) for d in eval_dirs], seed=a.seed)
         with open(probe_file, 'w') as fh:
             json.dump(res, fh, indent=1)
-    print('[train] linear probe:', open(probe_file).read(), flush=True)
+    with open(probe_file) as fh:
+        print('[train] linear probe:', fh.read(), flush=True)
     if a.until == 'probe':
         return 0
 

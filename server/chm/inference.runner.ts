@@ -107,21 +107,21 @@ function toError(e: WorkerError): Error {
 
 /** Several single-session workers; each run goes to the one with the fewest runs pending. */
 class PooledRunner implements InferenceRunner {
-  private constructor(readonly manifest: LoadedManifest, private readonly workers: WorkerRunner[], private readonly spare: SharedBuffers, private readonly outputs: SharedBuffers) {}
+  private constructor(readonly manifest: LoadedManifest, private readonly workers: WorkerRunner[], private readonly inputs: SharedBuffers, private readonly outputs: SharedBuffers) {}
 
   static async start(manifest: LoadedManifest, sessions: number, threads: number): Promise<PooledRunner> {
-    const spare = new SharedBuffers(), outputs = new SharedBuffers();
-    const started = await Promise.allSettled(Array.from({ length: sessions }, () => WorkerRunner.start(manifest, threads, spare, outputs)));
+    const inputs = new SharedBuffers(), outputs = new SharedBuffers();
+    const started = await Promise.allSettled(Array.from({ length: sessions }, () => WorkerRunner.start(manifest, threads, inputs, outputs)));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
       throw failed.reason;
     }
-    return new PooledRunner(manifest, started.map((r) => (r as PromiseFulfilledResult<WorkerRunner>).value), spare, outputs);
+    return new PooledRunner(manifest, started.map((r) => (r as PromiseFulfilledResult<WorkerRunner>).value), inputs, outputs);
   }
 
   inputBuffer(length: number): Float32Array {
-    return this.spare.take(length);
+    return this.inputs.take(length);
   }
 
   releaseOutput(output: Float32Array): void {
@@ -150,17 +150,17 @@ class WorkerRunner implements InferenceRunner {
 
   private constructor(
     readonly manifest: LoadedManifest, private readonly channel: WorkerChannel<InferenceRequest, InferenceResult>,
-    private readonly spare: SharedBuffers, private readonly outputs: SharedBuffers,
+    private readonly inputs: SharedBuffers, private readonly outputs: SharedBuffers,
   ) {}
 
-  static async start(manifest: LoadedManifest, threads: number, spare = new SharedBuffers(), outputs = new SharedBuffers()): Promise<WorkerRunner> {
+  static async start(manifest: LoadedManifest, threads: number, inputs = new SharedBuffers(), outputs = new SharedBuffers()): Promise<WorkerRunner> {
     const channel = await WorkerChannel.start<InferenceRequest, InferenceResult>(entry, { modelDir: manifest.dir, threads }, {
       what: `inference worker for model '${manifest.name}'`,
       toError,
       // a dead worker's runner is dropped: the next computation starts a new one
       onExit: () => runners.delete(manifest.onnxPath),
     });
-    return new WorkerRunner(manifest, channel, spare, outputs);
+    return new WorkerRunner(manifest, channel, inputs, outputs);
   }
 
   /** False once the worker has ended: its runs fail at once instead of waiting forever. */
@@ -173,7 +173,7 @@ class WorkerRunner implements InferenceRunner {
   }
 
   inputBuffer(length: number): Float32Array {
-    return this.spare.take(length);
+    return this.inputs.take(length);
   }
 
   releaseOutput(output: Float32Array): void {
@@ -191,7 +191,7 @@ class WorkerRunner implements InferenceRunner {
       return output;
     } finally {
       // the worker has copied the input (or failed): free for the next batch
-      if (shared) this.spare.give(input);
+      if (shared) this.inputs.give(input);
       if (!filled) this.outputs.give(output);
     }
   }

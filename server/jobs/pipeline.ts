@@ -360,13 +360,13 @@ export class TileRowGate {
   constructor(unitsPerRow: readonly number[]) {
     this.left = [...unitsPerRow];
     unitsPerRow.forEach((n, r) => { for (let k = 0; k < n; k++) this.rowOf.push(r); });
-    this.waits = unitsPerRow.map(() => {
+    this.waits = unitsPerRow.map((n) => {
       let resolve!: () => void, reject!: (err: unknown) => void;
       const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
       promise.catch(() => undefined);
+      if (n === 0) resolve();
       return { promise, resolve, reject };
     });
-    this.left.forEach((n, r) => { if (n === 0) this.waits[r].resolve(); });
   }
 
   unitDone(unit: number): void {

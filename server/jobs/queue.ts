@@ -199,14 +199,12 @@ export class SqliteWorkQueue<S> implements UnitQueue<S> {
     const todo: number[] = [];
     for (let i = 0; i < units.length; i++) {
       const recorded = this.store.unitResult(units[i].key);
-      if (recorded && existsSync(recorded)) this.store.markUnitDone(jobId, i);
-      else todo.push(i);
+      if (recorded && existsSync(recorded)) {
+        this.store.markUnitDone(jobId, i);
+        opts.onUnitDone?.(i);
+      } else todo.push(i);
     }
     const progress = new RunProgress(units.length - todo.length, units.length, opts.onProgress);
-    if (opts.onUnitDone) {
-      const waiting = new Set(todo);
-      for (let i = 0; i < units.length; i++) if (!waiting.has(i)) opts.onUnitDone(i);
-    }
     let next = 0;
     const worker = async () => {
       while (next < todo.length) {
