@@ -2,6 +2,7 @@
  * Region processing benchmark (issue #8).
  *
  *   npx tsx bench/region.ts [--areas 0.25,1,4,16] [--model NAME] [--gsd 0.5] [--seed 1] [--scene DIR] [--cold] [--repeat N]
+ *                           [--outputs stats,trees,crowns,chm]
  *
  * One generated scene large enough for the largest area (image.tif at --gsd). For each area a
  * square region at the scene's centre (--repeat N: N runs, shifted by a fraction of the model's
@@ -17,6 +18,8 @@
  *  - peak RSS of the process (main thread + inference worker),
  *  - the CPU of each stage (every thread) over the model's CPU for the job's tiles.
  * Then linearity: the largest area's time over (area ratio x the smallest area's time).
+ * --outputs: the jobs' outputs (default: all four, as a job asks by default); leaving one out
+ * measures what it costs.
  * Targets (issue #8): 16 km² within 10% of 16x the 1 km² time, peak RSS < 1.5 GB, overhead < 15%.
  */
 import { spawnSync } from 'node:child_process';
@@ -41,6 +44,7 @@ const { values } = parseArgs({
     shift: { type: 'string' },
     'block-size': { type: 'string' },
     'unit-concurrency': { type: 'string' },
+    outputs: { type: 'string' },
   },
 });
 
@@ -97,7 +101,8 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   const runner = await getInferenceRunner(manifest);
   try {
     const raster = { id: 'bench', path: imagePath, version: fileVersion(imagePath)!, role: 'image' as const };
-    const planOf = (r: object) => planForestMap(parseExecuteRequest({ inputs: { raster: 'bench', region: r, model } }), {
+    const outputs = values.outputs ? { outputs: Object.fromEntries(values.outputs.split(',').map((k) => [k, {}])) } : {};
+    const planOf = (r: object) => planForestMap(parseExecuteRequest({ inputs: { raster: 'bench', region: r, model }, ...outputs }), {
       resolveRaster: () => raster, regionLimits: { maxAreaKm2: 1000, maxVertices: 100 }, allowModelPaths: true, blockSize: values['block-size'] ? Number(values['block-size']) : undefined,
     });
     const store = new JobStore(':memory:');
@@ -179,6 +184,14 @@ async function main(): Promise<void> {
     return;
   }
   const areas = values.areas!.split(',').map(Number).sort((a, b) => a - b);
+  if (values.outputs !== undefined) {
+    const { OUTPUT_NAMES } = await import('../server/jobs/process.forest-map.ts');
+    const unknown = values.outputs.split(',').filter((k) => !(OUTPUT_NAMES as readonly string[]).includes(k));
+    if (unknown.length) {
+      console.error(`bench/region: --outputs takes a comma-separated list of ${OUTPUT_NAMES.join(', ')}; not ${unknown.join(', ')}`);
+      process.exit(2);
+    }
+  }
   const gsd = Number(values.gsd);
   const { name, note } = await modelName();
   // a margin wider than the trees halo plus one model tile, so every region is interior (as in a real raster)
@@ -211,7 +224,7 @@ async function main(): Promise<void> {
       // up to a window row and column), and the run of median wall time is the area's row
       const runs: Array<Record<string, any>> = [];
       for (let k = 0; k < repeat; k++) {
-        const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, '--shift', String(Math.round((k * stride) / repeat)), ...(values.cold ? ['--cold'] : []), ...(values['block-size'] ? ['--block-size', values['block-size']] : []), ...(values['unit-concurrency'] ? ['--unit-concurrency', values['unit-concurrency']] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
+        const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, '--shift', String(Math.round((k * stride) / repeat)), ...(values.cold ? ['--cold'] : []), ...(values['block-size'] ? ['--block-size', values['block-size']] : []), ...(values['unit-concurrency'] ? ['--unit-concurrency', values['unit-concurrency']] : []), ...(values.outputs ? ['--outputs', values.outputs] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
         const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
         if (r.status !== 0 || !line) { console.log(`area ${a}: failed\n${r.stderr.slice(-2000)}`); break; }
         runs.push(JSON.parse(line));

@@ -120,7 +120,7 @@ export function delineateWindow(w: ChmWindow, o: ResolvedTreeOptions): WindowTre
     if (x >= w.core.x0 && x < w.core.x1 && y >= w.core.y0 && y < w.core.y1) { owned.push(k); remap[k + 1] = owned.length; }
   }
   // crown pixel counts, in the same scan as the renumbering (which is the identity when every tree is kept)
-  const counts = new Float64Array(owned.length + 1);
+  const counts = new Int32Array(owned.length + 1);
   if (owned.length === seeds.length) {
     for (let i = 0; i < labels.length; i++) { const l = labels[i]; if (l !== 0) counts[l]++; }
   } else {
@@ -132,7 +132,7 @@ export function delineateWindow(w: ChmWindow, o: ResolvedTreeOptions): WindowTre
       if (l !== 0) counts[l]++;
     }
   }
-  const byLabel = o.polygons ? pixelsByLabel(labels, owned.length) : null;
+  const byLabel = o.polygons ? pixelsByLabel(labels, owned.length, counts) : null;
   const pixelArea = Math.abs(t[1] * t[5] - t[2] * t[4]) * m * m;
   const visited = o.polygons ? new Uint8Array(width * height) : null;
   const trees: Tree[] = [];
