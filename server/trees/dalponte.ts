@@ -14,6 +14,9 @@
 
 // fields of a crown's record
 const LO = 0, HI = 1, SX = 2, SY = 3, SUM = 4, COUNT = 5, STRIDE = 8;
+// what visiting a neighbour did: nothing, claimed an unlabelled pixel, found it waiting on the
+// crown-mean test only, or took it from a crown that claimed it earlier in this pass
+const NONE = 0, JOINED = 1, WAITS = 2, RETAKEN = 3;
 
 export interface DalponteParams {
   thTree: number;
@@ -78,10 +81,10 @@ export function dalponte2016(
       let claimed = 0, keep = false;
       // lidR's neighbour order: up, left, right, down (a neighbour off the array is skipped); four
       // calls with constant offsets rather than a loop over offset tables: about 20% faster
-      if (y > 0) { const r = visit(region, chm, crown, bits, i - width, c, id, zlo, zhi, reach, ox, oy - 1, dist); claimed += r & 1; keep ||= r === 2; }
-      if (x > 0) { const r = visit(region, chm, crown, bits, i - 1, c, id, zlo, zhi, reach, ox - 1, oy, dist); claimed += r & 1; keep ||= r === 2; }
-      if (x < width - 1) { const r = visit(region, chm, crown, bits, i + 1, c, id, zlo, zhi, reach, ox + 1, oy, dist); claimed += r & 1; keep ||= r === 2; }
-      if (y < height - 1) { const r = visit(region, chm, crown, bits, i + width, c, id, zlo, zhi, reach, ox, oy + 1, dist); claimed += r & 1; keep ||= r === 2; }
+      if (y > 0) { const r = visit(region, chm, crown, bits, i - width, c, id, zlo, zhi, reach, ox, oy - 1, dist); if (r === JOINED) claimed++; else if (r === WAITS) keep = true; }
+      if (x > 0) { const r = visit(region, chm, crown, bits, i - 1, c, id, zlo, zhi, reach, ox - 1, oy, dist); if (r === JOINED) claimed++; else if (r === WAITS) keep = true; }
+      if (x < width - 1) { const r = visit(region, chm, crown, bits, i + 1, c, id, zlo, zhi, reach, ox + 1, oy, dist); if (r === JOINED) claimed++; else if (r === WAITS) keep = true; }
+      if (y < height - 1) { const r = visit(region, chm, crown, bits, i + width, c, id, zlo, zhi, reach, ox, oy + 1, dist); if (r === JOINED) claimed++; else if (r === WAITS) keep = true; }
       nClaims += claimed;
       if (keep) { bits[i >>> 5] |= 1 << (i & 31); nStay++; }
     }
@@ -114,23 +117,19 @@ export function dalponte2016(
   return region;
 }
 
-/**
- * One neighbour j of a front pixel of crown `id` (record at c): 1 when it is newly claimed, 4 when
- * taken from a crown that claimed it earlier in this pass, 2 when only the crown-mean test
- * failed (the pixel may be retried), 0 otherwise. (ox, oy): j's offset from the seed.
- */
+/** Neighbour j of a front pixel of crown `id` (its record at c); (ox, oy): j's offset from the seed. */
 function visit(region: Int32Array, chm: Float32Array, crown: Float64Array, bits: Int32Array, j: number, c: number, id: number, zlo: number, zhi: number, reach: number, ox: number, oy: number, dist: number): number {
   // region < 0: claimed this pass by crown -region, still unlabelled (lidR's Regiontemp)
   const rj = region[j];
-  if (rj > 0) return 0;
+  if (rj > 0) return NONE;
   const z = chm[j];
   // static tests: they never change for this crown, so a failing neighbour is never retried
-  if (!(z > zlo && z <= zhi && Math.abs(ox) < dist && Math.abs(oy) < dist)) return 0;
-  if (!(z > reach)) return 2; // the crown's mean may fall below this neighbour's reach later
+  if (!(z > zlo && z <= zhi && Math.abs(ox) < dist && Math.abs(oy) < dist)) return NONE;
+  if (!(z > reach)) return WAITS; // the crown's mean may fall below this neighbour's reach later
   region[j] = -id; // when two crowns claim a pixel in a pass, the later claim wins
   crown[c + COUNT]++;
   crown[c + SUM] += z;
-  if (rj !== 0) return 4;
+  if (rj !== 0) return RETAKEN;
   bits[j >>> 5] |= 1 << (j & 31);
-  return 1;
+  return JOINED;
 }
