@@ -12,12 +12,11 @@ const SADDLE_NUDGE = 0.05;
 
 /**
  * Pixels of each label (1..nLabels), row-major, via a counting sort: start[k]..start[k+1] in
- * `pixels`. `counts` (pixels per label, index k), when the caller has them, saves a pass.
+ * `pixels`. `counts[k]`: label k's pixel count (the caller counts them while it renumbers labels).
  */
-export function pixelsByLabel(labels: Int32Array, nLabels: number, counts?: ArrayLike<number>): { start: Int32Array; pixels: Int32Array } {
+export function pixelsByLabel(labels: Int32Array, nLabels: number, counts: ArrayLike<number>): { start: Int32Array; pixels: Int32Array } {
   const start = new Int32Array(nLabels + 2);
-  if (counts) for (let k = 1; k <= nLabels; k++) start[k + 1] = counts[k];
-  else for (let i = 0; i < labels.length; i++) { const k = labels[i]; if (k > 0 && k <= nLabels) start[k + 1]++; }
+  for (let k = 1; k <= nLabels; k++) start[k + 1] = counts[k];
   for (let k = 1; k <= nLabels + 1; k++) start[k] += start[k - 1];
   const fill = start.slice();
   const pixels = new Int32Array(start[nLabels + 1]);
