@@ -83,3 +83,74 @@ function shoelace(ring: Float64Array): number {
   for (let i = 0, j = m - 1; i < m; j = i++) s += ring[2 * j] * ring[2 * i + 1] - ring[2 * i] * ring[2 * j + 1];
   return s / 2;
 }
+
+/** Closed square ring, counter-clockwise, from (x, y) with side d degrees. */
+function box(x: number, y: number, d: number): number[][] {
+  return [[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]];
+}
+
+test('overlapping polygons and misplaced holes are rejected, with where: even-odd would disagree with the area', () => {
+  // two polygons overlapping by half: the area would count the overlap twice, even-odd not at all
+  rejects({ type: 'MultiPolygon', coordinates: [[box(10, 50, 0.01)], [box(10.005, 50, 0.01)]] }, InvalidInputError, /^region polygons 0 and 1 overlap near \[10\.0\d+, 50\.0\d+\]/);
+  // one polygon wholly inside another (no edge crosses), and a duplicate: both overlaps
+  rejects({ type: 'MultiPolygon', coordinates: [[box(10, 50, 0.01)], [box(10.02, 50, 0.01)], [box(10.022, 50.002, 0.003)]] }, InvalidInputError, /^region polygons 1 and 2 overlap/);
+  rejects({ type: 'MultiPolygon', coordinates: [[box(10, 50, 0.01)], [box(10, 50, 0.01)]] }, InvalidInputError, /^region polygons 0 and 1 overlap/);
+  // a polygon inside another that shares three of its edges (no edge crosses another)
+  rejects({ type: 'MultiPolygon', coordinates: [[box(10, 50, 0.01)], [[[10.005, 50], [10.01, 50], [10.01, 50.01], [10.005, 50.01], [10.005, 50]]]] }, InvalidInputError, /polygons 0 and 1 overlap/);
+  // a hole outside its exterior ring, and one larger than it (holding it)
+  rejects({ type: 'Polygon', coordinates: [box(10, 50, 0.01), box(10.02, 50.002, 0.002).reverse()] }, InvalidInputError, /^polygon 0: ring 1, a hole, reaches outside the exterior ring near \[10\.02\d+, 50\.00\d+\]/);
+  rejects({ type: 'Polygon', coordinates: [box(10.002, 50.002, 0.002), box(10, 50, 0.01).reverse()] }, InvalidInputError, /^polygon 0: ring 1, a hole, reaches outside/);
+  // nested holes, in the second polygon
+  rejects({ type: 'MultiPolygon', coordinates: [[box(9, 50, 0.01)], [box(10, 50, 0.01), box(10.002, 50.002, 0.006).reverse(), box(10.003, 50.003, 0.001).reverse()]] }, InvalidInputError, /^polygon 1: holes \(rings 1 and 2\) overlap/);
+});
+
+test('polygons and holes that only touch are valid, and even-odd then matches the area', () => {
+  // an island inside a lake (a polygon inside another's hole), and a field with a pond beside it,
+  // sharing an edge
+  const lake = [box(10, 50, 0.01), box(10.002, 50.002, 0.006).reverse()];
+  const island = [box(10.004, 50.004, 0.002)];
+  const field = [box(10.01, 50, 0.01), box(10.012, 50.001, 0.002).reverse()];
+  const region = parseRegion({ type: 'MultiPolygon', coordinates: [lake, island, field] });
+  const expected = turfArea({ type: 'MultiPolygon', coordinates: [lake, island, field] } as GeoJSON.MultiPolygon);
+  assert.ok(Math.abs(region.areaM2 - expected) < 1e-6, `${region.areaM2} vs ${expected}`);
+  const planar = regionToPlanar(region, (lon, lat) => [lon, lat]);
+  assert.equal(containsPoint(planar, 10.001, 50.001), true, 'land around the lake');
+  assert.equal(containsPoint(planar, 10.003, 50.003), false, 'the lake');
+  assert.equal(containsPoint(planar, 10.005, 50.005), true, 'the island');
+  assert.equal(containsPoint(planar, 10.015, 50.005), true, 'the field');
+  assert.equal(containsPoint(planar, 10.013, 50.002), false, 'the pond');
+});
+
+test('overlap checks stay bounded: crossing fans and stacked squares are caught, long edges side by side hit a 4xx limit', () => {
+  const strip = (o: number, top: number) => [[[10 + o, 50], [10.00001 + o, 50], [10.05 + o, 50.05], [10.05 - top + o, 50.05], [10 + o, 50]]];
+  // thin triangles whose edges all cross each other (millions of crossings for a clipping library)
+  rejects({ type: 'MultiPolygon', coordinates: Array.from({ length: 500 }, (_, i) => strip(i * 1e-5, 0.01)) }, InvalidInputError, /^region polygons 0 and \d+ overlap near/);
+  // squares shifted by a hair: edges overlap along their length without crossing
+  rejects({ type: 'MultiPolygon', coordinates: Array.from({ length: 500 }, (_, i) => [box(10 + i * 1e-6, 50, 0.01)]) }, InvalidInputError, /^region polygons 0 and 1 overlap/);
+  // 3999 long thin strips side by side: valid, but every edge beside every other
+  rejects({ type: 'MultiPolygon', coordinates: Array.from({ length: 3999 }, (_, i) => strip(i * 1e-5, 1e-5)) }, LimitExceededError, /too intricate to check/, { maxAreaKm2: 1e6, maxVertices: 20000 });
+});
+
+test('an overlap between two slab middle lines is caught by its crossing edges; edges sharing a sloped line are not an overlap', () => {
+  const at = (X: number, Y: number) => [10 + X * 0.001, 50 + Y * 0.001];
+  // all vertices at Y 0 or 10: one slab, its middle line at Y 5, where the two are still apart;
+  // the edges cross at Y 6 and the polygons overlap above it
+  const p = [at(0, 0), at(1, 0), at(3, 10), at(0, 10), at(0, 0)];
+  const q = [at(2.5, 0), at(4, 0), at(4, 10), at(2, 10), at(2.5, 0)];
+  rejects({ type: 'MultiPolygon', coordinates: [[p], [q]] }, InvalidInputError, /^region polygons 0 and 1 overlap near \[10\.00220\d+, 50\.00600\d+\]/);
+  // triangles on either side of sloped lines, one ending part way along the other's edge (at a
+  // point rounded to one side of it, as any tool's output is): touching, not overlapping, though
+  // the edge's position on middle lines differs by round-off
+  let seed = 7;
+  const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const fields: number[][][][] = [];
+  for (let k = 0; k < 300; k++) {
+    const x = 10 + k * 0.00037, y = 50 + rnd() * 0.001;
+    const P = [x, y], Q = [x + 0.0001 + rnd() * 0.0002, y + 0.0003 + rnd() * 0.0005], t = 0.2 + rnd() * 0.6;
+    const M = [P[0] + t * (Q[0] - P[0]), P[1] + t * (Q[1] - P[1])];
+    fields.push([[P, [x + 0.00033, y], Q, P]]);
+    fields.push([[P, M, [x - 0.00001, y + 0.0002], P]]);
+  }
+  const region = parseRegion({ type: 'MultiPolygon', coordinates: fields }, { maxAreaKm2: 25, maxVertices: 20000 });
+  assert.ok(region.areaM2 > 0);
+});

@@ -10,6 +10,7 @@ import { area as geodesicArea, kinks } from '@turf/turf';
 import type { MultiPolygon, Position } from 'geojson';
 import { InvalidInputError, LimitExceededError } from '../errors.ts';
 import type { Affine, Grid, Window } from '../raster/types.ts';
+import { checkRegionTopology } from './region.topology.ts';
 
 export type Bbox = [number, number, number, number];
 
@@ -55,6 +56,7 @@ export function parseRegion(input: unknown, limits: RegionLimits = defaultRegion
   geometry.coordinates.forEach((poly, p) => poly.forEach((ring, r) => {
     if (signedArea(ring) === 0) throw new InvalidInputError(`polygon ${p} ring ${r}: ring has zero area`);
   }));
+  checkRegionTopology(geometry);
   const normalised: MultiPolygon = { type: 'MultiPolygon', coordinates: geometry.coordinates.map(orientPolygon) };
   const areaM2 = geodesicArea(normalised);
   if (!(areaM2 > 0)) throw new InvalidInputError('region has zero area');
