@@ -125,6 +125,26 @@ test('async job on a true CHM: results valid, statistics equal independent compu
   assert.ok(Math.abs(stats.canopy_cover_2m - above2 / n) < 0.002, `cover 2 m ${stats.canopy_cover_2m} vs ${above2 / n}`);
   assert.ok(Math.abs(stats.canopy_cover_5m - above5 / n) < 0.002, `cover 5 m ${stats.canopy_cover_5m} vs ${above5 / n}`);
   assert.ok(Math.abs(stats.trees_per_ha - expected.length / (turfArea(region) / 1e4)) < 0.01);
+  assert.equal(stats.data_coverage, 1, 'the raster covers the whole region');
+  assert.equal(stats.data_area_ha, stats.area_ha);
+});
+
+test('a region reaching past the raster: data_coverage says how much of it has data, and trees per ha is over that part', async () => {
+  // the right half of the rectangle lies east of the scene
+  const region = sceneRegion(scene, [[0.6, 0.2], [1.4, 0.2], [1.4, 0.45], [0.6, 0.45]]);
+  const post = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'chm', region } }, { Prefer: 'respond-async' });
+  assert.equal(post.status, 201, post.text);
+  const done = await waitForJob(base, post.json.jobID);
+  assert.equal(done.status, 'successful', done.message);
+  const results = await http(base, 'GET', `/jobs/${post.json.jobID}/results`);
+  const stats = (await http(base, 'GET', results.json.stats.href)).json.statistics;
+  assert.ok(Math.abs(stats.area_m2 - turfArea(region)) < 1e-3, 'area_ha stays the region\'s own');
+  assert.ok(Math.abs(stats.data_coverage - 0.5) < 0.01, `data_coverage ${stats.data_coverage}`);
+  assert.ok(Math.abs(stats.data_area_ha - stats.area_ha * stats.data_coverage) < 1e-5);
+  // the pixels with data, counted on their own, make the data area
+  assert.ok(Math.abs(stats.chm_pixels * stats.chm_pixel_area_m2 / 1e4 - stats.data_area_ha) < stats.data_area_ha * 0.01);
+  assert.ok(stats.tree_count > 0);
+  assert.ok(Math.abs(stats.trees_per_ha - stats.tree_count / stats.data_area_ha) < 0.01, `${stats.trees_per_ha} trees/ha`);
 });
 
 test('a small region without Prefer runs synchronously: 200 with the results', async () => {

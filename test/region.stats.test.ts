@@ -8,7 +8,7 @@ test('canopy cover counts only region pixels that hold data', () => {
   const inRegion = Uint8Array.from([1, 1, 1, 1, 1, 1, 0, 1]);
   const valid = Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 0]);
   acc.addChm(heights, inRegion, valid, 0.25);
-  const s = acc.result(1e4);
+  const s = acc.result(1e4, 7);
   // region & valid: 0, 1, 3, 6, 10, 20 -> above 2: 4 of 6, above 5: 3 of 6
   assert.equal(s.chm_pixels, 6);
   assert.equal(s.canopy_cover_2m, Math.round((4 / 6) * 1e6) / 1e6);
@@ -22,7 +22,8 @@ test('tree statistics are exact and the histogram sums to the count', () => {
   const acc = new RegionStatsAccumulator();
   const hs = [12.5, 3, 7.25, 20, 15, 15.5, 2.1, 9];
   for (const h of hs) acc.addTree(h);
-  const s = acc.result(2e4);
+  acc.addChm(new Float32Array(100).fill(10), new Uint8Array(100).fill(1), null, 200);
+  const s = acc.result(2e4, 100);
   const sorted = [...hs].sort((a, b) => a - b);
   assert.equal(s.tree_count, hs.length);
   assert.equal(s.trees_per_ha, hs.length / 2);
@@ -35,9 +36,25 @@ test('tree statistics are exact and the histogram sums to the count', () => {
 });
 
 test('an empty region gives nulls, not NaN', () => {
-  const s = new RegionStatsAccumulator().result(5000);
+  const s = new RegionStatsAccumulator().result(5000, 0);
   assert.equal(s.tree_count, 0);
+  assert.equal(s.data_coverage, null);
+  assert.equal(s.trees_per_ha, 0);
   assert.equal(s.canopy_cover_2m, null);
   assert.equal(s.tree_height_m.mean, null);
   assert.deepEqual(JSON.parse(JSON.stringify(s)), s);
+});
+
+test('trees per ha is over the part of the region holding data, which data_coverage reports', () => {
+  const acc = new RegionStatsAccumulator();
+  // 40 pixels of 250 m² (1 ha) with data; the region spans 100 such pixels on the lattice (4 ha,
+  // partly past the raster's edge or over nodata)
+  acc.addChm(new Float32Array(50).fill(8), Uint8Array.from({ length: 50 }, (_, i) => (i < 45 ? 1 : 0)), Uint8Array.from({ length: 50 }, (_, i) => (i < 40 ? 1 : 0)), 250);
+  for (let i = 0; i < 30; i++) acc.addTree(12);
+  const s = acc.result(4e4, 100);
+  assert.equal(s.area_ha, 4);
+  assert.equal(s.data_coverage, 0.4);
+  assert.equal(s.data_area_ha, 1.6);
+  assert.equal(s.trees_per_ha, 30 / 1.6);
+  assert.equal(s.canopy_cover_2m, 1);
 });

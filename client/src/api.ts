@@ -48,6 +48,8 @@ export interface HeightSummary {
 /** The `stats` output of the forest-map process (server/features/stats.ts). */
 export interface RegionStats {
   area_ha?: number;
+  /** Share of the region with canopy height data (below 1 past the imagery's edge or over nodata). */
+  data_coverage?: number | null;
   tree_count?: number;
   trees_per_ha?: number;
   canopy_cover_2m?: number | null;

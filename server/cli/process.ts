@@ -19,7 +19,7 @@ Runs the region pipeline without a server (the same code as the forest-map job) 
   DIR/chm.tif          the region's canopy height model (float32 COG, metres; nodata outside the region)
   DIR/trees.geojson    tree tops (RFC 7946, WGS84): id, height_m, crown_area_m2, crown_diameter_m
   DIR/crowns.geojson   crown polygons with the same properties
-  DIR/stats.json       area (ha), canopy cover > 2 m and > 5 m, tree count, trees/ha, heights, histogram
+  DIR/stats.json       area (ha), its share with data, canopy cover > 2 m and > 5 m, tree count, trees/ha, heights, histogram
 --image runs the canopy height model (--model: a registered name or a model directory; default:
 the default model). --chm takes an existing CHM (e.g. from lidar) and skips inference.
 --region: a GeoJSON Polygon / MultiPolygon / Feature / FeatureCollection in WGS84; default: the
@@ -121,7 +121,8 @@ export async function run(argv: string[]): Promise<number> {
     const summary = await runForestMap({ plan, queue, pathOf, outDir: out, jobId: 'cli', signal: controller.signal, progress: progressBar(values.quiet ?? false) });
     if (!values.quiet && process.stderr.isTTY) process.stderr.write('\n');
     const s = summary.statistics;
-    process.stdout.write(`${s.tree_count} trees in ${s.area_ha.toFixed(2)} ha (${s.trees_per_ha.toFixed(1)}/ha); canopy cover >2 m ${s.canopy_cover_2m === null ? 'n/a' : (s.canopy_cover_2m * 100).toFixed(1) + '%'}; ` +
+    const coverage = s.data_coverage !== null && s.data_coverage < 0.995 ? `, ${(s.data_coverage * 100).toFixed(1)}% of it with data` : '';
+    process.stdout.write(`${s.tree_count} trees in ${s.area_ha.toFixed(2)} ha${coverage} (${s.trees_per_ha.toFixed(1)}/ha); canopy cover >2 m ${s.canopy_cover_2m === null ? 'n/a' : (s.canopy_cover_2m * 100).toFixed(1) + '%'}; ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s. Wrote ${Object.values(summary.outputs).map((p) => basename(p!)).join(', ')} to ${out}\n`);
   } finally {
     process.off('SIGINT', stop);

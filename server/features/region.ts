@@ -248,16 +248,34 @@ export function regionMask(region: PlanarRegion, grid: Grid, window: Window): Ui
 
 /** The pixel window of `grid` covering the region's planar bbox (clipped to the grid), or null if they miss. */
 export function regionWindow(region: PlanarRegion, grid: Grid): Window | null {
+  const b = bboxWindow(region, grid);
+  const x0 = Math.max(0, b.x), y0 = Math.max(0, b.y);
+  const x1 = Math.min(grid.width, b.x + b.width), y1 = Math.min(grid.height, b.y + b.height);
+  if (x1 <= x0 || y1 <= y0) return null;
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}
+
+/** The window of the grid's pixel lattice, extended past the grid's edges, that covers the region's bbox. */
+function bboxWindow(region: PlanarRegion, grid: Grid): Window {
   const [w, s, e, n] = region.bbox;
   let c0 = Infinity, r0 = Infinity, c1 = -Infinity, r1 = -Infinity;
   for (const [x, y] of [[w, s], [e, s], [e, n], [w, n]]) {
     const [c, r] = toPixel(grid.transform, x, y);
     c0 = Math.min(c0, c); c1 = Math.max(c1, c); r0 = Math.min(r0, r); r1 = Math.max(r1, r);
   }
-  const x0 = Math.max(0, Math.floor(c0)), y0 = Math.max(0, Math.floor(r0));
-  const x1 = Math.min(grid.width, Math.ceil(c1)), y1 = Math.min(grid.height, Math.ceil(r1));
-  if (x1 <= x0 || y1 <= y0) return null;
-  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+  const x0 = Math.floor(c0), y0 = Math.floor(r0);
+  return { x: x0, y: y0, width: Math.ceil(c1) - x0, height: Math.ceil(r1) - y0 };
+}
+
+/**
+ * How many pixel centres of the grid's lattice, extended past the grid's edges, lie in the region:
+ * the region's size in the grid's pixels, whether the raster covers it or not (the same half-open
+ * rule as regionMask, so a region the raster covers whole counts exactly its masked pixels).
+ */
+export function regionPixelCount(region: PlanarRegion, grid: Grid): number {
+  let count = 0;
+  regionSpans(region, grid, bboxWindow(region, grid), (_row, c0, c1) => { count += c1 - c0 + 1; });
+  return count;
 }
 
 /** True when at least one pixel centre of the grid lies in the region (checked on the bbox window). */

@@ -8,7 +8,12 @@
  * - area_ha: geodesic area of the region (turf `area`), not a pixel count.
  * - canopy_cover_2m / _5m: fraction of the region's valid CHM pixels (centre inside the region)
  *   whose height is above 2 m / 5 m.
- * - tree_count: trees whose top lies inside the region; trees_per_ha = tree_count / area_ha.
+ * - data_coverage: fraction of the region's pixels (on the CHM's pixel lattice, extended past the
+ *   raster's edges) that hold a valid CHM value; data_area_ha = area_ha x data_coverage. Below 1
+ *   where the region reaches past the raster or over nodata.
+ * - tree_count: trees whose top lies inside the region; trees_per_ha = tree_count / data_area_ha
+ *   (trees can only be found where there is data: over area_ha the density would come out low by
+ *   the share of the region without data).
  * - tree_height_m: mean / median / p95 / max of those trees' heights (exact).
  * - canopy_height_m: mean / median / p95 / max of CHM pixels above 2 m (percentiles to 0.1 m).
  * - height_histogram: tree heights in 1 m bins [k, k+1).
@@ -26,6 +31,8 @@ export interface RegionStatistics {
   area_m2: number;
   canopy_cover_2m: number | null;
   canopy_cover_5m: number | null;
+  data_coverage: number | null;
+  data_area_ha: number;
   tree_count: number;
   trees_per_ha: number;
   tree_height_m: HeightSummary;
@@ -75,16 +82,21 @@ export class RegionStatsAccumulator {
     this.treeHeights.push(height);
   }
 
-  result(areaM2: number): RegionStatistics {
+  /** `regionPixels`: the region's pixels on the CHM's lattice, data or not (region.ts regionPixelCount). */
+  result(areaM2: number, regionPixels: number): RegionStatistics {
     const areaHa = areaM2 / 1e4;
     const trees = Float64Array.from(this.treeHeights).sort();
+    const coverage = regionPixels > 0 ? Math.min(1, this.validPixels / regionPixels) : null;
+    const dataHa = areaHa * (coverage ?? 0);
     return {
       area_ha: round(areaHa, 6),
       area_m2: round(areaM2, 3),
       canopy_cover_2m: this.validPixels ? round(this.above2 / this.validPixels, 6) : null,
       canopy_cover_5m: this.validPixels ? round(this.above5 / this.validPixels, 6) : null,
+      data_coverage: coverage === null ? null : round(coverage, 6),
+      data_area_ha: round(dataHa, 6),
       tree_count: trees.length,
-      trees_per_ha: areaHa > 0 ? round(trees.length / areaHa, 3) : 0,
+      trees_per_ha: dataHa > 0 ? round(trees.length / dataHa, 3) : 0,
       tree_height_m: summariseSorted(trees),
       canopy_height_m: this.canopySummary(),
       height_histogram: histogram(trees),

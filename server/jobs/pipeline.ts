@@ -21,7 +21,7 @@ import { unitScale } from '../trees/detect.ts';
 import { projector, WGS84 } from '../../tiles/projection.ts';
 import { CancelledError, ConflictError, InvalidInputError } from '../errors.ts';
 import {
-  containsPoint as containsTop, defaultRegionLimits, parseRegion, regionMask, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow,
+  containsPoint as containsTop, defaultRegionLimits, parseRegion, regionMask, regionPixelCount, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow,
   type PlanarRegion, type Region, type RegionLimits,
 } from '../features/region.ts';
 import { RegionStatsAccumulator, type RegionStatistics } from '../features/stats.ts';
@@ -300,7 +300,7 @@ async function runStages(run: PipelineRun): Promise<PipelineSummary> {
   const t2 = performance.now(), c2 = process.cpuUsage();
   report(0.95, 'writing results');
   const [treesFromStore] = await Promise.all([treesExport, chmExport]);
-  const statistics = stats.result(plan.region.areaM2);
+  const statistics = stats.result(plan.region.areaM2, regionPixelCount(lay.planar, lay.grid));
   if (plan.outputs.includes('stats')) {
     const path = join(run.outDir, OUTPUT_FILES.stats.file);
     writeFileAtomic(path, JSON.stringify(statsDocument(plan, statistics), null, 2) + '\n');
@@ -339,7 +339,10 @@ function statsDocument(plan: ForestMapPlan, statistics: RegionStatistics) {
       area_ha: 'geodesic area of the region (WGS84 ellipsoid, turf area)',
       canopy_cover_2m: 'fraction of the region\'s valid CHM pixels (centre in the region) above 2 m',
       canopy_cover_5m: 'fraction of the region\'s valid CHM pixels above 5 m',
+      data_coverage: 'fraction of the region\'s pixels (CHM pixel lattice, past the raster\'s edges too) holding a valid CHM value',
+      data_area_ha: 'area_ha x data_coverage: the part of the region with canopy height data',
       tree_count: 'trees whose top lies in the region',
+      trees_per_ha: 'tree_count / data_area_ha (trees are only found where there is data)',
       tree_height_m: 'tree top heights: mean, median, 95th percentile (linear), max',
       canopy_height_m: 'CHM pixels above 2 m: mean, max exact; median and p95 to 0.1 m',
       height_histogram: 'tree top heights in 1 m bins [k, k+1)',

@@ -179,6 +179,7 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
     const statsTreeCount = Number((await page.locator('#job-stats dd[data-stat="tree_count"]').textContent())!.replace(/[^\d]/g, ''));
     const histogramTotal = await page.locator('#job-histogram svg rect.bar').evaluateAll((els) => els.reduce((s, e) => s + Number(e.getAttribute('data-count')), 0));
     assert.equal(histogramTotal, statsTreeCount, 'the histogram counts every tree');
+    assert.equal(await page.locator('#job-stats dd[data-stat="data_coverage"]').count(), 0, 'no coverage line for a region inside the imagery');
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#job-downloads a[data-output="trees"]').click()]);
     const geojson = JSON.parse(readFileSync((await download.path())!, 'utf8'));
@@ -202,7 +203,8 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
   test('a drawn polygon runs too, and a past job reopens with its own results', async () => {
     const firstCount = await page.locator('#job-stats dd[data-stat="tree_count"]').textContent();
     const [w, s, e, n] = bbox;
-    const corners = [[w + (e - w) * 0.3, s + (n - s) * 0.3], [w + (e - w) * 0.8, s + (n - s) * 0.35], [w + (e - w) * 0.55, s + (n - s) * 0.8]];
+    // the second corner lies past the imagery's east edge: about 3% of the triangle has no data
+    const corners = [[w + (e - w) * 0.3, s + (n - s) * 0.3], [w + (e - w) * 1.12, s + (n - s) * 0.35], [w + (e - w) * 0.55, s + (n - s) * 0.8]];
     await page.locator('#draw-polygon').click();
     assert.equal(await page.locator('#draw-polygon').getAttribute('aria-pressed'), 'true');
     const pts = [];
@@ -221,6 +223,8 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
       return /^Done/.test(t) && document.querySelector('#job-stats dd[data-stat="tree_count"]')?.textContent !== before;
     }, firstCount, { timeout: 150_000 });
     const secondCount = await page.locator('#job-stats dd[data-stat="tree_count"]').textContent();
+    const coverage = Number((await page.locator('#job-stats dd[data-stat="data_coverage"]').textContent())!.replace(/[^\d.]/g, ''));
+    assert.ok(coverage > 90 && coverage < 99.5, `the imagery covers ${coverage}% of the triangle`);
 
     // the list holds both jobs; the older one shows its own statistics again
     await page.locator('#jobs-refresh').click();

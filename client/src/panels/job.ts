@@ -154,6 +154,9 @@ export class JobPanel {
       ['height_p95', '95th percentile', fmt(h?.p95, 1, 'm')],
       ['height_max', 'Tallest tree', fmt(h?.max, 1, 'm')],
     ];
+    // a region drawn past the imagery's edge: say how much of it the numbers cover (trees per ha
+    // is over that part)
+    if (typeof s.data_coverage === 'number' && s.data_coverage < 0.995) rows.splice(1, 0, ['data_coverage', 'Imagery covers', fmtPercent(s.data_coverage)]);
     for (const [key, label, value] of rows) {
       const dt = document.createElement('dt');
       dt.textContent = label;
