@@ -154,3 +154,15 @@ test('an overlap between two slab middle lines is caught by its crossing edges; 
   const region = parseRegion({ type: 'MultiPolygon', coordinates: fields }, { maxAreaKm2: 25, maxVertices: 20000 });
   assert.ok(region.areaM2 > 0);
 });
+
+test('a FeatureCollection (as GIS tools export) is its polygons taken together, checked like a MultiPolygon', () => {
+  const fc = (geoms: unknown[]) => ({ type: 'FeatureCollection', features: geoms.map((geometry) => ({ type: 'Feature', properties: {}, geometry })) });
+  const a = { type: 'Polygon', coordinates: [box(10, 50, 0.01)] };
+  const b = { type: 'MultiPolygon', coordinates: [[box(10.02, 50, 0.01)], [box(10.04, 50, 0.01)]] };
+  const r = parseRegion(fc([a, b]));
+  assert.equal(r.geometry.coordinates.length, 3);
+  assert.ok(Math.abs(r.areaM2 - 3 * parseRegion(a).areaM2) < 1e-3 * r.areaM2);
+  rejects(fc([a, { type: 'Point', coordinates: [10, 50] }]), InvalidInputError, /^region FeatureCollection: feature 1 must be a Polygon or MultiPolygon, got "Point"/);
+  rejects(fc([]), InvalidInputError, /has no features/);
+  rejects(fc([a, a]), InvalidInputError, /^region polygons 0 and 1 overlap/);
+});

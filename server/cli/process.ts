@@ -28,24 +28,13 @@ whole raster. Trees belong to the region when their top lies in it.
 (model-grid pixels, default ${DEFAULT_BLOCK_SIZE}). Results do not depend on either.
 Unit outputs are kept in DIR/.work until the run completes, so re-running an interrupted run resumes it.`;
 
-/** A region file: geometry, Feature, or FeatureCollection (its polygons joined into one MultiPolygon). */
+/** A region file's GeoJSON (geometry, Feature or FeatureCollection: parseRegion takes each). */
 export function readRegionFile(path: string): unknown {
-  let doc: { type?: string; features?: Array<{ geometry?: { type?: string; coordinates?: unknown } }> };
   try {
-    doc = JSON.parse(readFileSync(path, 'utf8'));
+    return JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new InvalidInputError(`cannot read region file ${path}: ${(err as Error).message}`);
   }
-  if (doc?.type !== 'FeatureCollection') return doc;
-  const polygons: unknown[] = [];
-  for (const f of doc.features ?? []) {
-    const g = f?.geometry;
-    if (g?.type === 'Polygon') polygons.push(g.coordinates);
-    else if (g?.type === 'MultiPolygon' && Array.isArray(g.coordinates)) polygons.push(...g.coordinates);
-    else throw new InvalidInputError(`region file ${path}: every feature must be a Polygon or MultiPolygon, found ${g?.type ?? 'no geometry'}`);
-  }
-  if (!polygons.length) throw new InvalidInputError(`region file ${path} has no features`);
-  return { type: 'MultiPolygon', coordinates: polygons };
 }
 
 function rasterRef(path: string, role: RasterRef['role']): RasterRef {

@@ -1,6 +1,6 @@
 /**
  * The region a user asks to process: validation of the input (a GeoJSON Polygon / MultiPolygon in
- * WGS84, a Feature holding one, or a bbox), and the pure geometry the pipeline needs afterwards:
+ * WGS84, a Feature or FeatureCollection of them, or a bbox), and the pure geometry the pipeline needs afterwards:
  * the region in a raster's CRS, point-in-region for tree tops, and a pixel mask for CHM statistics.
  *
  * Validation errors say exactly what is wrong (which polygon, which ring, which position), because
@@ -82,11 +82,24 @@ function bboxPolygon([w, s, e, n]: Bbox): Position[][] {
 }
 
 function parseGeometry(input: unknown): MultiPolygon {
-  if (typeof input !== 'object' || input === null) throw new InvalidInputError('region must be a GeoJSON Polygon or MultiPolygon (or a Feature holding one) or a bbox array');
+  if (typeof input !== 'object' || input === null) throw new InvalidInputError('region must be a GeoJSON Polygon or MultiPolygon (or a Feature or FeatureCollection of them) or a bbox array');
   const obj = input as Record<string, unknown>;
   if (obj.type === 'Feature') {
     if (obj.geometry === undefined) throw new InvalidInputError('region Feature has no geometry');
     return parseGeometry(obj.geometry);
+  }
+  // what GIS tools export: the features' polygons make one MultiPolygon (and must not overlap)
+  if (obj.type === 'FeatureCollection') {
+    if (!Array.isArray(obj.features) || obj.features.length === 0) throw new InvalidInputError('region FeatureCollection has no features');
+    const polygons: Position[][][] = [];
+    obj.features.forEach((f: unknown, i: number) => {
+      const g = (f as { geometry?: { type?: unknown } } | null)?.geometry;
+      if (g?.type !== 'Polygon' && g?.type !== 'MultiPolygon') {
+        throw new InvalidInputError(`region FeatureCollection: feature ${i} must be a Polygon or MultiPolygon, got ${JSON.stringify(g?.type ?? null)}`);
+      }
+      polygons.push(...parseGeometry(g).coordinates);
+    });
+    return { type: 'MultiPolygon', coordinates: polygons };
   }
   if (obj.type === 'Polygon') return { type: 'MultiPolygon', coordinates: [parseRings(obj.coordinates, 0)] };
   if (obj.type === 'MultiPolygon') {

@@ -118,6 +118,7 @@ const geometrySchema = {
     { $ref: 'https://geojson.org/schema/Polygon.json' },
     { $ref: 'https://geojson.org/schema/MultiPolygon.json' },
     { $ref: 'https://geojson.org/schema/Feature.json' },
+    { $ref: 'https://geojson.org/schema/FeatureCollection.json' },
   ],
 };
 
@@ -127,7 +128,7 @@ export function processDescription(base = '') {
     ...processSummary(base),
     inputs: {
       raster: { title: 'Raster id', description: 'An RGB raster (canopy height is inferred) or a raster registered as a CHM (inference is skipped).', schema: { type: 'string' }, minOccurs: 1, maxOccurs: 1 },
-      region: { title: 'Region', description: 'GeoJSON Polygon or MultiPolygon in WGS84 lon/lat (RFC 7946), valid as a simple feature: rings do not cross, holes lie inside their exterior ring and apart, the polygons of a MultiPolygon do not overlap (they may touch). Default: the raster\'s extent.', schema: { ...geometrySchema, format: 'geojson-geometry' }, minOccurs: 0, maxOccurs: 1 },
+      region: { title: 'Region', description: 'GeoJSON Polygon or MultiPolygon in WGS84 lon/lat (RFC 7946), or a Feature or FeatureCollection of them (its polygons taken together), valid as a simple feature: rings do not cross, holes lie inside their exterior ring and apart, the polygons of a MultiPolygon do not overlap (they may touch). Default: the raster\'s extent.', schema: { ...geometrySchema, format: 'geojson-geometry' }, minOccurs: 0, maxOccurs: 1 },
       bbox: { title: 'Region as a bounding box', description: 'Instead of region: [minLon, minLat, maxLon, maxLat] in WGS84.', schema: { type: 'object', required: ['bbox'], properties: { bbox: { type: 'array', minItems: 4, maxItems: 4, items: { type: 'number' } }, crs: { type: 'string', enum: ['http://www.opengis.net/def/crs/OGC/1.3/CRS84'], default: 'http://www.opengis.net/def/crs/OGC/1.3/CRS84' } }, format: 'ogc-bbox' }, minOccurs: 0, maxOccurs: 1 },
       model: { title: 'Canopy height model', description: 'Model name from GET /api/models; default: the default model.', schema: { type: 'string' }, minOccurs: 0, maxOccurs: 1 },
       algorithm: { title: 'Crown algorithm', schema: { type: 'string', enum: ALGORITHMS, default: DEFAULT_TREES.algorithm }, minOccurs: 0, maxOccurs: 1 },
