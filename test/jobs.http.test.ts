@@ -232,6 +232,22 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
   }
 });
 
+test('an image without three bands is refused when the job or the canopy layer is asked for, not after it starts', async () => {
+  const up = await fetch(`${base}/api/rasters?filename=one-band.tif&role=image`, { method: 'POST', body: readFileSync(join(scene.dataDir, 'chm.tif')), headers: { 'content-type': 'application/octet-stream' } });
+  assert.equal(up.status, 201, await up.clone().text());
+  const id = ((await up.json()) as { id: string }).id;
+  const jobsBefore = (await http(base, 'GET', '/jobs?limit=1000')).json.jobs.length;
+  for (const headers of [{}, { Prefer: 'respond-async' }]) {
+    const r = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: id } }, headers);
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.json.error, new RegExp(`^raster '${id}': canopy height needs an RGB raster \\(3 bands\\), this one has 1$`));
+  }
+  assert.equal((await http(base, 'GET', '/jobs?limit=1000')).json.jobs.length, jobsBefore, 'no job was created');
+  const canopy = await http(base, 'POST', `/api/rasters/${id}/canopy`, {});
+  assert.equal(canopy.status, 400, canopy.text);
+  assert.match(canopy.json.error, /canopy height needs an RGB raster \(3 bands\), this one has 1/);
+});
+
 test('GET /jobs filters by status and process (OGC API - Processes job list)', async () => {
   const all = (await http(base, 'GET', '/jobs?limit=1000')).json;
   assert.ok(all.jobs.length >= 3, `${all.jobs.length} jobs so far`);

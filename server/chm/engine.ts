@@ -79,6 +79,15 @@ export interface ChmOptions {
 }
 
 export const CHM_NODATA = -9999;
+
+/**
+ * Canopy height reads three bands (R, G, B). Checked where a computation is asked for (a job, the
+ * canopy layer), so a wrong raster is a 4xx then, not a failure once the work has started.
+ */
+export function checkRgbBands(bandCount: number, raster?: string): void {
+  if (bandCount < 3) throw new InvalidInputError(`${raster ? `raster '${raster}': ` : ''}canopy height needs an RGB raster (3 bands), this one has ${bandCount}`);
+}
+
 /**
  * How computed CHM files are stored: their compression shares the cores with the model. zlib
  * level 6 saved 3.5% of the file for 4% more end-to-end time (forestmap-vit, 2048^2,
@@ -180,7 +189,7 @@ export function startChm(opts: ChmOptions): ChmRun {
     // one read covers the whole batch: its windows sit side by side in one tile row
     const region: Window = { x: wins[0].x, y: wins[0].y, width: wins[wins.length - 1].x + size - wins[0].x, height: size };
     const [img, { adj, table }] = await Promise.all([read(region), preparation()]);
-    if (img.bands.length < 3) throw new InvalidInputError(`canopy height needs an RGB raster (3 bands), this one has ${img.bands.length}`);
+    checkRgbBands(img.bands.length);
     const n = size * size;
     // float planes only for imagery the byte table cannot prepare
     const tile = table ? [] : [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
