@@ -237,7 +237,7 @@ test('an image without three bands is refused when the job or the canopy layer i
   assert.equal(up.status, 201, await up.clone().text());
   const id = ((await up.json()) as { id: string }).id;
   const jobsBefore = (await http(base, 'GET', '/jobs?limit=1000')).json.jobs.length;
-  for (const headers of [{}, { Prefer: 'respond-async' }]) {
+  for (const headers of [{}, { Prefer: 'respond-async' }] as Array<Record<string, string>>) {
     const r = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: id } }, headers);
     assert.equal(r.status, 400, r.text);
     assert.match(r.json.error, new RegExp(`^raster '${id}': canopy height needs an RGB raster \\(3 bands\\), this one has 1$`));
