@@ -88,6 +88,24 @@ export function metresPerUnit(crs: Crs): number {
   }
 }
 
+/** A Mercator projection (Web Mercator EPSG:3857, World Mercator EPSG:3395, ...): its units are not ground metres away from the equator. */
+export function isMercator(crs: Crs): boolean {
+  return /\+proj=merc\b/.test(crs.proj4);
+}
+
+/**
+ * Ground metres per unit of a Mercator CRS at (x, y): the east-west length on the WGS84 ellipsoid
+ * of one unit's step there, N(lat) cos(lat) d(lon). About cos(lat): 0.80 at 37 N, 0.64 at 50 N.
+ * Mercator is conformal, so it holds north-south too (Web Mercator within 0.7%).
+ */
+export function mercatorGroundScale(crs: Crs, x: number, y: number): number {
+  const toWgs = projector(crs, WGS84);
+  const [lon0, lat] = toWgs(x, y), [lon1] = toWgs(x + 1, y);
+  const phi = (lat * Math.PI) / 180, e2 = 0.00669437999014;
+  const n = 6378137 / Math.sqrt(1 - e2 * Math.sin(phi) ** 2);
+  return n * Math.cos(phi) * Math.abs(((lon1 - lon0) * Math.PI) / 180);
+}
+
 export type Projector = (x: number, y: number) => [number, number];
 const converters = new Map<string, Projector>();
 

@@ -1,6 +1,6 @@
 import type { Affine, Crs, Grid, Window } from '../raster/types.ts';
 import { InvalidInputError } from '../errors.ts';
-import { metresPerUnit } from '../../tiles/projection.ts';
+import { isMercator, mercatorGroundScale, metresPerUnit } from '../../tiles/projection.ts';
 
 /**
  * The CHM's pixel grid: the source raster's extent, CRS and origin at the model's ground sample
@@ -11,7 +11,14 @@ import { metresPerUnit } from '../../tiles/projection.ts';
 /** Ground sample distance of a grid in metres along x and y (column and row step lengths). */
 export function gridGsd(grid: Grid): [number, number] {
   const t = grid.transform;
+  const centreX = t[0] + (grid.width / 2) * t[1] + (grid.height / 2) * t[2];
   const centreY = t[3] + (grid.width / 2) * t[4] + (grid.height / 2) * t[5];
+  // a Mercator "metre" is cos(latitude) ground metres: Web Mercator imagery at 50 N fed to the
+  // model as 0.5 m pixels would be 0.32 m ones
+  if (isMercator(grid.crs)) {
+    const m = mercatorGroundScale(grid.crs, centreX, centreY);
+    return [Math.hypot(t[1], t[4]) * m, Math.hypot(t[2], t[5]) * m];
+  }
   const my = metresPerUnit(grid.crs);
   // a degree of longitude shrinks with latitude; a degree of latitude does not (spherical)
   const mx = grid.crs.units === 'degree' ? my * Math.cos((centreY * Math.PI) / 180) : my;

@@ -4,6 +4,7 @@
  * raster and tiled.ts runs it on tiles with halos, keeping the trees whose tops fall in each core.
  */
 import { InvalidInputError } from '../errors.ts';
+import { isMercator } from '../../tiles/projection.ts';
 import type { Affine, Crs, Grid, RasterImage } from '../raster/types.ts';
 import { dalponte2016 } from './dalponte.ts';
 import { findTops, maxWindowRadius } from './lmf.ts';
@@ -182,7 +183,9 @@ export function detectTrees(chm: RasterImage, opts: TreeOptions = {}): TreeResul
 
 /** Metres per unit of a projected CRS; a geographic CHM cannot be searched with windows in metres. */
 export function unitScale(crs: Crs): number {
-  if (crs.units === 'degree') throw new InvalidInputError('the CHM is in geographic coordinates (degrees); reproject it to a projected CRS in metres or feet first');
+  if (crs.units === 'degree') throw new InvalidInputError('the raster is in geographic coordinates (degrees): tree detection measures windows and crowns in metres; reproject it to a projected CRS first (e.g. gdalwarp -t_srs EPSG:326NN, the UTM zone of the area)');
+  // its metres are ground metres only at the equator: crowns at 50 N would come out 2.4 times too large
+  if (isMercator(crs)) throw new InvalidInputError(`the raster is in a Mercator projection (${crs.name ?? crs.proj4}), whose metres are cos(latitude) ground metres: tree windows and crown areas would be wrong; reproject it to a projected CRS of the area first (e.g. gdalwarp -t_srs EPSG:326NN, the UTM zone of the area)`);
   return crs.units === 'ft' ? 0.3048 : crs.units === 'us-ft' ? 1200 / 3937 : 1;
 }
 
