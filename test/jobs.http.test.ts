@@ -205,6 +205,7 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
     ['bad ws expression', exec({ inputs: { raster: 'chm', ws: 'h+' } }), 400, /window expression/],
     ['ws expression infinite at some height', exec({ inputs: { raster: 'chm', ws: '1/(h-2)' } }), 400, /"ws": the window size function gives Infinity m at height 2 m/],
     ['ws expression negative above hmin', exec({ inputs: { raster: 'chm', ws: '10-h', hmin: 5 } }), 400, /gives 0 m at height 10 m/],
+    ['window narrower than two pixels', exec({ inputs: { raster: 'chm', ws: 0.6 } }), 400, /^"ws": the window is 0\.6 m across, less than two of the CHM's 0\.5 m pixels: .* use at least 1 m$/],
     ['ws expression of kilometres', exec({ inputs: { raster: 'chm', ws: 'h*1000' } }), 400, /gives 2000 m at height 2 m/],
     ['unknown output', exec({ inputs: { raster: 'chm' }, outputs: { laz: {} } }), 400, /unknown output 'laz'/],
     ['region not GeoJSON', exec({ inputs: { raster: 'chm', region: { type: 'Circle' } } }), 400, /Polygon or MultiPolygon/],

@@ -7,7 +7,7 @@ import { InvalidInputError } from '../errors.ts';
 import { isMercator } from '../../tiles/projection.ts';
 import type { Affine, Crs, Grid, RasterImage } from '../raster/types.ts';
 import { dalponte2016 } from './dalponte.ts';
-import { findTops, maxWindowRadius } from './lmf.ts';
+import { findTops, maxWindowRadius, windowRadiusRange } from './lmf.ts';
 import { keepSeedComponents, pixelsByLabel, ringsToMap, simplifyRings, traceRings } from './polygons.ts';
 import { silva2016 } from './silva.ts';
 import { smoothChm, smoothRadius } from './smooth.ts';
@@ -54,9 +54,22 @@ export function resolveTreeOptions(opts: TreeOptions = {}): ResolvedTreeOptions 
 export function requiredHalo(opts: TreeOptions, resX: number, resY: number, hmax = 60): number {
   const o = resolveTreeOptions(opts);
   const res = Math.min(resX, resY);
+  checkWindowReach(o, res, hmax);
   const lmf = Math.ceil((2 * maxWindowRadius(o.ws, o.hmin, hmax)) / res) + 1;
   const crown = o.algorithm === 'dalponte' ? o.maxCr : Math.ceil((o.maxCrFactor * hmax) / res);
   return smoothRadius(o.smooth) + lmf + 2 * crown + 2;
+}
+
+/**
+ * lmf's window holds the pixels within ws/2 of its centre: one narrower than two pixels holds only
+ * its own, and every pixel above hmin becomes a tree (millions per km², outputs of gigabytes).
+ * Refused, saying the smallest width the window reaches and the least that works.
+ */
+function checkWindowReach(o: ResolvedTreeOptions, res: number, hmax: number): void {
+  const { min, minAt } = windowRadiusRange(o.ws, o.hmin, hmax);
+  if (min >= res - 1e-9) return;
+  const at = typeof o.ws === 'number' ? '' : ` at height ${Number(minAt.toFixed(2))} m`;
+  throw new InvalidInputError(`"ws": the window is ${Number((2 * min).toFixed(3))} m across${at}, less than two of the CHM's ${Number(res.toFixed(3))} m pixels: it would hold only its own pixel and make every pixel above hmin a tree; use at least ${Number((2 * res).toFixed(3))} m`);
 }
 
 /** requiredHalo on a CHM grid: its pixel size in metres, whatever the CRS's linear unit. */
@@ -174,9 +187,11 @@ function chmPlane(image: RasterImage): Float32Array {
 export function detectTrees(chm: RasterImage, opts: TreeOptions = {}): TreeResult {
   const o = resolveTreeOptions(opts);
   const { width, height, transform } = chm.grid;
+  const m = unitScale(chm.grid.crs);
+  checkWindowReach(o, Math.min(Math.hypot(transform[1], transform[4]), Math.hypot(transform[2], transform[5])) * m, 60);
   const r = delineateWindow({
     chm: chmPlane(chm), width, height, offsetX: 0, offsetY: 0, rasterWidth: width, rasterHeight: height,
-    transform, metresPerUnit: unitScale(chm.grid.crs), core: { x0: 0, y0: 0, x1: width, y1: height },
+    transform, metresPerUnit: m, core: { x0: 0, y0: 0, x1: width, y1: height },
   }, o);
   return { grid: chm.grid, trees: r.trees, crowns: r.crowns, labels: r.labels };
 }

@@ -59,12 +59,21 @@ export function windowRadius(ws: number | WindowFunction, h: number): number {
 
 /** Largest window radius (m) for heights up to hmax; the halo tiles need for tops is twice this. */
 export function maxWindowRadius(ws: number | WindowFunction, hmin: number, hmax: number): number {
-  if (typeof ws === 'number') return ws / 2;
-  let r = 0;
+  return windowRadiusRange(ws, hmin, hmax).max;
+}
+
+/** Smallest and largest window radius (m) over heights hmin..hmax, and the height of the smallest. */
+export function windowRadiusRange(ws: number | WindowFunction, hmin: number, hmax: number): { min: number; max: number; minAt: number } {
+  if (typeof ws === 'number') return { min: ws / 2, max: ws / 2, minAt: hmin };
+  let min = Infinity, max = 0, minAt = hmin;
   // sample the function (it need not be monotonic) finely over the height range
   const steps = 512;
-  for (let s = 0; s <= steps; s++) r = Math.max(r, ws(hmin + ((hmax - hmin) * s) / steps) / 2);
-  return r;
+  for (let s = 0; s <= steps; s++) {
+    const h = hmin + ((hmax - hmin) * s) / steps, r = ws(h) / 2;
+    if (r > max) max = r;
+    if (r < min) (min = r), (minAt = h);
+  }
+  return { min, max, minAt };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as turf from '@turf/turf';
-import { detectTrees } from './detect.ts';
+import { detectTrees, requiredHalo } from './detect.ts';
 import { detectTreesTiled } from './tiled.ts';
 import { findTops } from './lmf.ts';
 import { signedArea, traceRings, ringsValid } from './polygons.ts';
@@ -161,3 +161,15 @@ for (const algorithm of ['dalponte', 'silva', 'watershed'] as CrownAlgorithm[]) 
     assert.deepEqual(tiled.crowns, whole.crowns);
   });
 }
+
+test('a window narrower than two pixels is refused: it would make every pixel above hmin a tree', () => {
+  const f = syntheticForest({ width: 80, height: 80, res: 0.5, seed: 3, density: 0.01 });
+  assert.throws(() => detectTrees(f.image, { ws: 0.9 }), /^InvalidInputError: "ws": the window is 0\.9 m across, less than two of the CHM's 0\.5 m pixels: .*use at least 1 m$/);
+  // an expression: narrowest at hmin
+  assert.throws(() => detectTrees(f.image, { ws: (h) => 0.05 * h + 0.8, hmin: 2 }), /the window is 0\.9 m across at height 2 m/);
+  assert.throws(() => requiredHalo({ ws: 1.5 }, 1, 1), /less than two of the CHM's 1 m pixels/);
+  // two pixels across reaches the four neighbours: accepted, and far fewer tops than pixels
+  const r = detectTrees(f.image, { ws: 1 });
+  assert.ok(r.trees.length > 0 && r.trees.length < (80 * 80) / 10, `${r.trees.length} tops`);
+  assert.equal(requiredHalo({ ws: 2 }, 1, 1) > 0, true);
+});
