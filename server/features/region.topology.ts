@@ -21,8 +21,12 @@
  */
 import type { MultiPolygon, Position } from 'geojson';
 import { InvalidInputError, LimitExceededError } from '../errors.ts';
+import { orient } from '../trees/polygons.ts';
 
-/** Stretches narrower than this (degrees, ~0.1 mm) are round-off between edges on one line. */
+/**
+ * Degrees (~0.1 mm): an edge end closer than this to another edge's line touches it, and along a
+ * middle line stretches narrower than this times max(1, |x|) are round-off between edges on one line.
+ */
 const EPS = 1e-9;
 /** Edge pairs compared, and edge positions along middle lines computed, at most per request. */
 const MAX_WORK = 3e7;
@@ -72,11 +76,6 @@ function spend(budget: { left: number }, work: number): void {
   if (budget.left < 0) {
     throw new LimitExceededError('the region is too intricate to check for overlapping polygons within the limits (too many long edges side by side); simplify it or split it into several jobs');
   }
-}
-
-/** Sign of the turn a -> b -> c (exact for the magnitudes of lon/lat degrees, up to round-off). */
-function orient(ax: number, ay: number, bx: number, by: number, cx: number, cy: number): number {
-  return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax);
 }
 
 /** The first edge of one polygon crossing an edge of another (interiors crossing, not touching). */
@@ -178,6 +177,7 @@ function overlapError(p: number, q: number, at: Position): InvalidInputError {
   return new InvalidInputError(`region polygons ${p} and ${q} overlap near ${where(at)}; the polygons of a MultiPolygon must not overlap (merge them into one)`, { polygons: [p, q], at });
 }
 
-function where([x, y]: Position): string {
+/** A position for an error message: `[lon, lat]` to 7 decimals (about 1 cm). */
+export function where([x, y]: Position): string {
   return `[${x.toFixed(7)}, ${y.toFixed(7)}]`;
 }

@@ -10,7 +10,7 @@ import { area as geodesicArea, kinks } from '@turf/turf';
 import type { MultiPolygon, Position } from 'geojson';
 import { InvalidInputError, LimitExceededError } from '../errors.ts';
 import type { Affine, Grid, Window } from '../raster/types.ts';
-import { checkRegionTopology } from './region.topology.ts';
+import { checkRegionTopology, where } from './region.topology.ts';
 
 export type Bbox = [number, number, number, number];
 
@@ -50,7 +50,7 @@ export function parseRegion(input: unknown, limits: RegionLimits = defaultRegion
     const k = kinks({ type: 'Polygon', coordinates: geometry.coordinates[p] });
     if (k.features.length > 0) {
       const at = k.features[0].geometry.coordinates;
-      throw new InvalidInputError(`region polygon ${p} intersects itself near [${at[0].toFixed(7)}, ${at[1].toFixed(7)}]`, { polygon: p, at });
+      throw new InvalidInputError(`region polygon ${p} intersects itself near ${where(at)}`, { polygon: p, at });
     }
   }
   geometry.coordinates.forEach((poly, p) => poly.forEach((ring, r) => {

@@ -4,7 +4,7 @@
  * raster and tiled.ts runs it on tiles with halos, keeping the trees whose tops fall in each core.
  */
 import { InvalidInputError } from '../errors.ts';
-import { isMercator } from '../../tiles/projection.ts';
+import { isMercator, metresPerUnit } from '../../tiles/projection.ts';
 import type { Affine, Crs, Grid, RasterImage } from '../raster/types.ts';
 import { dalponte2016 } from './dalponte.ts';
 import { findTops, maxWindowRadius, windowRadiusRange } from './lmf.ts';
@@ -74,8 +74,14 @@ function checkWindowReach(o: ResolvedTreeOptions, res: number, hmax: number): vo
 
 /** requiredHalo on a CHM grid: its pixel size in metres, whatever the CRS's linear unit. */
 export function gridHalo(opts: TreeOptions, grid: Grid, hmax?: number): number {
+  const [resX, resY] = groundPixelSize(grid);
+  return requiredHalo(opts, resX, resY, hmax);
+}
+
+/** A CHM grid's pixel size in ground metres along x and y (unitScale: refuses grids not in metres or feet). */
+function groundPixelSize(grid: Grid): [number, number] {
   const m = unitScale(grid.crs), t = grid.transform;
-  return requiredHalo(opts, Math.hypot(t[1], t[4]) * m, Math.hypot(t[2], t[5]) * m, hmax);
+  return [Math.hypot(t[1], t[4]) * m, Math.hypot(t[2], t[5]) * m];
 }
 
 /** A CHM window and where it sits in the whole raster. */
@@ -187,11 +193,10 @@ function chmPlane(image: RasterImage): Float32Array {
 export function detectTrees(chm: RasterImage, opts: TreeOptions = {}): TreeResult {
   const o = resolveTreeOptions(opts);
   const { width, height, transform } = chm.grid;
-  const m = unitScale(chm.grid.crs);
-  checkWindowReach(o, Math.min(Math.hypot(transform[1], transform[4]), Math.hypot(transform[2], transform[5])) * m, 60);
+  checkWindowReach(o, Math.min(...groundPixelSize(chm.grid)), 60);
   const r = delineateWindow({
     chm: chmPlane(chm), width, height, offsetX: 0, offsetY: 0, rasterWidth: width, rasterHeight: height,
-    transform, metresPerUnit: m, core: { x0: 0, y0: 0, x1: width, y1: height },
+    transform, metresPerUnit: unitScale(chm.grid.crs), core: { x0: 0, y0: 0, x1: width, y1: height },
   }, o);
   return { grid: chm.grid, trees: r.trees, crowns: r.crowns, labels: r.labels };
 }
@@ -201,7 +206,7 @@ export function unitScale(crs: Crs): number {
   if (crs.units === 'degree') throw new InvalidInputError('the raster is in geographic coordinates (degrees): tree detection measures windows and crowns in metres; reproject it to a projected CRS first (e.g. gdalwarp -t_srs EPSG:326NN, the UTM zone of the area)');
   // its metres are ground metres only at the equator: crowns at 50 N would come out 2.4 times too large
   if (isMercator(crs)) throw new InvalidInputError(`the raster is in a Mercator projection (${crs.name ?? crs.proj4}), whose metres are cos(latitude) ground metres: tree windows and crown areas would be wrong; reproject it to a projected CRS of the area first (e.g. gdalwarp -t_srs EPSG:326NN, the UTM zone of the area)`);
-  return crs.units === 'ft' ? 0.3048 : crs.units === 'us-ft' ? 1200 / 3937 : 1;
+  return metresPerUnit(crs);
 }
 
 export { chmPlane };

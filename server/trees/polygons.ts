@@ -148,7 +148,8 @@ function dpRing(r: number[], tol: number): number[] {
   return out;
 }
 
-function orient(px: number, py: number, qx: number, qy: number, rx: number, ry: number): number {
+/** Twice the signed area of the triangle p q r: positive when r lies left of p -> q. */
+export function orient(px: number, py: number, qx: number, qy: number, rx: number, ry: number): number {
   return (qx - px) * (ry - py) - (qy - py) * (rx - px);
 }
 
