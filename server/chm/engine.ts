@@ -11,6 +11,7 @@
 import type { Grid, RasterImage, Window } from '../raster/types.ts';
 import type { PixelBlock } from '../raster/resample.ts';
 import type { SampleBlock } from '../raster/source.ts';
+import type { Photometric } from '../raster/colour.ts';
 import { writeCog } from '../raster/cog.writer.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
 import { normalisationTable, prepareTile, type InputAdjustment } from '../model/preprocess.ts';
@@ -31,7 +32,7 @@ export interface ChmSource {
   readLevel?(level: number, window: Window): Promise<PixelBlock>;
   /** The same in the file's own sample type (raster/source.ts SampleBlock): bytes stay bytes. */
   readLevelSamples?(level: number, window: Window): Promise<SampleBlock>;
-  metadata?: { sampleType: string };
+  metadata?: { sampleType: string; bandCount?: number; photometric?: Photometric };
 }
 
 export interface ChmProgress {
@@ -84,8 +85,10 @@ export const CHM_NODATA = -9999;
  * Canopy height reads three bands (R, G, B). Checked where a computation is asked for (a job, the
  * canopy layer), so a wrong raster is a 4xx then, not a failure once the work has started.
  */
-export function checkRgbBands(bandCount: number, raster?: string): void {
-  if (bandCount < 3) throw new InvalidInputError(`${raster ? `raster '${raster}': ` : ''}canopy height needs an RGB raster (3 bands), this one has ${bandCount}`);
+export function checkRgbBands(bandCount: number, raster?: string, photometric?: Photometric): void {
+  if (bandCount >= 3) return;
+  const hint = photometric === 'palette' ? ' (a paletted image: expand it to RGB with gdal_translate -expand rgb)' : '';
+  throw new InvalidInputError(`${raster ? `raster '${raster}': ` : ''}canopy height needs an RGB raster (3 bands), this one has ${bandCount}${hint}`);
 }
 
 /**
@@ -141,6 +144,8 @@ export function startChm(opts: ChmOptions): ChmRun {
   if (manifest.input.tileSize !== size && !manifest.input.dynamicSize) {
     throw new InvalidInputError(`model '${manifest.name}': tiling.tileSize ${size} differs from input.tileSize ${manifest.input.tileSize} and the model takes fixed-size input`);
   }
+  // a file's metadata settles it before any window is read (a job checks at planning, the same way)
+  if (source.metadata?.bandCount !== undefined) checkRgbBands(source.metadata.bandCount, undefined, source.metadata.photometric);
   const batchSize = opts.batchSize ?? defaultBatch(manifest);
   if (!(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= MAX_BATCH)) throw new InvalidInputError(`batch size must be an integer in 1..${MAX_BATCH}, got ${batchSize}`);
   const grid = modelGrid(source.grid, manifest.input.gsd);

@@ -91,6 +91,25 @@ test('16-bit imagery is brought to the 8-bit range by one gain from the whole im
   }
 });
 
+test('float reflectance (0..1) is stretched by the same rule; float imagery in 0..255 is left as is', async () => {
+  const eight = texture(3);
+  const grid: Grid = { width: 300, height: 260, transform: [500000, 0.6, 0, 5000000, 0, -0.6], crs: utm };
+  const writeFloat = (path: string, pixel: (x: number, y: number, c: number) => number) =>
+    writeCog(path, { grid, bands: 3, sampleType: 'float32', tileSize: 256 }, (w) =>
+      [0, 1, 2].map((c) => Float32Array.from({ length: w.width * w.height }, (_, i) => pixel(i % w.width, w.y + Math.floor(i / w.width), c))));
+  // surface reflectance: dark vegetation, a few bright pixels
+  const reflectance = (x: number, y: number, c: number) => eight(x, y, c) / 800 + (x === 7 && y === 9 ? 0.9 : 0);
+  await writeFloat(join(dir, 'refl.tif'), reflectance);
+  const adj = await inputAdjustment(await openRaster(join(dir, 'refl.tif')), mini, false);
+  const all = [0, 1, 2].map((c) => Float32Array.from({ length: 300 * 260 }, (_, i) => reflectance(i % 300, Math.floor(i / 300), c)));
+  const high = Math.max(...all.map((b) => percentiles(b, [STRETCH_PERCENTILE])[0]));
+  assert.ok(high < 0.5);
+  assert.equal(adj.valueGain, 255 / high, 'the brightest band\'s 99.5th percentile maps to 255');
+
+  await writeFloat(join(dir, 'float255.tif'), (x, y, c) => eight(x, y, c));
+  assert.equal((await inputAdjustment(await openRaster(join(dir, 'float255.tif')), mini, false)).valueGain, 1);
+});
+
 test("aerial percentile matching uses the whole image's percentiles, the same for every tile", async () => {
   // dark on the left, bright on the right: per-tile matching would stretch each half on its own
   const base = texture(5);

@@ -3,7 +3,7 @@
  * tile (and every job block) is prepared alike:
  *  - imagery that is not 8-bit (uint16, float) is brought to the 0..255 range the models were
  *    trained on by one gain for all bands (colour balance kept): 255 / the highest band's 99.5th
- *    percentile, when that exceeds 255;
+ *    percentile, when that exceeds 255, or when float imagery lies within 0..1 (reflectance);
  *  - Meta's aerial percentile matching (manifest input.percentileMatch) uses each band's
  *    percentiles over the whole image, as Meta's inference.py computes them per image, not per tile.
  * Statistics come from the raster read onto a grid of at most SAMPLE_SIDE pixels a side (nearest,
@@ -60,12 +60,15 @@ export function inputAdjustment(source: ChmSource, manifest: LoadedManifest, aer
 const computed = new WeakMap<ChmSource, Map<string, Promise<InputAdjustment>>>();
 
 async function measure(source: ChmSource, scale: number, bytes: boolean, match: PercentileMatch | null): Promise<InputAdjustment> {
+  const float = source.metadata?.sampleType === 'float32' || source.metadata?.sampleType === 'float64';
   const sample = await source.readGrid(sampleGrid(source.grid), { resampling: 'nearest' });
   const bands = sample.bands.slice(0, 3);
   let valueGain = 1;
   if (!bytes) {
     const high = Math.max(...bands.map((b) => percentiles(b, [STRETCH_PERCENTILE], sample.mask)[0]).filter((v) => Number.isFinite(v)), 0);
-    if (high > 255) valueGain = 255 / high;
+    // float reflectance (0..1) would otherwise reach the model as near-black 8-bit values
+    const unitFloat = float && high > 0 && high <= 1;
+    if (high > 255 || unitFloat) valueGain = 255 / high;
   }
   if (!match) return { valueGain, remap: null };
   const remap = bands.map((b, c) => {

@@ -104,7 +104,7 @@ export class ChmService {
     const { catalog, varDir } = this.options;
     const entry = await catalog.current(rasterId);
     if (entry.role !== 'image') throw new InvalidInputError(`raster '${rasterId}' is a canopy height model, not an image`);
-    checkRgbBands(entry.metadata.bandCount, rasterId);
+    checkRgbBands(entry.metadata.bandCount, rasterId, entry.metadata.photometric);
     const manifest = await this.resolve(opts.model);
     const key = chmCacheKeyOf(entry, manifest);
     const existing = this.byRaster.get(entry.id);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crsFromEpsg } from '../../tiles/projection.ts';
 import { texture, writeRgb } from '../chm/test.helpers.ts';
+import { gdalMissing } from '../../test/gdal.inspect.ts';
 
 const bin = fileURLToPath(new URL('../../bin/forestmap.js', import.meta.url));
 const mini = fileURLToPath(new URL('../../models/hrch-mini', import.meta.url));
@@ -43,6 +44,17 @@ test('forestmap canopy: clear errors and exit codes for bad input', () => {
   assert.equal(noModel.status, 1);
   assert.match(noModel.stderr, /unknown model 'no-such-model'/);
   assert.equal(existsSync(join(dir, 'x.tif')), false);
+});
+
+test('forestmap canopy: a paletted image exits 1 before any tile, saying how to expand it', { skip: gdalMissing }, () => {
+  const pal = join(dir, 'pal.tif');
+  const made = spawnSync('gdal_translate', ['-q', '-b', '1', '-co', 'PHOTOMETRIC=PALETTE', image, pal], { encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  const r = spawnSync(process.execPath, [bin, 'canopy', '--image', pal, '--out', join(dir, 'pal-chm.tif'), '--model', mini], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /canopy height needs an RGB raster \(3 bands\), this one has 1 \(a paletted image: expand it to RGB with gdal_translate -expand rgb\)/);
+  assert.doesNotMatch(r.stderr, /tiles/, 'refused before the first window');
+  assert.equal(existsSync(join(dir, 'pal-chm.tif')), false);
 });
 
 test('forestmap canopy: SIGINT cancels and leaves no output', async () => {

@@ -22,12 +22,14 @@ test('forestmap info prints metadata as text and JSON', { skip: pythonGdalMissin
   assert.match(text.stdout, /nodata:\s+-9999/);
   assert.match(text.stdout, /overviews:\s+260x200, 130x100, 65x50/);
   assert.match(text.stdout, /tiled 64x64, chunky, compression lzw/);
+  assert.match(text.stdout, /colour:\s+minisblack\n/);
   const json = info('--json', path);
   assert.equal(json.status, 0);
   const m = JSON.parse(json.stdout);
   assert.equal(m.crs.epsg, 32611);
   assert.equal(m.gsd, 0.5);
   assert.equal(m.sampleType, 'float32');
+  assert.equal(m.photometric, 'minisblack');
   assert.equal(m.wgs84Bounds.length, 4);
 });
 

@@ -29,6 +29,7 @@ export function describeText(path: string, m: RasterMetadata): string {
     `wgs84:       ${m.wgs84Bounds.map((v) => fmt(v, 7)).join(', ')}  (west, south, east, north)`,
     `pixel size:  ${fmt(m.resolution[0])} x ${fmt(m.resolution[1])} CRS units; GSD ${fmt(m.gsd, 4)} m`,
     `layout:      ${m.layout} ${m.blockSize[0]}x${m.blockSize[1]}, ${m.planarConfig}, compression ${m.compression}`,
+    `colour:      ${m.photometric === 'ycbcr' ? 'ycbcr (read as rgb)' : m.photometric}`,
     `overviews:   ${m.overviews.length ? m.overviews.map((o) => `${o.width}x${o.height}`).join(', ') : 'none'}`,
     `web zooms:   ${z.minzoom}-${z.maxzoom}`,
     `file size:   ${m.fileSize} bytes`,

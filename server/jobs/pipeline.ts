@@ -78,7 +78,7 @@ export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): P
       throw new InvalidInputError(`input "model" must be the name of a registered model, not a path: '${req.model}'`);
     }
     const manifest = await resolveModel(req.model ?? undefined);
-    checkRgbBands(source.metadata.bandCount, raster.id);
+    checkRgbBands(source.metadata.bandCount, raster.id, source.metadata.photometric);
     model = opts.allowModelPaths ? (req.model ?? manifest.name) : manifest.name;
     modelKey = modelKeyOf(manifest);
     grid = chmGridOf(source, manifest);

@@ -1,5 +1,6 @@
 /** What the catalog and `forestmap info` say about a raster: the shape of GET /api/rasters/:id. */
 import type { Affine, Crs, SampleType } from './types.ts';
+import type { Photometric } from './colour.ts';
 
 export interface RasterLevelInfo {
   width: number;
@@ -31,6 +32,8 @@ export interface RasterMetadata {
   blockSize: [number, number];
   planarConfig: 'chunky' | 'planar';
   compression: string;
+  /** How the samples map to colours (the TIFF's PhotometricInterpretation); YCbCr is read as RGB. */
+  photometric: Photometric;
   hasAlpha: boolean;
   /** An internal (GDAL) mask image is present. */
   hasMask: boolean;
@@ -41,6 +44,13 @@ const COMPRESSIONS: Record<number, string> = {
   1: 'none', 2: 'ccittrle', 3: 'ccittfax3', 4: 'ccittfax4', 5: 'lzw', 6: 'ojpeg', 7: 'jpeg', 8: 'deflate',
   32773: 'packbits', 32946: 'deflate', 34712: 'jpeg2000', 34887: 'lerc', 34925: 'lzma', 50000: 'zstd', 50001: 'webp', 50002: 'jpegxl',
 };
+
+/** Compressions geotiff.js decodes under Node (WebP needs a browser's createImageBitmap). */
+const DECODABLE = new Set([1, 5, 7, 8, 32773, 32946, 34887, 50000]);
+
+export function decodable(code: number): boolean {
+  return DECODABLE.has(code);
+}
 
 export function compressionName(code: number | undefined): string {
   if (code === undefined) return 'none';

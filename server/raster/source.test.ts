@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { UnreadableRasterError } from '../errors.ts';
 import { openRaster, type RasterSource } from './source.ts';
-import { FIXTURES, makeBadFiles, makeFixtureDir, makeGeoTiffs, pythonGdalMissing } from '../../test/fixtures/geotiffs.ts';
+import { FIXTURES, makeBadFiles, makeFixtureDir, makeGeoTiff, makeGeoTiffs, pythonGdalMissing, type FixtureSpec } from '../../test/fixtures/geotiffs.ts';
 import { gdalInspect, gdalMissing } from '../../test/gdal.inspect.ts';
 import type { Grid } from './types.ts';
 
@@ -151,4 +151,54 @@ test('NEON CHM with out-of-order TIFF tags reads like GDAL', { skip: existsSync(
     assert.equal(block.bands[0][i], expected[i]);
     assert.equal(block.mask ? block.mask[i] : 1, expected[i] === -9999 ? 0 : 1);
   }
+});
+
+// JPEG-compressed aerial imagery is usually stored as YCbCr (GDAL's PHOTOMETRIC=YCBCR): read raw,
+// its planes are luma and chroma, and the model would see a grey-green image
+const COLOUR_FIXTURES: FixtureSpec[] = [
+  { name: 'u8-ycbcr-jpeg-tiled-ovr', dtype: 'Byte', bands: 3, epsg: 32611, res: 0.5, origin: [257900, 4110600], tiled: true, compress: 'JPEG', photometric: 'YCBCR', overviews: [2], smooth: true, width: 200, height: 150 },
+  { name: 'u8-ycbcr-jpeg-strip', dtype: 'Byte', bands: 3, epsg: 32611, res: 0.5, origin: [257900, 4110600], compress: 'JPEG', photometric: 'YCBCR', smooth: true, width: 130, height: 70 },
+  { name: 'u8-rgb-jpeg-strip', dtype: 'Byte', bands: 3, epsg: 32611, res: 0.5, origin: [257900, 4110600], compress: 'JPEG', smooth: true, width: 130, height: 70 },
+];
+const colourPaths = skip ? {} : makeGeoTiffs(dir, COLOUR_FIXTURES);
+
+test('JPEG imagery in YCbCr reads as RGB, as GDAL reads it; JPEG in RGB as stored', { skip }, async () => {
+  for (const spec of COLOUR_FIXTURES) {
+    const src = await openRaster(colourPaths[spec.name]);
+    const gdal = gdalInspect(colourPaths[spec.name]);
+    assert.equal(src.metadata.photometric, spec.photometric === 'YCBCR' ? 'ycbcr' : 'rgb', spec.name);
+    assert.equal(src.metadata.bandCount, 3);
+    assert.equal(src.levelCount, gdal.levels.length, `${spec.name} levels`);
+    for (let level = 0; level < gdal.levels.length; level++) {
+      const gl = gdal.levels[level];
+      const block = await src.readLevel(level, { x: 0, y: 0, width: gl.width, height: gl.height });
+      // one band alone (the tile renderer asks for bands one by one) is the same plane
+      const green = await src.readLevel(level, { x: 0, y: 0, width: gl.width, height: gl.height }, { bands: [1] });
+      assert.deepEqual(green.bands[0], block.bands[1], `${spec.name} L${level} green alone`);
+      let sum = 0, far = 0, n = 0;
+      for (let b = 0; b < 3; b++) {
+        const expected = gl.bands[b];
+        for (let i = 0; i < expected.length; i++) {
+          const d = Math.abs(block.bands[b][i] - expected[i]);
+          sum += d; far += d > 12 ? 1 : 0; n++;
+        }
+      }
+      // GDAL's libjpeg upsamples chroma with a triangle filter (reaching into the padding past a
+      // partial tile's last column), geotiff.js by repetition; the colour conversion itself is
+      // libjpeg's. Read as raw Y/Cb/Cr, the mean difference is about 40.
+      assert.ok(sum / n < (spec.photometric ? 3 : 0.5), `${spec.name} L${level}: mean |RGB - GDAL| ${(sum / n).toFixed(3)}`);
+      assert.ok(far / n < 0.01, `${spec.name} L${level}: ${far} of ${n} samples differ from GDAL's by more than 12`);
+    }
+  }
+});
+
+test('a compression no codec here decodes is refused at open, naming it; such overviews are left out', { skip }, async () => {
+  const webp = makeGeoTiff(dir, { name: 'u8-rgb-webp', dtype: 'Byte', bands: 3, epsg: 32611, res: 0.5, origin: [257900, 4110600], compress: 'WEBP', width: 64, height: 64 });
+  await assert.rejects(openRaster(webp), (e: unknown) => e instanceof UnreadableRasterError && /webp compression cannot be decoded here.*gdal_translate/.test((e as Error).message));
+  const webpOverviews = makeGeoTiff(dir, { name: 'u8-rgb-deflate-webp-ovr', dtype: 'Byte', bands: 3, epsg: 32611, res: 0.5, origin: [257900, 4110600], tiled: true, compress: 'DEFLATE', compressOverview: 'WEBP', overviews: [2, 4], width: 256, height: 256 });
+  const src = await openRaster(webpOverviews);
+  assert.equal(gdalInspect(webpOverviews, { pixels: false }).overviewCount, 2, 'GDAL wrote the overviews');
+  assert.equal(src.levelCount, 1);
+  const coarse = await src.readWindow({ x: 0, y: 0, width: 256, height: 256 }, { outWidth: 32, outHeight: 32 });
+  assert.equal(coarse.bands.length, 3);
 });

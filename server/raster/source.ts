@@ -14,7 +14,8 @@ import { metresPerUnit, projector, sameCrs, WGS84 } from '../../tiles/projection
 import './native.deflate.ts';
 import { crsFromGeoKeys } from './crs.from.geokeys.ts';
 import { dropBlocks, readTiledWindow } from './block.cache.ts';
-import { compressionName, sampleTypeOf, type RasterLevelInfo, type RasterMetadata } from './metadata.ts';
+import { photometricOf, ycbcrToRgb } from './colour.ts';
+import { compressionName, decodable, sampleTypeOf, type RasterLevelInfo, type RasterMetadata } from './metadata.ts';
 import { affineMapping, resampleBlock, type PixelBlock, type Resampling } from './resample.ts';
 import type { Affine, Grid, RasterImage, SampleType, Window } from './types.ts';
 
@@ -66,6 +67,8 @@ interface Level {
   image: GeoTIFFImage;
   /** Internally tiled: windows are assembled from cached decoded blocks (block.cache.ts). */
   tiled: boolean;
+  /** Samples 0-2 are Y, Cb, Cr: converted to RGB as read. */
+  ycbcr: boolean;
   mask: GeoTIFFImage | null;
   width: number;
   height: number;
@@ -142,6 +145,11 @@ async function checkNotTruncated(image: GeoTIFFImage, fileSize: number, path: st
     const end = Number(offsets[i]) + Number(counts[i] ?? 0);
     if (Number(counts[i]) > 0 && end > fileSize) throw unreadable(path, `truncated file (block ${i} ends at byte ${end}, file has ${fileSize})`);
   }
+}
+
+function checkDecodable(compression: number, path: string): void {
+  if (decodable(compression)) return;
+  throw unreadable(path, `${compressionName(compression)} compression cannot be decoded here (readable: none, LZW, JPEG, deflate, PackBits, LERC, ZSTD): convert it with gdal_translate -co COMPRESS=DEFLATE`);
 }
 
 function levelResolution(l: { transform: Affine }): [number, number] {
@@ -230,7 +238,8 @@ class GeoTiffSource implements RasterSource {
     if (x1 <= x0 || y1 <= y0) return null;
     const outW = opts.outWidth ?? x1 - x0, outH = opts.outHeight ?? y1 - y0;
     if (outW * outH > MAX_OUTPUT_PIXELS) throw new LimitExceededError(`read of ${outW}x${outH} pixels exceeds the limit of ${MAX_OUTPUT_PIXELS}`);
-    const samples = bands.map((b) => this.sampleIndices[b]);
+    // every one of R, G and B needs all of Y, Cb and Cr
+    const samples = l.ycbcr ? [0, 1, 2] : bands.map((b) => this.sampleIndices[b]);
     if (this.alphaIndex !== null) samples.push(this.alphaIndex);
     const decimate = outW !== x1 - x0 || outH !== y1 - y0;
     let raw: ArrayLike<number>[];
@@ -247,6 +256,10 @@ class GeoTiffSource implements RasterSource {
       }
     } catch (err) {
       throw unreadable(this.path, 'cannot decode pixels (corrupt or truncated data)', err);
+    }
+    if (l.ycbcr) {
+      ycbcrToRgb(raw[0], raw[1], raw[2]);
+      raw = [...bands.map((b) => raw[b]), ...raw.slice(3)];
     }
     return { raw, maskRaw, outW, outH, dataCount: bands.length };
   }
@@ -439,13 +452,26 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     if (v === 1 || v === 2) alphaIndex = spp - extra.length + i;
   }
   const sampleIndices = Array.from({ length: spp }, (_, i) => i).filter((i) => i !== alphaIndex);
+  const compression = Number(first(await tag(main, 'Compression')) ?? 1);
+  checkDecodable(compression, path);
+  const photometric = photometricOf(first(await tag(main, 'PhotometricInterpretation')), spp);
+  const ycbcrOf = async (img: GeoTIFFImage) => {
+    if (photometricOf(first(await tag(img, 'PhotometricInterpretation')), spp) !== 'ycbcr') return false;
+    if (sampleIndices.length !== 3 || sampleType !== 'uint8') throw unreadable(path, `YCbCr imagery must have three 8-bit samples (this one: ${sampleIndices.length} ${sampleType})`);
+    const sub = (await tag<ArrayLike<number>>(img, 'YCbCrSubSampling')) ?? [2, 2];
+    // the JPEG decoder upsamples chroma itself; other codecs would hand back the packed subsampled units
+    if (Number(first(await tag(img, 'Compression')) ?? 1) !== 7 && (Number(sub[0]) !== 1 || Number(sub[1]) !== 1)) {
+      throw unreadable(path, `YCbCr with subsampled chroma (${sub[0]}x${sub[1]}) is only read from JPEG-compressed files: convert it with gdal_translate -co PHOTOMETRIC=RGB`);
+    }
+    return true;
+  };
   const keys = main.getGeoKeys() as Record<string, unknown> | null;
   const crs = crsFromGeoKeys(keys, basename(path));
   const transform = await affineOf(main, keys?.GTRasterTypeGeoKey, path);
   await checkNotTruncated(main, fileSize, path);
 
   const isTiled = (img: GeoTIFFImage) => img.getFileDirectory().hasTag('TileWidth' as any);
-  const levels: Level[] = [{ image: main, tiled: isTiled(main), mask: null, width, height, transform }];
+  const levels: Level[] = [{ image: main, tiled: isTiled(main), ycbcr: await ycbcrOf(main), mask: null, width, height, transform }];
   const masks: GeoTIFFImage[] = [];
   for (let i = 1; i < count; i++) {
     const img = await tiff.getImage(i);
@@ -455,9 +481,11 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     const w = img.getWidth(), h = img.getHeight();
     if (!(w > 0 && h > 0 && w <= width && h <= height)) continue;
     if (img.getSamplesPerPixel() !== spp) continue;
+    // an overview no codec here reads: the full resolution still serves its zooms
+    if (!decodable(Number(first(await tag(img, 'Compression')) ?? 1))) continue;
     await checkNotTruncated(img, fileSize, path);
     const sx = width / w, sy = height / h;
-    levels.push({ image: img, tiled: isTiled(img), mask: null, width: w, height: h, transform: [transform[0], transform[1] * sx, transform[2] * sy, transform[3], transform[4] * sx, transform[5] * sy] });
+    levels.push({ image: img, tiled: isTiled(img), ycbcr: await ycbcrOf(img), mask: null, width: w, height: h, transform: [transform[0], transform[1] * sx, transform[2] * sy, transform[3], transform[4] * sx, transform[5] * sy] });
   }
   levels.sort((a, b) => b.width - a.width);
   for (const m of masks) {
@@ -492,7 +520,8 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     layout: tiled ? 'tiled' : 'stripped',
     blockSize: [main.getTileWidth(), main.getTileHeight()],
     planarConfig: Number(first(await tag(main, 'PlanarConfiguration')) ?? 1) === 2 ? 'planar' : 'chunky',
-    compression: compressionName(first(await tag(main, 'Compression'))),
+    compression: compressionName(compression),
+    photometric,
     hasAlpha: alphaIndex !== null,
     hasMask: levels[0].mask !== null,
     fileSize,

@@ -43,6 +43,7 @@ export function rasterJson(entry: CatalogEntry, base = '') {
     blockSize: m.blockSize,
     planarConfig: m.planarConfig,
     compression: m.compression,
+    photometric: m.photometric,
     hasAlpha: m.hasAlpha,
     hasMask: m.hasMask,
     fileSize: m.fileSize,
