@@ -13,6 +13,7 @@ import { openRaster } from '../server/raster/source.ts';
 import { ConflictError } from '../server/errors.ts';
 import { resolveModel } from '../server/model/registry.ts';
 import { CHM_COMPRESSION, computeChm, computeChmImage } from '../server/chm/engine.ts';
+import { writeCog } from '../server/raster/cog.writer.ts';
 import { chmCacheKeyOf, chmCachePath, recordCachedChm } from '../server/chm/cache.ts';
 import { computeChmBlock } from '../server/chm/block.ts';
 import { releaseInferenceRunners } from '../server/chm/inference.runner.ts';
@@ -121,6 +122,16 @@ test('an image job (blocks + tiles) equals whole-raster inference and detection 
   assert.equal(executed - before, viaCache.units.trees, 'only trees tiles ran');
   const viaCacheTrees = JSON.parse(readFileSync(join(scene.root, 'out3', 'trees.geojson'), 'utf8'));
   assert.deepEqual(viaCacheTrees.features.map((f: any) => f.properties.id), expected.map((t) => t.id));
+  // a cached CHM on another grid than the plan's (an older build's, say) is not read as this one
+  const grid = cachedPlan.ctx.chm.kind === 'file' ? (await openRaster(cachedPlan.ctx.chm.path)).grid : null;
+  assert.ok(grid);
+  const [x0, ...rest] = grid.transform;
+  const shifted = { ...grid, transform: [x0 + 3 * rest[0], ...rest] as typeof grid.transform };
+  const path = chmCachePath(varDir, key);
+  rmSync(path);
+  await writeCog(path, { grid: shifted, bands: 1, sampleType: 'float32', nodata: -9999 }, (w) => [new Float32Array(w.width * w.height).fill(12)]);
+  const offGridPlan = await planForestMap(parseExecuteRequest({ inputs: { raster: 'image', region, model: 'hrch-mini' } }), { resolveRaster: () => raster, tileSize: 32, blockSize: 64, varDir });
+  assert.equal(offGridPlan.ctx.chm.kind, 'blocks');
   store.close();
 });
 

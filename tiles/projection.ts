@@ -93,17 +93,18 @@ export function isMercator(crs: Crs): boolean {
   return /\+proj=merc\b/.test(crs.proj4);
 }
 
-/**
- * Ground metres per unit of a Mercator CRS at (x, y): the east-west length on the WGS84 ellipsoid
- * of one unit's step there, N(lat) cos(lat) d(lon). About cos(lat): 0.80 at 37 N, 0.64 at 50 N.
- * Mercator is conformal, so it holds north-south too (Web Mercator within 0.7%).
- */
-export function mercatorGroundScale(crs: Crs, x: number, y: number): number {
-  const toWgs = projector(crs, WGS84);
-  const [lon0, lat] = toWgs(x, y), [lon1] = toWgs(x + 1, y);
-  const phi = (lat * Math.PI) / 180, e2 = 0.00669437999014;
-  const n = 6378137 / Math.sqrt(1 - e2 * Math.sin(phi) ** 2);
-  return n * Math.cos(phi) * Math.abs(((lon1 - lon0) * Math.PI) / 180);
+/** The WGS84 UTM zone CRS (EPSG:326NN north, 327NN south) holding a point; null past UTM's 84 N / 80 S. */
+export function utmCrsFor(lon: number, lat: number): Crs | null {
+  if (!(lat >= -80 && lat <= 84) || !Number.isFinite(lon)) return null;
+  const wrapped = ((((lon + 180) % 360) + 360) % 360) - 180;
+  const zone = Math.min(60, Math.floor((wrapped + 180) / 6) + 1);
+  return crsFromEpsg((lat >= 0 ? 32600 : 32700) + zone);
+}
+
+/** Central meridian of a UTM zone CRS (from its proj4 +zone). */
+export function utmCentralMeridian(crs: Crs): number {
+  const zone = Number(/\+zone=(\d+)/.exec(crs.proj4)?.[1]);
+  return zone * 6 - 183;
 }
 
 export type Projector = (x: number, y: number) => [number, number];

@@ -16,9 +16,9 @@ import { modelKeyOf } from '../model/manifest.ts';
 import { chmGridOf } from '../chm/block.ts';
 import { chmCacheKeyOf, findCachedChm } from '../chm/cache.ts';
 import { checkRgbBands, CHM_COMPRESSION, CHM_NODATA } from '../chm/engine.ts';
-import { windowGrid } from '../chm/model.grid.ts';
+import { sameGrid, windowGrid } from '../chm/model.grid.ts';
 import { unitScale } from '../trees/detect.ts';
-import { projector, WGS84 } from '../../tiles/projection.ts';
+import { projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
 import { CancelledError, ConflictError, InvalidInputError } from '../errors.ts';
 import {
   containsPoint as containsTop, defaultRegionLimits, parseRegion, regionMask, regionPixelCount, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow,
@@ -83,7 +83,9 @@ export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): P
     modelKey = modelKeyOf(manifest);
     grid = chmGridOf(source, manifest);
     const cached = opts.varDir ? await findCachedChm(opts.varDir, chmCacheKeyOf(raster, manifest)) : null;
-    chm = cached ? { kind: 'file', path: cached.path, version: `${raster.version}/${modelKey}` } : { kind: 'blocks' };
+    // a CHM cached by an older build may lie on another grid (a Mercator raster's was Mercator once)
+    const fits = cached ? await openRaster(cached.path).then((c) => sameCrs(c.grid.crs, grid.crs) && sameGrid(c.grid, grid), () => false) : false;
+    chm = cached && fits ? { kind: 'file', path: cached.path, version: `${raster.version}/${modelKey}` } : { kind: 'blocks' };
   } else {
     grid = source.grid;
     unitScale(grid.crs); // a CHM in degrees cannot be searched with windows in metres: say so now

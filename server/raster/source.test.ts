@@ -1,6 +1,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { crsFromEpsg, projector, WGS84 } from '../../tiles/projection.ts';
 import { UnreadableRasterError } from '../errors.ts';
 import { openRaster, type RasterSource } from './source.ts';
 import { FIXTURES, makeBadFiles, makeFixtureDir, makeGeoTiff, makeGeoTiffs, pythonGdalMissing, type FixtureSpec } from '../../test/fixtures/geotiffs.ts';
@@ -8,6 +11,7 @@ import { gdalInspect, gdalMissing } from '../../test/gdal.inspect.ts';
 import type { Grid } from './types.ts';
 
 const skip = pythonGdalMissing || gdalMissing;
+const gdalwarpMissing = spawnSync('gdalwarp', ['--version']).status === 0 ? false : 'gdalwarp (gdal-bin) not installed';
 const dir = makeFixtureDir();
 after(() => rmSync(dir, { recursive: true, force: true }));
 const paths = skip ? {} : makeGeoTiffs(dir, FIXTURES);
@@ -201,4 +205,37 @@ test('a compression no codec here decodes is refused at open, naming it; such ov
   assert.equal(src.levelCount, 1);
   const coarse = await src.readWindow({ x: 0, y: 0, width: 256, height: 256 }, { outWidth: 32, outHeight: 32 });
   assert.equal(coarse.bands.length, 3);
+});
+
+test('readGrid onto a grid in another CRS (a UTM grid over imagery in degrees) agrees with gdalwarp', { skip: skip || gdalwarpMissing }, async () => {
+  const spec: FixtureSpec = { name: 'u8-rgb-4326-smooth', dtype: 'Byte', bands: 3, epsg: 4326, res: 5e-6, origin: [8.7, 50.1], smooth: true, width: 300, height: 220 };
+  const path = makeGeoTiff(dir, spec);
+  const src = await openRaster(path);
+  const utm32 = crsFromEpsg(32632);
+  const [x, y] = projector(WGS84, utm32)(8.7004, 50.0998);
+  // 0.5 m pixels (the source's are 0.36 x 0.56 m), inside and past the raster's eastern edge
+  const target: Grid = { width: 160, height: 120, transform: [Math.round(x), 0.5, 0, Math.round(y), 0, -0.5], crs: utm32 };
+  const got = await src.readGrid(target, { resampling: 'bilinear' });
+  const ref = join(dir, 'warped.tif');
+  const t = target.transform;
+  const r = spawnSync('gdalwarp', ['-q', '-overwrite', '-t_srs', 'EPSG:32632', '-te', String(t[0]), String(t[3] - 60), String(t[0] + 80), String(t[3]), '-tr', '0.5', '0.5', '-r', 'bilinear', '-dstalpha', path, ref], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const warped = await openRaster(ref);
+  const want = await warped.readLevel(0, { x: 0, y: 0, width: 160, height: 120 });
+  let sum = 0, n = 0, far = 0, bothValid = 0, maskDiffers = 0;
+  for (let i = 0; i < 160 * 120; i++) {
+    const a = got.mask ? got.mask[i] : 1, b = want.mask ? want.mask[i] : 1;
+    if (a !== b) { maskDiffers++; continue; }
+    if (!a) continue;
+    bothValid++;
+    for (let c = 0; c < 3; c++) {
+      const d = Math.abs(got.bands[c][i] - want.bands[c][i]);
+      sum += d; far += d > 3 ? 1 : 0; n++;
+    }
+  }
+  assert.ok(bothValid > 160 * 120 * 0.5 && bothValid < 160 * 120, `${bothValid} pixels valid in both: the grid reaches past the raster`);
+  // along the raster's edge the two differ by at most a pixel's width of mask
+  assert.ok(maskDiffers < 160 * 2, `${maskDiffers} pixels valid in one read only`);
+  assert.ok(sum / n < 0.5, `mean |ours - gdalwarp| ${(sum / n).toFixed(3)}`);
+  assert.ok(far / n < 0.01, `${far} of ${n} samples differ by more than 3`);
 });

@@ -16,7 +16,8 @@ import { crsFromGeoKeys } from './crs.from.geokeys.ts';
 import { dropBlocks, readTiledWindow } from './block.cache.ts';
 import { photometricOf, ycbcrToRgb } from './colour.ts';
 import { compressionName, decodable, sampleTypeOf, type RasterLevelInfo, type RasterMetadata } from './metadata.ts';
-import { affineMapping, resampleBlock, type PixelBlock, type Resampling } from './resample.ts';
+import { affineMapping, resampleBlock, type PixelBlock, type PixelMapping, type Resampling } from './resample.ts';
+import { approxTransform } from '../../tiles/approx.transform.ts';
 import type { Affine, Grid, RasterImage, SampleType, Window } from './types.ts';
 
 export type { RasterMetadata } from './metadata.ts';
@@ -150,6 +151,11 @@ async function checkNotTruncated(image: GeoTIFFImage, fileSize: number, path: st
 function checkDecodable(compression: number, path: string): void {
   if (decodable(compression)) return;
   throw unreadable(path, `${compressionName(compression)} compression cannot be decoded here (readable: none, LZW, JPEG, deflate, PackBits, LERC, ZSTD): convert it with gdal_translate -co COMPRESS=DEFLATE`);
+}
+
+function checkTargetSize({ width: W, height: H }: Grid): void {
+  if (!(Number.isInteger(W) && Number.isInteger(H) && W > 0 && H > 0)) throw new InvalidInputError(`target grid size must be positive integers, got ${W}x${H}`);
+  if (W * H > MAX_OUTPUT_PIXELS) throw new LimitExceededError(`read of ${W}x${H} pixels exceeds the limit of ${MAX_OUTPUT_PIXELS}`);
 }
 
 function levelResolution(l: { transform: Affine }): [number, number] {
@@ -356,16 +362,62 @@ class GeoTiffSource implements RasterSource {
   }
 
   async readGrid(target: Grid, opts: ReadGridOptions = {}): Promise<RasterImage> {
-    if (!sameCrs(target.crs, this.grid.crs)) {
-      throw new InvalidInputError(`readGrid needs a target grid in the raster's CRS (EPSG:${this.grid.crs.epsg}), got EPSG:${target.crs.epsg}`);
-    }
+    if (!sameCrs(target.crs, this.grid.crs)) return this.readReprojected(target, opts.resampling ?? 'bilinear', opts.bands);
     return this.readOnto(target, opts.resampling ?? 'bilinear', opts.bands);
+  }
+
+  /**
+   * A target grid in another CRS: the level and window its footprint needs, then each target pixel
+   * centre mapped into that window by the approximate transformer the map tiles use (exact at a
+   * grid of nodes, interpolated between them to within 0.125 px).
+   */
+  private async readReprojected(target: Grid, method: Resampling, bands?: number[]): Promise<RasterImage> {
+    checkTargetSize(target);
+    const { width: W, height: H } = target;
+    const tt = target.transform;
+    const toSource = projector(target.crs, this.grid.crs);
+    const at = (px: number, py: number) => toSource(tt[0] + px * tt[1] + py * tt[2], tt[3] + px * tt[4] + py * tt[5]);
+    const empty = (): RasterImage => ({ grid: target, bands: Array.from({ length: this.bandList(bands).length }, () => new Float32Array(W * H)), mask: new Uint8Array(W * H) });
+    if (this.grid.transform[2] !== 0 || this.grid.transform[4] !== 0) throw new InvalidInputError('rotated grids are not supported by readGrid');
+    // the footprint in the source CRS, along densified edges
+    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+    const steps = 16;
+    for (let k = 0; k <= steps; k++) {
+      for (const [px, py] of [[(W * k) / steps, 0], [(W * k) / steps, H], [0, (H * k) / steps], [W, (H * k) / steps]]) {
+        const [x, y] = at(px, py);
+        if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+        if (x < minX) minX = x; if (x > maxX) maxX = x; if (y < minY) minY = y; if (y > maxY) maxY = y;
+      }
+    }
+    if (!(maxX > minX && maxY > minY)) return empty();
+    const level = this.levelFor(Math.min((maxX - minX) / W, (maxY - minY) / H));
+    const lg = this.levelGrid(level);
+    const lt = lg.transform;
+    const scaleX = (maxX - minX) / W / Math.abs(lt[1]), scaleY = (maxY - minY) / H / Math.abs(lt[5]);
+    const radius = method === 'nearest' ? 1 : Math.ceil(Math.max(1, scaleX, scaleY)) + 1;
+    const cols = [(minX - lt[0]) / lt[1], (maxX - lt[0]) / lt[1]], rows = [(minY - lt[3]) / lt[5], (maxY - lt[3]) / lt[5]];
+    const cx0 = Math.max(0, Math.floor(Math.min(...cols)) - radius), cy0 = Math.max(0, Math.floor(Math.min(...rows)) - radius);
+    const cx1 = Math.min(lg.width, Math.ceil(Math.max(...cols)) + radius), cy1 = Math.min(lg.height, Math.ceil(Math.max(...rows)) + radius);
+    if (cx1 <= cx0 || cy1 <= cy0) return empty();
+    const clipped: Window = { x: cx0, y: cy0, width: cx1 - cx0, height: cy1 - cy0 };
+    const k = Math.max(1, Math.ceil(Math.sqrt((clipped.width * clipped.height) / MAX_READ_PIXELS)));
+    const block = await this.readLevel(level, clipped, {
+      bands,
+      ...(k > 1 ? { outWidth: Math.ceil(clipped.width / k), outHeight: Math.ceil(clipped.height / k) } : {}),
+    });
+    const kx = clipped.width / block.width, ky = clipped.height / block.height;
+    const approx = approxTransform(W, H, (px, py) => {
+      const [x, y] = at(px, py);
+      return [((x - lt[0]) / lt[1] - cx0) / kx, ((y - lt[3]) / lt[5] - cy0) / ky];
+    });
+    const mapping: PixelMapping = { width: W, height: H, scaleX: scaleX / kx, scaleY: scaleY / ky, row: approx.row };
+    const out = resampleBlock(block, mapping, method);
+    return { grid: target, bands: out.bands, mask: out.mask };
   }
 
   private async readOnto(target: Grid, method: Resampling, bands?: number[], forcedLevel?: number): Promise<RasterImage> {
     const { width: W, height: H } = target;
-    if (!(Number.isInteger(W) && Number.isInteger(H) && W > 0 && H > 0)) throw new InvalidInputError(`target grid size must be positive integers, got ${W}x${H}`);
-    if (W * H > MAX_OUTPUT_PIXELS) throw new LimitExceededError(`read of ${W}x${H} pixels exceeds the limit of ${MAX_OUTPUT_PIXELS}`);
+    checkTargetSize(target);
     const tt = target.transform;
     if (tt[2] !== 0 || tt[4] !== 0 || this.grid.transform[2] !== 0 || this.grid.transform[4] !== 0) {
       throw new InvalidInputError('rotated grids are not supported by readGrid');
