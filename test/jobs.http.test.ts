@@ -233,7 +233,7 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
   }
 });
 
-test('an image without three bands is refused when the job or the canopy layer is asked for, not after it starts', async () => {
+test('an image without three bands, or too coarse for the model, is refused when the job or the canopy layer is asked for, not after it starts', async () => {
   const up = await fetch(`${base}/api/rasters?filename=one-band.tif&role=image`, { method: 'POST', body: readFileSync(join(scene.dataDir, 'chm.tif')), headers: { 'content-type': 'application/octet-stream' } });
   assert.equal(up.status, 201, await up.clone().text());
   const id = ((await up.json()) as { id: string }).id;
@@ -247,6 +247,21 @@ test('an image without three bands is refused when the job or the canopy layer i
   const canopy = await http(base, 'POST', `/api/rasters/${id}/canopy`, {});
   assert.equal(canopy.status, 400, canopy.text);
   assert.match(canopy.json.error, /canopy height needs an RGB raster \(3 bands\), this one has 1/);
+
+  // RGB imagery at 3 m (a satellite's): too coarse for the 0.5 m default model, refused the same way
+  const coarsePath = join(scene.root, 'rgb-3m.tif');
+  const grid = { width: 64, height: 64, transform: [560000, 3, 0, 4900000, 0, -3] as [number, number, number, number, number, number], crs: SCENE_CRS };
+  await writeCog(coarsePath, { grid, bands: 3, sampleType: 'uint8', photometric: 'rgb' }, (w) => [0, 1, 2].map((c) => new Uint8Array(w.width * w.height).fill(60 + 40 * c)));
+  const coarse = await fetch(`${base}/api/rasters?filename=rgb-3m.tif&role=image`, { method: 'POST', body: readFileSync(coarsePath), headers: { 'content-type': 'application/octet-stream' } });
+  assert.equal(coarse.status, 201, await coarse.clone().text());
+  const coarseId = ((await coarse.json()) as { id: string }).id;
+  const job = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: coarseId } }, { Prefer: 'respond-async' });
+  assert.equal(job.status, 400, job.text);
+  assert.match(job.json.error, new RegExp(`^raster '${coarseId}': its 3 m pixels are too coarse for model 'forestmap-vit' \\(0\\.5 m\\): tree crowns cannot be resolved; it takes imagery up to 2 m$`));
+  const coarseCanopy = await http(base, 'POST', `/api/rasters/${coarseId}/canopy`, {});
+  assert.equal(coarseCanopy.status, 400, coarseCanopy.text);
+  assert.match(coarseCanopy.json.error, /too coarse for model/);
+  assert.equal((await http(base, 'GET', '/jobs?limit=1000')).json.jobs.length, jobsBefore, 'no job was created');
 });
 
 test('GET /jobs filters by status and process (OGC API - Processes job list)', async () => {

@@ -10,8 +10,8 @@ import { openRaster } from '../raster/source.ts';
 import { crsFromEpsg } from '../../tiles/projection.ts';
 import { loadManifest, type LoadedManifest } from '../model/manifest.ts';
 import { releaseAllSessions } from '../model/session.ts';
-import { CancelledError } from '../errors.ts';
-import { CHM_NODATA, computeChm, computeChmImage, DEFAULT_BATCH, defaultBatch, type ChmProgress } from './engine.ts';
+import { CancelledError, InvalidInputError } from '../errors.ts';
+import { checkImagery, CHM_NODATA, computeChm, computeChmImage, DEFAULT_BATCH, defaultBatch, MAX_GSD_RATIO, type ChmProgress } from './engine.ts';
 import { releaseInferenceRunners } from './inference.runner.ts';
 import { readNpy } from './npy.ts';
 import { texture, wholeWindow, writeRgb } from './test.helpers.ts';
@@ -204,4 +204,26 @@ test("the manifest's tiling.batch is the default batch, and the CHM does not dep
   const a = await computeChmImage({ source, manifest: batched });
   const b = await computeChmImage({ source, manifest: conv, batchSize: 1 });
   assert.deepEqual(a.bands[0], b.bands[0]);
+});
+
+test('imagery more than 4x coarser than the model\'s GSD is refused before any window runs, saying the limit', async () => {
+  assert.equal(MAX_GSD_RATIO, 4);
+  const limit = MAX_GSD_RATIO * conv.input.gsd;
+  // at the limit: runs
+  const fine = join(dir, 'at-limit.tif');
+  await writeRgb(fine, 40, 40, limit, utm, [500000, 5000000], texture(3));
+  const img = await computeChmImage({ source: await openRaster(fine), manifest: conv });
+  assert.ok(img.grid.width >= 40 * MAX_GSD_RATIO);
+  // past it: refused, whether the engine, a job or the canopy layer asks
+  const coarse = join(dir, 'too-coarse.tif');
+  await writeRgb(coarse, 40, 40, 3, utm, [500000, 5000000], texture(3));
+  const source = await openRaster(coarse);
+  let windows = 0;
+  await assert.rejects(computeChm(join(dir, 'coarse-chm.tif'), { source, manifest: conv, onProgress: () => { windows++; } }), (e: unknown) =>
+    e instanceof InvalidInputError && /its 3 m pixels are too coarse for model 'local-conv' \(0\.6 m\): tree crowns cannot be resolved; it takes imagery up to 2\.4 m$/.test((e as Error).message));
+  assert.equal(windows, 0);
+  assert.equal(existsSync(join(dir, 'coarse-chm.tif')), false);
+  assert.throws(() => checkImagery(source.metadata, conv, 'sat'), { message: /^raster 'sat': its 3 m pixels/ });
+  assert.doesNotThrow(() => checkImagery({ bandCount: 3, gsd: limit }, conv));
+  assert.throws(() => checkImagery({ bandCount: 1, gsd: limit }, conv), /needs an RGB raster \(3 bands\), this one has 1$/);
 });

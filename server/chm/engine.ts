@@ -32,7 +32,7 @@ export interface ChmSource {
   readLevel?(level: number, window: Window): Promise<PixelBlock>;
   /** The same in the file's own sample type (raster/source.ts SampleBlock): bytes stay bytes. */
   readLevelSamples?(level: number, window: Window): Promise<SampleBlock>;
-  metadata?: { sampleType: string; bandCount?: number; photometric?: Photometric };
+  metadata?: { sampleType: string } & Partial<ImageryFacts>;
 }
 
 export interface ChmProgress {
@@ -81,14 +81,36 @@ export interface ChmOptions {
 
 export const CHM_NODATA = -9999;
 
+/** What checkImagery looks at: a raster's metadata, or as much of it as a source has. */
+export interface ImageryFacts {
+  bandCount: number;
+  photometric?: Photometric;
+  /** Ground sample distance in metres. */
+  gsd?: number;
+}
+
 /**
- * Canopy height reads three bands (R, G, B). Checked where a computation is asked for (a job, the
- * canopy layer), so a wrong raster is a 4xx then, not a failure once the work has started.
+ * The coarsest imagery a model runs on, as a multiple of its GSD: 2 m for the 0.5 m models. Tree
+ * crowns (3-10 m across) are then 2-5 pixels; coarser imagery (3 m PlanetScope, 10 m Sentinel-2)
+ * upsampled to the model's grid gives heights and "trees" the pixels cannot hold.
  */
-export function checkRgbBands(bandCount: number, raster?: string, photometric?: Photometric): void {
-  if (bandCount >= 3) return;
-  const hint = photometric === 'palette' ? ' (a paletted image: expand it to RGB with gdal_translate -expand rgb)' : '';
-  throw new InvalidInputError(`${raster ? `raster '${raster}': ` : ''}canopy height needs an RGB raster (3 bands), this one has ${bandCount}${hint}`);
+export const MAX_GSD_RATIO = 4;
+
+/**
+ * Canopy height reads three bands (R, G, B) of imagery fine enough for the model. Checked where a
+ * computation is asked for (a job, the canopy layer, the CLI), so a wrong raster is a 4xx then,
+ * not a failure once the work has started.
+ */
+export function checkImagery(m: ImageryFacts, manifest: Pick<LoadedManifest, 'name' | 'input'>, raster?: string): void {
+  const who = raster ? `raster '${raster}': ` : '';
+  if (m.bandCount < 3) {
+    const hint = m.photometric === 'palette' ? ' (a paletted image: expand it to RGB with gdal_translate -expand rgb)' : '';
+    throw new InvalidInputError(`${who}canopy height needs an RGB raster (3 bands), this one has ${m.bandCount}${hint}`);
+  }
+  const limit = MAX_GSD_RATIO * manifest.input.gsd;
+  if (m.gsd !== undefined && m.gsd > limit * (1 + 1e-9)) {
+    throw new InvalidInputError(`${who}its ${Number(m.gsd.toPrecision(3))} m pixels are too coarse for model '${manifest.name}' (${manifest.input.gsd} m): tree crowns cannot be resolved; it takes imagery up to ${limit} m`);
+  }
 }
 
 /**
@@ -145,7 +167,7 @@ export function startChm(opts: ChmOptions): ChmRun {
     throw new InvalidInputError(`model '${manifest.name}': tiling.tileSize ${size} differs from input.tileSize ${manifest.input.tileSize} and the model takes fixed-size input`);
   }
   // a file's metadata settles it before any window is read (a job checks at planning, the same way)
-  if (source.metadata?.bandCount !== undefined) checkRgbBands(source.metadata.bandCount, undefined, source.metadata.photometric);
+  if (source.metadata?.bandCount !== undefined) checkImagery({ ...source.metadata, bandCount: source.metadata.bandCount }, manifest);
   const batchSize = opts.batchSize ?? defaultBatch(manifest);
   if (!(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= MAX_BATCH)) throw new InvalidInputError(`batch size must be an integer in 1..${MAX_BATCH}, got ${batchSize}`);
   const grid = modelGrid(source.grid, manifest.input.gsd);
@@ -194,7 +216,7 @@ export function startChm(opts: ChmOptions): ChmRun {
     // one read covers the whole batch: its windows sit side by side in one tile row
     const region: Window = { x: wins[0].x, y: wins[0].y, width: wins[wins.length - 1].x + size - wins[0].x, height: size };
     const [img, { adj, table }] = await Promise.all([read(region), preparation()]);
-    checkRgbBands(img.bands.length);
+    checkImagery({ bandCount: img.bands.length }, manifest);
     const n = size * size;
     // float planes only for imagery the byte table cannot prepare
     const tile = table ? [] : [new Float32Array(n), new Float32Array(n), new Float32Array(n)];

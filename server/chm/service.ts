@@ -7,7 +7,7 @@ import type { Catalog, CatalogChange, CatalogEntry } from '../catalog/catalog.ts
 import { resolveModel } from '../model/registry.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
 import { BusyError, CancelledError, InvalidInputError } from '../errors.ts';
-import { checkRgbBands, computeChm, type ChmProgress } from './engine.ts';
+import { checkImagery, computeChm, type ChmProgress } from './engine.ts';
 import { ensureCacheDir, findCachedChm, listCachedChms, recordCachedChm, removeStale, chmCachePath, chmCacheKeyOf, type ChmCacheKey } from './cache.ts';
 
 export type ChmState = 'running' | 'done' | 'failed' | 'cancelled';
@@ -104,8 +104,8 @@ export class ChmService {
     const { catalog, varDir } = this.options;
     const entry = await catalog.current(rasterId);
     if (entry.role !== 'image') throw new InvalidInputError(`raster '${rasterId}' is a canopy height model, not an image`);
-    checkRgbBands(entry.metadata.bandCount, rasterId, entry.metadata.photometric);
     const manifest = await this.resolve(opts.model);
+    checkImagery(entry.metadata, manifest, rasterId);
     const key = chmCacheKeyOf(entry, manifest);
     const existing = this.byRaster.get(entry.id);
     if (existing && existing.status.model.name === manifest.name && existing.status.model.version === key.modelVersion) {

@@ -2,7 +2,7 @@ import { parseFlags, numberFlag, requireFlag } from './args.ts';
 import { UsageError } from './main.ts';
 import { openRaster } from '../raster/source.ts';
 import { resolveModel } from '../model/registry.ts';
-import { checkRgbBands, computeChm, defaultBatch } from '../chm/engine.ts';
+import { checkImagery, computeChm, defaultBatch } from '../chm/engine.ts';
 import { releaseInferenceRunners } from '../chm/inference.runner.ts';
 import { formatDuration, formatProgressBar } from '../chm/progress.ts';
 import { InvalidInputError } from '../errors.ts';
@@ -34,7 +34,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!Number.isInteger(batchSize)) throw new UsageError('--batch must be a whole number');
   const source = await openRaster(image);
   // the file, not the command line, is at fault: exit 1 without the usage
-  checkRgbBands(source.metadata.bandCount, undefined, source.metadata.photometric);
+  checkImagery(source.metadata, manifest);
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal);

@@ -15,7 +15,7 @@ import { resolveModel } from '../model/registry.ts';
 import { modelKeyOf } from '../model/manifest.ts';
 import { chmGridOf } from '../chm/block.ts';
 import { chmCacheKeyOf, findCachedChm } from '../chm/cache.ts';
-import { checkRgbBands, CHM_COMPRESSION, CHM_NODATA } from '../chm/engine.ts';
+import { checkImagery, CHM_COMPRESSION, CHM_NODATA } from '../chm/engine.ts';
 import { sameGrid, windowGrid } from '../chm/model.grid.ts';
 import { unitScale } from '../trees/detect.ts';
 import { projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
@@ -78,7 +78,7 @@ export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): P
       throw new InvalidInputError(`input "model" must be the name of a registered model, not a path: '${req.model}'`);
     }
     const manifest = await resolveModel(req.model ?? undefined);
-    checkRgbBands(source.metadata.bandCount, raster.id, source.metadata.photometric);
+    checkImagery(source.metadata, manifest, raster.id);
     model = opts.allowModelPaths ? (req.model ?? manifest.name) : manifest.name;
     modelKey = modelKeyOf(manifest);
     grid = chmGridOf(source, manifest);
