@@ -89,3 +89,28 @@ export function gdalinfo(path: string, ...args: string[]): { stdout: string; std
   const r = spawnSync('gdalinfo', [...args, path], { encoding: 'utf8' });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
+
+const TO_WGS84 = String.raw`
+import sys, json
+from osgeo import gdal, osr
+ds = gdal.Open(sys.argv[1])
+s = osr.SpatialReference(wkt=ds.GetProjection())
+t = osr.SpatialReference(); t.ImportFromEPSG(4326)
+for r in (s, t): r.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+ct = osr.CoordinateTransformation(s, t)
+print(json.dumps([list(ct.TransformPoint(x, y)[:2]) for x, y in json.loads(sys.argv[2])]))
+`;
+
+/** Points in a GeoTIFF's CRS as GDAL/PROJ maps them to WGS84 lon/lat. */
+export function gdalToWgs84(path: string, points: Array<[number, number]>): Array<[number, number]> {
+  const r = spawnSync(PYTHON, ['-c', TO_WGS84, path, JSON.stringify(points)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`gdal transform failed: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** Whether GDAL reads the same spatial reference from two files (OGRSpatialReference::IsSame). */
+export function gdalSameSrs(a: string, b: string): boolean {
+  const r = spawnSync(PYTHON, ['-c', 'import sys\nfrom osgeo import gdal, osr\ns = [osr.SpatialReference(wkt=gdal.Open(p).GetProjection()) for p in sys.argv[1:3]]\nprint(1 if s[0].IsSame(s[1]) else 0)', a, b], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`gdal srs comparison failed: ${r.stderr}`);
+  return r.stdout.trim() === '1';
+}

@@ -1,17 +1,18 @@
 /**
- * Imagery in WGS84 degrees or Web Mercator (OpenAerialMap serves EPSG:3857; drone orthophotos often
+ * Imagery in other CRSs than an EPSG-coded metric one. In WGS84 degrees or Web Mercator (OpenAerialMap serves EPSG:3857; drone orthophotos often
  * come in EPSG:4326): `forestmap process` computes the CHM on the UTM grid of the area and finds
  * the trees the same imagery, reprojected by GDAL onto that grid, gives.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeScene, sceneRegion, type SceneFixture } from './jobs.fixture.ts';
 import { openRaster } from '../server/raster/source.ts';
 import { projector, WGS84 } from '../tiles/projection.ts';
 import { modelGrid } from '../server/chm/model.grid.ts';
+import { gdalMissing, gdalSameSrs } from './gdal.inspect.ts';
 
 const gdalwarpMissing = spawnSync('gdalwarp', ['--version']).status === 0 ? false : 'gdalwarp (gdal-bin) not installed';
 let scene: SceneFixture;
@@ -77,6 +78,28 @@ test('imagery in EPSG:4326 or EPSG:3857 is processed on the UTM grid of the area
     }).length;
     assert.ok(near >= 0.85 * ref.tops.length, `EPSG:${epsg}: ${near} of ${ref.tops.length} tops found within 0.5 m`);
   }
+});
+
+test('imagery in a user-defined projection (GeoKey 32767) is processed in it: the CHM says the same CRS to GDAL', { skip: gdalwarpMissing || gdalMissing }, async () => {
+  const region = join(scene.root, 'region.geojson');
+  writeFileSync(region, JSON.stringify(sceneRegion(scene, [[0.15, 0.15], [0.85, 0.15], [0.85, 0.85], [0.15, 0.85]])));
+  const image = join(scene.root, 'image-user-tmerc.tif');
+  // a transverse Mercator on GRS80 without a datum: no EPSG code names it
+  const w = spawnSync('gdalwarp', ['-q', '-t_srs', '+proj=tmerc +lat_0=0 +lon_0=-123.2 +k=0.9996 +x_0=300000 +y_0=0 +ellps=GRS80 +units=m', '-r', 'bilinear', '-dstalpha', join(scene.dataDir, 'image.tif'), image], { encoding: 'utf8' });
+  assert.equal(w.status, 0, w.stderr);
+  const src = await openRaster(image);
+  assert.equal(src.grid.crs.epsg, null, 'user-defined');
+  const out = join(scene.root, 'out-user-tmerc');
+  const r = process_(image, region, out);
+  assert.equal(r.status, 0, r.stderr);
+  const chm = await openRaster(join(out, 'chm.tif'));
+  assert.equal(chm.grid.crs.proj4, src.grid.crs.proj4, 'the CHM is in the image\'s own CRS');
+  assert.ok(gdalSameSrs(image, join(out, 'chm.tif')), 'GDAL reads the same CRS from the CHM');
+  const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8')).statistics as Stats;
+  if (!existsSync(join(scene.root, 'out-utm', 'stats.json'))) assert.equal(process_(join(scene.dataDir, 'image.tif'), region, join(scene.root, 'out-utm')).status, 0);
+  const base = JSON.parse(readFileSync(join(scene.root, 'out-utm', 'stats.json'), 'utf8')).statistics as Stats;
+  assert.ok(Math.abs(stats.tree_count - base.tree_count) <= 0.05 * base.tree_count, `${stats.tree_count} trees, ${base.tree_count} in UTM`);
+  assert.equal(stats.data_coverage, 1);
 });
 
 test('a CHM in degrees is still refused for tree detection, saying how to reproject', { skip: gdalwarpMissing }, () => {

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { writeCog, writeCogImage, type CogOptions } from './cog.writer.ts';
 import type { Affine, Crs, Grid } from './types.ts';
 import { InvalidInputError } from '../errors.ts';
-import { gdalInspect, gdalinfo, gdalMissing } from '../../test/gdal.inspect.ts';
+import { gdalInspect, gdalinfo, gdalMissing, gdalSameSrs } from '../../test/gdal.inspect.ts';
+import { makeGeoTiffs, pythonGdalMissing } from '../../test/fixtures/geotiffs.ts';
+import { openRaster } from './source.ts';
 
 const UTM10: Crs = { epsg: 32610, proj4: '+proj=utm +zone=10 +datum=WGS84 +units=m +no_defs', name: 'WGS 84 / UTM zone 10N', units: 'm' };
 const WGS84: Crs = { epsg: 4326, proj4: '+proj=longlat +datum=WGS84 +no_defs', name: 'WGS 84', units: 'degree' };
@@ -234,4 +236,25 @@ test('bad input is a clear error and leaves no file or temp directory behind', a
   await assert.rejects(writeCog(path, { grid: grid(40, 40), bands: 1, sampleType: 'float32', deflateStrategy: 'fast' as 'rle' }, () => []), /deflateStrategy/);
   assert.equal(existsSync(path), false);
   assert.deepEqual(readdirSync(sub), []);
+});
+
+test('a user-defined CRS read from a GeoTIFF is written back so GDAL reads the same CRS', { skip: gdalMissing || pythonGdalMissing }, async () => {
+  const proj4s = [
+    '+proj=tmerc +lat_0=0 +lon_0=13.3 +k=1 +x_0=0 +y_0=0 +ellps=bessel +units=m',
+    '+proj=lcc +lat_1=33 +lat_2=45 +lat_0=39 +lon_0=-96 +x_0=0 +y_0=0 +datum=NAD83 +units=us-ft',
+  ];
+  const made = makeGeoTiffs(dir, proj4s.map((epsg, i) => ({ name: `user-crs-${i}`, dtype: 'Byte' as const, bands: 1, epsg, res: 0.5, origin: [1000, 500000] as [number, number], width: 20, height: 20 })));
+  for (let i = 0; i < proj4s.length; i++) {
+    const src = await openRaster(made[`user-crs-${i}`]);
+    assert.equal(src.grid.crs.epsg, null);
+    const out = join(dir, `user-crs-${i}-cog.tif`);
+    await writeCog(out, { grid: src.grid, bands: 1, sampleType: 'float32' }, (w) => [new Float32Array(w.width * w.height).fill(7)]);
+    assert.ok(gdalSameSrs(made[`user-crs-${i}`], out), `${proj4s[i]}: GDAL reads the same CRS`);
+    const report = gdalInspect(out, { pixels: false });
+    assert.deepEqual(report.geoTransform, [...src.grid.transform]);
+    assert.deepEqual(report.cogErrors, []);
+    assert.deepEqual(report.gdalMessages, [], 'GDAL reads the GeoKeys without complaint');
+    // and our reader reads it back as the same CRS
+    assert.equal((await openRaster(out)).grid.crs.proj4, src.grid.crs.proj4);
+  }
 });

@@ -575,12 +575,31 @@ function geoTags(grid: Grid): Tag[] {
   const keys: Array<[number, number]> = [];
   const geographic = grid.crs.units === 'degree';
   const epsg = grid.crs.epsg;
-  keys.push([1024, epsg === null ? 32767 : geographic ? 2 : 1]); // GTModelTypeGeoKey
+  const user = epsg === null ? grid.crs.geoKeys : undefined;
   keys.push([1025, 1]); // GTRasterTypeGeoKey: PixelIsArea
-  if (epsg !== null) keys.push([geographic ? 2048 : 3072, epsg]); // Geographic/ProjectedCSTypeGeoKey
-  const dir = [1, 1, 0, keys.length];
-  for (const [k, v] of keys) dir.push(k, 0, 1, v);
+  if (user) keys.push(...user.shorts.filter(([k]) => k !== 1025));
+  else {
+    keys.push([1024, epsg === null ? 32767 : geographic ? 2 : 1]); // GTModelTypeGeoKey
+    if (epsg !== null) keys.push([geographic ? 2048 : 3072, epsg]); // Geographic/ProjectedCSTypeGeoKey
+  }
+  // a user-defined CRS's parameters and citations: in GeoDoubleParamsTag and GeoAsciiParamsTag
+  // (each citation ends in '|'), which its keys index
+  const doubles = user?.doubles ?? [];
+  let ascii = '';
+  const entries: Array<[number, number, number, number]> = [
+    ...keys.map(([k, v]): [number, number, number, number] => [k, 0, 1, v]),
+    ...doubles.map(([k], i): [number, number, number, number] => [k, 34736, 1, i]),
+    ...(user?.asciis ?? []).map(([k, text]): [number, number, number, number] => {
+      const at = ascii.length;
+      ascii += `${text.replace(/[^\x20-\x7e]/g, '?')}|`;
+      return [k, 34737, ascii.length - at, at];
+    }),
+  ].sort((a, b) => a[0] - b[0]);
+  const dir = [1, 1, 0, entries.length];
+  for (const [k, location, count, v] of entries) dir.push(k, location, count, v);
   tags.push({ code: 34735, type: TYPE.SHORT, values: dir });
+  if (doubles.length) tags.push({ code: 34736, type: TYPE.DOUBLE, values: doubles.map(([, v]) => v) });
+  if (ascii) tags.push({ code: 34737, type: TYPE.ASCII, values: ascii });
   return tags;
 }
 

@@ -7,7 +7,7 @@ import { crsFromEpsg, projector, WGS84 } from '../../tiles/projection.ts';
 import { UnreadableRasterError } from '../errors.ts';
 import { openRaster, type RasterSource } from './source.ts';
 import { FIXTURES, makeBadFiles, makeFixtureDir, makeGeoTiff, makeGeoTiffs, pythonGdalMissing, type FixtureSpec } from '../../test/fixtures/geotiffs.ts';
-import { gdalInspect, gdalMissing } from '../../test/gdal.inspect.ts';
+import { gdalInspect, gdalMissing, gdalToWgs84 } from '../../test/gdal.inspect.ts';
 import type { Grid } from './types.ts';
 
 const skip = pythonGdalMissing || gdalMissing;
@@ -74,7 +74,7 @@ test('bad files are refused with UnreadableRasterError naming the reason', { ski
   const bad = makeBadFiles(dir, paths[FIXTURES[0].name]);
   const reasons: Record<string, RegExp> = {
     notTiff: /not a TIFF/, corrupt: /corrupt|not a TIFF/, truncated: /truncated/, absurd: /absurd dimensions/,
-    noGeo: /not georeferenced|no georeferencing/, userCrs: /user-defined CRS/,
+    noGeo: /not georeferenced|no georeferencing/, userCrs: /user-defined CRS: projection method 18 is not one this reader builds .*reproject it to an EPSG CRS/,
   };
   for (const [kind, path] of Object.entries(bad)) {
     await assert.rejects(openRaster(path), (e: unknown) => e instanceof UnreadableRasterError && reasons[kind].test((e as Error).message), kind);
@@ -238,4 +238,36 @@ test('readGrid onto a grid in another CRS (a UTM grid over imagery in degrees) a
   assert.ok(maskDiffers < 160 * 2, `${maskDiffers} pixels valid in one read only`);
   assert.ok(sum / n < 0.5, `mean |ours - gdalwarp| ${(sum / n).toFixed(3)}`);
   assert.ok(far / n < 0.01, `${far} of ${n} samples differ by more than 3`);
+});
+
+// user-defined projections (GeoKey 32767, as ArcGIS and GDAL write a CRS without an EPSG code)
+const USER_CRS: Array<[string, string, [number, number]]> = [
+  ['tmerc-bessel', '+proj=tmerc +lat_0=0 +lon_0=13.3 +k=1 +x_0=0 +y_0=0 +ellps=bessel +units=m', [1000, 5000000]],
+  ['lcc2-nad83-usft', '+proj=lcc +lat_1=33 +lat_2=45 +lat_0=39 +lon_0=-96 +x_0=0 +y_0=0 +datum=NAD83 +units=us-ft', [150000, 320000]],
+  ['lcc1-clarke80', '+proj=lcc +lat_1=46.8 +lat_0=46.8 +lon_0=2.33722917 +k_0=0.99987742 +x_0=600000 +y_0=2200000 +ellps=clrk80 +units=m', [650000, 2210000]],
+  ['aea-wgs84', '+proj=aea +lat_1=29.5 +lat_2=45.5 +lat_0=23 +lon_0=-96 +x_0=0 +y_0=0 +datum=WGS84 +units=m', [-500000, 1500000]],
+  ['laea-grs80', '+proj=laea +lat_0=52 +lon_0=10 +x_0=4321000 +y_0=3210000 +ellps=GRS80 +units=m', [4400000, 3000000]],
+  ['sterea-bessel', '+proj=sterea +lat_0=52.15616055555555 +lon_0=5.38763888888889 +k=0.9999079 +x_0=155000 +y_0=463000 +ellps=bessel +units=m', [120000, 480000]],
+  ['merc-wgs84', '+proj=merc +lon_0=10 +k=1 +x_0=0 +y_0=0 +datum=WGS84 +units=m', [100000, 5000000]],
+  ['merc2sp-wgs84', '+proj=merc +lon_0=10 +lat_ts=41 +x_0=0 +y_0=0 +datum=WGS84 +units=m', [100000, 5000000]],
+];
+
+test('a user-defined projected CRS is built from its GeoKeys and places pixels where GDAL does', { skip }, async () => {
+  const made = makeGeoTiffs(dir, USER_CRS.map(([name, proj4, origin]) => ({ name: `user-${name}`, dtype: 'Byte', bands: 3, epsg: proj4, res: 0.5, origin, width: 40, height: 30 })));
+  for (const [name, proj4] of USER_CRS) {
+    const path = made[`user-${name}`];
+    const src = await openRaster(path);
+    const crs = src.metadata.crs;
+    assert.equal(crs.epsg, null, name);
+    assert.equal(crs.units, /us-ft/.test(proj4) ? 'us-ft' : 'm', `${name} units`);
+    const t = src.grid.transform;
+    const points: Array<[number, number]> = [[0, 0], [40, 0], [40, 30], [0, 30], [20, 15]].map(([c, r]) => [t[0] + c * t[1], t[3] + r * t[5]]);
+    const want = gdalToWgs84(path, points);
+    const toWgs = projector(crs, WGS84);
+    points.forEach(([x, y], i) => {
+      const [lon, lat] = toWgs(x, y);
+      assert.ok(Math.abs(lon - want[i][0]) < 1e-8 && Math.abs(lat - want[i][1]) < 1e-8, `${name} point ${i}: ${lon},${lat} vs GDAL ${want[i]}`);
+    });
+    assert.deepEqual(src.metadata.wgs84Bounds.map((v) => Number.isFinite(v)), [true, true, true, true]);
+  }
 });

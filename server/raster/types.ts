@@ -9,12 +9,21 @@ export type Affine = readonly [number, number, number, number, number, number];
 export interface Crs {
   /** EPSG code when the GeoKeys name one, else null (user-defined CRS). */
   epsg: number | null;
-  /** proj4 definition string, from a maintained EPSG database. */
+  /** proj4 definition string, from a maintained EPSG database (or built from a user-defined CRS's GeoKeys). */
   proj4: string;
   /** Human name of the CRS when known. */
   name: string | null;
   /** Linear units of the CRS axes: 'm', 'ft', 'us-ft' or 'degree'. */
   units: 'm' | 'ft' | 'us-ft' | 'degree';
+  /** A user-defined CRS's GeoKeys as read (key id, value), so a file written in it says the same. */
+  geoKeys?: UserDefinedGeoKeys;
+}
+
+/** GeoKeys of a user-defined CRS: SHORT-valued keys, DOUBLE-valued ones (GeoDoubleParamsTag), citations (GeoAsciiParamsTag). */
+export interface UserDefinedGeoKeys {
+  shorts: Array<[number, number]>;
+  doubles: Array<[number, number]>;
+  asciis: Array<[number, string]>;
 }
 
 /** A pixel grid in a CRS: where each pixel of a width x height raster lies. */
