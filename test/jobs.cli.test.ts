@@ -9,6 +9,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeScene, sceneRegion, type SceneFixture } from './jobs.fixture.ts';
 import { rfc7946Problems } from './region.rfc7946.ts';
+import { writeCog } from '../server/raster/cog.writer.ts';
+import { SCENE_CRS } from '../server/scene/generate.ts';
 
 let scene: SceneFixture;
 before(async () => { scene = await makeScene(200, 200, 0.5, 3); });
@@ -58,4 +60,17 @@ test('usage errors exit 2 with the reason; bad input exits 1 with the reason', (
     assert.equal(unmakeable.status, 1, `status ${unmakeable.status} signal ${unmakeable.signal}`);
     assert.match(unmakeable.stderr, /ENOENT: no such file or directory, mkdir '\/proc\/forestmap-no-such'/);
   }
+});
+
+test('a CHM whose nodata is NaN (undeclared) keeps every valid pixel: data coverage is the valid share', async () => {
+  // every other row NaN: before, a 1:1 read multiplied the zero-weight NaN taps and lost all but one row
+  const grid = { width: 120, height: 120, transform: [560000, 0.5, 0, 4900000, 0, -0.5] as [number, number, number, number, number, number], crs: SCENE_CRS };
+  const chm = join(scene.root, 'nan-rows.tif');
+  await writeCog(chm, { grid, bands: 1, sampleType: 'float32' }, (w) => [Float32Array.from({ length: w.width * w.height }, (_, i) => ((w.y + Math.floor(i / w.width)) % 2 ? NaN : 15))]);
+  const out = join(scene.root, 'out-nan-rows');
+  const r = cli('--chm', chm, '--out', out);
+  assert.equal(r.status, 0, r.stderr);
+  const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8')).statistics;
+  assert.ok(Math.abs(stats.data_coverage - 0.5) < 0.01, `data coverage ${stats.data_coverage}`);
+  assert.equal(stats.canopy_cover_2m, 1);
 });

@@ -130,7 +130,8 @@ export function resampleBlock(block: PixelBlock, mapping: PixelMapping, method: 
           if (t <= 1e-10) continue;
           for (let b = 0; b < nb; b++) {
             const sb = src[b];
-            bands[b][o] = (w00 * sb[p00] + w01 * sb[p01] + w10 * sb[p10] + w11 * sb[p11]) / t;
+            // a dropped tap is not multiplied: under a mask may lie NaN (a CHM's nodata), and 0 x NaN is NaN
+            bands[b][o] = ((w00 ? w00 * sb[p00] : 0) + (w01 ? w01 * sb[p01] : 0) + (w10 ? w10 * sb[p10] : 0) + (w11 ? w11 * sb[p11] : 0)) / t;
           }
           mask[o] = 1;
           continue;
