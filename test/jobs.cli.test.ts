@@ -73,4 +73,11 @@ test('a CHM whose nodata is NaN (undeclared) keeps every valid pixel: data cover
   const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8')).statistics;
   assert.ok(Math.abs(stats.data_coverage - 0.5) < 0.01, `data coverage ${stats.data_coverage}`);
   assert.equal(stats.canopy_cover_2m, 1);
+  assert.match(r.stdout, /^\d+ trees? in 0\.36 ha, 50\.0% of it with data /);
+  // a garden-sized CHM (4 x 4 pixels of 0.5 m) is summed up in square metres, not as "0.00 ha"
+  const small = join(scene.root, 'small.tif');
+  await writeCog(small, { grid: { ...grid, width: 4, height: 4 }, bands: 1, sampleType: 'float32' }, (w) => [new Float32Array(w.width * w.height).fill(9)]);
+  const s = cli('--chm', small, '--out', join(scene.root, 'out-small'));
+  assert.equal(s.status, 0, s.stderr);
+  assert.match(s.stdout, /^1 tree in (3\.99|4) m² /, "geodesic: UTM's scale factor makes it 3.99");
 });

@@ -111,7 +111,9 @@ export async function run(argv: string[]): Promise<number> {
     if (!values.quiet && process.stderr.isTTY) process.stderr.write('\n');
     const s = summary.statistics;
     const coverage = s.data_coverage !== null && s.data_coverage < 0.995 ? `, ${(s.data_coverage * 100).toFixed(1)}% of it with data` : '';
-    process.stdout.write(`${s.tree_count} trees in ${s.area_ha.toFixed(2)} ha${coverage} (${s.trees_per_ha.toFixed(1)}/ha); canopy cover >2 m ${s.canopy_cover_2m === null ? 'n/a' : (s.canopy_cover_2m * 100).toFixed(1) + '%'}; ` +
+    // a garden-sized region reads "0.00 ha" in hectares
+    const area = s.area_ha < 0.1 ? `${Number((s.area_ha * 10_000).toPrecision(3))} m²` : `${s.area_ha.toFixed(2)} ha`;
+    process.stdout.write(`${s.tree_count} ${s.tree_count === 1 ? 'tree' : 'trees'} in ${area}${coverage} (${s.trees_per_ha.toFixed(1)}/ha); canopy cover >2 m ${s.canopy_cover_2m === null ? 'n/a' : (s.canopy_cover_2m * 100).toFixed(1) + '%'}; ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s. Wrote ${Object.values(summary.outputs).map((p) => basename(p!)).join(', ')} to ${out}\n`);
   } finally {
     process.off('SIGINT', stop);
