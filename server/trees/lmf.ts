@@ -80,13 +80,16 @@ export function windowRadiusRange(ws: number | WindowFunction, hmin: number, hma
  * Finds tops in `chm` (width x height, row-major; NaN = no data), reporting only those inside
  * `region` (default: the whole array). Returns row-major pixel indices, ascending.
  */
+/** Above the tallest trees measured (about 116 m): a CHM value beyond it is noise or an undeclared fill value. */
+const MAX_TREE_HEIGHT_M = 130;
+
 export function findTops(
   chm: Float32Array, width: number, height: number, p: LmfParams,
   region: { x0: number; y0: number; x1: number; y1: number } = { x0: 0, y0: 0, x1: width, y1: height },
 ): Int32Array {
   const n = width * height;
   // radius per pixel (m), only where a pixel can be a top or a tie partner of one (h >= hmin)
-  let rmax = 0;
+  let rmax = 0, hAtMax = NaN;
   const radius = typeof p.ws === 'number' ? null : new Float32Array(n);
   if (typeof p.ws === 'number') rmax = p.ws / 2;
   else {
@@ -96,12 +99,14 @@ export function findTops(
         const r = p.ws(h) / 2;
         if (!(r > 0) || !Number.isFinite(r)) throw new InvalidInputError(`the window size function gave ${r * 2} at height ${h}`);
         radius![i] = r;
-        if (r > rmax) rmax = r;
+        if (r > rmax) { rmax = r; hAtMax = h; }
       }
     }
   }
   if (rmax / Math.min(p.resX, p.resY) > MAX_WINDOW_RADIUS_PX) {
-    throw new InvalidInputError(`a ${(2 * rmax).toFixed(1)} m window spans more than ${2 * MAX_WINDOW_RADIUS_PX} pixels of ${Math.min(p.resX, p.resY)} m: use a smaller ws`);
+    // only heights no tree reaches make a variable window this wide: say which, so the CHM gets cleaned
+    const at = Number.isNaN(hAtMax) ? '' : ` (ws at the CHM's highest value, ${Number(hAtMax.toPrecision(4))} m${hAtMax > MAX_TREE_HEIGHT_M ? `: no tree is that tall, so clip the CHM's outliers first, e.g. gdal_calc.py --calc="minimum(A,${MAX_TREE_HEIGHT_M})"` : ''})`;
+    throw new InvalidInputError(`a ${Number((2 * rmax).toPrecision(4))} m window${at} spans more than ${2 * MAX_WINDOW_RADIUS_PX} pixels of ${Math.min(p.resX, p.resY)} m: use a smaller ws`);
   }
   const table = offsetTable(rmax, p.resX, p.resY, p.shape);
   const fixedR = typeof p.ws === 'number' ? p.ws / 2 : 0;

@@ -173,3 +173,15 @@ test('a window narrower than two pixels is refused: it would make every pixel ab
   assert.ok(r.trees.length > 0 && r.trees.length < (80 * 80) / 10, `${r.trees.length} tops`);
   assert.equal(requiredHalo({ ws: 2 }, 1, 1) > 0, true);
 });
+
+test('a window too wide for lmf names the height that made it, and says to clip outliers when no tree is that tall', () => {
+  const chm = new Float32Array(20 * 20).fill(15);
+  chm[210] = 1e30; // an undeclared fill value
+  assert.throws(() => findTops(chm, 20, 20, { ws: (z) => 0.07 * z + 3, hmin: 2, shape: 'circular', resX: 0.5, resY: 0.5 }),
+    /^InvalidInputError: a 7e\+28 m window \(ws at the CHM's highest value, 1e\+30 m: no tree is that tall, so clip the CHM's outliers first, e\.g\. gdal_calc\.py --calc="minimum\(A,130\)"\) spans more than 400 pixels of 0\.5 m: use a smaller ws$/);
+  chm[210] = 120; // tall, but a tree could be: only the window is the problem
+  assert.throws(() => findTops(chm, 20, 20, { ws: (z) => 2 * z, hmin: 2, shape: 'circular', resX: 0.5, resY: 0.5 }),
+    { message: /^a 240 m window \(ws at the CHM's highest value, 120 m\) spans more than 400 pixels of 0\.5 m: use a smaller ws$/ });
+  assert.throws(() => findTops(chm, 20, 20, { ws: 500, hmin: 2, shape: 'circular', resX: 0.5, resY: 0.5 }),
+    { message: /^a 500 m window spans more than 400 pixels/ });
+});
