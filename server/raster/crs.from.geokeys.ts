@@ -68,12 +68,18 @@ function userDefinedCrs(keys: Keys, file: string, projected: boolean): Crs {
   const datum = datumProj4(keys, refuse);
   const written = writtenKeys(keys);
   if (!projected) return { epsg: null, proj4: `+proj=longlat ${datum} +no_defs`, name: 'geographic', units: 'degree', geoKeys: written };
-  const ct = keys.ProjCoordTransGeoKey;
-  const transform = typeof ct === 'number' ? TRANSFORMS[ct] : undefined;
-  if (!transform) throw refuse(`projection method ${typeof ct === 'number' ? ct : '(none given)'} is not one this reader builds (${Object.values(TRANSFORMS).map((t) => t.name).join(', ')})`);
   const unitCode = keys.ProjLinearUnitsGeoKey;
   const units = unitCode === undefined ? 'm' : LINEAR_UNITS[Number(unitCode)];
   if (!units) throw refuse(`linear unit ${String(unitCode)} is not metres or feet`);
+  // a UTM zone named by its EPSG projection code on a datum without one (GDAL writes no parameters then)
+  const projection = Number(keys.ProjectionGeoKey);
+  const zone = projection >= 16001 && projection <= 16060 ? projection - 16000 : projection >= 16101 && projection <= 16160 ? projection - 16100 : 0;
+  if (zone && keys.ProjCoordTransGeoKey === undefined) {
+    return { epsg: null, proj4: `+proj=utm +zone=${zone}${projection > 16100 ? ' +south' : ''} ${datum} +units=${PROJ4_UNITS[units]} +no_defs`, name: `UTM zone ${zone}${projection > 16100 ? 'S' : 'N'}`, units, geoKeys: written };
+  }
+  const ct = keys.ProjCoordTransGeoKey;
+  const transform = typeof ct === 'number' ? TRANSFORMS[ct] : undefined;
+  if (!transform) throw refuse(`projection method ${typeof ct === 'number' ? ct : '(none given)'} is not one this reader builds (${Object.values(TRANSFORMS).map((t) => t.name).join(', ')})`);
   const param = (name: string, fallback?: string): number => {
     for (const n of [name, fallback]) {
       const v = n === undefined ? undefined : keys[`Proj${n}GeoKey`];

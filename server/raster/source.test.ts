@@ -249,6 +249,8 @@ const USER_CRS: Array<[string, string, [number, number]]> = [
   ['laea-grs80', '+proj=laea +lat_0=52 +lon_0=10 +x_0=4321000 +y_0=3210000 +ellps=GRS80 +units=m', [4400000, 3000000]],
   ['sterea-bessel', '+proj=sterea +lat_0=52.15616055555555 +lon_0=5.38763888888889 +k=0.9999079 +x_0=155000 +y_0=463000 +ellps=bessel +units=m', [120000, 480000]],
   ['merc-wgs84', '+proj=merc +lon_0=10 +k=1 +x_0=0 +y_0=0 +datum=WGS84 +units=m', [100000, 5000000]],
+  ['utm11-hayford', '+proj=utm +zone=11 +ellps=intl +units=m', [500000, 4100000]],
+  ['utm33s-clarke66', '+proj=utm +zone=33 +south +ellps=clrk66 +units=m', [500000, 7100000]],
   ['merc2sp-wgs84', '+proj=merc +lon_0=10 +lat_ts=41 +x_0=0 +y_0=0 +datum=WGS84 +units=m', [100000, 5000000]],
 ];
 
