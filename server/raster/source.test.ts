@@ -273,3 +273,34 @@ test('a user-defined projected CRS is built from its GeoKeys and places pixels w
     assert.deepEqual(src.metadata.wgs84Bounds.map((v) => Number.isFinite(v)), [true, true, true, true]);
   }
 });
+
+test('a rotated raster resamples onto its own rotated grid as the same raster north up does onto its grid', async () => {
+  const { writeCog } = await import('./cog.writer.ts');
+  const utm = crsFromEpsg(32610);
+  const a = (10 * Math.PI) / 180, res = 0.25;
+  const value = (b: number, x: number, y: number) => 60 + 50 * Math.sin(x / (9 + 4 * b)) * Math.cos(y / 7) + b * 20;
+  const write = async (name: string, transform: [number, number, number, number, number, number]) => {
+    const path = join(dir, name);
+    await writeCog(path, { grid: { width: 300, height: 200, transform, crs: utm }, bands: 3, sampleType: 'uint8' }, (w) =>
+      [0, 1, 2].map((b) => Uint8Array.from({ length: w.width * w.height }, (_, i) => value(b, i % w.width, w.y + Math.floor(i / w.width)))));
+    return openRaster(path);
+  };
+  const north = await write('north.tif', [560000, res, 0, 4900000, 0, -res]);
+  const rotated = await write('rotated.tif', [560000, res * Math.cos(a), res * Math.sin(a), 4900000, res * Math.sin(a), -res * Math.cos(a)]);
+  // the model-GSD grid of each (0.5 m), as modelGrid makes it: the same lattice, rotated or not
+  const scaled = (g: Grid): Grid => ({ ...g, width: 150, height: 100, transform: [g.transform[0], g.transform[1] * 2, g.transform[2] * 2, g.transform[3], g.transform[4] * 2, g.transform[5] * 2] });
+  for (const method of ['bilinear', 'nearest', 'average'] as const) {
+    const want = await north.readGrid(scaled(north.grid), { resampling: method });
+    const got = await rotated.readGrid(scaled(rotated.grid), { resampling: method });
+    for (let b = 0; b < 3; b++) {
+      let max = 0;
+      for (let i = 0; i < 150 * 100; i++) max = Math.max(max, Math.abs(got.bands[b][i] - want.bands[b][i]));
+      assert.ok(max < 1e-3, `${method} band ${b}: differs by up to ${max}`);
+    }
+    assert.deepEqual(got.mask, want.mask, `${method} mask`);
+  }
+  // and a 1:1 window of the rotated raster is its pixels
+  const win = await rotated.readWindow({ x: 10, y: 20, width: 30, height: 25 });
+  const px = await rotated.readLevel(0, { x: 10, y: 20, width: 30, height: 25 });
+  for (let b = 0; b < 3; b++) for (let i = 0; i < 30 * 25; i++) assert.ok(Math.abs(win.bands[b][i] - px.bands[b][i]) < 1e-3);
+});

@@ -362,42 +362,51 @@ class GeoTiffSource implements RasterSource {
   }
 
   async readGrid(target: Grid, opts: ReadGridOptions = {}): Promise<RasterImage> {
-    if (!sameCrs(target.crs, this.grid.crs)) return this.readReprojected(target, opts.resampling ?? 'bilinear', opts.bands);
+    if (!sameCrs(target.crs, this.grid.crs)) return this.readMapped(target, opts.resampling ?? 'bilinear', opts.bands);
     return this.readOnto(target, opts.resampling ?? 'bilinear', opts.bands);
   }
 
   /**
-   * A target grid in another CRS: the level and window its footprint needs, then each target pixel
-   * centre mapped into that window by the approximate transformer the map tiles use (exact at a
-   * grid of nodes, interpolated between them to within 0.125 px).
+   * Any target grid: in another CRS, or rotated (either grid). The level and window its footprint
+   * needs, then each target pixel centre mapped into that window by the approximate transformer
+   * the map tiles use (exact at a grid of nodes, interpolated between them to within 0.125 px).
    */
-  private async readReprojected(target: Grid, method: Resampling, bands?: number[]): Promise<RasterImage> {
+  private async readMapped(target: Grid, method: Resampling, bands?: number[], forcedLevel?: number): Promise<RasterImage> {
     checkTargetSize(target);
     const { width: W, height: H } = target;
     const tt = target.transform;
     const toSource = projector(target.crs, this.grid.crs);
     const at = (px: number, py: number) => toSource(tt[0] + px * tt[1] + py * tt[2], tt[3] + px * tt[4] + py * tt[5]);
     const empty = (): RasterImage => ({ grid: target, bands: Array.from({ length: this.bandList(bands).length }, () => new Float32Array(W * H)), mask: new Uint8Array(W * H) });
-    if (this.grid.transform[2] !== 0 || this.grid.transform[4] !== 0) throw new InvalidInputError('rotated grids are not supported by readGrid');
-    // the footprint in the source CRS, along densified edges
-    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+    // source CRS units per target pixel, along the target's rows and columns
+    const [ox, oy] = at(0, 0), [ex, ey] = at(W, 0), [sx, sy] = at(0, H);
+    const unitsX = Math.hypot(ex - ox, ey - oy) / W, unitsY = Math.hypot(sx - ox, sy - oy) / H;
+    if (!(unitsX > 0 && unitsY > 0)) return empty();
+    const level = forcedLevel ?? this.levelFor(Math.min(unitsX, unitsY));
+    const lg = this.levelGrid(level);
+    const lt = lg.transform;
+    const det = lt[1] * lt[5] - lt[2] * lt[4];
+    const toLevel = (x: number, y: number): [number, number] => {
+      const dx = x - lt[0], dy = y - lt[3];
+      return [(lt[5] * dx - lt[2] * dy) / det, (lt[1] * dy - lt[4] * dx) / det];
+    };
+    // the footprint in level pixels, along densified edges
+    let c0 = Infinity, r0 = Infinity, c1 = -Infinity, r1 = -Infinity;
     const steps = 16;
     for (let k = 0; k <= steps; k++) {
       for (const [px, py] of [[(W * k) / steps, 0], [(W * k) / steps, H], [0, (H * k) / steps], [W, (H * k) / steps]]) {
         const [x, y] = at(px, py);
         if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
-        if (x < minX) minX = x; if (x > maxX) maxX = x; if (y < minY) minY = y; if (y > maxY) maxY = y;
+        const [c, r] = toLevel(x, y);
+        if (c < c0) c0 = c; if (c > c1) c1 = c; if (r < r0) r0 = r; if (r > r1) r1 = r;
       }
     }
-    if (!(maxX > minX && maxY > minY)) return empty();
-    const level = this.levelFor(Math.min((maxX - minX) / W, (maxY - minY) / H));
-    const lg = this.levelGrid(level);
-    const lt = lg.transform;
-    const scaleX = (maxX - minX) / W / Math.abs(lt[1]), scaleY = (maxY - minY) / H / Math.abs(lt[5]);
+    if (!(c1 > c0 && r1 > r0)) return empty();
+    const [lox, loy] = toLevel(ox, oy), [lex, ley] = toLevel(ex, ey), [lsx, lsy] = toLevel(sx, sy);
+    const scaleX = Math.hypot(lex - lox, ley - loy) / W, scaleY = Math.hypot(lsx - lox, lsy - loy) / H;
     const radius = method === 'nearest' ? 1 : Math.ceil(Math.max(1, scaleX, scaleY)) + 1;
-    const cols = [(minX - lt[0]) / lt[1], (maxX - lt[0]) / lt[1]], rows = [(minY - lt[3]) / lt[5], (maxY - lt[3]) / lt[5]];
-    const cx0 = Math.max(0, Math.floor(Math.min(...cols)) - radius), cy0 = Math.max(0, Math.floor(Math.min(...rows)) - radius);
-    const cx1 = Math.min(lg.width, Math.ceil(Math.max(...cols)) + radius), cy1 = Math.min(lg.height, Math.ceil(Math.max(...rows)) + radius);
+    const cx0 = Math.max(0, Math.floor(c0) - radius), cy0 = Math.max(0, Math.floor(r0) - radius);
+    const cx1 = Math.min(lg.width, Math.ceil(c1) + radius), cy1 = Math.min(lg.height, Math.ceil(r1) + radius);
     if (cx1 <= cx0 || cy1 <= cy0) return empty();
     const clipped: Window = { x: cx0, y: cy0, width: cx1 - cx0, height: cy1 - cy0 };
     const k = Math.max(1, Math.ceil(Math.sqrt((clipped.width * clipped.height) / MAX_READ_PIXELS)));
@@ -407,8 +416,8 @@ class GeoTiffSource implements RasterSource {
     });
     const kx = clipped.width / block.width, ky = clipped.height / block.height;
     const approx = approxTransform(W, H, (px, py) => {
-      const [x, y] = at(px, py);
-      return [((x - lt[0]) / lt[1] - cx0) / kx, ((y - lt[3]) / lt[5] - cy0) / ky];
+      const [c, r] = toLevel(...at(px, py));
+      return [(c - cx0) / kx, (r - cy0) / ky];
     });
     const mapping: PixelMapping = { width: W, height: H, scaleX: scaleX / kx, scaleY: scaleY / ky, row: approx.row };
     const out = resampleBlock(block, mapping, method);
@@ -419,9 +428,7 @@ class GeoTiffSource implements RasterSource {
     const { width: W, height: H } = target;
     checkTargetSize(target);
     const tt = target.transform;
-    if (tt[2] !== 0 || tt[4] !== 0 || this.grid.transform[2] !== 0 || this.grid.transform[4] !== 0) {
-      throw new InvalidInputError('rotated grids are not supported by readGrid');
-    }
+    if (tt[2] !== 0 || tt[4] !== 0 || this.grid.transform[2] !== 0 || this.grid.transform[4] !== 0) return this.readMapped(target, method, bands, forcedLevel);
     const targetRes = Math.min(Math.abs(tt[1]), Math.abs(tt[5]));
     const level = forcedLevel ?? this.levelFor(targetRes);
     const lg = this.levelGrid(level);
