@@ -20,7 +20,7 @@ export interface RasterMetadata {
   transform: Affine;
   /** Pixel size in CRS units (x, y). */
   resolution: [number, number];
-  /** Ground sample distance in metres (mean of x and y pixel size; degrees converted at the centre). */
+  /** Ground sample distance in metres (mean of x and y pixel size; degrees and Mercator units converted at the centre). */
   gsd: number;
   /** Data bands (alpha excluded). */
   bandCount: number;

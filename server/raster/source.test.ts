@@ -304,3 +304,17 @@ test('a rotated raster resamples onto its own rotated grid as the same raster no
   const px = await rotated.readLevel(0, { x: 10, y: 20, width: 30, height: 25 });
   for (let b = 0; b < 3; b++) for (let i = 0; i < 30 * 25; i++) assert.ok(Math.abs(win.bands[b][i] - px.bands[b][i]) < 1e-3);
 });
+
+test('the GSD of rasters in Web Mercator or degrees is in ground metres (turf\'s great-circle distances across them, independently)', { skip }, async () => {
+  const { distance } = await import('@turf/turf');
+  for (const name of ['u8-rgba-3857-tiled-deflate-ovr', 'i16-gray-4326-strip-deflate-nodata']) {
+    const src = await openRaster(paths[name]);
+    const { width: w, height: h, transform: t } = src.grid;
+    const toWgs = projector(src.grid.crs, WGS84);
+    const at = (c: number, r: number) => toWgs(t[0] + c * t[1], t[3] + r * t[5]);
+    const across = distance(at(0, h / 2), at(w, h / 2), { units: 'meters' }) / w;
+    const down = distance(at(w / 2, 0), at(w / 2, h), { units: 'meters' }) / h;
+    const want = (across + down) / 2;
+    assert.ok(Math.abs(src.metadata.gsd - want) / want < 0.01, `${name}: GSD ${src.metadata.gsd} m, on the ground ${want} m`);
+  }
+});

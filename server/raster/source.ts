@@ -10,7 +10,7 @@ import { basename } from 'node:path';
 import { fromFile, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
 import { InvalidInputError, LimitExceededError, UnreadableRasterError } from '../errors.ts';
 import { Bounds } from '../../tiles/bounds.ts';
-import { metresPerUnit, projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
+import { isMercator, metresPerUnit, projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
 import './native.deflate.ts';
 import { crsFromGeoKeys } from './crs.from.geokeys.ts';
 import { dropBlocks, readTiledWindow } from './block.cache.ts';
@@ -558,8 +558,13 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     throw unreadable(path, `bounds cannot be placed on the globe in EPSG:${crs.epsg}`);
   }
   const resolution = levelResolution(levels[0]);
-  let gsd = ((resolution[0] + resolution[1]) / 2) * metresPerUnit(crs);
-  if (crs.units === 'degree') gsd *= Math.cos((((wgs.minY + wgs.maxY) / 2) * Math.PI) / 180);
+  // at the centre, a degree of longitude and a Mercator unit (either way) are cos(latitude) ground
+  // metres long; a degree of latitude is not shortened
+  const cosLat = Math.cos((((wgs.minY + wgs.maxY) / 2) * Math.PI) / 180);
+  const m = metresPerUnit(crs);
+  const gsdX = resolution[0] * m * (crs.units === 'degree' || isMercator(crs) ? cosLat : 1);
+  const gsdY = resolution[1] * m * (isMercator(crs) ? cosLat : 1);
+  const gsd = (gsdX + gsdY) / 2;
   const fd = main.getFileDirectory();
   const tiled = fd.hasTag('TileWidth' as any);
   const nodataValue = main.getGDALNoData();
