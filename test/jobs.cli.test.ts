@@ -54,6 +54,12 @@ test('usage errors exit 2 with the reason; bad input exits 1 with the reason', (
   const kinked = cli('--chm', join(scene.dataDir, 'chm.tif'), '--region', badRegion, '--out', join(scene.root, 'y'));
   assert.equal(kinked.status, 1);
   assert.match(kinked.stderr, /intersects itself/);
+  // a shapefile or KML given as the region: one line saying what to convert it with
+  const kml = join(scene.root, 'region.kml');
+  writeFileSync(kml, '<?xml version="1.0"?>\n<kml/>\n');
+  const notJson = cli('--chm', join(scene.dataDir, 'chm.tif'), '--region', kml, '--out', join(scene.root, 'z'));
+  assert.equal(notJson.status, 1);
+  assert.match(notJson.stderr, /^forestmap process: cannot read region file .*region\.kml: .*is not valid JSON \(it must be GeoJSON in WGS84: convert a shapefile or KML with ogr2ogr -f GeoJSON -t_srs EPSG:4326 region\.geojson IN\)\n$/);
   // an output folder that cannot be made: reported at once (Node's own recursive mkdir never returns under /proc)
   if (existsSync('/proc/self')) {
     const unmakeable = spawnSync(process.execPath, ['bin/forestmap.js', 'process', '--chm', join(scene.dataDir, 'chm.tif'), '--out', '/proc/forestmap-no-such/out'], { encoding: 'utf8', timeout: 30_000 });

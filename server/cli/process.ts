@@ -33,7 +33,10 @@ export function readRegionFile(path: string): unknown {
   try {
     return JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new InvalidInputError(`cannot read region file ${path}: ${(err as Error).message}`);
+    // JSON.parse quotes the start of the text, line breaks and all
+    const why = (err as Error).message.replace(/\s+/g, ' ');
+    const hint = err instanceof SyntaxError ? ' (it must be GeoJSON in WGS84: convert a shapefile or KML with ogr2ogr -f GeoJSON -t_srs EPSG:4326 region.geojson IN)' : '';
+    throw new InvalidInputError(`cannot read region file ${path}: ${why}${hint}`);
   }
 }
 
