@@ -65,6 +65,9 @@ const DEFAULTS: Record<string, number> = { ScaleAtNatOrigin: 1, ScaleAtCenter: 1
 
 function userDefinedCrs(keys: Keys, file: string, projected: boolean): Crs {
   const refuse = (why: string) => new UnreadableRasterError(`${file}: user-defined CRS: ${why}; reproject it to an EPSG CRS (e.g. gdalwarp -t_srs EPSG:...)`, { reason: 'user-defined-crs' });
+  // projection angles are in the geographic CRS's angular unit: only degrees are read as such
+  const angular = keys.GeogAngularUnitsGeoKey;
+  if (angular !== undefined && angular !== 9102) throw refuse(`angular unit ${String(angular)} is not degrees`);
   const datum = datumProj4(keys, refuse);
   const written = writtenKeys(keys);
   if (!projected) return { epsg: null, proj4: `+proj=longlat ${datum} +no_defs`, name: 'geographic', units: 'degree', geoKeys: written };
