@@ -11,6 +11,7 @@ import { makeScene, sceneRegion, type SceneFixture } from './jobs.fixture.ts';
 import { rfc7946Problems } from './region.rfc7946.ts';
 import { writeCog } from '../server/raster/cog.writer.ts';
 import { SCENE_CRS } from '../server/scene/generate.ts';
+import { PYTHON, pythonGdalMissing } from './fixtures/geotiffs.ts';
 
 let scene: SceneFixture;
 before(async () => { scene = await makeScene(200, 200, 0.5, 3); });
@@ -86,4 +87,28 @@ test('a CHM whose nodata is NaN (undeclared) keeps every valid pixel: data cover
   const s = cli('--chm', small, '--out', join(scene.root, 'out-small'));
   assert.equal(s.status, 0, s.stderr);
   assert.match(s.stdout, /^1 tree in (3\.99|4) m² /, "geodesic: UTM's scale factor makes it 3.99");
+});
+
+test('a CHM stored as centimetres (uint16, GDAL scale 0.01) gives the heights of the float CHM it came from', { skip: pythonGdalMissing }, () => {
+  const cm = join(scene.root, 'chm-cm.tif');
+  const made = spawnSync(PYTHON, ['-c', [
+    'import sys, numpy as np', 'from osgeo import gdal',
+    'src = gdal.Open(sys.argv[1]); a = src.ReadAsArray()',
+    "ds = gdal.GetDriverByName('GTiff').Create(sys.argv[2], src.RasterXSize, src.RasterYSize, 1, gdal.GDT_UInt16)",
+    'ds.SetProjection(src.GetProjection()); ds.SetGeoTransform(src.GetGeoTransform())',
+    'b = ds.GetRasterBand(1); b.WriteArray(np.clip(np.round(a * 100), 0, 65534).astype(np.uint16)); b.SetScale(0.01); b.SetOffset(0); ds = None',
+  ].join('\n'), join(scene.dataDir, 'chm.tif'), cm], { encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  const run = (chm: string, out: string) => {
+    const r = cli('--chm', chm, '--out', join(scene.root, out));
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(readFileSync(join(scene.root, out, 'stats.json'), 'utf8')).statistics;
+  };
+  const metres = run(join(scene.dataDir, 'chm.tif'), 'out-m'), centimetres = run(cm, 'out-cm');
+  // before, the centimetres were read as metres: a 100x taller forest, and windows too wide to search
+  assert.ok(Math.abs(centimetres.tree_height_m.max - metres.tree_height_m.max) <= 0.005, `max ${centimetres.tree_height_m.max} vs ${metres.tree_height_m.max}`);
+  assert.ok(Math.abs(centimetres.canopy_height_m.mean - metres.canopy_height_m.mean) <= 0.005, `mean ${centimetres.canopy_height_m.mean} vs ${metres.canopy_height_m.mean}`);
+  assert.equal(centimetres.canopy_cover_2m, metres.canopy_cover_2m);
+  // heights rounded to the centimetre make a few more ties for the local maximum filter
+  assert.ok(Math.abs(centimetres.tree_count - metres.tree_count) <= Math.max(2, 0.04 * metres.tree_count), `${centimetres.tree_count} trees vs ${metres.tree_count}`);
 });

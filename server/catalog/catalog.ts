@@ -73,7 +73,8 @@ async function versionOf(path: string): Promise<string> {
 
 function roleFor(path: string, metadata: RasterMetadata, requested?: RasterRole): RasterRole {
   if (requested) return requested;
-  const float = metadata.sampleType === 'float32' || metadata.sampleType === 'float64';
+  // a scaled integer band (centimetres x 0.01) holds heights as a float band does
+  const float = metadata.sampleType === 'float32' || metadata.sampleType === 'float64' || metadata.bandScaling !== null;
   return metadata.bandCount === 1 && float && /chm/i.test(basename(path)) ? 'chm' : 'image';
 }
 

@@ -32,7 +32,8 @@ export interface ChmSource {
   readLevel?(level: number, window: Window): Promise<PixelBlock>;
   /** The same in the file's own sample type (raster/source.ts SampleBlock): bytes stay bytes. */
   readLevelSamples?(level: number, window: Window): Promise<SampleBlock>;
-  metadata?: { sampleType: string } & Partial<ImageryFacts>;
+  /** bandScaling: values are read scaled (as floats), so bytes are not bytes. */
+  metadata?: { sampleType: string; bandScaling?: unknown } & Partial<ImageryFacts>;
 }
 
 export interface ChmProgress {
@@ -183,7 +184,7 @@ export function startChm(opts: ChmOptions): ChmRun {
   const same = sameGrid(grid, source.grid);
   // each strip of model-grid rows is decoded (and resampled when the GSD differs) once
   const bandReader = same && (source.readLevelSamples || source.readLevel)
-    ? new BandReader(grid, directChunks(source), source.metadata?.sampleType === 'uint8')
+    ? new BandReader(grid, directChunks(source), source.metadata?.sampleType === 'uint8' && !source.metadata.bandScaling)
     // narrower chunks when resampling: a source up to 6x finer must stay under the reader's decode limit
     : new BandReader(grid, resampledChunks(source, grid), false, { chunkColumns: 1024 });
   const read = (region: Window) => bandReader.read(region);

@@ -39,7 +39,7 @@ export function sampleGrid(grid: Grid, side = SAMPLE_SIDE): Grid {
  * (the common case); otherwise one sampled read of the whole raster.
  */
 export function inputAdjustment(source: ChmSource, manifest: LoadedManifest, aerial: boolean): Promise<InputAdjustment> {
-  const bytes = source.metadata?.sampleType === 'uint8';
+  const bytes = source.metadata?.sampleType === 'uint8' && !source.metadata.bandScaling;
   const match = matchApplies(manifest, aerial) ? manifest.input.percentileMatch! : null;
   if (bytes && !match) return Promise.resolve(NO_ADJUSTMENT);
   // once per open raster (openRaster shares one source per file version): every CHM block of a
@@ -60,7 +60,8 @@ export function inputAdjustment(source: ChmSource, manifest: LoadedManifest, aer
 const computed = new WeakMap<ChmSource, Map<string, Promise<InputAdjustment>>>();
 
 async function measure(source: ChmSource, scale: number, bytes: boolean, match: PercentileMatch | null): Promise<InputAdjustment> {
-  const float = source.metadata?.sampleType === 'float32' || source.metadata?.sampleType === 'float64';
+  // scaled values are read as floats too (reflectance stored as uint16 x 10000 with scale 1e-4)
+  const float = source.metadata?.sampleType === 'float32' || source.metadata?.sampleType === 'float64' || !!source.metadata?.bandScaling;
   const sample = await source.readGrid(sampleGrid(source.grid), { resampling: 'nearest' });
   const bands = sample.bands.slice(0, 3);
   let valueGain = 1;

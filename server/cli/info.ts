@@ -21,7 +21,7 @@ export function describeText(path: string, m: RasterMetadata): string {
   const lines = [
     `file:        ${path}`,
     `size:        ${m.width} x ${m.height} pixels, ${m.bandCount} band(s)${m.hasAlpha ? ' + alpha' : ''}${m.hasMask ? ' + mask' : ''}`,
-    `data type:   ${m.sampleType}`,
+    `data type:   ${m.sampleType}${m.bandScaling ? `, read as stored x scale + offset: ${m.bandScaling.map(([a, b]) => `[${a}, ${b}]`).join(' ')}` : ''}`,
     `nodata:      ${m.nodata === null ? 'none' : String(m.nodata)}`,
     `crs:         ${m.crs.epsg !== null ? `EPSG:${m.crs.epsg}` : 'user-defined'}${m.crs.name ? ` (${m.crs.name})` : ''}, units ${m.crs.units}`,
     `proj4:       ${m.crs.proj4}`,

@@ -144,7 +144,7 @@ export function openApiDocument() {
         Error: json('error', { type: 'object', required: ['error', 'status'], properties: { error: { type: 'string', description: 'what is wrong' }, status: { type: 'integer' }, details: { type: 'object' } } }),
       },
       schemas: {
-        Raster: { type: 'object', description: 'catalog entry with metadata (CRS, bounds, size, GSD, bands, data type, nodata, overviews, layout, compression, photometric: how samples map to colours; ycbcr is served as RGB)' },
+        Raster: { type: 'object', description: 'catalog entry with metadata (CRS, bounds, size, GSD, bands, data type, nodata, overviews, layout, compression, photometric: how samples map to colours; ycbcr is served as RGB; bandScaling: per band [scale, offset] from GDAL metadata, applied as values are read)' },
         Execute: {
           type: 'object', required: ['inputs'],
           properties: {

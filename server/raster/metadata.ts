@@ -32,6 +32,11 @@ export interface RasterMetadata {
   blockSize: [number, number];
   planarConfig: 'chunky' | 'planar';
   compression: string;
+  /**
+   * Per data band [scale, offset] from GDAL's metadata, when any is not [1, 0]: values are read as
+   * stored x scale + offset (so in float32), while sampleType stays the stored type.
+   */
+  bandScaling: Array<[number, number]> | null;
   /** How the samples map to colours (the TIFF's PhotometricInterpretation); YCbCr is read as RGB. */
   photometric: Photometric;
   hasAlpha: boolean;

@@ -318,3 +318,26 @@ test('the GSD of rasters in Web Mercator or degrees is in ground metres (turf\'s
     assert.ok(Math.abs(src.metadata.gsd - want) / want < 0.01, `${name}: GSD ${src.metadata.gsd} m, on the ground ${want} m`);
   }
 });
+
+test('GDAL\'s band scale and offset are applied as values are read (heights stored as centimetres)', { skip }, async () => {
+  const spec: FixtureSpec = { name: 'u16-chm-cm-scaled', dtype: 'UInt16', bands: 1, epsg: 32610, res: 0.5, origin: [560000, 4900000], nodata: 65535, scaleOffset: [0.01, -2], width: 80, height: 60 };
+  const path = makeGeoTiff(dir, spec);
+  const src = await openRaster(path);
+  assert.deepEqual(src.metadata.bandScaling, [[0.01, -2]]);
+  assert.equal(src.metadata.sampleType, 'uint16', 'the stored type, as GDAL reports it');
+  const gdal = gdalInspect(path);
+  const stored = typed(gdal.levels[0].bands[0], gdal.dataType);
+  const w = { x: 0, y: 0, width: 80, height: 60 };
+  const [level, samples] = await Promise.all([src.readLevel(0, w), src.readLevelSamples(0, w)]);
+  let masked = 0;
+  for (let i = 0; i < stored.length; i++) {
+    const isNodata = stored[i] === 65535; // nodata is a stored value, before scaling (GDAL's rule)
+    assert.equal(level.mask ? level.mask[i] : 1, isNodata ? 0 : 1, `mask at ${i}`);
+    masked += isNodata ? 1 : 0;
+    if (!isNodata) assert.equal(level.bands[0][i], Math.fround(Math.fround(stored[i]) * 0.01 - 2), `value at ${i}`);
+  }
+  assert.ok(masked > 0);
+  assert.deepEqual(Float32Array.from(samples.bands[0]), level.bands[0]);
+  // a plain file has none
+  assert.equal((await openRaster(paths['f32-chm-utm11-tiled-lzw-nodata-ovr'])).metadata.bandScaling, null);
+});

@@ -61,6 +61,8 @@ interface RawRead {
   outW: number;
   outH: number;
   dataCount: number;
+  /** The data bands read (0-based), in the order of raw's first dataCount planes. */
+  bands: number[];
 }
 
 /** One resolution level of a GeoTIFF: the full-resolution image or an internal overview. */
@@ -146,6 +148,22 @@ async function checkNotTruncated(image: GeoTIFFImage, fileSize: number, path: st
     const end = Number(offsets[i]) + Number(counts[i] ?? 0);
     if (Number(counts[i]) > 0 && end > fileSize) throw unreadable(path, `truncated file (block ${i} ends at byte ${end}, file has ${fileSize})`);
   }
+}
+
+/**
+ * GDAL's per-band scale and offset (its metadata's SCALE and OFFSET items): a CHM stored as
+ * centimetres in uint16 says scale 0.01, and its heights are the stored values x 0.01. Null when
+ * every band is stored as is.
+ */
+async function scalingOf(image: GeoTIFFImage, sampleIndices: number[]): Promise<Array<[number, number]> | null> {
+  if (!image.getFileDirectory().hasTag('GDAL_METADATA' as any)) return null;
+  const out: Array<[number, number]> = [];
+  for (const sample of sampleIndices) {
+    const items = ((await image.getGDALMetadata(sample)) ?? {}) as Record<string, unknown>;
+    const scale = Number(items.SCALE ?? 1), offset = Number(items.OFFSET ?? 0);
+    out.push([Number.isFinite(scale) && scale !== 0 ? scale : 1, Number.isFinite(offset) ? offset : 0]);
+  }
+  return out.some(([scale, offset]) => scale !== 1 || offset !== 0) ? out : null;
 }
 
 function checkDecodable(compression: number, path: string): void {
@@ -267,7 +285,7 @@ class GeoTiffSource implements RasterSource {
       ycbcrToRgb(raw[0], raw[1], raw[2]);
       raw = [...bands.map((b) => raw[b]), ...raw.slice(3)];
     }
-    return { raw, maskRaw, outW, outH, dataCount: bands.length };
+    return { raw, maskRaw, outW, outH, dataCount: bands.length, bands };
   }
 
   /**
@@ -285,8 +303,8 @@ class GeoTiffSource implements RasterSource {
 
   async readLevelSamples(level: number, window: Window): Promise<SampleBlock> {
     const type = this.metadata.sampleType;
-    // nodata values and floats need readLevel's per-pixel pass anyway
-    if (this.metadata.nodata !== null || type === 'float32' || type === 'float64') return this.readLevel(level, window);
+    // nodata values, floats and scaled values need readLevel's per-pixel pass anyway
+    if (this.metadata.nodata !== null || type === 'float32' || type === 'float64' || this.metadata.bandScaling) return this.readLevel(level, window);
     const r = await this.readRaw(level, window, {});
     if (!r) return { width: 0, height: 0, bands: this.bandList(undefined).map(() => new Uint8Array(0)), mask: null };
     const { raw, outW, outH, dataCount } = r;
@@ -336,6 +354,15 @@ class GeoTiffSource implements RasterSource {
       for (let i = 0; i < n; i++) if (allNodata[i]) mask[i] = 0;
       // a pixel at nodata in some bands only: those bands skip it when resampling
       for (const bm of bandMasks) if (bm) for (let i = 0; i < n && !partial; i++) partial = !bm[i] && !allNodata[i];
+    }
+    const scaling = this.metadata.bandScaling;
+    if (scaling) {
+      for (let b = 0; b < dataCount; b++) {
+        const [scale, offset] = scaling[r.bands[b]];
+        if (scale === 1 && offset === 0) continue;
+        const plane = planes[b];
+        for (let i = 0; i < n; i++) plane[i] = plane[i] * scale + offset;
+      }
     }
     this.clearMasked(r, mask);
     let anyMasked = false;
@@ -524,6 +551,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     }
     return true;
   };
+  const bandScaling = await scalingOf(main, sampleIndices);
   const keys = main.getGeoKeys() as Record<string, unknown> | null;
   const crs = crsFromGeoKeys(keys, basename(path));
   const transform = await affineOf(main, keys?.GTRasterTypeGeoKey, path);
@@ -586,6 +614,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     planarConfig: Number(first(await tag(main, 'PlanarConfiguration')) ?? 1) === 2 ? 'planar' : 'chunky',
     compression: compressionName(compression),
     photometric,
+    bandScaling,
     hasAlpha: alphaIndex !== null,
     hasMask: levels[0].mask !== null,
     fileSize,

@@ -32,7 +32,7 @@ export async function resolveStyle(source: RasterSource, style: TileStyleParams,
   for (const b of bands) if (b >= m.bandCount) throw new InvalidInputError(`bidx ${b + 1} out of range: the raster has ${m.bandCount} band(s)`);
   let rescale = style.rescale;
   if (!rescale) {
-    if (m.sampleType === 'uint8') rescale = [[0, 255]];
+    if (m.sampleType === 'uint8' && !m.bandScaling) rescale = [[0, 255]];
     else {
       const stats = await approxStats(source);
       rescale = bands.map((b) => {

@@ -44,6 +44,7 @@ export function rasterJson(entry: CatalogEntry, base = '') {
     planarConfig: m.planarConfig,
     compression: m.compression,
     photometric: m.photometric,
+    bandScaling: m.bandScaling,
     hasAlpha: m.hasAlpha,
     hasMask: m.hasMask,
     fileSize: m.fileSize,
