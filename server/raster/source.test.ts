@@ -341,3 +341,22 @@ test('GDAL\'s band scale and offset are applied as values are read (heights stor
   // a plain file has none
   assert.equal((await openRaster(paths['f32-chm-utm11-tiled-lzw-nodata-ovr'])).metadata.bandScaling, null);
 });
+
+test('a TIFF georeferenced by a world file beside it is refused with the gdal_translate that makes it a GeoTIFF, which works', { skip: skip || gdalwarpMissing }, async () => {
+  const { copyFileSync, writeFileSync } = await import('node:fs');
+  const bad = makeBadFiles(dir, paths[FIXTURES[0].name]);
+  const tif = join(dir, 'ortho-wf.tif');
+  copyFileSync(bad.noGeo, tif);
+  // the world file gives the centre of the top-left pixel
+  writeFileSync(join(dir, 'ortho-wf.tfw'), '0.5\n0\n0\n-0.5\n560000.25\n4899999.75\n');
+  writeFileSync(join(dir, 'ortho-wf.prj'), 'PROJCS["WGS_1984_UTM_Zone_10N",GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",SPHEROID["WGS_1984",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["False_Easting",500000.0],PARAMETER["False_Northing",0.0],PARAMETER["Central_Meridian",-123.0],PARAMETER["Scale_Factor",0.9996],PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]');
+  let message = '';
+  await assert.rejects(openRaster(tif), (e: unknown) => e instanceof UnreadableRasterError && !!(message = (e as Error).message));
+  assert.match(message, /^ortho-wf\.tif: the TIFF has no GeoKeys \(not georeferenced\); its georeferencing is in the world file ortho-wf\.tfw: make a GeoTIFF of it with gdal_translate -of GTiff -a_srs ortho-wf\.prj ortho-wf\.tif out\.tif$/);
+  const command = message.slice(message.indexOf('gdal_translate')).split(' ');
+  const r = spawnSync(command[0], command.slice(1), { cwd: dir, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const made = await openRaster(join(dir, 'out.tif'));
+  assert.equal(made.grid.crs.epsg, 32610);
+  assert.deepEqual([...made.grid.transform], [560000, 0.5, 0, 4900000, 0, -0.5]);
+});

@@ -5,6 +5,7 @@
  * (georeferencing, CRS, dimensions, sample types, truncation), so a bad upload fails at
  * registration with a clear UnreadableRasterError rather than at the first tile.
  */
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { fromFile, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
@@ -164,6 +165,21 @@ async function scalingOf(image: GeoTIFFImage, sampleIndices: number[]): Promise<
     out.push([Number.isFinite(scale) && scale !== 0 ? scale : 1, Number.isFinite(offset) ? offset : 0]);
   }
   return out.some(([scale, offset]) => scale !== 1 || offset !== 0) ? out : null;
+}
+
+/**
+ * A TIFF without GeoKeys. Older orthophotos keep their georeferencing beside the image, in a world
+ * file (.tfw) and a .prj: say how to make a GeoTIFF of them rather than only that there is none.
+ */
+function notGeoreferenced(path: string): UnreadableRasterError {
+  const stem = path.replace(/\.[^./\\]*$/, '');
+  const world = ['.tfw', '.tifw', '.tiffw', '.wld', '.TFW', '.WLD'].map((e) => stem + e).find((p) => existsSync(p));
+  // GDAL reads the world file beside the image itself, but not the .prj: -a_srs takes it
+  const srs = existsSync(`${stem}.prj`) ? `${basename(stem)}.prj` : 'EPSG:<code>';
+  const hint = world
+    ? `; its georeferencing is in the world file ${basename(world)}: make a GeoTIFF of it with gdal_translate -of GTiff -a_srs ${srs} ${basename(path)} out.tif`
+    : '';
+  return new UnreadableRasterError(`${basename(path)}: the TIFF has no GeoKeys (not georeferenced)${hint}`, { reason: 'no-georeferencing' });
 }
 
 function checkDecodable(compression: number, path: string): void {
@@ -553,6 +569,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   };
   const bandScaling = await scalingOf(main, sampleIndices);
   const keys = main.getGeoKeys() as Record<string, unknown> | null;
+  if (!keys) throw notGeoreferenced(path);
   const crs = crsFromGeoKeys(keys, basename(path));
   const transform = await affineOf(main, keys?.GTRasterTypeGeoKey, path);
   await checkNotTruncated(main, fileSize, path);
