@@ -420,7 +420,7 @@ class GeoTiffSource implements RasterSource {
     const tt = target.transform;
     const toSource = projector(target.crs, this.grid.crs);
     const at = (px: number, py: number) => toSource(tt[0] + px * tt[1] + py * tt[2], tt[3] + px * tt[4] + py * tt[5]);
-    const empty = (): RasterImage => ({ grid: target, bands: Array.from({ length: this.bandList(bands).length }, () => new Float32Array(W * H)), mask: new Uint8Array(W * H) });
+    const empty = () => this.emptyImage(target, bands);
     // source CRS units per target pixel, along the target's rows and columns
     const [ox, oy] = at(0, 0), [ex, ey] = at(W, 0), [sx, sy] = at(0, H);
     const unitsX = Math.hypot(ex - ox, ey - oy) / W, unitsY = Math.hypot(sx - ox, sy - oy) / H;
@@ -434,30 +434,15 @@ class GeoTiffSource implements RasterSource {
       return [(lt[5] * dx - lt[2] * dy) / det, (lt[1] * dy - lt[4] * dx) / det];
     };
     // the footprint in level pixels, along densified edges
-    let c0 = Infinity, r0 = Infinity, c1 = -Infinity, r1 = -Infinity;
-    const steps = 16;
-    for (let k = 0; k <= steps; k++) {
-      for (const [px, py] of [[(W * k) / steps, 0], [(W * k) / steps, H], [0, (H * k) / steps], [W, (H * k) / steps]]) {
-        const [x, y] = at(px, py);
-        if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
-        const [c, r] = toLevel(x, y);
-        if (c < c0) c0 = c; if (c > c1) c1 = c; if (r < r0) r0 = r; if (r > r1) r1 = r;
-      }
-    }
-    if (!(c1 > c0 && r1 > r0)) return empty();
+    const footprint = new Bounds(0, 0, W, H).project((px, py) => toLevel(...at(px, py)), 16);
+    if (footprint.isEmpty) return empty();
     const [lox, loy] = toLevel(ox, oy), [lex, ley] = toLevel(ex, ey), [lsx, lsy] = toLevel(sx, sy);
     const scaleX = Math.hypot(lex - lox, ley - loy) / W, scaleY = Math.hypot(lsx - lox, lsy - loy) / H;
     const radius = method === 'nearest' ? 1 : Math.ceil(Math.max(1, scaleX, scaleY)) + 1;
-    const cx0 = Math.max(0, Math.floor(c0) - radius), cy0 = Math.max(0, Math.floor(r0) - radius);
-    const cx1 = Math.min(lg.width, Math.ceil(c1) + radius), cy1 = Math.min(lg.height, Math.ceil(r1) + radius);
+    const cx0 = Math.max(0, Math.floor(footprint.minX) - radius), cy0 = Math.max(0, Math.floor(footprint.minY) - radius);
+    const cx1 = Math.min(lg.width, Math.ceil(footprint.maxX) + radius), cy1 = Math.min(lg.height, Math.ceil(footprint.maxY) + radius);
     if (cx1 <= cx0 || cy1 <= cy0) return empty();
-    const clipped: Window = { x: cx0, y: cy0, width: cx1 - cx0, height: cy1 - cy0 };
-    const k = Math.max(1, Math.ceil(Math.sqrt((clipped.width * clipped.height) / MAX_READ_PIXELS)));
-    const block = await this.readLevel(level, clipped, {
-      bands,
-      ...(k > 1 ? { outWidth: Math.ceil(clipped.width / k), outHeight: Math.ceil(clipped.height / k) } : {}),
-    });
-    const kx = clipped.width / block.width, ky = clipped.height / block.height;
+    const { block, kx, ky } = await this.readBounded(level, { x: cx0, y: cy0, width: cx1 - cx0, height: cy1 - cy0 }, bands);
     const approx = approxTransform(W, H, (px, py) => {
       const [c, r] = toLevel(...at(px, py));
       return [(c - cx0) / kx, (r - cy0) / ky];
@@ -469,9 +454,9 @@ class GeoTiffSource implements RasterSource {
 
   private async readOnto(target: Grid, method: Resampling, bands?: number[], forcedLevel?: number): Promise<RasterImage> {
     const { width: W, height: H } = target;
-    checkTargetSize(target);
     const tt = target.transform;
     if (tt[2] !== 0 || tt[4] !== 0 || this.grid.transform[2] !== 0 || this.grid.transform[4] !== 0) return this.readMapped(target, method, bands, forcedLevel);
+    checkTargetSize(target);
     const targetRes = Math.min(Math.abs(tt[1]), Math.abs(tt[5]));
     const level = forcedLevel ?? this.levelFor(targetRes);
     const lg = this.levelGrid(level);
@@ -489,21 +474,30 @@ class GeoTiffSource implements RasterSource {
     win.height = Math.ceil(Math.max(...ys)) + radius - win.y;
     const cx0 = Math.max(0, win.x), cy0 = Math.max(0, win.y);
     const cx1 = Math.min(lg.width, win.x + win.width), cy1 = Math.min(lg.height, win.y + win.height);
-    const nb = this.bandList(bands).length;
-    if (cx1 <= cx0 || cy1 <= cy0) {
-      return { grid: target, bands: Array.from({ length: nb }, () => new Float32Array(W * H)), mask: new Uint8Array(W * H) };
-    }
-    const clipped: Window = { x: cx0, y: cy0, width: cx1 - cx0, height: cy1 - cy0 };
-    // decimate reads too large to decode whole (no overview fits): nearest subsampling by k
-    const k = Math.max(1, Math.ceil(Math.sqrt((clipped.width * clipped.height) / MAX_READ_PIXELS)));
-    const block = await this.readLevel(level, clipped, {
-      bands,
-      ...(k > 1 ? { outWidth: Math.ceil(clipped.width / k), outHeight: Math.ceil(clipped.height / k) } : {}),
-    });
-    const kx = clipped.width / block.width, ky = clipped.height / block.height;
+    if (cx1 <= cx0 || cy1 <= cy0) return this.emptyImage(target, bands);
+    const { block, kx, ky } = await this.readBounded(level, { x: cx0, y: cy0, width: cx1 - cx0, height: cy1 - cy0 }, bands);
     const mapping = affineMapping(W, H, (ox - cx0) / kx, (oy - cy0) / ky, dx / kx, dy / ky);
     const out = resampleBlock(block, mapping, method);
     return { grid: target, bands: out.bands, mask: out.mask };
+  }
+
+  /**
+   * A window of a level for resampling, decimated (nearest subsampling by k) when too large to
+   * decode whole (no overview fits); kx, ky: window pixels per block pixel.
+   */
+  private async readBounded(level: number, window: Window, bands?: number[]): Promise<{ block: PixelBlock; kx: number; ky: number }> {
+    const k = Math.max(1, Math.ceil(Math.sqrt((window.width * window.height) / MAX_READ_PIXELS)));
+    const block = await this.readLevel(level, window, {
+      bands,
+      ...(k > 1 ? { outWidth: Math.ceil(window.width / k), outHeight: Math.ceil(window.height / k) } : {}),
+    });
+    return { block, kx: window.width / block.width, ky: window.height / block.height };
+  }
+
+  /** A target grid the raster does not reach: every pixel masked. */
+  private emptyImage(target: Grid, bands?: number[]): RasterImage {
+    const n = target.width * target.height;
+    return { grid: target, bands: Array.from({ length: this.bandList(bands).length }, () => new Float32Array(n)), mask: new Uint8Array(n) };
   }
 
   async close(): Promise<void> {

@@ -76,12 +76,13 @@ export function windowRadiusRange(ws: number | WindowFunction, hmin: number, hma
   return { min, max, minAt };
 }
 
+/** Above the tallest trees measured (about 116 m): a CHM value beyond it is noise or an undeclared fill value. */
+const MAX_TREE_HEIGHT_M = 130;
+
 /**
  * Finds tops in `chm` (width x height, row-major; NaN = no data), reporting only those inside
  * `region` (default: the whole array). Returns row-major pixel indices, ascending.
  */
-/** Above the tallest trees measured (about 116 m): a CHM value beyond it is noise or an undeclared fill value. */
-const MAX_TREE_HEIGHT_M = 130;
 
 export function findTops(
   chm: Float32Array, width: number, height: number, p: LmfParams,
