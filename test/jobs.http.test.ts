@@ -64,6 +64,42 @@ test('the process is listed and described', async () => {
   assert.ok(c.json.conformsTo.includes('http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core'));
 });
 
+test('the landing page: JSON for OGC clients (?f=json or Accept), the web map for browsers', async () => {
+  for (const [path, headers] of [['/?f=json', {}], ['/', { Accept: 'application/json' }]] as const) {
+    const r = await http(base, 'GET', path, undefined, headers);
+    assert.equal(r.status, 200, `${path} ${JSON.stringify(headers)}`);
+    assert.match(r.headers.get('content-type') ?? '', /application\/json/);
+    const rels = Object.fromEntries(r.json.links.map((l: { rel: string; href: string }) => [l.rel, l.href]));
+    // each link the landing page gives answers
+    for (const rel of ['service-desc', 'conformance', 'http://www.opengis.net/def/rel/ogc/1.0/processes', 'http://www.opengis.net/def/rel/ogc/1.0/job-list']) {
+      assert.ok(rels[rel], `link ${rel}`);
+      assert.equal((await http(base, 'GET', rels[rel])).status, 200, `${rel} -> ${rels[rel]}`);
+    }
+  }
+  const browser = await http(base, 'GET', '/', undefined, { Accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' });
+  assert.equal(browser.status, 200);
+  assert.match(browser.text, /<!doctype html>/i);
+  assert.match((await http(base, 'GET', '/?f=html', undefined, { Accept: 'application/json' })).text, /<!doctype html>/i);
+  const bad = await http(base, 'GET', '/?f=xml');
+  assert.equal(bad.status, 400);
+  assert.match(bad.json.error, /'f' must be json or html/);
+});
+
+test('errors are also OGC API exception documents (type, title, detail)', async () => {
+  const process = await http(base, 'GET', '/processes/no-such');
+  assert.equal(process.status, 404);
+  assert.equal(process.json.type, 'http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/no-such-process');
+  assert.equal(process.json.title, 'Not Found');
+  assert.equal(process.json.detail, process.json.error);
+  const job = await http(base, 'GET', '/jobs/00000000-0000-0000-0000-000000000000');
+  assert.equal(job.status, 404);
+  assert.equal(job.json.type, 'http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/no-such-job');
+  const body = await http(base, 'POST', '/processes/forest-map/execution', '{"inputs": ');
+  assert.equal(body.status, 400);
+  assert.equal(body.json.type, 'about:blank');
+  assert.equal(body.json.title, 'Bad Request');
+});
+
 test('async job on a true CHM: results valid, statistics equal independent computations and truth', async () => {
   // an irregular pentagon inside the scene, crossing tile borders
   const region = sceneRegion(scene, [[0.1, 0.15], [0.8, 0.08], [0.92, 0.6], [0.55, 0.9], [0.12, 0.7]]);
@@ -155,6 +191,11 @@ test('a small region without Prefer runs synchronously: 200 with the results', a
   assert.ok(r.json.trees.href);
   const feats = (await http(base, 'GET', r.json.trees.href)).json.features;
   assert.equal(feats.length, r.json.statistics.tree_count);
+  // the outputs asked for with OGC transmission modes, and nothing else
+  const some = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'chm', region }, outputs: { stats: { transmissionMode: 'value' }, trees: { transmissionMode: 'reference' } }, response: 'document' });
+  assert.equal(some.status, 200, some.text);
+  assert.deepEqual(Object.keys(some.json).sort(), ['region', 'statistics', 'stats', 'trees']);
+  assert.equal(some.json.statistics.tree_count, r.json.statistics.tree_count);
 });
 
 test('DELETE dismisses a running job; its results are gone', async () => {
@@ -208,6 +249,10 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
     ['window narrower than two pixels', exec({ inputs: { raster: 'chm', ws: 0.6 } }), 400, /^"ws": the window is 0\.6 m across, less than two of the CHM's 0\.5 m pixels: .* use at least 1 m$/],
     ['ws expression of kilometres', exec({ inputs: { raster: 'chm', ws: 'h*1000' } }), 400, /gives 2000 m at height 2 m/],
     ['unknown output', exec({ inputs: { raster: 'chm' }, outputs: { laz: {} } }), 400, /unknown output 'laz'/],
+    ['a file output by value', exec({ inputs: { raster: 'chm' }, outputs: { trees: { transmissionMode: 'value' } } }), 400, /output 'trees' is sent by reference only/],
+    ['an unknown transmission mode', exec({ inputs: { raster: 'chm' }, outputs: { stats: { transmissionMode: 'inline' } } }), 400, /transmissionMode must be "value" or "reference"/],
+    ['an output that is not an object', exec({ inputs: { raster: 'chm' }, outputs: { stats: true } }), 400, /output 'stats' must be an object/],
+    ['raw response', exec({ inputs: { raster: 'chm' }, response: 'raw' }), 400, /"response" must be "document"/],
     ['region not GeoJSON', exec({ inputs: { raster: 'chm', region: { type: 'Circle' } } }), 400, /Polygon or MultiPolygon/],
     ['ring not closed', exec({ inputs: { raster: 'chm', region: { type: 'Polygon', coordinates: [inside.coordinates[0].slice(0, 4)] } } }), 400, /not closed/],
     ['self-intersecting ring', exec({ inputs: { raster: 'chm', region: { type: 'Polygon', coordinates: [[inside.coordinates[0][0], inside.coordinates[0][2], inside.coordinates[0][1], inside.coordinates[0][3], inside.coordinates[0][0]]] } } }), 400, /intersects itself/],
@@ -282,4 +327,15 @@ test('GET /jobs filters by status and process (OGC API - Processes job list)', a
   assert.equal((await http(base, 'GET', '/jobs?processID=forest-map')).json.numberMatched, all.numberTotal);
   const other = await http(base, 'GET', '/jobs?processID=other');
   assert.deepEqual([other.status, other.json.jobs.length, other.json.numberMatched], [200, 0, 0]);
+  // following next links one job at a time visits every job once, in the list's order
+  const seen: string[] = [];
+  let href: string | undefined = '/jobs?limit=1';
+  while (href && seen.length <= all.jobs.length) {
+    const page: any = (await http(base, 'GET', href)).json;
+    seen.push(...page.jobs.map((j: { jobID: string }) => j.jobID));
+    const prev = page.links.find((l: { rel: string }) => l.rel === 'prev');
+    assert.equal(Boolean(prev), seen.length > 1, `prev link on page ${seen.length}`);
+    href = page.links.find((l: { rel: string }) => l.rel === 'next')?.href;
+  }
+  assert.deepEqual(seen, all.jobs.map((j: { jobID: string }) => j.jobID));
 });

@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler } from 'express';
+import { STATUS_CODES } from 'node:http';
 import {
   BusyError, CancelledError, ConflictError, DomainError, InvalidInputError, LimitExceededError,
   NotFoundError, UnreadableRasterError,
@@ -31,8 +32,13 @@ export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
     return;
   }
   const message = status >= 500 ? 'internal server error' : bodyParseMessage(err) ?? (err as Error).message;
-  const details = err instanceof DomainError ? err.details : undefined;
-  res.status(status).json({ error: message, status, ...(details ? { details } : {}) });
+  const { type, ...details } = (err instanceof DomainError ? err.details : undefined) ?? {};
+  // error and status for our own clients; type, title and detail are the exception document of
+  // OGC API (RFC 7807), which its clients read
+  res.status(status).json({
+    error: message, status, type: typeof type === 'string' ? type : 'about:blank', title: STATUS_CODES[status] ?? 'Error', detail: message,
+    ...(Object.keys(details).length ? { details } : {}),
+  });
 };
 
 /**

@@ -102,6 +102,11 @@ export function openApiDocument() {
           parameters: [path('name', 'ramp'), query('width', 'pixels', { type: 'integer' }), query('height', 'pixels', { type: 'integer' })],
         }),
       },
+      '/': {
+        get: op('The web map; with ?f=json (or Accept: application/json) the OGC API landing page: links to this document, the conformance classes, processes and jobs', ['meta'], {
+          200: { description: 'landing page', content: { 'text/html': {}, 'application/json': { schema: { type: 'object', properties: { title: { type: 'string' }, description: { type: 'string' }, links: { type: 'array', items: { type: 'object' } } } } } } }, ...errors(400),
+        }, { parameters: [query('f', 'json or html', { type: 'string', enum: ['json', 'html'] })] }),
+      },
       '/conformance': { get: op('OGC API conformance classes', ['processes'], { 200: json('conformsTo') }) },
       '/processes': { get: op('OGC API - Processes: the process list', ['processes'], { 200: json('processes') }) },
       '/processes/{processId}': {
@@ -141,7 +146,15 @@ export function openApiDocument() {
     },
     components: {
       responses: {
-        Error: json('error', { type: 'object', required: ['error', 'status'], properties: { error: { type: 'string', description: 'what is wrong' }, status: { type: 'integer' }, details: { type: 'object' } } }),
+        Error: json('error (also an OGC API exception document: type, title, detail)', {
+          type: 'object', required: ['error', 'status', 'type'],
+          properties: {
+            error: { type: 'string', description: 'what is wrong' }, status: { type: 'integer' },
+            type: { type: 'string', description: 'an OGC exception URI (no-such-process, no-such-job, result-not-ready) or about:blank' },
+            title: { type: 'string', description: 'the HTTP status text' }, detail: { type: 'string', description: 'the same as error' },
+            details: { type: 'object' },
+          },
+        }),
       },
       schemas: {
         Raster: { type: 'object', description: 'catalog entry with metadata (CRS, bounds, size, GSD, bands, data type, nodata, overviews, layout, compression, photometric: how samples map to colours; ycbcr is served as RGB; bandScaling: per band [scale, offset] from GDAL metadata, applied as values are read)' },

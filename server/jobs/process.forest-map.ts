@@ -91,10 +91,29 @@ export function parseExecuteRequest(body: unknown): ForestMapRequest {
   if (outputs !== undefined) {
     if (typeof outputs !== 'object' || outputs === null || Array.isArray(outputs)) throw new InvalidInputError('"outputs" must be an object keyed by output name');
     const names = Object.keys(outputs);
-    for (const n of names) if (!OUTPUT_NAMES.includes(n as OutputName)) throw new InvalidInputError(`unknown output '${n}'; outputs are ${OUTPUT_NAMES.join(', ')}`);
+    for (const n of names) {
+      if (!OUTPUT_NAMES.includes(n as OutputName)) throw new InvalidInputError(`unknown output '${n}'; outputs are ${OUTPUT_NAMES.join(', ')}`);
+      checkOutputRequest(n as OutputName, (outputs as Record<string, unknown>)[n]);
+    }
     if (names.length) outs = OUTPUT_NAMES.filter((n) => names.includes(n));
   }
+  const response = (body as { response?: unknown }).response;
+  // OGC API - Processes 1.0: 'raw' would answer one output's bytes alone; the results document links them all
+  if (response !== undefined && response !== 'document') throw new InvalidInputError(`"response" must be "document" (the results document, with every file by reference), got ${JSON.stringify(response).slice(0, 40)}`);
   return { raster: i.raster, region, model: (i.model as string | undefined) ?? null, trees, outputs: outs };
+}
+
+/**
+ * One entry of an execute request's outputs: {} or { transmissionMode, format }. The files
+ * (trees, crowns, chm) go by reference only: they can be hundreds of MB, which a JSON document must
+ * not hold. The statistics come inline (by value) and as a file.
+ */
+function checkOutputRequest(name: OutputName, spec: unknown): void {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new InvalidInputError(`output '${name}' must be an object such as {} or {"transmissionMode": "reference"}`);
+  const { transmissionMode: mode } = spec as { transmissionMode?: unknown };
+  if (mode === undefined || mode === 'reference' || (mode === 'value' && name === 'stats')) return;
+  if (mode === 'value') throw new InvalidInputError(`output '${name}' is sent by reference only (a file, fetched from its href in the results); ask for {"transmissionMode": "reference"} or {}`);
+  throw new InvalidInputError(`output '${name}': transmissionMode must be "value" or "reference", got ${JSON.stringify(mode).slice(0, 40)}`);
 }
 
 /** OGC API - Processes summary for GET /processes. */
@@ -136,10 +155,10 @@ export function processDescription(base = '') {
       hmin: { title: 'Minimum tree height (m)', schema: { type: 'number', minimum: 0, maximum: 100, default: DEFAULT_TREES.hmin }, minOccurs: 0, maxOccurs: 1 },
     },
     outputs: {
-      stats: { title: 'Region statistics', schema: { type: 'object', contentMediaType: 'application/json' } },
-      trees: { title: 'Tree tops', description: 'RFC 7946 FeatureCollection of Points; properties id, height_m, crown_area_m2, crown_diameter_m.', schema: { type: 'object', contentMediaType: 'application/geo+json' } },
-      crowns: { title: 'Tree crowns', description: 'RFC 7946 FeatureCollection of Polygons; same properties as trees.', schema: { type: 'object', contentMediaType: 'application/geo+json' } },
-      chm: { title: 'Canopy height model of the region', description: 'Cloud Optimized GeoTIFF, float32 metres, in the raster\'s CRS; nodata outside the region.', schema: { type: 'string', contentEncoding: 'binary', contentMediaType: 'image/tiff; application=geotiff; profile=cloud-optimized' } },
+      stats: { title: 'Region statistics', description: 'Inline in the results document (by value) and as stats.json (by reference).', schema: { type: 'object', contentMediaType: 'application/json' } },
+      trees: { title: 'Tree tops', description: 'By reference only. RFC 7946 FeatureCollection of Points; properties id, height_m, crown_area_m2, crown_diameter_m.', schema: { type: 'object', contentMediaType: 'application/geo+json' } },
+      crowns: { title: 'Tree crowns', description: 'By reference only. RFC 7946 FeatureCollection of Polygons; same properties as trees.', schema: { type: 'object', contentMediaType: 'application/geo+json' } },
+      chm: { title: 'Canopy height model of the region', description: 'By reference only. Cloud Optimized GeoTIFF, float32 metres, in the raster\'s CRS; nodata outside the region.', schema: { type: 'string', contentEncoding: 'binary', contentMediaType: 'image/tiff; application=geotiff; profile=cloud-optimized' } },
     },
   };
 }

@@ -70,7 +70,7 @@ export class JobRunner {
 
   get(id: string): JobRecord {
     const job = this.store.getJob(id);
-    if (!job) throw new NotFoundError(`no job '${id}'`);
+    if (!job) throw new NotFoundError(`no job '${id}'`, { type: 'http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/no-such-job' });
     return job;
   }
 

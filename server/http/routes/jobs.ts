@@ -80,12 +80,13 @@ export default function jobRoutes(ctx: AppContext): Router {
     const filter = processes && !processes.includes(PROCESS_ID) ? [] : statuses;
     const store = jobs().store;
     const query = [statuses ? `status=${statuses.join(',')}` : '', processes ? `processID=${processes.map(encodeURIComponent).join(',')}` : ''].filter(Boolean).join('&');
-    res.json({
-      jobs: store.listJobs(limit, offset, filter ?? undefined).map(statusInfo),
-      numberTotal: store.countJobs(),
-      numberMatched: store.countJobs(filter ?? undefined),
-      links: [{ href: `/jobs?limit=${limit}&offset=${offset}${query ? `&${query}` : ''}`, rel: 'self', type: 'application/json' }],
-    });
+    const matched = store.countJobs(filter ?? undefined);
+    const page = (rel: string, at: number) => ({ href: `/jobs?limit=${limit}&offset=${at}${query ? `&${query}` : ''}`, rel, type: 'application/json' });
+    const links = [page('self', offset)];
+    // paging as OGC API lists do it: a client follows next until there is none
+    if (offset + limit < matched) links.push(page('next', offset + limit));
+    if (offset > 0) links.push(page('prev', Math.max(0, offset - limit)));
+    res.json({ jobs: store.listJobs(limit, offset, filter ?? undefined).map(statusInfo), numberTotal: store.countJobs(), numberMatched: matched, links });
   });
 
   router.get('/jobs/:id', (req, res) => {

@@ -6,15 +6,42 @@
  */
 import express, { Router } from 'express';
 import type { AppContext } from '../context.ts';
-import { NotFoundError } from '../../errors.ts';
+import { InvalidInputError, NotFoundError } from '../../errors.ts';
 import { processDescription, processSummary, PROCESS_ID } from '../../jobs/process.forest-map.ts';
 import { jobServiceFor } from '../../jobs/service.ts';
 import { ACTIVE_STATUSES } from '../../jobs/store.ts';
 import { resultsDocument, statusInfo } from './jobs.ts';
 
+const OGC_REL = 'http://www.opengis.net/def/rel/ogc/1.0';
+
+/** OGC API - Common landing page: what the API is and where its parts are. */
+export function landingPage() {
+  return {
+    title: 'forestmap',
+    description: 'Tree-by-tree forest maps from aerial RGB GeoTIFFs: canopy height, tree tops and crowns over a region (OGC API - Processes).',
+    links: [
+      { href: '/?f=json', rel: 'self', type: 'application/json', title: 'this document' },
+      { href: '/', rel: 'alternate', type: 'text/html', title: 'the web map' },
+      { href: '/api/openapi.json', rel: 'service-desc', type: 'application/vnd.oai.openapi+json;version=3.0', title: 'the API definition' },
+      { href: '/conformance', rel: 'conformance', type: 'application/json', title: 'conformance classes' },
+      { href: '/processes', rel: `${OGC_REL}/processes`, type: 'application/json', title: 'processes' },
+      { href: '/jobs', rel: `${OGC_REL}/job-list`, type: 'application/json', title: 'jobs' },
+    ],
+  };
+}
+
 export default function processRoutes(ctx: AppContext): Router {
   const router = Router();
   const jobs = () => jobServiceFor(ctx);
+
+  // OGC API's landing page, where its clients start (OWSLib, QGIS): JSON when asked for with ?f=json
+  // or an Accept header preferring JSON; browsers (and ?f=html) fall through to the web map
+  router.get('/', (req, res, next) => {
+    const f = req.query.f;
+    if (f !== undefined && f !== 'json' && f !== 'html') throw new InvalidInputError(`query parameter 'f' must be json or html, got '${String(f).slice(0, 40)}'`);
+    if (f === 'html' || (f === undefined && req.accepts(['text/html', 'application/json']) !== 'application/json')) return next();
+    res.json(landingPage());
+  });
 
   router.get('/conformance', (_req, res) => {
     res.json({
