@@ -11,7 +11,6 @@
 import type { Grid, RasterImage, Window } from '../raster/types.ts';
 import type { PixelBlock } from '../raster/resample.ts';
 import type { SampleBlock } from '../raster/source.ts';
-import type { Photometric } from '../raster/colour.ts';
 import { writeCog } from '../raster/cog.writer.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
 import { normalisationTable, prepareTile, type InputAdjustment } from '../model/preprocess.ts';
@@ -85,7 +84,6 @@ export const CHM_NODATA = -9999;
 /** What checkImagery looks at: a raster's metadata, or as much of it as a source has. */
 export interface ImageryFacts {
   bandCount: number;
-  photometric?: Photometric;
   /** Ground sample distance in metres. */
   gsd?: number;
 }
@@ -105,8 +103,7 @@ export const MAX_GSD_RATIO = 4;
 export function checkImagery(m: ImageryFacts, manifest: Pick<LoadedManifest, 'name' | 'input'>, raster?: string): void {
   const who = raster ? `raster '${raster}': ` : '';
   if (m.bandCount < 3) {
-    const hint = m.photometric === 'palette' ? ' (a paletted image: expand it to RGB with gdal_translate -expand rgb)' : '';
-    throw new InvalidInputError(`${who}canopy height needs an RGB raster (3 bands), this one has ${m.bandCount}${hint}`);
+    throw new InvalidInputError(`${who}canopy height needs an RGB raster (3 bands), this one has ${m.bandCount}`);
   }
   const limit = MAX_GSD_RATIO * manifest.input.gsd;
   if (m.gsd !== undefined && m.gsd > limit * (1 + 1e-9)) {

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { crsFromEpsg } from '../../tiles/projection.ts';
 import { texture, writeRgb } from '../chm/test.helpers.ts';
 import { gdalMissing } from '../../test/gdal.inspect.ts';
+import { openRaster } from '../raster/source.ts';
 
 const bin = fileURLToPath(new URL('../../bin/forestmap.js', import.meta.url));
 const mini = fileURLToPath(new URL('../../models/hrch-mini', import.meta.url));
@@ -46,15 +47,33 @@ test('forestmap canopy: clear errors and exit codes for bad input', () => {
   assert.equal(existsSync(join(dir, 'x.tif')), false);
 });
 
-test('forestmap canopy: a paletted image exits 1 before any tile, saying how to expand it', { skip: gdalMissing }, () => {
+test('forestmap canopy: a paletted image gives the CHM of its RGB expansion; a grey image exits 1 before any tile', { skip: gdalMissing }, async () => {
   const pal = join(dir, 'pal.tif');
   const made = spawnSync('gdal_translate', ['-q', '-b', '1', '-co', 'PHOTOMETRIC=PALETTE', image, pal], { encoding: 'utf8' });
   assert.equal(made.status, 0, made.stderr);
-  const r = spawnSync(process.execPath, [bin, 'canopy', '--image', pal, '--out', join(dir, 'pal-chm.tif'), '--model', mini], { encoding: 'utf8' });
+  const expandedRgb = join(dir, 'pal-rgb.tif');
+  const expanded = spawnSync('gdal_translate', ['-q', '-expand', 'rgb', pal, expandedRgb], { encoding: 'utf8' });
+  assert.equal(expanded.status, 0, expanded.stderr);
+  const chmOf = (img: string, out: string) => {
+    const r = spawnSync(process.execPath, [bin, 'canopy', '--image', img, '--out', out, '--model', mini], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  };
+  chmOf(pal, join(dir, 'pal-chm.tif'));
+  chmOf(expandedRgb, join(dir, 'pal-rgb-chm.tif'));
+  const [a, b] = await Promise.all(['pal-chm.tif', 'pal-rgb-chm.tif'].map(async (f) => {
+    const src = await openRaster(join(dir, f));
+    return (await src.readLevel(0, { x: 0, y: 0, width: src.grid.width, height: src.grid.height })).bands[0];
+  }));
+  assert.ok(a.length > 0);
+  assert.deepEqual(a, b);
+
+  const grey = join(dir, 'grey.tif');
+  assert.equal(spawnSync('gdal_translate', ['-q', '-b', '1', image, grey]).status, 0);
+  const r = spawnSync(process.execPath, [bin, 'canopy', '--image', grey, '--out', join(dir, 'grey-chm.tif'), '--model', mini], { encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, /canopy height needs an RGB raster \(3 bands\), this one has 1 \(a paletted image: expand it to RGB with gdal_translate -expand rgb\)/);
+  assert.match(r.stderr, /canopy height needs an RGB raster \(3 bands\), this one has 1$/m);
   assert.doesNotMatch(r.stderr, /tiles/, 'refused before the first window');
-  assert.equal(existsSync(join(dir, 'pal-chm.tif')), false);
+  assert.equal(existsSync(join(dir, 'grey-chm.tif')), false);
 });
 
 test('forestmap canopy: SIGINT cancels and leaves no output', async () => {

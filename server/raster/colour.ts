@@ -1,6 +1,6 @@
 /**
- * How a TIFF's samples map to colours (PhotometricInterpretation), and the one conversion the
- * reader makes: YCbCr to RGB. Aerial orthophotos are often JPEG-compressed in YCbCr (GDAL's
+ * How a TIFF's samples map to colours (PhotometricInterpretation), and the two conversions the
+ * reader makes: a palette's indices to RGB (as gdal_translate -expand rgb), and YCbCr to RGB. Aerial orthophotos are often JPEG-compressed in YCbCr (GDAL's
  * COMPRESS=JPEG PHOTOMETRIC=YCBCR, the usual setting for RGB COGs); geotiff.js's JPEG decoder
  * hands back the Y, Cb and Cr planes unconverted, so without this the model would see luma as red.
  */
@@ -42,4 +42,35 @@ export function ycbcrToRgb(y: Plane, cb: Plane, cr: Plane): void {
     cb[i] = clamp(l + ((CB_G[b] + CR_G[r]) >> SCALEBITS));
     cr[i] = clamp(l + CB_B[b]);
   }
+}
+
+/** A TIFF ColorMap as three 8-bit lookup tables (red, green, blue), one entry per index value. */
+export type Palette = [Uint8Array, Uint8Array, Uint8Array];
+
+/**
+ * The ColorMap tag (3 x 2^bits 16-bit values: all reds, then greens, then blues) as 8-bit tables,
+ * scaled as GDAL reads it: values that are all <= 255 are taken as they are (some writers store
+ * 8-bit colours), values that are all multiples of 257 are divided by 257 (GDAL and libtiff write
+ * 8-bit colours that way), anything else is divided by 256.
+ */
+export function paletteOf(colorMap: ArrayLike<number>, bits: number): Palette {
+  const entries = 2 ** bits;
+  if (colorMap.length !== 3 * entries) throw new Error(`the colour map has ${colorMap.length} values, expected 3 x ${entries}`);
+  let max = 0, all257 = true;
+  for (let i = 0; i < colorMap.length; i++) {
+    const v = colorMap[i];
+    if (v > max) max = v;
+    if (v % 257 !== 0) all257 = false;
+  }
+  const scale = (v: number) => (max <= 255 ? v : all257 ? v / 257 : v >> 8);
+  const table = (k: number) => Uint8Array.from({ length: entries }, (_, i) => scale(colorMap[k * entries + i]));
+  return [table(0), table(1), table(2)];
+}
+
+/** One colour of a paletted window: the table looked up at every index. */
+export function expandPalette(index: ArrayLike<number>, table: Uint8Array): Uint8Array {
+  const n = index.length;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = table[index[i]];
+  return out;
 }

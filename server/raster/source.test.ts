@@ -360,3 +360,56 @@ test('a TIFF georeferenced by a world file beside it is refused with the gdal_tr
   assert.equal(made.grid.crs.epsg, 32610);
   assert.deepEqual([...made.grid.transform], [560000, 0.5, 0, 4900000, 0, -0.5]);
 });
+
+test('a paletted image reads as the RGB of its colour map, as gdal_translate -expand rgb makes it; a nodata index masks', { skip: skip || gdalwarpMissing }, async () => {
+  const run = (cmd: string, ...args: string[]) => {
+    const r = spawnSync(cmd, args, { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
+  };
+  const rgb = colourPaths['u8-rgb-jpeg-strip'];
+  // a median-cut palette of the image, tiled with an overview (nearest: indices must stay indices)
+  run('rgb2pct.py', rgb, join(dir, 'pct-strip.tif'));
+  run('gdal_translate', '-q', '-co', 'TILED=YES', '-co', 'BLOCKXSIZE=64', '-co', 'BLOCKYSIZE=64', '-co', 'COMPRESS=DEFLATE', 'pct-strip.tif', 'pct.tif');
+  run('gdaladdo', '-q', '-r', 'nearest', 'pct.tif', '2');
+  run('gdal_translate', '-q', '-expand', 'rgb', 'pct.tif', 'pct-rgb.tif');
+  const src = await openRaster(join(dir, 'pct.tif'));
+  assert.equal(src.metadata.photometric, 'palette');
+  assert.deepEqual([src.metadata.bandCount, src.metadata.sampleType, src.levelCount], [3, 'uint8', 2]);
+  const expanded = gdalInspect(join(dir, 'pct-rgb.tif'));
+  const indices = gdalInspect(join(dir, 'pct.tif'));
+  for (let level = 0; level < 2; level++) {
+    const { width, height } = indices.levels[level];
+    const block = await src.readLevel(level, { x: 0, y: 0, width, height });
+    for (let b = 0; b < 3; b++) {
+      // the overview's colours: the colour map at GDAL's overview indices (gdal_translate -expand has none)
+      const expected = level === 0 ? expanded.levels[0].bands[b] : null;
+      if (expected) assert.deepEqual(Array.from(block.bands[b]), Array.from(expected), `level 0 band ${b}`);
+    }
+    if (level === 1) {
+      const l0 = await src.readLevel(0, { x: 0, y: 0, width: indices.levels[0].width, height: indices.levels[0].height });
+      // nearest overview: each pixel is one of its 2x2 parents' colours
+      for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+        const rgbAt = (bl: typeof block, w: number, i: number) => [0, 1, 2].map((b) => bl.bands[b][i]).join(',');
+        const parents = [[0, 0], [1, 0], [0, 1], [1, 1]].map(([dx, dy]) => Math.min(2 * y + dy, indices.levels[0].height - 1) * indices.levels[0].width + Math.min(2 * x + dx, indices.levels[0].width - 1));
+        assert.ok(parents.some((p) => rgbAt(l0, indices.levels[0].width, p) === rgbAt(block, width, y * width + x)), `overview pixel ${x},${y}`);
+      }
+    }
+  }
+  // one band alone is the same plane; bytes as the file's samples give the same colours
+  const green = await src.readLevel(0, { x: 3, y: 2, width: 40, height: 30 }, { bands: [1] });
+  const all = await src.readLevelSamples(0, { x: 3, y: 2, width: 40, height: 30 });
+  assert.deepEqual(Array.from(green.bands[0]), Array.from(all.bands[1]));
+  // nodata on a paletted file names an index: those pixels are masked, the others are not
+  run('gdal_translate', '-q', '-a_nodata', '0', 'pct.tif', 'pct-nodata.tif');
+  const withNodata = await openRaster(join(dir, 'pct-nodata.tif'));
+  assert.equal(withNodata.metadata.nodata, null);
+  const idx = indices.levels[0].bands[0];
+  const { width, height } = indices.levels[0];
+  const masked = await withNodata.readLevel(0, { x: 0, y: 0, width, height });
+  let zeros = 0;
+  for (let i = 0; i < idx.length; i++) {
+    assert.equal(masked.mask![i], idx[i] === 0 ? 0 : 1, `pixel ${i} (index ${idx[i]})`);
+    zeros += idx[i] === 0 ? 1 : 0;
+  }
+  assert.ok(zeros > 0 && zeros < idx.length, `${zeros} pixels at index 0`);
+});

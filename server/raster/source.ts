@@ -15,7 +15,7 @@ import { isMercator, metresPerUnit, projector, sameCrs, WGS84 } from '../../tile
 import './native.deflate.ts';
 import { crsFromGeoKeys } from './crs.from.geokeys.ts';
 import { dropBlocks, readTiledWindow } from './block.cache.ts';
-import { photometricOf, ycbcrToRgb } from './colour.ts';
+import { expandPalette, paletteOf, photometricOf, ycbcrToRgb, type Palette } from './colour.ts';
 import { compressionName, decodable, sampleTypeOf, type RasterLevelInfo, type RasterMetadata } from './metadata.ts';
 import { affineMapping, resampleBlock, type PixelBlock, type PixelMapping, type Resampling } from './resample.ts';
 import { approxTransform } from '../../tiles/approx.transform.ts';
@@ -73,6 +73,8 @@ interface Level {
   tiled: boolean;
   /** Samples 0-2 are Y, Cb, Cr: converted to RGB as read. */
   ycbcr: boolean;
+  /** Sample 0 indexes this colour map: bands 0-2 are its red, green and blue, looked up as read. */
+  palette: Palette | null;
   mask: GeoTIFFImage | null;
   width: number;
   height: number;
@@ -233,6 +235,8 @@ class GeoTiffSource implements RasterSource {
     readonly metadata: RasterMetadata,
     sampleIndices: number[],
     alphaIndex: number | null,
+    /** A paletted file's nodata index (its expanded bands have no nodata value, only a mask). */
+    private readonly paletteNodata: number | null = null,
   ) {
     this.grid = this.levelGrid(0);
     this.cacheKey = `${path}#${blockCacheSerial++}`;
@@ -279,7 +283,7 @@ class GeoTiffSource implements RasterSource {
     const outW = opts.outWidth ?? x1 - x0, outH = opts.outHeight ?? y1 - y0;
     if (outW * outH > MAX_OUTPUT_PIXELS) throw new LimitExceededError(`read of ${outW}x${outH} pixels exceeds the limit of ${MAX_OUTPUT_PIXELS}`);
     // every one of R, G and B needs all of Y, Cb and Cr
-    const samples = l.ycbcr ? [0, 1, 2] : bands.map((b) => this.sampleIndices[b]);
+    const samples = l.ycbcr ? [0, 1, 2] : l.palette ? [0] : bands.map((b) => this.sampleIndices[b]);
     if (this.alphaIndex !== null) samples.push(this.alphaIndex);
     const decimate = outW !== x1 - x0 || outH !== y1 - y0;
     let raw: ArrayLike<number>[];
@@ -300,6 +304,16 @@ class GeoTiffSource implements RasterSource {
     if (l.ycbcr) {
       ycbcrToRgb(raw[0], raw[1], raw[2]);
       raw = [...bands.map((b) => raw[b]), ...raw.slice(3)];
+    }
+    if (l.palette) {
+      const index = raw[0];
+      // a nodata value of a paletted file names an index: it masks those pixels whatever their colour
+      if (this.paletteNodata !== null) {
+        const m = new Uint8Array(index.length);
+        for (let i = 0; i < m.length; i++) m[i] = index[i] === this.paletteNodata || (maskRaw && maskRaw[i] === 0) ? 0 : 255;
+        maskRaw = m;
+      }
+      raw = [...bands.map((b) => expandPalette(index, l.palette![b])), ...raw.slice(1)];
     }
     return { raw, maskRaw, outW, outH, dataCount: bands.length, bands };
   }
@@ -561,7 +575,20 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     }
     return true;
   };
-  const bandScaling = await scalingOf(main, sampleIndices);
+  const paletteOfImage = async (img: GeoTIFFImage): Promise<Palette | null> => {
+    if (photometricOf(first(await tag(img, 'PhotometricInterpretation')), spp) !== 'palette') return null;
+    if (sampleIndices.length !== 1 || (sampleType !== 'uint8' && sampleType !== 'uint16')) throw unreadable(path, `a paletted image must have one 8- or 16-bit band of indices (this one: ${sampleIndices.length} ${sampleType})`);
+    const map = await tag<ArrayLike<number>>(img, 'ColorMap');
+    if (!map) throw unreadable(path, 'a paletted image without a colour map (ColorMap tag)');
+    try {
+      return paletteOf(map, Number(bits[0]));
+    } catch (err) {
+      throw unreadable(path, 'bad colour map', err);
+    }
+  };
+  const palette = await paletteOfImage(main);
+  // indices have no scale: the colours are what the file means
+  const bandScaling = palette ? null : await scalingOf(main, sampleIndices);
   const keys = main.getGeoKeys() as Record<string, unknown> | null;
   if (!keys) throw notGeoreferenced(path);
   const crs = crsFromGeoKeys(keys, basename(path));
@@ -569,7 +596,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   await checkNotTruncated(main, fileSize, path);
 
   const isTiled = (img: GeoTIFFImage) => img.getFileDirectory().hasTag('TileWidth' as any);
-  const levels: Level[] = [{ image: main, tiled: isTiled(main), ycbcr: await ycbcrOf(main), mask: null, width, height, transform }];
+  const levels: Level[] = [{ image: main, tiled: isTiled(main), ycbcr: await ycbcrOf(main), palette, mask: null, width, height, transform }];
   const masks: GeoTIFFImage[] = [];
   for (let i = 1; i < count; i++) {
     const img = await tiff.getImage(i);
@@ -583,7 +610,10 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     if (!decodable(Number(first(await tag(img, 'Compression')) ?? 1))) continue;
     await checkNotTruncated(img, fileSize, path);
     const sx = width / w, sy = height / h;
-    levels.push({ image: img, tiled: isTiled(img), ycbcr: await ycbcrOf(img), mask: null, width: w, height: h, transform: [transform[0], transform[1] * sx, transform[2] * sy, transform[3], transform[4] * sx, transform[5] * sy] });
+    // an overview of a paletted image is one too (GDAL keeps the colour map); one that is not is not read
+    const overviewPalette = palette ? await paletteOfImage(img).catch(() => null) : null;
+    if (Boolean(palette) !== Boolean(overviewPalette)) continue;
+    levels.push({ image: img, tiled: isTiled(img), ycbcr: await ycbcrOf(img), palette: overviewPalette, mask: null, width: w, height: h, transform: [transform[0], transform[1] * sx, transform[2] * sy, transform[3], transform[4] * sx, transform[5] * sy] });
   }
   levels.sort((a, b) => b.width - a.width);
   for (const m of masks) {
@@ -607,6 +637,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   const fd = main.getFileDirectory();
   const tiled = fd.hasTag('TileWidth' as any);
   const nodataValue = main.getGDALNoData();
+  const nodata = nodataValue === null || Number.isNaN(nodataValue) && !/nan/i.test(String(fd.getValue('GDAL_NODATA' as any))) ? null : nodataValue;
   const metadata: RasterMetadata = {
     crs,
     bounds: bounds.toArray(),
@@ -616,9 +647,9 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     transform,
     resolution,
     gsd,
-    bandCount: sampleIndices.length,
-    sampleType,
-    nodata: nodataValue === null || Number.isNaN(nodataValue) && !/nan/i.test(String(fd.getValue('GDAL_NODATA' as any))) ? null : nodataValue,
+    bandCount: palette ? 3 : sampleIndices.length,
+    sampleType: palette ? 'uint8' : sampleType,
+    nodata: palette ? null : nodata,
     overviews: levels.slice(1).map((l): RasterLevelInfo => ({ width: l.width, height: l.height, resolution: levelResolution(l) })),
     layout: tiled ? 'tiled' : 'stripped',
     blockSize: [main.getTileWidth(), main.getTileHeight()],
@@ -630,7 +661,8 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     hasMask: levels[0].mask !== null,
     fileSize,
   };
-  return new GeoTiffSource(path, tiff, levels, metadata, sampleIndices, alphaIndex);
+  // a paletted image reads as its three colours, all from the one sample of indices
+  return new GeoTiffSource(path, tiff, levels, metadata, palette ? [0, 0, 0] : sampleIndices, alphaIndex, palette ? nodata : null);
 }
 
 /** LRU of opening promises keyed by path + size + mtime: a replaced file opens afresh. */
