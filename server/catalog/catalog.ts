@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import { ConflictError, InvalidInputError, NotFoundError, UnreadableRasterError } from '../errors.ts';
 import { evictRaster, openRaster, type RasterSource } from '../raster/source.ts';
 import type { RasterMetadata } from '../raster/metadata.ts';
+import { sidecarVersion } from '../raster/world.file.ts';
 import { assertValidId, isInside, slugFromFilename, uniqueId } from './ids.ts';
 import { streamToFile } from './upload.ts';
 
@@ -63,12 +64,13 @@ const SCAN_DEPTH = 3;
  * A file's version: size and mtime. The jobs layer compares it with what the catalog recorded
  * (server/jobs/units.ts fileVersion), so both take it from here.
  */
+// (plus its world file and .prj, when georeferenced by them: sidecarVersion)
 export function versionFromStat(s: { size: number; mtimeMs: number }): string {
   return `${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
 }
 
 async function versionOf(path: string): Promise<string> {
-  return versionFromStat(await stat(path));
+  return versionFromStat(await stat(path)) + sidecarVersion(path);
 }
 
 function roleFor(path: string, metadata: RasterMetadata, requested?: RasterRole): RasterRole {

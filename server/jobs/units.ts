@@ -27,6 +27,7 @@ import { availableParallelism } from 'node:os';
 import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import type { Grid, Window } from '../raster/types.ts';
 import { openRaster, type RasterSource } from '../raster/source.ts';
+import { sidecarVersion } from '../raster/world.file.ts';
 import { resolveModel } from '../model/registry.ts';
 import { modelKeyOf, type LoadedManifest } from '../model/manifest.ts';
 import { streamChmBlock, chmGridOf } from '../chm/block.ts';
@@ -171,7 +172,7 @@ export function readTreesUnit(path: string): TreesUnitOutput {
 /** The catalog's version of a file now (null when it is gone), so a job can tell that it was replaced. */
 export function fileVersion(path: string): string | null {
   try {
-    return versionFromStat(statSync(path));
+    return versionFromStat(statSync(path)) + sidecarVersion(path);
   } catch {
     return null;
   }

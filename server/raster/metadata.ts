@@ -43,6 +43,8 @@ export interface RasterMetadata {
   /** An internal (GDAL) mask image is present. */
   hasMask: boolean;
   fileSize: number;
+  /** Where the CRS and transform come from: the TIFF's GeoKeys, or a world file and .prj beside it. */
+  georeferencing: 'geotiff' | 'world-file';
 }
 
 const COMPRESSIONS: Record<number, string> = {

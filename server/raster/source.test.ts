@@ -342,23 +342,44 @@ test('GDAL\'s band scale and offset are applied as values are read (heights stor
   assert.equal((await openRaster(paths['f32-chm-utm11-tiled-lzw-nodata-ovr'])).metadata.bandScaling, null);
 });
 
-test('a TIFF georeferenced by a world file beside it is refused with the gdal_translate that makes it a GeoTIFF, which works', { skip: skip || gdalwarpMissing }, async () => {
-  const { copyFileSync, writeFileSync } = await import('node:fs');
+test('a TIFF georeferenced by a world file and .prj beside it opens where GDAL places it; a .prj naming no known CRS is refused with the gdal_translate that works', { skip: skip || gdalwarpMissing }, async () => {
+  const { copyFileSync, writeFileSync, utimesSync } = await import('node:fs');
   const bad = makeBadFiles(dir, paths[FIXTURES[0].name]);
   const tif = join(dir, 'ortho-wf.tif');
   copyFileSync(bad.noGeo, tif);
   // the world file gives the centre of the top-left pixel
   writeFileSync(join(dir, 'ortho-wf.tfw'), '0.5\n0\n0\n-0.5\n560000.25\n4899999.75\n');
+  // no .prj: the CRS is unknown
+  await assert.rejects(openRaster(tif), /ortho-wf\.tfw has no \.prj beside it to say the CRS: make a GeoTIFF of it with gdal_translate -of GTiff -a_srs EPSG:<code>/);
+  // ArcGIS's .prj of a UTM zone (no AUTHORITY): identified by its name and checked against its parameters
   writeFileSync(join(dir, 'ortho-wf.prj'), 'PROJCS["WGS_1984_UTM_Zone_10N",GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",SPHEROID["WGS_1984",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["False_Easting",500000.0],PARAMETER["False_Northing",0.0],PARAMETER["Central_Meridian",-123.0],PARAMETER["Scale_Factor",0.9996],PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]');
+  const later = new Date(Date.now() + 2000);
+  utimesSync(join(dir, 'ortho-wf.prj'), later, later);
+  const src = await openRaster(tif);
+  assert.equal(src.metadata.georeferencing, 'world-file');
+  assert.equal(src.grid.crs.epsg, 32610);
+  // GDAL reads the world file too (not the .prj: its SRS stays empty)
+  const gdal = gdalInspect(tif, { pixels: false });
+  assert.deepEqual([...src.grid.transform], gdal.geoTransform);
+  assert.deepEqual([...src.grid.transform], [560000, 0.5, 0, 4900000, 0, -0.5]);
+  const block = await src.readLevel(0, { x: 0, y: 0, width: 16, height: 16 });
+  assert.deepEqual(Array.from(block.bands[0]), Array.from(gdalInspect(tif).levels[0].bands[0]));
+
+  // a Lambert conformal conic State Plane zone in feet: refused, with the command that makes a GeoTIFF
+  writeFileSync(join(dir, 'ortho-wf.prj'), 'PROJCS["NAD_1983_StatePlane_Oregon_North_FIPS_3601_Feet_Intl",GEOGCS["GCS_North_American_1983",DATUM["D_North_American_1983",SPHEROID["GRS_1980",6378137.0,298.257222101]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Lambert_Conformal_Conic"],PARAMETER["False_Easting",8202099.737532808],PARAMETER["False_Northing",0.0],PARAMETER["Central_Meridian",-120.5],PARAMETER["Standard_Parallel_1",44.33333333333334],PARAMETER["Standard_Parallel_2",46.0],PARAMETER["Latitude_Of_Origin",43.66666666666666],UNIT["Foot",0.3048]]');
+  writeFileSync(join(dir, 'ortho-wf.tfw'), '1.5\n0\n0\n-1.5\n7600000.75\n700000.75\n');
+  const later2 = new Date(Date.now() + 4000);
+  utimesSync(join(dir, 'ortho-wf.prj'), later2, later2);
   let message = '';
   await assert.rejects(openRaster(tif), (e: unknown) => e instanceof UnreadableRasterError && !!(message = (e as Error).message));
-  assert.match(message, /^ortho-wf\.tif: the TIFF has no GeoKeys \(not georeferenced\); its georeferencing is in the world file ortho-wf\.tfw: make a GeoTIFF of it with gdal_translate -of GTiff -a_srs ortho-wf\.prj ortho-wf\.tif out\.tif$/);
+  assert.match(message, /^ortho-wf\.tif: the TIFF has no GeoKeys and its world file ortho-wf\.tfw has a \.prj whose CRS is not identified here \(PROJCS "NAD_1983_StatePlane_Oregon_North_FIPS_3601_Feet_Intl" names no EPSG code\): make a GeoTIFF of it with gdal_translate -of GTiff -a_srs ortho-wf\.prj ortho-wf\.tif out\.tif$/);
   const command = message.slice(message.indexOf('gdal_translate')).split(' ');
   const r = spawnSync(command[0], command.slice(1), { cwd: dir, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const made = await openRaster(join(dir, 'out.tif'));
-  assert.equal(made.grid.crs.epsg, 32610);
-  assert.deepEqual([...made.grid.transform], [560000, 0.5, 0, 4900000, 0, -0.5]);
+  assert.equal(made.metadata.georeferencing, 'geotiff');
+  assert.equal(made.grid.crs.units, 'ft');
+  assert.deepEqual([...made.grid.transform], [7600000, 1.5, 0, 700001.5, 0, -1.5]);
 });
 
 test('a paletted image reads as the RGB of its colour map, as gdal_translate -expand rgb makes it; a nodata index masks', { skip: skip || gdalwarpMissing }, async () => {

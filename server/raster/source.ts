@@ -5,13 +5,13 @@
  * (georeferencing, CRS, dimensions, sample types, truncation), so a bad upload fails at
  * registration with a clear UnreadableRasterError rather than at the first tile.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { fromFile, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
 import { InvalidInputError, LimitExceededError, UnreadableRasterError } from '../errors.ts';
 import { Bounds } from '../../tiles/bounds.ts';
-import { isMercator, metresPerUnit, projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
+import { isMercator, metresPerUnit, projector, sameCrs, tryCrsFromEpsg, WGS84 } from '../../tiles/projection.ts';
 import './native.deflate.ts';
 import { crsFromGeoKeys } from './crs.from.geokeys.ts';
 import { dropBlocks, readTiledWindow } from './block.cache.ts';
@@ -19,7 +19,8 @@ import { expandPalette, paletteOf, photometricOf, ycbcrToRgb, type Palette } fro
 import { compressionName, decodable, sampleTypeOf, type RasterLevelInfo, type RasterMetadata } from './metadata.ts';
 import { affineMapping, resampleBlock, type PixelBlock, type PixelMapping, type Resampling } from './resample.ts';
 import { approxTransform } from '../../tiles/approx.transform.ts';
-import type { Affine, Grid, RasterImage, SampleType, Window } from './types.ts';
+import type { Affine, Crs, Grid, RasterImage, SampleType, Window } from './types.ts';
+import { epsgFromWkt, parseWorldFile, prjOf, sidecarVersion, worldFileOf } from './world.file.ts';
 
 export type { RasterMetadata } from './metadata.ts';
 export type { PixelBlock, Resampling } from './resample.ts';
@@ -170,18 +171,32 @@ async function scalingOf(image: GeoTIFFImage, sampleIndices: number[]): Promise<
 }
 
 /**
- * A TIFF without GeoKeys. Older orthophotos keep their georeferencing beside the image, in a world
- * file (.tfw) and a .prj: say how to make a GeoTIFF of them rather than only that there is none.
+ * A TIFF without GeoKeys: georeferenced by a world file and .prj beside it, as GDAL reads one, when
+ * the .prj names a CRS we can identify; otherwise refused with the gdal_translate that makes a
+ * GeoTIFF of it.
  */
-function notGeoreferenced(path: string): UnreadableRasterError {
-  const stem = path.replace(/\.[^./\\]*$/, '');
-  const world = ['.tfw', '.tifw', '.tiffw', '.wld', '.TFW', '.WLD'].map((e) => stem + e).find((p) => existsSync(p));
+function worldFileGeoreferencing(path: string): { transform: Affine; crs: Crs } {
+  const world = worldFileOf(path);
+  if (!world) throw new UnreadableRasterError(`${basename(path)}: the TIFF has no GeoKeys (not georeferenced)`, { reason: 'no-georeferencing' });
+  const refuse = (why: string, srs: string) => new UnreadableRasterError(
+    `${basename(path)}: the TIFF has no GeoKeys and its world file ${basename(world)} ${why}: make a GeoTIFF of it with gdal_translate -of GTiff -a_srs ${srs} ${basename(path)} out.tif`,
+    { reason: 'no-georeferencing' },
+  );
+  let transform: Affine;
+  try {
+    if (statSync(world).size > 4096) throw new Error('it is larger than a world file can be');
+    transform = parseWorldFile(readFileSync(world, 'utf8'));
+  } catch (err) {
+    throw unreadable(path, `bad world file ${basename(world)}`, err);
+  }
+  const prj = prjOf(path);
+  if (!prj) throw refuse('has no .prj beside it to say the CRS', 'EPSG:<code>');
+  const wkt = statSync(prj).size <= 65536 ? readFileSync(prj, 'utf8') : '';
+  const id = epsgFromWkt(wkt);
+  const crs = id.epsg === null ? null : tryCrsFromEpsg(id.epsg);
   // GDAL reads the world file beside the image itself, but not the .prj: -a_srs takes it
-  const srs = existsSync(`${stem}.prj`) ? `${basename(stem)}.prj` : 'EPSG:<code>';
-  const hint = world
-    ? `; its georeferencing is in the world file ${basename(world)}: make a GeoTIFF of it with gdal_translate -of GTiff -a_srs ${srs} ${basename(path)} out.tif`
-    : '';
-  return new UnreadableRasterError(`${basename(path)}: the TIFF has no GeoKeys (not georeferenced)${hint}`, { reason: 'no-georeferencing' });
+  if (!crs) throw refuse(`has a .prj whose CRS is not identified here (${id.epsg === null ? id.reason : `EPSG:${id.epsg} is unknown`})`, basename(prj));
+  return { transform, crs };
 }
 
 function checkDecodable(compression: number, path: string): void {
@@ -590,9 +605,9 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   // indices have no scale: the colours are what the file means
   const bandScaling = palette ? null : await scalingOf(main, sampleIndices);
   const keys = main.getGeoKeys() as Record<string, unknown> | null;
-  if (!keys) throw notGeoreferenced(path);
-  const crs = crsFromGeoKeys(keys, basename(path));
-  const transform = await affineOf(main, keys?.GTRasterTypeGeoKey, path);
+  const { crs, transform } = keys
+    ? { crs: crsFromGeoKeys(keys, basename(path)), transform: await affineOf(main, keys.GTRasterTypeGeoKey, path) }
+    : worldFileGeoreferencing(path);
   await checkNotTruncated(main, fileSize, path);
 
   const isTiled = (img: GeoTIFFImage) => img.getFileDirectory().hasTag('TileWidth' as any);
@@ -660,6 +675,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     hasAlpha: alphaIndex !== null,
     hasMask: levels[0].mask !== null,
     fileSize,
+    georeferencing: keys ? 'geotiff' : 'world-file',
   };
   // a paletted image reads as its three colours, all from the one sample of indices
   return new GeoTiffSource(path, tiff, levels, metadata, palette ? [0, 0, 0] : sampleIndices, alphaIndex, palette ? nodata : null);
@@ -677,7 +693,8 @@ export async function openRaster(path: string): Promise<RasterSource> {
     throw new UnreadableRasterError(`${basename(path)}: no such file`, { reason: 'missing' });
   }
   if (!info.isFile()) throw new UnreadableRasterError(`${basename(path)}: not a file`, { reason: 'not-a-file' });
-  const key = `${path}\0${info.size}\0${info.mtimeMs}`;
+  // a world file or .prj edited beside the TIFF changes what it opens as
+  const key = `${path}\0${info.size}\0${info.mtimeMs}\0${sidecarVersion(path)}`;
   let pending = cache.get(key);
   if (pending) {
     cache.delete(key);

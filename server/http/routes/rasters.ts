@@ -48,6 +48,7 @@ export function rasterJson(entry: CatalogEntry, base = '') {
     hasAlpha: m.hasAlpha,
     hasMask: m.hasMask,
     fileSize: m.fileSize,
+    georeferencing: m.georeferencing,
     links: {
       self: `${base}/api/rasters/${entry.id}`,
       tilejson: `${base}/tiles/${entry.id}/tilejson.json`,
