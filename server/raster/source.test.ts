@@ -350,7 +350,7 @@ test('a TIFF georeferenced by a world file and .prj beside it opens where GDAL p
   // the world file gives the centre of the top-left pixel
   writeFileSync(join(dir, 'ortho-wf.tfw'), '0.5\n0\n0\n-0.5\n560000.25\n4899999.75\n');
   // no .prj: the CRS is unknown
-  await assert.rejects(openRaster(tif), /ortho-wf\.tfw has no \.prj beside it to say the CRS: make a GeoTIFF of it with gdal_translate -of GTiff -a_srs EPSG:<code>/);
+  await assert.rejects(openRaster(tif), /ortho-wf\.tfw has no \.prj \(nor an \.aux\.xml with an SRS\) beside it to say the CRS: make a GeoTIFF of it with gdal_translate -of GTiff -a_srs EPSG:<code>/);
   // ArcGIS's .prj of a UTM zone (no AUTHORITY): identified by its name and checked against its parameters
   writeFileSync(join(dir, 'ortho-wf.prj'), 'PROJCS["WGS_1984_UTM_Zone_10N",GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",SPHEROID["WGS_1984",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["False_Easting",500000.0],PARAMETER["False_Northing",0.0],PARAMETER["Central_Meridian",-123.0],PARAMETER["Scale_Factor",0.9996],PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]');
   const later = new Date(Date.now() + 2000);
@@ -380,6 +380,15 @@ test('a TIFF georeferenced by a world file and .prj beside it opens where GDAL p
   assert.equal(made.metadata.georeferencing, 'geotiff');
   assert.equal(made.grid.crs.units, 'ft');
   assert.deepEqual([...made.grid.transform], [7600000, 1.5, 0, 700001.5, 0, -1.5]);
+
+  // GDAL's baseline TIFF: a world file, and the CRS in its .aux.xml (no .prj)
+  const r2 = spawnSync('gdal_translate', ['-q', '-co', 'PROFILE=BASELINE', '-co', 'TFW=YES', '-a_srs', 'EPSG:25832', '-a_ullr', '500000', '5600010', '500010', '5600000', bad.noGeo, 'baseline.tif'], { cwd: dir, encoding: 'utf8' });
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.ok(existsSync(join(dir, 'baseline.tif.aux.xml')) && existsSync(join(dir, 'baseline.tfw')));
+  const baseline = await openRaster(join(dir, 'baseline.tif'));
+  assert.equal(baseline.metadata.georeferencing, 'world-file');
+  assert.equal(baseline.grid.crs.epsg, 25832);
+  assert.deepEqual([...baseline.grid.transform], gdalInspect(join(dir, 'baseline.tif'), { pixels: false }).geoTransform);
 });
 
 test('a paletted image reads as the RGB of its colour map, as gdal_translate -expand rgb makes it; a nodata index masks', { skip: skip || gdalwarpMissing }, async () => {

@@ -20,7 +20,7 @@ import { compressionName, decodable, sampleTypeOf, type RasterLevelInfo, type Ra
 import { affineMapping, resampleBlock, type PixelBlock, type PixelMapping, type Resampling } from './resample.ts';
 import { approxTransform } from '../../tiles/approx.transform.ts';
 import type { Affine, Crs, Grid, RasterImage, SampleType, Window } from './types.ts';
-import { epsgFromWkt, parseWorldFile, prjOf, sidecarVersion, worldFileOf } from './world.file.ts';
+import { auxXmlOf, epsgFromWkt, parseWorldFile, prjOf, sidecarVersion, srsOfAuxXml, worldFileOf } from './world.file.ts';
 
 export type { RasterMetadata } from './metadata.ts';
 export type { PixelBlock, Resampling } from './resample.ts';
@@ -189,13 +189,15 @@ function worldFileGeoreferencing(path: string): { transform: Affine; crs: Crs } 
   } catch (err) {
     throw unreadable(path, `bad world file ${basename(world)}`, err);
   }
-  const prj = prjOf(path);
-  if (!prj) throw refuse('has no .prj beside it to say the CRS', 'EPSG:<code>');
-  const wkt = statSync(prj).size <= 65536 ? readFileSync(prj, 'utf8') : '';
+  const small = (p: string) => (statSync(p).size <= 65536 ? readFileSync(p, 'utf8') : '');
+  // the .prj first, then the SRS GDAL or ArcGIS kept in the .aux.xml
+  const prj = prjOf(path), aux = prj ? null : auxXmlOf(path);
+  const wkt = prj ? small(prj) : aux ? srsOfAuxXml(small(aux)) : null;
+  if (wkt === null) throw refuse(`has no .prj (nor an .aux.xml with an SRS) beside it to say the CRS`, 'EPSG:<code>');
   const id = epsgFromWkt(wkt);
   const crs = id.epsg === null ? null : tryCrsFromEpsg(id.epsg);
-  // GDAL reads the world file beside the image itself, but not the .prj: -a_srs takes it
-  if (!crs) throw refuse(`has a .prj whose CRS is not identified here (${id.epsg === null ? id.reason : `EPSG:${id.epsg} is unknown`})`, basename(prj));
+  // gdal_translate's -a_srs takes a .prj file; an .aux.xml's SRS GDAL reads itself
+  if (!crs) throw refuse(`has ${prj ? 'a .prj' : `an SRS in ${basename(aux!)}`} whose CRS is not identified here (${id.epsg === null ? id.reason : `EPSG:${id.epsg} is unknown`})`, prj ? basename(prj) : 'EPSG:<code>');
   return { transform, crs };
 }
 

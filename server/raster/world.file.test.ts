@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { epsgFromWkt, parseWkt, parseWorldFile, prjOf, sidecarVersion, worldFileOf } from './world.file.ts';
+import { epsgFromWkt, parseWkt, parseWorldFile, prjOf, sidecarVersion, srsOfAuxXml, worldFileOf } from './world.file.ts';
 
 const esriUtm = (name: string, cm: number, fn = 0, unit = 1) =>
   `PROJCS["${name}",GEOGCS["GCS",DATUM["D",SPHEROID["S",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["False_Easting",500000.0],PARAMETER["False_Northing",${fn}],PARAMETER["Central_Meridian",${cm}],PARAMETER["Scale_Factor",0.9996],PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",${unit}]]`;
@@ -66,4 +66,13 @@ test('sidecars are found by GDAL\'s names, and editing one changes the raster\'s
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the SRS of an .aux.xml is its <SRS> element, XML-unescaped', () => {
+  const xml = '<PAMDataset>\n  <SRS dataAxisToSRSAxisMapping="1,2">PROJCS[&quot;ETRS89 / UTM zone 32N&quot;,GEOGCS[&quot;ETRS89&quot;,DATUM[&quot;x&quot;,SPHEROID[&quot;GRS 1980&quot;,6378137,298.257222101]]],AUTHORITY[&quot;EPSG&quot;,&quot;25832&quot;]]</SRS>\n</PAMDataset>';
+  const wkt = srsOfAuxXml(xml)!;
+  assert.match(wkt, /^PROJCS\["ETRS89 \/ UTM zone 32N"/);
+  assert.deepEqual(epsgFromWkt(wkt), { epsg: 25832 });
+  assert.equal(srsOfAuxXml('<PAMDataset><Metadata/></PAMDataset>'), null);
+  assert.equal(srsOfAuxXml('<PAMDataset><SRS> </SRS></PAMDataset>'), null);
 });

@@ -1,6 +1,7 @@
 /**
  * Georeferencing kept beside a TIFF rather than in it: an ESRI world file (.tfw: six numbers) and a
- * .prj (the CRS as ESRI WKT), as ArcGIS and older orthophoto deliveries write them. GDAL reads the
+ * .prj (the CRS as ESRI WKT) or an .aux.xml holding it, as ArcGIS, GDAL and older orthophoto
+ * deliveries write them. GDAL reads the
  * world file of a TIFF without GeoKeys; so do we, and take the CRS from the .prj when it names one
  * we can identify as an EPSG code (its AUTHORITY, or ESRI's name of a UTM zone checked against its
  * parameters). Pure parsing here; the file lookups are the functions at the end.
@@ -138,13 +139,26 @@ export function prjOf(path: string): string | null {
   return null;
 }
 
+/** GDAL's side file of a raster (its PAM .aux.xml, which ArcGIS writes too), or null. */
+export function auxXmlOf(path: string): string | null {
+  return existsSync(`${path}.aux.xml`) ? `${path}.aux.xml` : null;
+}
+
+/** The CRS (WKT) in an .aux.xml's <SRS> element, or null. */
+export function srsOfAuxXml(xml: string): string | null {
+  const m = /<SRS\b[^>]*>([\s\S]*?)<\/SRS>/.exec(xml);
+  if (!m) return null;
+  const text = m[1].replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&').trim();
+  return text || null;
+}
+
 /**
- * What changes a raster's georeferencing from outside the file: its world file and .prj, as a
+ * What changes a raster's georeferencing from outside the file: its world file, .prj and .aux.xml, as a
  * version suffix (empty when there are none), so caches keyed by the file's version see an edit.
  */
 export function sidecarVersion(path: string): string {
   let v = '';
-  for (const p of [worldFileOf(path), prjOf(path)]) {
+  for (const p of [worldFileOf(path), prjOf(path), auxXmlOf(path)]) {
     if (!p) continue;
     try {
       const s = statSync(p);
