@@ -31,7 +31,7 @@ export function describeText(path: string, m: RasterMetadata): string {
     `pixel size:  ${fmt(m.resolution[0])} x ${fmt(m.resolution[1])} CRS units; GSD ${fmt(m.gsd, 4)} m`,
     `layout:      ${m.layout} ${m.blockSize[0]}x${m.blockSize[1]}, ${m.planarConfig}, compression ${m.compression}`,
     `colour:      ${m.photometric === 'ycbcr' || m.photometric === 'palette' ? `${m.photometric} (read as rgb)` : m.photometric}`,
-    `overviews:   ${m.overviews.length ? m.overviews.map((o) => `${o.width}x${o.height}`).join(', ') : 'none'}`,
+    `overviews:   ${m.overviews.length ? `${m.overviews.map((o) => `${o.width}x${o.height}`).join(', ')}${m.externalOverviews ? ' (external .ovr)' : ''}` : 'none'}`,
     `web zooms:   ${z.minzoom}-${z.maxzoom}`,
     `file size:   ${m.fileSize} bytes`,
   ];

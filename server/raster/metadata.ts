@@ -26,7 +26,7 @@ export interface RasterMetadata {
   bandCount: number;
   sampleType: SampleType;
   nodata: number | null;
-  /** Internal overviews, finest first (full resolution excluded). */
+  /** Overviews, finest first (full resolution excluded): internal, or from <file>.ovr (externalOverviews). */
   overviews: RasterLevelInfo[];
   layout: 'tiled' | 'stripped';
   blockSize: [number, number];
@@ -45,6 +45,8 @@ export interface RasterMetadata {
   fileSize: number;
   /** Where the CRS and transform come from: the TIFF's GeoKeys, or a world file and .prj beside it. */
   georeferencing: 'geotiff' | 'world-file';
+  /** The overviews are in an external <file>.ovr (the file has none of its own). */
+  externalOverviews: boolean;
 }
 
 const COMPRESSIONS: Record<number, string> = {

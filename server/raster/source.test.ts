@@ -443,3 +443,33 @@ test('a paletted image reads as the RGB of its colour map, as gdal_translate -ex
   }
   assert.ok(zeros > 0 && zeros < idx.length, `${zeros} pixels at index 0`);
 });
+
+test('external overviews (<file>.ovr, as gdaladdo -ro and QGIS make them) serve as levels, matching GDAL\'s; a broken one is left out', { skip: skip || gdalwarpMissing }, async () => {
+  const { copyFileSync, writeFileSync, utimesSync } = await import('node:fs');
+  const spec = FIXTURES[0];
+  const tif = join(dir, 'external-ovr.tif');
+  copyFileSync(paths[spec.name], tif);
+  assert.equal((await openRaster(tif)).levelCount, 1, 'the fixture has no overviews of its own');
+  const r = spawnSync('gdaladdo', ['-q', '-ro', '-r', 'average', tif, '2', '4'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(existsSync(`${tif}.ovr`));
+  const src = await openRaster(tif);
+  assert.equal(src.metadata.externalOverviews, true);
+  const gdal = gdalInspect(tif);
+  assert.equal(src.levelCount, 3);
+  assert.deepEqual(src.metadata.overviews.map((o) => [o.width, o.height]), gdal.levels.slice(1).map((l) => [l.width, l.height]));
+  for (let level = 1; level < 3; level++) {
+    const gl = gdal.levels[level];
+    const block = await src.readLevel(level, { x: 0, y: 0, width: gl.width, height: gl.height });
+    for (let b = 0; b < 3; b++) assert.deepEqual(Array.from(block.bands[b]), Array.from(typed(gl.bands[b], gdal.dataType)), `L${level} b${b}`);
+    // the map's low zooms read the overview, not the full resolution
+    assert.equal(src.levelFor(src.metadata.resolution[0] * 2 ** level), level);
+  }
+  // a damaged .ovr (replacing it makes a new version of the raster): the image opens at full resolution only
+  writeFileSync(`${tif}.ovr`, 'not a TIFF');
+  const later = new Date(Date.now() + 3000);
+  utimesSync(`${tif}.ovr`, later, later);
+  const damaged = await openRaster(tif);
+  assert.notEqual(damaged, src);
+  assert.deepEqual([damaged.levelCount, damaged.metadata.externalOverviews], [1, false]);
+});

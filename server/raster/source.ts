@@ -254,6 +254,8 @@ class GeoTiffSource implements RasterSource {
     alphaIndex: number | null,
     /** A paletted file's nodata index (its expanded bands have no nodata value, only a mask). */
     private readonly paletteNodata: number | null = null,
+    /** The external overviews' file (<path>.ovr), when its images are levels here. */
+    private readonly ovrTiff: GeoTIFF | null = null,
   ) {
     this.grid = this.levelGrid(0);
     this.cacheKey = `${path}#${blockCacheSerial++}`;
@@ -534,6 +536,7 @@ class GeoTiffSource implements RasterSource {
   async close(): Promise<void> {
     dropBlocks(`${this.cacheKey}|`);
     await this.tiff.close();
+    await this.ovrTiff?.close();
   }
 }
 
@@ -615,22 +618,52 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   const isTiled = (img: GeoTIFFImage) => img.getFileDirectory().hasTag('TileWidth' as any);
   const levels: Level[] = [{ image: main, tiled: isTiled(main), ycbcr: await ycbcrOf(main), palette, mask: null, width, height, transform }];
   const masks: GeoTIFFImage[] = [];
+  /** An overview image as a level, or null when it cannot serve as one (other size or bands, a codec we lack). */
+  const overviewLevel = async (img: GeoTIFFImage, inFileOfSize: number): Promise<Level | null> => {
+    const w = img.getWidth(), h = img.getHeight();
+    if (!(w > 0 && h > 0 && w <= width && h <= height)) return null;
+    if (img.getSamplesPerPixel() !== spp) return null;
+    // an overview no codec here reads: the full resolution still serves its zooms
+    if (!decodable(Number(first(await tag(img, 'Compression')) ?? 1))) return null;
+    await checkNotTruncated(img, inFileOfSize, path);
+    const sx = width / w, sy = height / h;
+    // an overview of a paletted image is one too (GDAL keeps the colour map); one that is not is not read
+    const overviewPalette = palette ? await paletteOfImage(img).catch(() => null) : null;
+    if (Boolean(palette) !== Boolean(overviewPalette)) return null;
+    return { image: img, tiled: isTiled(img), ycbcr: await ycbcrOf(img), palette: overviewPalette, mask: null, width: w, height: h, transform: [transform[0], transform[1] * sx, transform[2] * sy, transform[3], transform[4] * sx, transform[5] * sy] };
+  };
   for (let i = 1; i < count; i++) {
     const img = await tiff.getImage(i);
     const subfile = Number(first(await tag(img, 'NewSubfileType')) ?? 0);
     if (subfile & 4) { masks.push(img); continue; }
     if (!(subfile & 1)) continue; // another page, not an overview
-    const w = img.getWidth(), h = img.getHeight();
-    if (!(w > 0 && h > 0 && w <= width && h <= height)) continue;
-    if (img.getSamplesPerPixel() !== spp) continue;
-    // an overview no codec here reads: the full resolution still serves its zooms
-    if (!decodable(Number(first(await tag(img, 'Compression')) ?? 1))) continue;
-    await checkNotTruncated(img, fileSize, path);
-    const sx = width / w, sy = height / h;
-    // an overview of a paletted image is one too (GDAL keeps the colour map); one that is not is not read
-    const overviewPalette = palette ? await paletteOfImage(img).catch(() => null) : null;
-    if (Boolean(palette) !== Boolean(overviewPalette)) continue;
-    levels.push({ image: img, tiled: isTiled(img), ycbcr: await ycbcrOf(img), palette: overviewPalette, mask: null, width: w, height: h, transform: [transform[0], transform[1] * sx, transform[2] * sy, transform[3], transform[4] * sx, transform[5] * sy] });
+    const level = await overviewLevel(img, fileSize);
+    if (level) levels.push(level);
+  }
+  // external overviews (<file>.ovr: gdaladdo -ro, QGIS's default pyramids) when the file has none, as GDAL uses them
+  let ovrTiff: GeoTIFF | null = null;
+  // (not under a mask: .ovr holds no mask overviews, so their nodata areas would show)
+  if (levels.length === 1 && masks.length === 0 && existsSync(`${path}.ovr`)) {
+    try {
+      ovrTiff = await fromFile(`${path}.ovr`);
+      const ovrSize = statSync(`${path}.ovr`).size;
+      for (let i = 0; i < await ovrTiff.getImageCount(); i++) {
+        const img = await ovrTiff.getImage(i);
+        if (Number(first(await tag(img, 'NewSubfileType')) ?? 0) & 4) continue;
+        const level = await overviewLevel(img, ovrSize);
+        if (level) levels.push(level);
+      }
+    } catch (err) {
+      // a broken .ovr leaves the image itself readable, at full resolution only
+      console.warn(`[raster] ${basename(path)}.ovr not used: ${err instanceof Error ? err.message : String(err)}`);
+      levels.splice(1);
+      await Promise.resolve(ovrTiff?.close()).catch(() => undefined);
+      ovrTiff = null;
+    }
+    if (ovrTiff && levels.length === 1) {
+      await Promise.resolve(ovrTiff.close()).catch(() => undefined);
+      ovrTiff = null;
+    }
   }
   levels.sort((a, b) => b.width - a.width);
   for (const m of masks) {
@@ -678,9 +711,10 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     hasMask: levels[0].mask !== null,
     fileSize,
     georeferencing: keys ? 'geotiff' : 'world-file',
+    externalOverviews: ovrTiff !== null,
   };
   // a paletted image reads as its three colours, all from the one sample of indices
-  return new GeoTiffSource(path, tiff, levels, metadata, palette ? [0, 0, 0] : sampleIndices, alphaIndex, palette ? nodata : null);
+  return new GeoTiffSource(path, tiff, levels, metadata, palette ? [0, 0, 0] : sampleIndices, alphaIndex, palette ? nodata : null, ovrTiff);
 }
 
 /** LRU of opening promises keyed by path + size + mtime: a replaced file opens afresh. */

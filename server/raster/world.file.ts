@@ -153,12 +153,12 @@ export function srsOfAuxXml(xml: string): string | null {
 }
 
 /**
- * What changes a raster's georeferencing from outside the file: its world file, .prj and .aux.xml, as a
+ * What changes a raster from outside its file: its world file, .prj, .aux.xml and external overviews (.ovr), as a
  * version suffix (empty when there are none), so caches keyed by the file's version see an edit.
  */
 export function sidecarVersion(path: string): string {
   let v = '';
-  for (const p of [worldFileOf(path), prjOf(path), auxXmlOf(path)]) {
+  for (const p of [worldFileOf(path), prjOf(path), auxXmlOf(path), existsSync(`${path}.ovr`) ? `${path}.ovr` : null]) {
     if (!p) continue;
     try {
       const s = statSync(p);

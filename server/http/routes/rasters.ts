@@ -49,6 +49,7 @@ export function rasterJson(entry: CatalogEntry, base = '') {
     hasMask: m.hasMask,
     fileSize: m.fileSize,
     georeferencing: m.georeferencing,
+    externalOverviews: m.externalOverviews,
     links: {
       self: `${base}/api/rasters/${entry.id}`,
       tilejson: `${base}/tiles/${entry.id}/tilejson.json`,
