@@ -35,6 +35,11 @@ before(async () => {
   copyFileSync(fx['u8-rgba-3857-tiled-deflate-ovr'], join(dataDir, 'rgba.tif'));
   bad = makeBadFiles(scratch, fx['u8-rgb-utm33-strip-lzw-nodata']);
   copyFileSync(bad.truncated, join(dataDir, 'broken.tif'));
+  // a TIFF without GeoKeys, georeferenced by the world file and .prj beside it
+  mkdirSync(join(dataDir, 'world'));
+  copyFileSync(bad.noGeo, join(dataDir, 'world', 'scan.tif'));
+  writeFileSync(join(dataDir, 'world', 'scan.tfw'), '0.5\n0\n0\n-0.5\n560000.25\n4899999.75\n');
+  writeFileSync(join(dataDir, 'world', 'scan.prj'), 'PROJCS["WGS_1984_UTM_Zone_10N",GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",SPHEROID["WGS_1984",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["False_Easting",500000.0],PARAMETER["False_Northing",0.0],PARAMETER["Central_Meridian",-123.0],PARAMETER["Scale_Factor",0.9996],PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]');
   const config = { ...loadConfig({}), dataDir, varDir, demo: false, maxUploadBytes: MAX_UPLOAD };
   const catalog = await Catalog.open({ dataDir, varDir, maxUploadBytes: MAX_UPLOAD });
   ctx = { config, catalog };
@@ -74,7 +79,7 @@ test('the catalog lists the data folder (sub-folders too) with full metadata; a 
   const { status, body } = await json('/api/rasters');
   assert.equal(status, 200);
   const ids = body.rasters.map((r: any) => r.id).sort();
-  assert.deepEqual(ids, ['ortho-plot-2019', 'plot_chm', 'rgba']);
+  assert.deepEqual(ids, ['ortho-plot-2019', 'plot_chm', 'rgba', 'scan']);
   const chm = body.rasters.find((r: any) => r.id === 'plot_chm');
   assert.equal(chm.role, 'chm');
   assert.equal(chm.crs.epsg, 32611);
@@ -241,6 +246,20 @@ test('a raster replaced on disk behind the catalog\'s back is noticed by cached 
   assert.notEqual(after.headers.get('etag'), before.headers.get('etag'));
   assert.equal((await json('/api/rasters/disk', { method: 'DELETE' })).status, 200);
   assert.equal((await tile(path)).status, 404);
+});
+
+test('a raster georeferenced by a world file is served: metadata, tiles (cached under its version), point values', { skip }, async () => {
+  const { body } = await json('/api/rasters/scan');
+  assert.deepEqual([body.georeferencing, body.crs.epsg, body.transform], ['world-file', 32610, [560000, 0.5, 0, 4900000, 0, -0.5]]);
+  // its version names the sidecars too, and still makes a tile cache path
+  assert.match(body.version, /_/);
+  const t = innerTile(body.wgs84Bounds, 22);
+  const path = `/tiles/scan/${t.z}/${t.x}/${t.y}.png`;
+  assert.equal((await tile(path)).status, 200);
+  assert.equal((await tile(path)).headers.get('x-tile-cache'), 'hit');
+  const p = await json(`/api/rasters/scan/point?lon=${(body.wgs84Bounds[0] + body.wgs84Bounds[2]) / 2}&lat=${(body.wgs84Bounds[1] + body.wgs84Bounds[3]) / 2}`);
+  assert.equal(p.status, 200);
+  assert.equal(p.body.inside, true);
 });
 
 test('point query: values, null for nodata, inside=false outside, 400 for bad coordinates', { skip }, async () => {

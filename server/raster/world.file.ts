@@ -162,7 +162,7 @@ export function sidecarVersion(path: string): string {
     if (!p) continue;
     try {
       const s = statSync(p);
-      v += `+${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
+      v += `_${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
     } catch {
       // gone between the lookup and the stat: as if absent
     }
