@@ -2,7 +2,7 @@
  * Region processing benchmark (issue #8).
  *
  *   npx tsx bench/region.ts [--areas 0.25,1,4,16] [--model NAME] [--gsd 0.5] [--seed 1] [--scene DIR] [--cold] [--repeat N]
- *                           [--outputs stats,trees,crowns,chm]
+ *                           [--outputs stats,trees,crowns,chm] [--block-size PX] [--tile-size PX]
  *
  * One generated scene large enough for the largest area (image.tif at --gsd). For each area a
  * square region at the scene's centre (--repeat N: N runs, shifted by a fraction of the model's
@@ -18,6 +18,7 @@
  *  - peak RSS of the process (main thread + inference worker),
  *  - the CPU of each stage (every thread) over the model's CPU for the job's tiles.
  * Then linearity: the largest area's time over (area ratio x the smallest area's time).
+ * --block-size / --tile-size: the job's CHM block and trees tile sizes (defaults: the pipeline's).
  * --outputs: the jobs' outputs (default: all four, as a job asks by default); leaving one out
  * measures what it costs.
  * Targets (issue #8): 16 km² within 10% of 16x the 1 km² time, peak RSS < 1.5 GB, overhead < 15%.
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '1' },
     shift: { type: 'string' },
     'block-size': { type: 'string' },
+    'tile-size': { type: 'string' },
     'unit-concurrency': { type: 'string' },
     outputs: { type: 'string' },
   },
@@ -104,6 +106,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     const outputs = values.outputs ? { outputs: Object.fromEntries(values.outputs.split(',').map((k) => [k, {}])) } : {};
     const planOf = (r: object) => planForestMap(parseExecuteRequest({ inputs: { raster: 'bench', region: r, model }, ...outputs }), {
       resolveRaster: () => raster, regionLimits: { maxAreaKm2: 1000, maxVertices: 100 }, allowModelPaths: true, blockSize: values['block-size'] ? Number(values['block-size']) : undefined,
+      tileSize: values['tile-size'] ? Number(values['tile-size']) : undefined,
     });
     const store = new JobStore(':memory:');
     const pathOf = (key: string) => queue.resultPath(key);
@@ -224,7 +227,7 @@ async function main(): Promise<void> {
       // up to a window row and column), and the run of median wall time is the area's row
       const runs: Array<Record<string, any>> = [];
       for (let k = 0; k < repeat; k++) {
-        const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, '--shift', String(Math.round((k * stride) / repeat)), ...(values.cold ? ['--cold'] : []), ...(values['block-size'] ? ['--block-size', values['block-size']] : []), ...(values['unit-concurrency'] ? ['--unit-concurrency', values['unit-concurrency']] : []), ...(values.outputs ? ['--outputs', values.outputs] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
+        const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, '--shift', String(Math.round((k * stride) / repeat)), ...(values.cold ? ['--cold'] : []), ...(values['block-size'] ? ['--block-size', values['block-size']] : []), ...(values['tile-size'] ? ['--tile-size', values['tile-size']] : []), ...(values['unit-concurrency'] ? ['--unit-concurrency', values['unit-concurrency']] : []), ...(values.outputs ? ['--outputs', values.outputs] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
         const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
         if (r.status !== 0 || !line) { console.log(`area ${a}: failed\n${r.stderr.slice(-2000)}`); break; }
         runs.push(JSON.parse(line));
