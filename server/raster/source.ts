@@ -640,7 +640,27 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     const level = await overviewLevel(img, fileSize);
     if (level) levels.push(level);
   }
-  // external overviews (<file>.ovr: gdaladdo -ro, QGIS's default pyramids) when the file has none, as GDAL uses them
+  levels.sort((a, b) => b.width - a.width);
+  for (const m of masks) {
+    const level = levels.find((l) => l.width === m.getWidth() && l.height === m.getHeight() && !l.mask);
+    if (level) level.mask = m;
+  }
+
+  const bounds = Bounds.fromGrid(transform, width, height);
+  const wgs = bounds.project(projector(crs, WGS84));
+  if (wgs.isEmpty || ![wgs.minX, wgs.minY, wgs.maxX, wgs.maxY].every(Number.isFinite)) {
+    throw unreadable(path, `bounds cannot be placed on the globe in EPSG:${crs.epsg}`);
+  }
+  const resolution = levelResolution(levels[0]);
+  // at the centre, a degree of longitude and a Mercator unit (either way) are cos(latitude) ground
+  // metres long; a degree of latitude is not shortened
+  const cosLat = Math.cos((((wgs.minY + wgs.maxY) / 2) * Math.PI) / 180);
+  const m = metresPerUnit(crs);
+  const gsdX = resolution[0] * m * (crs.units === 'degree' || isMercator(crs) ? cosLat : 1);
+  const gsdY = resolution[1] * m * (isMercator(crs) ? cosLat : 1);
+  const gsd = (gsdX + gsdY) / 2;
+  // external overviews (<file>.ovr: gdaladdo -ro, QGIS's default pyramids) when the file has none,
+  // as GDAL uses them; opened last, once nothing else can refuse the file
   let ovrTiff: GeoTIFF | null = null;
   // (not under a mask: .ovr holds no mask overviews, so their nodata areas would show)
   if (levels.length === 1 && masks.length === 0 && existsSync(`${path}.ovr`)) {
@@ -666,24 +686,6 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     }
   }
   levels.sort((a, b) => b.width - a.width);
-  for (const m of masks) {
-    const level = levels.find((l) => l.width === m.getWidth() && l.height === m.getHeight() && !l.mask);
-    if (level) level.mask = m;
-  }
-
-  const bounds = Bounds.fromGrid(transform, width, height);
-  const wgs = bounds.project(projector(crs, WGS84));
-  if (wgs.isEmpty || ![wgs.minX, wgs.minY, wgs.maxX, wgs.maxY].every(Number.isFinite)) {
-    throw unreadable(path, `bounds cannot be placed on the globe in EPSG:${crs.epsg}`);
-  }
-  const resolution = levelResolution(levels[0]);
-  // at the centre, a degree of longitude and a Mercator unit (either way) are cos(latitude) ground
-  // metres long; a degree of latitude is not shortened
-  const cosLat = Math.cos((((wgs.minY + wgs.maxY) / 2) * Math.PI) / 180);
-  const m = metresPerUnit(crs);
-  const gsdX = resolution[0] * m * (crs.units === 'degree' || isMercator(crs) ? cosLat : 1);
-  const gsdY = resolution[1] * m * (isMercator(crs) ? cosLat : 1);
-  const gsd = (gsdX + gsdY) / 2;
   const fd = main.getFileDirectory();
   const tiled = fd.hasTag('TileWidth' as any);
   const nodataValue = main.getGDALNoData();
