@@ -252,6 +252,9 @@ const USER_CRS: Array<[string, string, [number, number]]> = [
   ['utm11-hayford', '+proj=utm +zone=11 +ellps=intl +units=m', [500000, 4100000]],
   ['utm33s-clarke66', '+proj=utm +zone=33 +south +ellps=clrk66 +units=m', [500000, 7100000]],
   ['merc2sp-wgs84', '+proj=merc +lon_0=10 +lat_ts=41 +x_0=0 +y_0=0 +datum=WGS84 +units=m', [100000, 5000000]],
+  // State Plane-like zones in feet with false eastings (stored in feet in the GeoKeys)
+  ['lcc2-nad83-ft', '+proj=lcc +lat_0=43.6666666666667 +lon_0=-120.5 +lat_1=44.3333333333333 +lat_2=46 +x_0=2500000 +y_0=0 +datum=NAD83 +units=ft', [7600000, 700000]],
+  ['tmerc-nad83-usft', '+proj=tmerc +lat_0=31 +lon_0=-106.25 +k=0.9999 +x_0=500000.00001016 +y_0=0 +datum=NAD83 +units=us-ft', [1600000, 300000]],
 ];
 
 test('a user-defined projected CRS is built from its GeoKeys and places pixels where GDAL does', { skip }, async () => {
@@ -261,7 +264,7 @@ test('a user-defined projected CRS is built from its GeoKeys and places pixels w
     const src = await openRaster(path);
     const crs = src.metadata.crs;
     assert.equal(crs.epsg, null, name);
-    assert.equal(crs.units, /us-ft/.test(proj4) ? 'us-ft' : 'm', `${name} units`);
+    assert.equal(crs.units, /units=us-ft/.test(proj4) ? 'us-ft' : /units=ft/.test(proj4) ? 'ft' : 'm', `${name} units`);
     const t = src.grid.transform;
     const points: Array<[number, number]> = [[0, 0], [40, 0], [40, 30], [0, 30], [20, 15]].map(([c, r]) => [t[0] + c * t[1], t[3] + r * t[5]]);
     const want = gdalToWgs84(path, points);
