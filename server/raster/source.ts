@@ -11,7 +11,7 @@ import { basename } from 'node:path';
 import { fromFile, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
 import { InvalidInputError, LimitExceededError, UnreadableRasterError } from '../errors.ts';
 import { Bounds } from '../../tiles/bounds.ts';
-import { isMercator, metresPerUnit, projector, sameCrs, tryCrsFromEpsg, WGS84 } from '../../tiles/projection.ts';
+import { isMercator, metresPerUnit, projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
 import './native.deflate.ts';
 import { crsFromGeoKeys } from './crs.from.geokeys.ts';
 import { dropBlocks, readTiledWindow } from './block.cache.ts';
@@ -20,7 +20,8 @@ import { compressionName, decodable, sampleTypeOf, type RasterLevelInfo, type Ra
 import { affineMapping, resampleBlock, type PixelBlock, type PixelMapping, type Resampling } from './resample.ts';
 import { approxTransform } from '../../tiles/approx.transform.ts';
 import type { Affine, Crs, Grid, RasterImage, SampleType, Window } from './types.ts';
-import { auxXmlOf, epsgFromWkt, parseWorldFile, prjOf, sidecarVersion, srsOfAuxXml, worldFileOf } from './world.file.ts';
+import { auxXmlOf, parseWorldFile, prjOf, sidecarVersion, srsOfAuxXml, worldFileOf } from './world.file.ts';
+import { crsFromWkt } from './crs.from.wkt.ts';
 
 export type { RasterMetadata } from './metadata.ts';
 export type { PixelBlock, Resampling } from './resample.ts';
@@ -194,11 +195,13 @@ function worldFileGeoreferencing(path: string): { transform: Affine; crs: Crs } 
   const prj = prjOf(path), aux = prj ? null : auxXmlOf(path);
   const wkt = prj ? small(prj) : aux ? srsOfAuxXml(small(aux)) : null;
   if (wkt === null) throw refuse(`has no .prj (nor an .aux.xml with an SRS) beside it to say the CRS`, 'EPSG:<code>');
-  const id = epsgFromWkt(wkt);
-  const crs = id.epsg === null ? null : tryCrsFromEpsg(id.epsg);
-  // gdal_translate's -a_srs takes a .prj file; an .aux.xml's SRS GDAL reads itself
-  if (!crs) throw refuse(`has ${prj ? 'a .prj' : `an SRS in ${basename(aux!)}`} whose CRS is not identified here (${id.epsg === null ? id.reason : `EPSG:${id.epsg} is unknown`})`, prj ? basename(prj) : 'EPSG:<code>');
-  return { transform, crs };
+  try {
+    return { transform, crs: crsFromWkt(wkt, basename(prj ?? aux!)) };
+  } catch (err) {
+    if (!(err instanceof UnreadableRasterError)) throw err;
+    // gdal_translate's -a_srs takes a .prj file; an .aux.xml's SRS GDAL reads itself
+    throw refuse(`has ${prj ? 'a .prj' : `an SRS in ${basename(aux!)}`} whose CRS this reader does not build (${err.message})`, prj ? basename(prj) : 'EPSG:<code>');
+  }
 }
 
 function checkDecodable(compression: number, path: string): void {
