@@ -69,3 +69,23 @@ test('what a .prj describes that is not built here is refused, saying why', () =
   // a geographic CRS on its own ellipsoid is built
   assert.equal(crsFromWkt(geog, 'x.prj').units, 'degree');
 });
+
+test('corrupt WKT is refused with an UnreadableRasterError, whatever its shape (never a stack overflow)', () => {
+  // nesting deeper than the stack, a long run of numbers, random bytes
+  assert.equal(parseWkt('A['.repeat(30000) + ']'.repeat(30000)), null);
+  assert.equal(parseWkt(`PROJCS["x",${'1,'.repeat(20000)}1]`)!.values.length, 20002);
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const alphabet = 'PROJCS[]"(),.-+0123456789eE AUTHORITY';
+  for (let k = 0; k < 2000; k++) {
+    const text = Array.from({ length: Math.floor(rand() * 80) }, () => alphabet[Math.floor(rand() * alphabet.length)]).join('');
+    const r = epsgFromWkt(text);
+    assert.ok(r.epsg === null || Number.isInteger(r.epsg), text);
+    try {
+      crsFromWkt(text, 'x.prj');
+    } catch (e) {
+      assert.ok(e instanceof UnreadableRasterError, `${text}: ${String(e)}`);
+    }
+  }
+  assert.throws(() => crsFromWkt('A['.repeat(30000), 'x.prj'), UnreadableRasterError);
+});

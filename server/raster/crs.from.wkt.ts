@@ -19,22 +19,33 @@ export interface WktNode {
   children: WktNode[];
 }
 
+/** Deeper than any CRS's WKT nests (a compound CRS: about 6): a corrupt file must not exhaust the stack. */
+const MAX_DEPTH = 32;
+const KEYWORD = /[A-Za-z_][A-Za-z0-9_]*/y, NUMBER = /[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/y, WORD = /[A-Za-z_]+/y, SPACE = /\s*/y;
+
 /** WKT1 (and the ESRI dialect) as a tree; null when the text is not WKT. */
 export function parseWkt(text: string): WktNode | null {
   let i = 0;
   const s = text.trim();
-  const space = () => { while (i < s.length && /\s/.test(s[i])) i++; };
-  const node = (): WktNode | null => {
+  // sticky expressions match at i without copying the rest of the text
+  const at = (re: RegExp): string | null => {
+    re.lastIndex = i;
+    const m = re.exec(s);
+    return m ? m[0] : null;
+  };
+  const space = () => { i += at(SPACE)!.length; };
+  const node = (depth: number): WktNode | null => {
+    if (depth > MAX_DEPTH) return null;
     space();
-    const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(s.slice(i, i + 64));
-    if (!m) return null;
-    i += m[0].length;
+    const keyword = at(KEYWORD);
+    if (!keyword) return null;
+    i += keyword.length;
     space();
     const open = s[i];
     if (open !== '[' && open !== '(') return null;
     const close = open === '[' ? ']' : ')';
     i++;
-    const n: WktNode = { keyword: m[0].toUpperCase(), values: [], children: [] };
+    const n: WktNode = { keyword: keyword.toUpperCase(), values: [], children: [] };
     for (;;) {
       space();
       if (s[i] === '"') {
@@ -43,20 +54,20 @@ export function parseWkt(text: string): WktNode | null {
         n.values.push(s.slice(i + 1, end));
         i = end + 1;
       } else if (/[-+.\d]/.test(s[i] ?? '')) {
-        const num = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/.exec(s.slice(i));
+        const num = at(NUMBER);
         if (!num) return null;
-        n.values.push(Number(num[0]));
-        i += num[0].length;
+        n.values.push(Number(num));
+        i += num.length;
       } else if (/[A-Za-z]/.test(s[i] ?? '')) {
-        const at = i;
-        const child = node();
+        const start = i;
+        const child = node(depth + 1);
         if (!child) {
-          i = at;
+          i = start;
           // an enumeration such as AXIS["X", EAST]: a bare word
-          const word = /^[A-Za-z_]+/.exec(s.slice(i));
+          const word = at(WORD);
           if (!word) return null;
-          n.values.push(word[0]);
-          i += word[0].length;
+          n.values.push(word);
+          i += word.length;
         } else n.children.push(child);
       } else return null;
       space();
@@ -65,7 +76,7 @@ export function parseWkt(text: string): WktNode | null {
       return null;
     }
   };
-  const root = node();
+  const root = node(0);
   space();
   return root && i === s.length ? root : null;
 }
