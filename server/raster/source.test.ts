@@ -255,6 +255,9 @@ const USER_CRS: Array<[string, string, [number, number]]> = [
   // State Plane-like zones in feet with false eastings (stored in feet in the GeoKeys)
   ['lcc2-nad83-ft', '+proj=lcc +lat_0=43.6666666666667 +lon_0=-120.5 +lat_1=44.3333333333333 +lat_2=46 +x_0=2500000 +y_0=0 +datum=NAD83 +units=ft', [7600000, 700000]],
   ['tmerc-nad83-usft', '+proj=tmerc +lat_0=31 +lon_0=-106.25 +k=0.9999 +x_0=500000.00001016 +y_0=0 +datum=NAD83 +units=us-ft', [1600000, 300000]],
+  ['aea-nad83-usft-negative-y0', '+proj=aea +lat_1=34 +lat_2=40.5 +lat_0=0 +lon_0=-120 +x_0=0 +y_0=-4000000 +datum=NAD83 +units=us-ft', [-300000, 200000]],
+  // a prime meridian other than Greenwich
+  ['lcc1-paris', '+proj=lcc +lat_1=46.8 +lat_0=46.8 +lon_0=0 +k_0=0.99987742 +x_0=600000 +y_0=2200000 +a=6378249.2 +b=6356515 +pm=paris +units=m', [650000, 2210000]],
 ];
 
 test('a user-defined projected CRS is built from its GeoKeys and places pixels where GDAL does', { skip }, async () => {
