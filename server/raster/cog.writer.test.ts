@@ -1,13 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { writeCog, writeCogImage, type CogOptions } from './cog.writer.ts';
 import type { Affine, Crs, Grid } from './types.ts';
 import { InvalidInputError } from '../errors.ts';
-import { gdalInspect, gdalinfo, gdalMissing, gdalSameSrs } from '../../test/gdal.inspect.ts';
+import { gdalInspect, gdalinfo, gdalMissing, gdalSameSrs, gdalToWgs84 } from '../../test/gdal.inspect.ts';
+import { crsFromWkt } from './crs.from.wkt.ts';
+import { projector } from '../../tiles/projection.ts';
 import { makeGeoTiffs, pythonGdalMissing } from '../../test/fixtures/geotiffs.ts';
 import { openRaster } from './source.ts';
 
@@ -257,4 +259,18 @@ test('a user-defined CRS read from a GeoTIFF is written back so GDAL reads the s
     // and our reader reads it back as the same CRS
     assert.equal((await openRaster(out)).grid.crs.proj4, src.grid.crs.proj4);
   }
+  // a CRS built from ArcGIS's .prj of a State Plane zone in feet: GDAL reads the written file in the
+  // CRS it reads the .prj as, and places its corner where we do
+  const prj = join(dir, 'or-north-ft.prj');
+  writeFileSync(prj, 'PROJCS["NAD_1983_StatePlane_Oregon_North_FIPS_3601_Feet_Intl",GEOGCS["GCS_North_American_1983",DATUM["D_North_American_1983",SPHEROID["GRS_1980",6378137.0,298.257222101]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Lambert_Conformal_Conic"],PARAMETER["False_Easting",8202099.737532808],PARAMETER["False_Northing",0.0],PARAMETER["Central_Meridian",-120.5],PARAMETER["Standard_Parallel_1",44.33333333333334],PARAMETER["Standard_Parallel_2",46.0],PARAMETER["Latitude_Of_Origin",43.66666666666666],UNIT["Foot",0.3048]]');
+  const crs = crsFromWkt(readFileSync(prj, 'utf8'), 'or-north-ft.prj');
+  const grid: Grid = { width: 20, height: 20, transform: [7600000, 1.5, 0, 700030, 0, -1.5], crs };
+  const out = join(dir, 'wkt-crs-cog.tif');
+  await writeCog(out, { grid, bands: 1, sampleType: 'float32' }, (w) => [new Float32Array(w.width * w.height).fill(7)]);
+  const ref = join(dir, 'wkt-crs-ref.tif');
+  assert.equal(spawnSync('gdal_translate', ['-q', '-a_srs', prj, out, ref]).status, 0);
+  assert.ok(gdalSameSrs(ref, out), 'GDAL reads the written CRS as the .prj');
+  const [lonLat] = gdalToWgs84(out, [[7600000, 700030]]);
+  const ours = projector(crs, WGS84)(7600000, 700030);
+  assert.ok(Math.abs(ours[0] - lonLat[0]) < 1e-8 && Math.abs(ours[1] - lonLat[1]) < 1e-8, `${ours} vs GDAL ${lonLat}`);
 });
