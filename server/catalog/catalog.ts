@@ -64,7 +64,7 @@ const SCAN_DEPTH = 3;
  * A file's version: size and mtime. The jobs layer compares it with what the catalog recorded
  * (server/jobs/units.ts fileVersion), so both take it from here.
  */
-// (plus its world file and .prj, when georeferenced by them: sidecarVersion)
+// (plus its world file and .prj when it has a world file: sidecarVersion)
 export function versionFromStat(s: { size: number; mtimeMs: number }): string {
   return `${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
 }

@@ -1,8 +1,9 @@
 /**
  * How a TIFF's samples map to colours (PhotometricInterpretation), and the two conversions the
- * reader makes: a palette's indices to RGB (as gdal_translate -expand rgb), and YCbCr to RGB. Aerial orthophotos are often JPEG-compressed in YCbCr (GDAL's
- * COMPRESS=JPEG PHOTOMETRIC=YCBCR, the usual setting for RGB COGs); geotiff.js's JPEG decoder
- * hands back the Y, Cb and Cr planes unconverted, so without this the model would see luma as red.
+ * reader makes: a palette's indices to RGB (as gdal_translate -expand rgb), and YCbCr to RGB.
+ * Aerial orthophotos are often JPEG-compressed in YCbCr (GDAL's COMPRESS=JPEG PHOTOMETRIC=YCBCR,
+ * the usual setting for RGB COGs); geotiff.js's JPEG decoder hands back the Y, Cb and Cr planes
+ * unconverted, so without this the model would see luma as red.
  */
 
 export type Photometric = 'miniswhite' | 'minisblack' | 'rgb' | 'palette' | 'mask' | 'cmyk' | 'ycbcr' | 'cielab' | 'other';

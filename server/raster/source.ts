@@ -20,7 +20,7 @@ import { compressionName, decodable, sampleTypeOf, type RasterLevelInfo, type Ra
 import { affineMapping, resampleBlock, type PixelBlock, type PixelMapping, type Resampling } from './resample.ts';
 import { approxTransform } from '../../tiles/approx.transform.ts';
 import type { Affine, Crs, Grid, RasterImage, SampleType, Window } from './types.ts';
-import { auxXmlOf, parseWorldFile, prjOf, sidecarVersion, srsOfAuxXml, worldFileOf } from './world.file.ts';
+import { auxXmlOf, overviewVersion, parseWorldFile, prjOf, sidecarVersion, srsOfAuxXml, worldFileOf } from './world.file.ts';
 import { crsFromWkt } from './crs.from.wkt.ts';
 
 export type { RasterMetadata } from './metadata.ts';
@@ -734,8 +734,8 @@ export async function openRaster(path: string): Promise<RasterSource> {
     throw new UnreadableRasterError(`${basename(path)}: no such file`, { reason: 'missing' });
   }
   if (!info.isFile()) throw new UnreadableRasterError(`${basename(path)}: not a file`, { reason: 'not-a-file' });
-  // a world file or .prj edited beside the TIFF changes what it opens as
-  const key = `${path}\0${info.size}\0${info.mtimeMs}\0${sidecarVersion(path)}`;
+  // a world file, .prj or .ovr made or edited beside the TIFF changes what it opens as
+  const key = `${path}\0${info.size}\0${info.mtimeMs}\0${sidecarVersion(path)}${overviewVersion(path)}`;
   let pending = cache.get(key);
   if (pending) {
     cache.delete(key);

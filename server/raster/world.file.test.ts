@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseWorldFile, prjOf, sidecarVersion, srsOfAuxXml, worldFileOf } from './world.file.ts';
+import { overviewVersion, parseWorldFile, prjOf, sidecarVersion, srsOfAuxXml, worldFileOf } from './world.file.ts';
 import { epsgFromWkt } from './crs.from.wkt.ts';
 
 const esriUtm = (name: string, cm: number, fn = 0, unit = 1) =>
@@ -25,19 +25,33 @@ test('sidecars are found by GDAL\'s names, and editing one changes the raster\'s
     writeFileSync(tif, 'x');
     assert.equal(worldFileOf(tif), null);
     assert.equal(sidecarVersion(tif), '');
+    // without a world file, the side files GIS tools rewrite (QGIS's statistics) change nothing
+    writeFileSync(join(dir, 'ortho.prj'), esriUtm('WGS_1984_UTM_Zone_10N', -123));
+    writeFileSync(`${tif}.aux.xml`, '<PAMDataset/>');
+    assert.equal(sidecarVersion(tif), '');
+    rmSync(join(dir, 'ortho.prj'));
     writeFileSync(join(dir, 'ortho.TFW'), '1\n0\n0\n-1\n0\n0\n');
     assert.equal(worldFileOf(tif), join(dir, 'ortho.TFW'));
     assert.equal(worldFileOf(join(dir, 'ortho.tiff')), join(dir, 'ortho.TFW'), '.tiff: .tfw too');
     writeFileSync(join(dir, 'scan.jpg.tif'), 'x');
     writeFileSync(join(dir, 'scan.jpg.tifw'), '1\n0\n0\n-1\n0\n0\n');
     assert.equal(worldFileOf(join(dir, 'scan.jpg.tif')), join(dir, 'scan.jpg.tifw'));
+    // with one: the world file and the .aux.xml holding the CRS, then the .prj instead
+    const withAux = sidecarVersion(tif);
+    assert.equal(withAux.split('_').length, 3);
     writeFileSync(join(dir, 'ortho.prj'), esriUtm('WGS_1984_UTM_Zone_10N', -123));
     assert.equal(prjOf(tif), join(dir, 'ortho.prj'));
     const before = sidecarVersion(tif);
-    assert.notEqual(before, '');
+    assert.notEqual(before, withAux);
     const later = new Date(Date.now() + 5000);
     utimesSync(join(dir, 'ortho.prj'), later, later);
     assert.notEqual(sidecarVersion(tif), before);
+    // overviews change what opens, not the version
+    assert.equal(overviewVersion(tif), '');
+    const withoutOvr = sidecarVersion(tif);
+    writeFileSync(`${tif}.ovr`, 'x');
+    assert.notEqual(overviewVersion(tif), '');
+    assert.equal(sidecarVersion(tif), withoutOvr);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -51,19 +51,29 @@ export function srsOfAuxXml(xml: string): string | null {
 }
 
 /**
- * What changes a raster from outside its file: its world file, .prj, .aux.xml and external overviews (.ovr), as a
- * version suffix (empty when there are none), so caches keyed by the file's version see an edit.
+ * What changes where a raster lies from outside its file: the world file and the .prj (or the
+ * .aux.xml, without a .prj) beside a TIFF georeferenced by them, as a version suffix. Empty without
+ * a world file: a GeoTIFF's version must not change when QGIS rewrites its .aux.xml statistics,
+ * which would throw away its computed canopy heights.
  */
 export function sidecarVersion(path: string): string {
-  let v = '';
-  for (const p of [worldFileOf(path), prjOf(path), auxXmlOf(path), existsSync(`${path}.ovr`) ? `${path}.ovr` : null]) {
-    if (!p) continue;
-    try {
-      const s = statSync(p);
-      v += `_${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
-    } catch {
-      // gone between the lookup and the stat: as if absent
-    }
+  const world = worldFileOf(path);
+  if (!world) return '';
+  const prj = prjOf(path);
+  return statVersion(world) + statVersion(prj ?? auxXmlOf(path));
+}
+
+/** External overviews (<file>.ovr) as a version suffix: what the reader opens changes with them, the pixels do not. */
+export function overviewVersion(path: string): string {
+  return statVersion(`${path}.ovr`);
+}
+
+function statVersion(p: string | null): string {
+  if (!p) return '';
+  try {
+    const s = statSync(p);
+    return `_${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
+  } catch {
+    return ''; // absent, or gone between the lookup and the stat
   }
-  return v;
 }
