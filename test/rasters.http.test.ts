@@ -294,7 +294,7 @@ test('uploads: raw and multipart are registered; bad files are 422 with the reas
 
   const expectations: Array<[string, RegExp]> = [
     [bad.notTiff, /not a TIFF/], [bad.corrupt, /corrupt|not a TIFF/], [bad.truncated, /truncated/], [bad.absurd, /absurd/],
-    [bad.noGeo, /georeferenc/], [bad.userCrs, /user-defined CRS/],
+    [bad.noGeo, /not georeferenced\); give a GeoTIFF, or put the TIFF in the data folder with its world file \(\.tfw\) and \.prj beside it/], [bad.userCrs, /user-defined CRS/],
   ];
   for (const [file, why] of expectations) {
     const r = await upload('bad.tif', file);

@@ -178,7 +178,8 @@ async function scalingOf(image: GeoTIFFImage, sampleIndices: number[]): Promise<
  */
 function worldFileGeoreferencing(path: string): { transform: Affine; crs: Crs } {
   const world = worldFileOf(path);
-  if (!world) throw new UnreadableRasterError(`${basename(path)}: the TIFF has no GeoKeys (not georeferenced)`, { reason: 'no-georeferencing' });
+  // an upload arrives alone: its world file can only sit beside it in the data folder
+  if (!world) throw new UnreadableRasterError(`${basename(path)}: the TIFF has no GeoKeys (not georeferenced); give a GeoTIFF, or put the TIFF in the data folder with its world file (.tfw) and .prj beside it`, { reason: 'no-georeferencing' });
   const refuse = (why: string, srs: string) => new UnreadableRasterError(
     `${basename(path)}: the TIFF has no GeoKeys and its world file ${basename(world)} ${why}: make a GeoTIFF of it with gdal_translate -of GTiff -a_srs ${srs} ${basename(path)} out.tif`,
     { reason: 'no-georeferencing' },
