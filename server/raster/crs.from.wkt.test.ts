@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crsFromWkt, epsgFromWkt, parseWkt } from './crs.from.wkt.ts';
-import { crsFromEpsg, projector, WGS84 } from '../../tiles/projection.ts';
+import { crsFromEpsg, crsFromProj4, projector, WGS84 } from '../../tiles/projection.ts';
 import { UnreadableRasterError } from '../errors.ts';
 
 const esriUtm = (name: string, cm: number, fn = 0, unit = 1) =>
@@ -52,6 +52,14 @@ test('a .prj naming no EPSG code is built from its parameters: it projects as th
   const ft = same('PROJCS["NAD_1983_HARN_StatePlane_Oregon_North_FIPS_3601_Feet_Intl",GEOGCS["GCS_North_American_1983_HARN",DATUM["D_North_American_1983_HARN",SPHEROID["GRS_1980",6378137.0,298.257222101]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Lambert_Conformal_Conic"],PARAMETER["False_Easting",8202099.737532808],PARAMETER["False_Northing",0.0],PARAMETER["Central_Meridian",-120.5],PARAMETER["Standard_Parallel_1",44.33333333333334],PARAMETER["Standard_Parallel_2",46.0],PARAMETER["Latitude_Of_Origin",43.66666666666666],UNIT["Foot",0.3048]]', 2913, [[-122.3, 45.2], [-119, 46]]);
   assert.equal(ft.units, 'ft');
   same('PROJCS["ETRS_1989_LAEA",GEOGCS["GCS_ETRS_1989",DATUM["D_ETRS_1989",SPHEROID["GRS_1980",6378137.0,298.257222101]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Lambert_Azimuthal_Equal_Area"],PARAMETER["False_Easting",4321000.0],PARAMETER["False_Northing",3210000.0],PARAMETER["Central_Meridian",10.0],PARAMETER["Latitude_Of_Origin",52.0],UNIT["Meter",1.0]]', 3035, [[10, 52], [2, 48]]);
+  // ESRI's one-parallel Lambert conic (NTF Lambert II étendu's projection on its ellipsoid, Greenwich
+  // longitudes): the parallel repeated as Standard_Parallel_2, the scale is what makes it 1SP
+  const lcc1 = crsFromWkt('PROJCS["Lambert_II_1SP",GEOGCS["GCS_Clarke_1880_IGN",DATUM["D_Clarke_1880_IGN",SPHEROID["Clarke_1880_IGN",6378249.2,293.4660212936269]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Lambert_Conformal_Conic"],PARAMETER["False_Easting",600000.0],PARAMETER["False_Northing",2200000.0],PARAMETER["Central_Meridian",2.337229166666667],PARAMETER["Standard_Parallel_1",46.8],PARAMETER["Standard_Parallel_2",46.8],PARAMETER["Scale_Factor",0.99987742],PARAMETER["Latitude_Of_Origin",46.8],UNIT["Meter",1.0]]', 'lcc1.prj');
+  const reference = crsFromProj4('+proj=lcc +lat_1=46.8 +lat_0=46.8 +lon_0=2.337229166666667 +k_0=0.99987742 +x_0=600000 +y_0=2200000 +a=6378249.2 +rf=293.4660212936269 +units=m +no_defs');
+  for (const p of [[2.3, 48.85], [-1.5, 43.5]] as Array<[number, number]>) {
+    const [x1, y1] = projector(WGS84, lcc1)(...p), [x2, y2] = projector(WGS84, reference)(...p);
+    assert.ok(Math.hypot(x1 - x2, y1 - y2) < 1e-3, `LCC 1SP at ${p}: ${x1},${y1} vs ${x2},${y2}`);
+  }
   const rd = crsFromWkt('PROJCS["RD_on_Bessel",GEOGCS["GCS_Bessel_1841",DATUM["D_Bessel_1841",SPHEROID["Bessel_1841",6377397.155,299.1528128]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Double_Stereographic"],PARAMETER["False_Easting",155000.0],PARAMETER["False_Northing",463000.0],PARAMETER["Central_Meridian",5.38763888888889],PARAMETER["Scale_Factor",0.9999079],PARAMETER["Latitude_Of_Origin",52.15616055555555],UNIT["Meter",1.0]]', 'rd.prj');
   // the projection's own origin maps to its false origin
   const [x, y] = projector(crsFromEpsg(4326), rd)(5.38763888888889, 52.15616055555555);

@@ -128,8 +128,9 @@ export function epsgFromWkt(text: string): { epsg: number } | { epsg: null; reas
 const METHODS: Record<string, number | ((params: Map<string, number>) => number)> = {
   transverse_mercator: 1, gauss_kruger: 1,
   mercator: 7, mercator_1sp: 7, mercator_2sp: 7,
-  // ESRI writes both conic variants as Lambert_Conformal_Conic: two parallels make it the 2SP one
-  lambert_conformal_conic: (p) => (p.has('standard_parallel_2') ? 8 : 9), lambert_conformal_conic_2sp: 8, lambert_conformal_conic_1sp: 9,
+  // ESRI writes both conic variants as Lambert_Conformal_Conic: a scale other than 1 makes it the
+  // 1SP one (ESRI may repeat its parallel as Standard_Parallel_2), two parallels the 2SP one
+  lambert_conformal_conic: (p) => ((p.get('scale_factor') ?? 1) !== 1 || !p.has('standard_parallel_2') ? 9 : 8), lambert_conformal_conic_2sp: 8, lambert_conformal_conic_1sp: 9,
   lambert_azimuthal_equal_area: 10,
   albers: 11, albers_conic_equal_area: 11,
   double_stereographic: 16, oblique_stereographic: 16,
