@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { ConflictError, InvalidInputError, NotFoundError, UnreadableRasterError } from '../errors.ts';
 import { evictRaster, openRaster, type RasterSource } from '../raster/source.ts';
 import type { RasterMetadata } from '../raster/metadata.ts';
-import { sidecarVersion } from '../raster/world.file.ts';
+import { fileVersion } from '../raster/file.version.ts';
 import { assertValidId, isInside, slugFromFilename, uniqueId } from './ids.ts';
 import { streamToFile } from './upload.ts';
 
@@ -59,19 +59,6 @@ export interface RegisterOptions {
 const TIFF_EXT = /\.tiff?$/i;
 /** How deep the data folder scan descends. */
 const SCAN_DEPTH = 3;
-
-/**
- * A file's version: size and mtime. The jobs layer compares it with what the catalog recorded
- * (server/jobs/units.ts fileVersion), so both take it from here.
- */
-// (plus its world file and .prj when it has a world file: sidecarVersion)
-export function versionFromStat(s: { size: number; mtimeMs: number }): string {
-  return `${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
-}
-
-async function versionOf(path: string): Promise<string> {
-  return versionFromStat(await stat(path)) + sidecarVersion(path);
-}
 
 function roleFor(path: string, metadata: RasterMetadata, requested?: RasterRole): RasterRole {
   if (requested) return requested;
@@ -177,7 +164,9 @@ export class Catalog {
 
   private async add(path: string, opts: RegisterOptions & { id: string }, origin: CatalogEntry['origin']): Promise<CatalogEntry> {
     const source = await openRaster(path);
-    const version = await versionOf(path);
+    // the jobs layer compares it with fileVersion now, to tell a replaced raster
+    const version = fileVersion(path);
+    if (version === null) throw new UnreadableRasterError(`${basename(path)}: no such file`, { reason: 'missing' });
     const entry: CatalogEntry = {
       id: opts.id,
       name: basename(path),
@@ -253,7 +242,7 @@ export class Catalog {
     const entry = this.get(id);
     const seen = this.verified.get(id);
     if (seen && seen.version === entry.version && Date.now() - seen.at < (this.options.recheckMs ?? 1000)) return seen.source;
-    const version = await versionOf(entry.path).catch(() => null);
+    const version = fileVersion(entry.path);
     if (version === null) throw new NotFoundError(`raster '${id}' is no longer on disk`, { id });
     if (version !== entry.version) {
       await this.add(entry.path, { id, role: entry.role, sourceId: entry.sourceId }, entry.origin);

@@ -28,13 +28,14 @@ import { RegionStatsAccumulator, type RegionStatistics } from '../features/stats
 import { writeFileAtomic, type WorkQueue, type WorkUnit } from './queue.ts';
 import { OUTPUT_FILES, type ForestMapRequest, type OutputName } from './process.forest-map.ts';
 import {
-  blocksTouching, chmUnit, defaultResources, fileVersion, readTreesUnit, treesHalo, treesUnit, unitKindConcurrency,
+  blocksTouching, chmUnit, defaultResources, readTreesUnit, treesHalo, treesUnit, unitKindConcurrency,
   type RasterRef, type UnitContext, type UnitSpec,
 } from './units.ts';
 import { GeoJsonFileWriter } from './geojson.export.ts';
 import { detectionPool } from '../trees/detect.pool.ts';
 import { treeFeatureBuilder } from '../features/geojson.ts';
 import { treeCount, treeId, unpackCrown, unpackTree, type PackedTrees } from '../trees/packed.ts';
+import { fileVersion } from '../raster/file.version.ts';
 
 export { fileVersion };
 

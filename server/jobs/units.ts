@@ -24,10 +24,10 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { availableParallelism } from 'node:os';
-import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import type { Grid, Window } from '../raster/types.ts';
 import { openRaster, type RasterSource } from '../raster/source.ts';
-import { sidecarVersion } from '../raster/world.file.ts';
+import { fileVersion } from '../raster/file.version.ts';
 import { resolveModel } from '../model/registry.ts';
 import { modelKeyOf, type LoadedManifest } from '../model/manifest.ts';
 import { streamChmBlock, chmGridOf } from '../chm/block.ts';
@@ -37,7 +37,6 @@ import { fromPackedBytes, packedBytes, packedLayout, packTrees, type PackedLayou
 import type { TreeStore } from '../trees/store.ts';
 import { canonicalTreeOptions, treeOptionsOf, type TreeOptionsSpec, type TreeStoreSource } from '../trees/service.ts';
 import { CancelledError, ConflictError } from '../errors.ts';
-import { versionFromStat } from '../catalog/catalog.ts';
 import { hashOf, writeFileAtomic, type WorkUnit } from './queue.ts';
 import type { TreeDetectionInputs } from './process.forest-map.ts';
 
@@ -169,14 +168,6 @@ export function readTreesUnit(path: string): TreesUnitOutput {
   return { trees, ...(header.from ? { from: header.from } : {}) };
 }
 
-/** The catalog's version of a file now (null when it is gone), so a job can tell that it was replaced. */
-export function fileVersion(path: string): string | null {
-  try {
-    return versionFromStat(statSync(path)) + sidecarVersion(path);
-  } catch {
-    return null;
-  }
-}
 
 // ---- reading the CHM a trees unit needs
 

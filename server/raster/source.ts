@@ -20,7 +20,8 @@ import { compressionName, decodable, sampleTypeOf, type RasterLevelInfo, type Ra
 import { affineMapping, resampleBlock, type PixelBlock, type PixelMapping, type Resampling } from './resample.ts';
 import { approxTransform } from '../../tiles/approx.transform.ts';
 import type { Affine, Crs, Grid, RasterImage, SampleType, Window } from './types.ts';
-import { auxXmlOf, overviewVersion, parseWorldFile, prjOf, sidecarVersion, srsOfAuxXml, worldFileOf } from './world.file.ts';
+import { auxXmlOf, parseWorldFile, prjOf, srsOfAuxXml, worldFileOf } from './world.file.ts';
+import { overviewVersion, sidecarVersion } from './file.version.ts';
 import { crsFromWkt } from './crs.from.wkt.ts';
 
 export type { RasterMetadata } from './metadata.ts';
@@ -644,7 +645,6 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     const level = await overviewLevel(img, fileSize);
     if (level) levels.push(level);
   }
-  levels.sort((a, b) => b.width - a.width);
   for (const m of masks) {
     const level = levels.find((l) => l.width === m.getWidth() && l.height === m.getHeight() && !l.mask);
     if (level) level.mask = m;
@@ -689,6 +689,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
       ovrTiff = null;
     }
   }
+  // finest first; the full resolution stays levels[0], as it was pushed first
   levels.sort((a, b) => b.width - a.width);
   const fd = main.getFileDirectory();
   const tiled = fd.hasTag('TileWidth' as any);

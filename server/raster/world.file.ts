@@ -4,7 +4,7 @@
  * older orthophoto deliveries write them. GDAL reads the world file of a TIFF without GeoKeys; so
  * do we. The world file's parsing is pure; the lookups beside a file follow it.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Affine } from './types.ts';
 
 /**
@@ -19,10 +19,12 @@ export function parseWorldFile(text: string): Affine {
   return [c - a / 2 - b / 2, a, b, f - d / 2 - e / 2, d, e];
 }
 
+/** The path without its extension. */
+const stemOf = (path: string) => path.replace(/\.[^./\\]*$/, '');
+
 /** The world file beside a raster (the names GDAL tries, lower or upper case), or null. */
 export function worldFileOf(path: string): string | null {
-  const stem = path.replace(/\.[^./\\]*$/, '');
-  const ext = /\.[^./\\]*$/.exec(path)?.[0] ?? '';
+  const stem = stemOf(path), ext = path.slice(stem.length);
   // GDAL's order: the extension's first and last letters and a "w" (.tif: .tfw; .jpg: .jgw), the
   // extension and a "w", then .wld
   const names = [`${ext.slice(0, 2)}${ext.slice(-1)}w`, `${ext}w`, '.wld'];
@@ -32,7 +34,7 @@ export function worldFileOf(path: string): string | null {
 
 /** The .prj beside a raster, or null. */
 export function prjOf(path: string): string | null {
-  const stem = path.replace(/\.[^./\\]*$/, '');
+  const stem = stemOf(path);
   for (const e of ['.prj', '.PRJ']) if (existsSync(stem + e)) return stem + e;
   return null;
 }
@@ -48,32 +50,4 @@ export function srsOfAuxXml(xml: string): string | null {
   if (!m) return null;
   const text = m[1].replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&').trim();
   return text || null;
-}
-
-/**
- * What changes where a raster lies from outside its file: the world file and the .prj (or the
- * .aux.xml, without a .prj) beside a TIFF georeferenced by them, as a version suffix. Empty without
- * a world file: a GeoTIFF's version must not change when QGIS rewrites its .aux.xml statistics,
- * which would throw away its computed canopy heights.
- */
-export function sidecarVersion(path: string): string {
-  const world = worldFileOf(path);
-  if (!world) return '';
-  const prj = prjOf(path);
-  return statVersion(world) + statVersion(prj ?? auxXmlOf(path));
-}
-
-/** External overviews (<file>.ovr) as a version suffix: what the reader opens changes with them, the pixels do not. */
-export function overviewVersion(path: string): string {
-  return statVersion(`${path}.ovr`);
-}
-
-function statVersion(p: string | null): string {
-  if (!p) return '';
-  try {
-    const s = statSync(p);
-    return `_${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
-  } catch {
-    return ''; // absent, or gone between the lookup and the stat
-  }
 }

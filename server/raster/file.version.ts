@@ -1,0 +1,47 @@
+/**
+ * A raster file's version: what caches, catalog entries and job units are keyed by, so that a file
+ * replaced on disk is never answered from work done on the old one. Its size and mtime, plus the
+ * world file and CRS file of a raster georeferenced by them (world.file.ts).
+ */
+import { statSync } from 'node:fs';
+import { auxXmlOf, prjOf, worldFileOf } from './world.file.ts';
+
+function versionFromStat(s: { size: number; mtimeMs: number }): string {
+  return `${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
+}
+
+/** The version of the raster file at `path` now, or null when it is gone. */
+export function fileVersion(path: string): string | null {
+  try {
+    return versionFromStat(statSync(path)) + sidecarVersion(path);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What changes where a raster lies from outside its file: the world file and the .prj (or the
+ * .aux.xml, without a .prj) beside a TIFF georeferenced by them, as a version suffix. Empty without
+ * a world file: a GeoTIFF's version must not change when QGIS rewrites its .aux.xml statistics,
+ * which would throw away its computed canopy heights.
+ */
+export function sidecarVersion(path: string): string {
+  const world = worldFileOf(path);
+  if (!world) return '';
+  const prj = prjOf(path);
+  return statVersion(world) + statVersion(prj ?? auxXmlOf(path));
+}
+
+/** External overviews (<file>.ovr) as a version suffix: what the reader opens changes with them, the pixels do not. */
+export function overviewVersion(path: string): string {
+  return statVersion(`${path}.ovr`);
+}
+
+function statVersion(p: string | null): string {
+  if (!p) return '';
+  try {
+    return `_${versionFromStat(statSync(p))}`;
+  } catch {
+    return ''; // absent, or gone between the lookup and the stat
+  }
+}
