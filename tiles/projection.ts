@@ -79,7 +79,7 @@ export function sameCrs(a: Crs, b: Crs): boolean {
 }
 
 /** Metres per unit of a CRS's linear axes (degrees: metres per degree at the equator). */
-export function metresPerUnit(crs: Crs): number {
+export function metresPerUnit(crs: Pick<Crs, 'units'>): number {
   switch (crs.units) {
     case 'ft': return 0.3048;
     case 'us-ft': return 1200 / 3937;

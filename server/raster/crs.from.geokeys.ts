@@ -5,10 +5,11 @@
  * a clear reason rather than guessed.
  */
 import { UnreadableRasterError } from '../errors.ts';
-import { tryCrsFromEpsg } from '../../tiles/projection.ts';
+import { metresPerUnit, tryCrsFromEpsg } from '../../tiles/projection.ts';
 import type { Crs, UserDefinedGeoKeys } from './types.ts';
 
-const USER_DEFINED = 32767;
+/** The GeoKey code of a user-defined CRS, projection or geographic CRS. */
+export const USER_DEFINED = 32767;
 
 type Keys = Record<string, unknown>;
 
@@ -46,7 +47,12 @@ const ASCII_KEY_IDS: Record<string, number> = { GTCitationGeoKey: 1026, GeogCita
 const DOUBLE_KEYS = new Set([2057, 2058, 2059, 2061, ...Array.from({ length: 18 }, (_, i) => 3078 + i)]);
 
 const LINEAR_UNITS: Record<number, Crs['units']> = { 9001: 'm', 9002: 'ft', 9003: 'us-ft' };
-const LINEAR_UNIT_METRES: Record<Crs['units'], number> = { m: 1, ft: 0.3048, 'us-ft': 1200 / 3937, degree: 1 };
+
+/** The GeoTIFF code (ProjLinearUnitsGeoKey) of a linear unit this reader builds, by its length in metres; null for others. */
+export function linearUnitCode(metres: number): number | null {
+  for (const [code, units] of Object.entries(LINEAR_UNITS)) if (Math.abs(metresPerUnit({ units }) - metres) < 1e-12) return Number(code);
+  return null;
+}
 const PROJ4_UNITS: Record<Crs['units'], string> = { m: 'm', ft: 'ft', 'us-ft': 'us-ft', degree: 'degrees' };
 
 /** Coordinate transformation codes (ProjCoordTransGeoKey) -> proj4 projection parameters. */
@@ -85,7 +91,7 @@ function userDefinedCrs(keys: Keys, file: string, projected: boolean): Crs {
   const transform = typeof ct === 'number' ? TRANSFORMS[ct] : undefined;
   if (!transform) throw refuse(`projection method ${typeof ct === 'number' ? ct : '(none given)'} is not one this reader builds (${Object.values(TRANSFORMS).map((t) => t.name).join(', ')})`);
   // false eastings and northings are in the CRS's linear unit (GeoTIFF 1.1), proj4's +x_0/+y_0 in metres
-  const toMetres = LINEAR_UNIT_METRES[units];
+  const toMetres = metresPerUnit({ units });
   const param = (name: string, fallback?: string): number => {
     for (const n of [name, fallback]) {
       const v = n === undefined ? undefined : keys[`Proj${n}GeoKey`];

@@ -6,11 +6,9 @@
  * feet, national grids and custom projections of county orthophotos come this way.
  */
 import { UnreadableRasterError } from '../errors.ts';
-import { crsFromGeoKeys } from './crs.from.geokeys.ts';
+import { crsFromGeoKeys, linearUnitCode, USER_DEFINED } from './crs.from.geokeys.ts';
 import { tryCrsFromEpsg } from '../../tiles/projection.ts';
 import type { Crs } from './types.ts';
-
-const USER_DEFINED = 32767;
 
 /** A WKT node: its keyword, its quoted strings and numbers, and its child nodes, in order. */
 export interface WktNode {
@@ -83,9 +81,11 @@ export function parseWkt(text: string): WktNode | null {
 
 const child = (n: WktNode, keyword: string) => n.children.find((c) => c.keyword === keyword);
 
-function parameter(n: WktNode, name: string): number | null {
-  const p = n.children.find((c) => c.keyword === 'PARAMETER' && String(c.values[0]).toLowerCase() === name.toLowerCase());
-  return p && typeof p.values[1] === 'number' ? p.values[1] : null;
+/** A projection's PARAMETER nodes by lower-case name. */
+function parametersOf(n: WktNode): Map<string, number> {
+  const params = new Map<string, number>();
+  for (const p of n.children) if (p.keyword === 'PARAMETER' && typeof p.values[1] === 'number') params.set(String(p.values[0]).toLowerCase(), p.values[1]);
+  return params;
 }
 
 // ESRI's names of UTM zones by datum: EPSG code of zone 1 north, of zone 1 south, and the zones it defines
@@ -103,7 +103,10 @@ const UTM_DATUMS: Record<string, { north: number; south: number | null; zones: [
  */
 export function epsgFromWkt(text: string): { epsg: number } | { epsg: null; reason: string } {
   const root = parseWkt(text);
-  if (!root) return { epsg: null, reason: 'it is not WKT' };
+  return root ? epsgOfTree(root) : { epsg: null, reason: 'it is not WKT' };
+}
+
+function epsgOfTree(root: WktNode): { epsg: number } | { epsg: null; reason: string } {
   const code = epsgOf(root);
   if (code !== null) return { epsg: code };
   const name = String(root.values[0] ?? '');
@@ -114,15 +117,14 @@ export function epsgFromWkt(text: string): { epsg: number } | { epsg: null; reas
     const datum = UTM_DATUMS[utm[1]], zone = Number(utm[2]), south = utm[3] === 'S';
     const base = south ? datum.south : datum.north;
     if (base === null || zone < datum.zones[0] || zone > datum.zones[1]) return { epsg: null, reason: `${name} has no EPSG code` };
-    const unit = child(root, 'UNIT');
-    const ok = parameter(root, 'Central_Meridian') === zone * 6 - 183 && parameter(root, 'Scale_Factor') === 0.9996
-      && parameter(root, 'False_Easting') === 500000 && parameter(root, 'False_Northing') === (south ? 10000000 : 0)
+    const unit = child(root, 'UNIT'), p = parametersOf(root);
+    const ok = p.get('central_meridian') === zone * 6 - 183 && p.get('scale_factor') === 0.9996
+      && p.get('false_easting') === 500000 && p.get('false_northing') === (south ? 10000000 : 0)
       && (!unit || unit.values[1] === 1);
     return ok ? { epsg: base + zone - 1 } : { epsg: null, reason: `its parameters are not those of ${name}` };
   }
   return { epsg: null, reason: `${root.keyword} "${name.slice(0, 80)}" names no EPSG code` };
 }
-
 
 /** ESRI's (and GDAL's WKT1) projection names -> GeoTIFF coordinate transformation codes. */
 const METHODS: Record<string, number | ((params: Map<string, number>) => number)> = {
@@ -151,14 +153,6 @@ const GEOGRAPHIC: Record<string, number> = {
   GCS_GDA_1994: 4283, GCS_GDA2020: 7844, GCS_NAD_1983_2011: 6318, GCS_North_American_1983_HARN: 4152, GCS_North_American_1983_CSRS: 4617,
 };
 
-/** Linear units by their factor to metres -> GeoTIFF unit codes. */
-function linearUnit(metres: number): number | null {
-  if (Math.abs(metres - 1) < 1e-12) return 9001;
-  if (Math.abs(metres - 0.3048) < 1e-12) return 9002;
-  if (Math.abs(metres - 1200 / 3937) < 1e-12) return 9003;
-  return null;
-}
-
 /** A node's own EPSG code (AUTHORITY in WKT1, ID in WKT2), or null. */
 function epsgOf(n: WktNode): number | null {
   const auth = child(n, 'AUTHORITY') ?? child(n, 'ID');
@@ -172,11 +166,11 @@ function epsgOf(n: WktNode): number | null {
  */
 export function crsFromWkt(text: string, file: string): Crs {
   const refuse = (why: string) => new UnreadableRasterError(`${file}: ${why}`, { reason: 'user-defined-crs' });
-  const id = epsgFromWkt(text);
-  const known = id.epsg === null ? null : tryCrsFromEpsg(id.epsg);
-  if (known) return known;
   const root = parseWkt(text);
   if (!root) throw refuse('it is not WKT');
+  const id = epsgOfTree(root);
+  const known = id.epsg === null ? null : tryCrsFromEpsg(id.epsg);
+  if (known) return known;
   const geog = root.keyword === 'GEOGCS' ? root : root.keyword === 'PROJCS' ? child(root, 'GEOGCS') : undefined;
   if (!geog) throw refuse(`a ${root.keyword} is not a CRS this reader builds (PROJCS or GEOGCS)`);
   const keys: Record<string, unknown> = { GTModelTypeGeoKey: root === geog ? 2 : 1, GTRasterTypeGeoKey: 1 };
@@ -198,12 +192,11 @@ export function crsFromWkt(text: string, file: string): Crs {
 
   const name = String(root.values[0] ?? '');
   const method = String(child(root, 'PROJECTION')?.values[0] ?? '');
-  const params = new Map<string, number>();
-  for (const p of root.children) if (p.keyword === 'PARAMETER' && typeof p.values[1] === 'number') params.set(String(p.values[0]).toLowerCase(), p.values[1]);
+  const params = parametersOf(root);
   const code = METHODS[method.toLowerCase()];
   if (code === undefined) throw refuse(`its projection ${method || '(none)'} is not one this reader builds (transverse Mercator, Mercator, Lambert conformal conic, Lambert azimuthal equal-area, Albers, oblique stereographic)`);
   const unit = child(root, 'UNIT');
-  const unitCode = linearUnit(unit ? Number(unit.values[1]) : 1);
+  const unitCode = linearUnitCode(unit ? Number(unit.values[1]) : 1);
   if (unitCode === null) throw refuse(`its linear unit ${String(unit?.values[0])} (${String(unit?.values[1])} m) is not metres or feet`);
   Object.assign(keys, { ProjectedCSTypeGeoKey: USER_DEFINED, ProjectionGeoKey: USER_DEFINED, PCSCitationGeoKey: name, ProjCoordTransGeoKey: typeof code === 'function' ? code(params) : code, ProjLinearUnitsGeoKey: unitCode });
   for (const [p, v] of params) {
