@@ -1,10 +1,12 @@
 /**
  * A raster file's version: what caches, catalog entries and job units are keyed by, so that a file
  * replaced on disk is never answered from work done on the old one. Its size and mtime, plus the
- * world file and CRS file of a raster georeferenced by them (world.file.ts).
+ * world file and CRS file of a raster georeferenced by them (world.file.ts) and the band values
+ * its .aux.xml states (pam.ts).
  */
 import { statSync } from 'node:fs';
-import { auxXmlOf, prjOf, worldFileOf } from './world.file.ts';
+import { prjOf, worldFileOf } from './world.file.ts';
+import { auxXmlOf, pamVersion } from './pam.ts';
 
 function versionFromStat(s: { size: number; mtimeMs: number }): string {
   return `${s.size.toString(36)}-${Math.round(s.mtimeMs).toString(36)}`;
@@ -20,16 +22,15 @@ export function fileVersion(path: string): string | null {
 }
 
 /**
- * What changes where a raster lies from outside its file: the world file and the .prj (or the
- * .aux.xml, without a .prj) beside a TIFF georeferenced by them, as a version suffix. Empty without
- * a world file: a GeoTIFF's version must not change when QGIS rewrites its .aux.xml statistics,
- * which would throw away its computed canopy heights.
+ * What changes a raster from outside its file, as a version suffix: the world file and the .prj
+ * (or the .aux.xml, without a .prj) beside a TIFF georeferenced by them, and the nodata, scale and
+ * offset an .aux.xml states. Not the .aux.xml as a whole: QGIS rewrites a GeoTIFF's statistics
+ * there, and that must not throw away its computed canopy heights.
  */
 export function sidecarVersion(path: string): string {
   const world = worldFileOf(path);
-  if (!world) return '';
-  const prj = prjOf(path);
-  return statVersion(world) + statVersion(prj ?? auxXmlOf(path));
+  const georef = world ? statVersion(world) + statVersion(prjOf(path) ?? auxXmlOf(path)) : '';
+  return georef + pamVersion(path);
 }
 
 /** External overviews (<file>.ovr) as a version suffix: what the reader opens changes with them, the pixels do not. */

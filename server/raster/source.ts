@@ -20,7 +20,8 @@ import { compressionName, decodable, sampleTypeOf, type RasterLevelInfo, type Ra
 import { affineMapping, resampleBlock, type PixelBlock, type PixelMapping, type Resampling } from './resample.ts';
 import { approxTransform } from '../../tiles/approx.transform.ts';
 import type { Affine, Crs, Grid, RasterImage, SampleType, Window } from './types.ts';
-import { auxXmlOf, parseWorldFile, prjOf, srsOfAuxXml, worldFileOf } from './world.file.ts';
+import { parseWorldFile, prjOf, worldFileOf } from './world.file.ts';
+import { auxXmlOf, pamBandsOf, srsOfAuxXml, type PamBand } from './pam.ts';
 import { overviewVersion, sidecarVersion } from './file.version.ts';
 import { crsFromWkt } from './crs.from.wkt.ts';
 
@@ -157,19 +158,36 @@ async function checkNotTruncated(image: GeoTIFFImage, fileSize: number, path: st
 }
 
 /**
- * GDAL's per-band scale and offset (its metadata's SCALE and OFFSET items): a CHM stored as
- * centimetres in uint16 says scale 0.01, and its heights are the stored values x 0.01. Null when
- * every band is stored as is.
+ * GDAL's per-band scale and offset (its metadata's SCALE and OFFSET items, else the .aux.xml's): a
+ * CHM stored as centimetres in uint16 says scale 0.01, and its heights are the stored values x
+ * 0.01. Null when every band is stored as is.
  */
-async function scalingOf(image: GeoTIFFImage, sampleIndices: number[]): Promise<Array<[number, number]> | null> {
-  if (!image.getFileDirectory().hasTag('GDAL_METADATA' as any)) return null;
+async function scalingOf(image: GeoTIFFImage, sampleIndices: number[], pam: PamBand[]): Promise<Array<[number, number]> | null> {
+  const internal = image.getFileDirectory().hasTag('GDAL_METADATA' as any);
   const out: Array<[number, number]> = [];
   for (const sample of sampleIndices) {
-    const items = ((await image.getGDALMetadata(sample)) ?? {}) as Record<string, unknown>;
-    const scale = Number(items.SCALE ?? 1), offset = Number(items.OFFSET ?? 0);
+    const items = (internal ? (await image.getGDALMetadata(sample)) ?? {} : {}) as Record<string, unknown>;
+    const side = pam.find((b) => b.band === sample + 1);
+    const scale = Number(items.SCALE ?? side?.scale ?? 1), offset = Number(items.OFFSET ?? side?.offset ?? 0);
     out.push([Number.isFinite(scale) && scale !== 0 ? scale : 1, Number.isFinite(offset) ? offset : 0]);
   }
   return out.some(([scale, offset]) => scale !== 1 || offset !== 0) ? out : null;
+}
+
+/**
+ * The nodata value an .aux.xml states for the image's bands (GDAL reads it when the file has no
+ * GDAL_NODATA tag), or null. One value serves every band here, so bands stating different ones are
+ * refused.
+ */
+function pamNodataOf(path: string, sampleIndices: number[], pam: PamBand[]): number | null {
+  const stated = pam.filter((b) => b.nodata !== null && sampleIndices.includes(b.band - 1));
+  if (!stated.length) return null;
+  const first = stated[0].nodata!;
+  const same = (v: number) => v === first || (Number.isNaN(v) && Number.isNaN(first));
+  if (!stated.every((b) => same(b.nodata!))) {
+    throw unreadable(path, `its .aux.xml gives its bands different nodata values (${stated.map((b) => `band ${b.band}: ${b.nodata}`).join(', ')}), which this reader cannot apply: give them one with gdal_translate -a_nodata VALUE ${basename(path)} out.tif`);
+  }
+  return first;
 }
 
 /**
@@ -613,7 +631,8 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   };
   const palette = await paletteOfImage(main);
   // indices have no scale: the colours are what the file means
-  const bandScaling = palette ? null : await scalingOf(main, sampleIndices);
+  const pam = pamBandsOf(path);
+  const bandScaling = palette ? null : await scalingOf(main, sampleIndices, pam);
   const keys = main.getGeoKeys() as Record<string, unknown> | null;
   const { crs, transform } = keys
     ? { crs: crsFromGeoKeys(keys, basename(path)), transform: await affineOf(main, keys.GTRasterTypeGeoKey, path) }
@@ -694,7 +713,9 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   const fd = main.getFileDirectory();
   const tiled = fd.hasTag('TileWidth' as any);
   const nodataValue = main.getGDALNoData();
-  const nodata = nodataValue === null || Number.isNaN(nodataValue) && !/nan/i.test(String(fd.getValue('GDAL_NODATA' as any))) ? null : nodataValue;
+  const tagged = nodataValue === null || Number.isNaN(nodataValue) && !/nan/i.test(String(fd.getValue('GDAL_NODATA' as any))) ? null : nodataValue;
+  // the file's own tag first, as GDAL reads it; a paletted file's nodata names an index of its one band
+  const nodata = tagged ?? pamNodataOf(path, palette ? [0] : sampleIndices, pam);
   const metadata: RasterMetadata = {
     crs,
     bounds: bounds.toArray(),

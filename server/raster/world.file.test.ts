@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseWorldFile, prjOf, srsOfAuxXml, worldFileOf } from './world.file.ts';
+import { parseWorldFile, prjOf, worldFileOf } from './world.file.ts';
+import { srsOfAuxXml } from './pam.ts';
 import { overviewVersion, sidecarVersion } from './file.version.ts';
 import { epsgFromWkt } from './crs.from.wkt.ts';
 

@@ -1,6 +1,6 @@
 /**
  * Georeferencing kept beside a TIFF rather than in it: an ESRI world file (.tfw: six numbers) and a
- * .prj (the CRS as WKT, read by crs.from.wkt.ts) or an .aux.xml holding it, as ArcGIS, GDAL and
+ * .prj (the CRS as WKT, read by crs.from.wkt.ts) or an .aux.xml holding it (pam.ts), as ArcGIS, GDAL and
  * older orthophoto deliveries write them. GDAL reads the world file of a TIFF without GeoKeys; so
  * do we. The world file's parsing is pure; the lookups beside a file follow it.
  */
@@ -37,17 +37,4 @@ export function prjOf(path: string): string | null {
   const stem = stemOf(path);
   for (const e of ['.prj', '.PRJ']) if (existsSync(stem + e)) return stem + e;
   return null;
-}
-
-/** GDAL's side file of a raster (its PAM .aux.xml, which ArcGIS writes too), or null. */
-export function auxXmlOf(path: string): string | null {
-  return existsSync(`${path}.aux.xml`) ? `${path}.aux.xml` : null;
-}
-
-/** The CRS (WKT) in an .aux.xml's <SRS> element, or null. */
-export function srsOfAuxXml(xml: string): string | null {
-  const m = /<SRS\b[^>]*>([\s\S]*?)<\/SRS>/.exec(xml);
-  if (!m) return null;
-  const text = m[1].replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&').trim();
-  return text || null;
 }
