@@ -63,21 +63,28 @@ export function pamBands(xml: string): PamBand[] {
   return out.sort((a, b) => a.band - b.band);
 }
 
-/** The .aux.xml beside `path` as text, or null when there is none (or it is too large to be one). */
-export function readAuxXml(path: string): string | null {
-  const aux = auxXmlOf(path);
-  if (!aux) return null;
-  try {
-    return statSync(aux).size <= MAX_AUX_XML_BYTES ? readFileSync(aux, 'utf8') : null;
-  } catch {
-    return null; // gone between the lookup and the read
-  }
-}
+// parsed .aux.xml files by path, checked against their size and mtime: every raster open (each
+// map tile's read) asks for its side file's values, and one with histograms can be large
+const parsed = new Map<string, { stamp: string; bands: PamBand[] }>();
+const MAX_PARSED = 256;
 
-/** The PAM band values beside `path` (empty without an .aux.xml stating any). */
+/** The PAM band values beside `path` (empty without an .aux.xml stating any, or one too large to be one). */
 export function pamBandsOf(path: string): PamBand[] {
-  const xml = readAuxXml(path);
-  return xml === null ? [] : pamBands(xml);
+  const aux = auxXmlOf(path);
+  if (!aux) return [];
+  try {
+    const s = statSync(aux);
+    const stamp = `${s.size}/${s.mtimeMs}`;
+    const hit = parsed.get(aux);
+    if (hit?.stamp === stamp) return hit.bands;
+    const bands = s.size <= MAX_AUX_XML_BYTES ? pamBands(readFileSync(aux, 'utf8')) : [];
+    parsed.delete(aux);
+    parsed.set(aux, { stamp, bands });
+    if (parsed.size > MAX_PARSED) parsed.delete(parsed.keys().next().value!);
+    return bands;
+  } catch {
+    return []; // gone between the lookup and the read
+  }
 }
 
 /**
