@@ -399,6 +399,9 @@ test('a TIFF georeferenced by a world file and .prj beside it opens where GDAL p
   const r = spawnSync(command[0], command.slice(1), { cwd: dir, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.ok(existsSync(join(dir, 'out.tif')));
+  // a side file larger than any of its kind is not read, and the message says which and why
+  writeFileSync(join(dir, 'ortho-wf.prj'), 'PROJCS["x"' + ' '.repeat(70000) + ']');
+  await assert.rejects(openRaster(tif), /ortho-wf\.tif: ortho-wf\.prj is larger than 64 KB, more than its kind of side file holds/);
 
   // GDAL's baseline TIFF: a world file, and the CRS in its .aux.xml (no .prj)
   const r2 = spawnSync('gdal_translate', ['-q', '-co', 'PROFILE=BASELINE', '-co', 'TFW=YES', '-a_srs', 'EPSG:25832', '-a_ullr', '500000', '5600010', '500010', '5600000', bad.noGeo, 'baseline.tif'], { cwd: dir, encoding: 'utf8' });

@@ -21,7 +21,7 @@ import { affineMapping, resampleBlock, type PixelBlock, type PixelMapping, type 
 import { approxTransform } from '../../tiles/approx.transform.ts';
 import type { Affine, Crs, Grid, RasterImage, SampleType, Window } from './types.ts';
 import { parseWorldFile, prjOf, worldFileOf } from './world.file.ts';
-import { auxXmlOf, pamBandsOf, srsOfAuxXml, type PamBand } from './pam.ts';
+import { auxXmlOf, MAX_AUX_XML_BYTES, pamBandsOf, srsOfAuxXml, type PamBand } from './pam.ts';
 import { overviewVersion, sidecarVersion } from './file.version.ts';
 import { crsFromWkt } from './crs.from.wkt.ts';
 
@@ -190,6 +190,10 @@ function pamNodataOf(path: string, sampleIndices: number[], pam: PamBand[]): num
   return first;
 }
 
+const MAX_WORLD_FILE_BYTES = 4096;
+/** Far beyond the longest WKT of a CRS (a few KB). */
+const MAX_PRJ_BYTES = 65536;
+
 /**
  * A TIFF without GeoKeys: georeferenced by a world file and .prj beside it, as GDAL reads one, when
  * the .prj names a CRS we can identify; otherwise refused with the gdal_translate that makes a
@@ -205,15 +209,19 @@ function worldFileGeoreferencing(path: string): { transform: Affine; crs: Crs } 
   );
   let transform: Affine;
   try {
-    if (statSync(world).size > 4096) throw new Error('it is larger than a world file can be');
+    if (statSync(world).size > MAX_WORLD_FILE_BYTES) throw new Error('it is larger than a world file can be');
     transform = parseWorldFile(readFileSync(world, 'utf8'));
   } catch (err) {
     throw unreadable(path, `bad world file ${basename(world)}`, err);
   }
-  const small = (p: string) => (statSync(p).size <= 65536 ? readFileSync(p, 'utf8') : '');
+  // side files are read whole: one larger than any of its kind is not one
+  const sideText = (p: string, max: number) => {
+    if (statSync(p).size > max) throw unreadable(path, `${basename(p)} is larger than ${max >> 10} KB, more than its kind of side file holds`);
+    return readFileSync(p, 'utf8');
+  };
   // the .prj first, then the SRS GDAL or ArcGIS kept in the .aux.xml
   const prj = prjOf(path), aux = prj ? null : auxXmlOf(path);
-  const wkt = prj ? small(prj) : aux ? srsOfAuxXml(small(aux)) : null;
+  const wkt = prj ? sideText(prj, MAX_PRJ_BYTES) : aux ? srsOfAuxXml(sideText(aux, MAX_AUX_XML_BYTES)) : null;
   if (wkt === null) throw refuse(`has no .prj (nor an .aux.xml with an SRS) beside it to say the CRS`, 'EPSG:<code>');
   try {
     return { transform, crs: crsFromWkt(wkt, basename(prj ?? aux!)) };
