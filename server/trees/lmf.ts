@@ -124,13 +124,24 @@ export function findTops(
   }
   const w: Search = { chm, width, height, radius, fixedR, dx, dy, dist, lin, nOff, reachX, reachY, state: new Uint8Array(n) };
 
+  // Most pixels of a canopy have a higher 4-neighbour: that settles them without the window
+  // search, when the window reaches the neighbours (its radius, plus the search's slack, is at
+  // least the pixel size along x and y)
+  const near = Math.max(p.resX, p.resY);
+  const state = w.state;
   let tops = new Int32Array(1024);
   let nTops = 0;
   for (let y = region.y0; y < region.y1; y++) {
+    const inner = y > 0 && y < height - 1;
     for (let x = region.x0; x < region.x1; x++) {
       const i = y * width + x;
       const h = chm[i];
       if (!(h >= p.hmin)) continue; // NaN fails too
+      if (inner && x > 0 && x < width - 1 && state[i] === 0 && (radius ? radius[i] : fixedR) + 1e-9 >= near
+        && (chm[i - width] > h || chm[i - 1] > h || chm[i + 1] > h || chm[i + width] > h)) {
+        state[i] = 1;
+        continue;
+      }
       if (!unbeaten(w, i, x, y)) continue;
       // tie rule: an earlier equal-height unbeaten pixel in the window wins
       const rr = (radius ? radius[i] : fixedR) + 1e-9;
