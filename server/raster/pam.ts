@@ -63,39 +63,63 @@ export function pamBands(xml: string): PamBand[] {
   return out.sort((a, b) => a.band - b.band);
 }
 
-// parsed .aux.xml files by path, checked against their size and mtime: every raster open (each
-// map tile's read) asks for its side file's values, and one with histograms can be large
-const parsed = new Map<string, { stamp: string; bands: PamBand[] }>();
-const MAX_PARSED = 256;
-
-/** The PAM band values beside `path` (empty without an .aux.xml stating any, or one too large to be one). */
-export function pamBandsOf(path: string): PamBand[] {
-  const aux = auxXmlOf(path);
-  if (!aux) return [];
-  try {
-    const s = statSync(aux);
-    const stamp = `${s.size}/${s.mtimeMs}`;
-    const hit = parsed.get(aux);
-    if (hit?.stamp === stamp) return hit.bands;
-    const bands = s.size <= MAX_AUX_XML_BYTES ? pamBands(readFileSync(aux, 'utf8')) : [];
-    parsed.delete(aux);
-    parsed.set(aux, { stamp, bands });
-    if (parsed.size > MAX_PARSED) parsed.delete(parsed.keys().next().value!);
-    return bands;
-  } catch {
-    return []; // gone between the lookup and the read
-  }
+/** What the reader takes from the .aux.xml beside a raster, read and parsed once per version of it. */
+export interface PamFile {
+  /** The .aux.xml's path. */
+  file: string;
+  /** Over MAX_AUX_XML_BYTES: not read, so nothing below is taken from it. */
+  tooLarge: boolean;
+  bands: PamBand[];
+  /** The CRS (WKT) it holds, or null. */
+  srs: string | null;
+  /**
+   * The band values as a version suffix: editing the nodata, scale or offset there changes what
+   * the raster reads as, while QGIS rewriting its statistics must not throw away the canopy
+   * heights computed from it. Empty when it states none.
+   */
+  version: string;
 }
 
-/**
- * The PAM band values beside `path` as a version suffix: editing the nodata, scale or offset there
- * changes what the raster reads as, while QGIS rewriting its statistics must not throw away the
- * canopy heights computed from it. Empty when the .aux.xml states none.
- */
-export function pamVersion(path: string): string {
-  const bands = pamBandsOf(path);
+// parsed .aux.xml files by path, checked against their size and mtime: every raster open (each
+// map tile's read) asks for its side file's version, and one with histograms can be large
+const parsed = new Map<string, { stamp: string; pam: PamFile }>();
+const MAX_PARSED = 256;
+
+function versionOf(bands: PamBand[]): string {
   if (!bands.length) return '';
   // NaN and infinities do not survive JSON: spell every value out
   const text = bands.map((b) => `${b.band}:${b.nodata}:${b.scale}:${b.offset}`).join(';');
   return `_p${createHash('sha256').update(text).digest('base64url').slice(0, 10)}`;
+}
+
+/** The .aux.xml beside `path`, parsed, or null when there is none. */
+export function pamOf(path: string): PamFile | null {
+  const file = auxXmlOf(path);
+  if (!file) return null;
+  try {
+    const s = statSync(file);
+    const stamp = `${s.size}/${s.mtimeMs}`;
+    const hit = parsed.get(file);
+    if (hit?.stamp === stamp) return hit.pam;
+    const tooLarge = s.size > MAX_AUX_XML_BYTES;
+    const xml = tooLarge ? '' : readFileSync(file, 'utf8');
+    const bands = pamBands(xml);
+    const pam: PamFile = { file, tooLarge, bands, srs: srsOfAuxXml(xml), version: versionOf(bands) };
+    parsed.delete(file);
+    parsed.set(file, { stamp, pam });
+    if (parsed.size > MAX_PARSED) parsed.delete(parsed.keys().next().value!);
+    return pam;
+  } catch {
+    return null; // gone between the lookup and the read
+  }
+}
+
+/** The PAM band values beside `path` (empty without an .aux.xml stating any, or one too large to be one). */
+export function pamBandsOf(path: string): PamBand[] {
+  return pamOf(path)?.bands ?? [];
+}
+
+/** PamFile.version of the .aux.xml beside `path`; empty without one. */
+export function pamVersion(path: string): string {
+  return pamOf(path)?.version ?? '';
 }

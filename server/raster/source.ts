@@ -21,7 +21,7 @@ import { affineMapping, resampleBlock, type PixelBlock, type PixelMapping, type 
 import { approxTransform } from '../../tiles/approx.transform.ts';
 import type { Affine, Crs, Grid, RasterImage, SampleType, Window } from './types.ts';
 import { parseWorldFile, prjOf, worldFileOf } from './world.file.ts';
-import { auxXmlOf, MAX_AUX_XML_BYTES, pamBandsOf, srsOfAuxXml, type PamBand } from './pam.ts';
+import { MAX_AUX_XML_BYTES, pamBandsOf, pamOf, type PamBand } from './pam.ts';
 import { overviewVersion, sidecarVersion } from './file.version.ts';
 import { crsFromWkt } from './crs.from.wkt.ts';
 
@@ -215,13 +215,13 @@ function worldFileGeoreferencing(path: string): { transform: Affine; crs: Crs } 
     throw unreadable(path, `bad world file ${basename(world)}`, err);
   }
   // side files are read whole: one larger than any of its kind is not one
-  const sideText = (p: string, max: number) => {
-    if (statSync(p).size > max) throw unreadable(path, `${basename(p)} is larger than ${max >> 10} KB, more than its kind of side file holds`);
-    return readFileSync(p, 'utf8');
-  };
+  const tooLarge = (p: string, max: number) => unreadable(path, `${basename(p)} is larger than ${max >> 10} KB, more than its kind of side file holds`);
   // the .prj first, then the SRS GDAL or ArcGIS kept in the .aux.xml
-  const prj = prjOf(path), aux = prj ? null : auxXmlOf(path);
-  const wkt = prj ? sideText(prj, MAX_PRJ_BYTES) : aux ? srsOfAuxXml(sideText(aux, MAX_AUX_XML_BYTES)) : null;
+  const prj = prjOf(path), pam = prj ? null : pamOf(path);
+  if (prj && statSync(prj).size > MAX_PRJ_BYTES) throw tooLarge(prj, MAX_PRJ_BYTES);
+  if (pam?.tooLarge) throw tooLarge(pam.file, MAX_AUX_XML_BYTES);
+  const aux = pam?.file ?? null;
+  const wkt = prj ? readFileSync(prj, 'utf8') : pam ? pam.srs : null;
   if (wkt === null) throw refuse(`has no .prj (nor an .aux.xml with an SRS) beside it to say the CRS`, 'EPSG:<code>');
   try {
     return { transform, crs: crsFromWkt(wkt, basename(prj ?? aux!)) };
