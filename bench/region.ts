@@ -95,9 +95,13 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   // --shift: model-grid pixels right and down, so repeated runs sample the region's alignment to the model's windows
   const shift = Number(values.shift ?? 0) * Math.abs(t[1]);
   const region = square(cx + shift, cy - shift, (Math.sqrt(areaKm2) * 1000) / 2);
-  // a strip 400 px high along the scene's top margin (512 px wide): no unit of it is a unit of the
-  // measured job
-  const warmRegion = rect(t[0] + 56 * t[1], t[3] + 56 * t[5], t[0] + (source.grid.width - 56) * t[1], t[3] + 456 * t[5]);
+  // strips 400 px high along the scene's top and bottom margins: units are lattice cells clipped
+  // to their job's window, so no unit of these is a unit of the measured job
+  const H = source.grid.height;
+  const warmRegions = [
+    rect(t[0] + 56 * t[1], t[3] + 56 * t[5], t[0] + (source.grid.width - 56) * t[1], t[3] + 456 * t[5]),
+    rect(t[0] + 56 * t[1], t[3] + (H - 456) * t[5], t[0] + (source.grid.width - 56) * t[1], t[3] + (H - 56) * t[5]),
+  ];
   const work = mkdtempSync(join(tmpdir(), 'fm-bench-region-'));
   const manifest = await resolveModel(model);
   const runner = await getInferenceRunner(manifest);
@@ -113,13 +117,15 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     const resources = defaultResources(pathOf);
     const queue: InstanceType<typeof SqliteWorkQueue<UnitSpec>> = new SqliteWorkQueue<UnitSpec>(store, join(work, 'units'), (u, p, s) => executeUnit(u, p, s, resources), Number(values['unit-concurrency'] ?? loadJobsConfig().unitConcurrency));
     // a server runs jobs warm: model session, detection threads and compiled code live as long as
-    // it does. So a job elsewhere in the scene runs first (--cold: not), and the measured job pays
+    // it does. So jobs elsewhere in the scene run first (--cold: not), and the measured job pays
     // neither the first runs of each batch shape nor the JIT's first passes over the trees and
-    // export code. It takes full-size trees tiles, about 9 per detection thread (a thread's code
-    // settles after 8 to 12): after a 100 m square of 64 px tiles, the measured job's trees stage
-    // spent about 0.5 s more CPU (4 km²: detection threads and V8's compiler threads), after a strip of
-    // 3000 px 0.3 s more.
-    if (!values.cold) await runForestMap({ plan: await planOf(warmRegion), queue, pathOf, outDir: join(work, 'warm'), jobId: 'warm', signal: new AbortController().signal });
+    // export code. Each takes full-size trees tiles, about 9 per detection thread. After one such
+    // job V8 still compiled about 1 s (compiler threads' time, --trace-opt) during a 1 km² job,
+    // functions reaching their optimising tier only then (0.35 s of CPU in its trees stage, perf);
+    // after five jobs about a third of that.
+    if (!values.cold) {
+      for (const [k, r] of warmRegions.entries()) await runForestMap({ plan: await planOf(r), queue, pathOf, outDir: join(work, `warm${k}`), jobId: `warm${k}`, signal: new AbortController().signal });
+    }
     else {
       const warmGrid = windowGrid(chmGridOf(source, manifest), { x: 0, y: 0, width: 1024, height: 256 });
       await computeChm(join(work, 'warm.tif'), { source: { grid: warmGrid, readGrid: source.readGrid.bind(source) }, manifest, runner });
@@ -131,21 +137,26 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // just before the job and again after the engine comparison: a runner's rate drifts by a few
     // percent over a process's first minute
     const pureRun = () => timeEngineRunner(runner, { batch: defaultBatch(manifest), tiles: 96, minSeconds: 3, run: run0 });
+    const ms0 = runner.computeMs;
     const pureBefore = await pureRun();
+    const pureMs = runner.computeMs - ms0;
     // count the model's tiles (the job's units reach this same shared runner)
     let tiles = 0;
     (runner as { run: typeof runner.run }).run = (i, b, h, w) => {
       tiles += b;
       return run0(i, b, h, w);
     };
-    const t0 = performance.now(), c0 = process.cpuUsage();
+    const t0 = performance.now(), c0 = process.cpuUsage(), jobMs0 = runner.computeMs;
     const summary = await runForestMap({ plan, queue, pathOf, outDir: join(work, 'out'), jobId: 'bench', signal: new AbortController().signal });
+    const jobMs = runner.computeMs - jobMs0;
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(process.cpuUsage(c0));
     const jobTiles = tiles;
     store.close();
     // peak RSS of the pipeline run (maxRSS only grows: read it before the engine comparison runs)
     const rssMB = process.resourceUsage().maxRSS / 1024;
+    // the model's rate drifts with the machine's load: measured again at once, on both sides of the job
+    const pureAfter = await pureRun();
 
     // the inference stage alone over the region's window: the engine end to end (read, infer, blend, write)
     const grid = chmGridOf(source, manifest);
@@ -163,13 +174,12 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     const engineSeconds = (performance.now() - e0) / 1000;
     const engineTiles = tiles - engineBefore;
 
-    const pureAfter = await pureRun();
     const pureRate = (pureBefore.tiles + pureAfter.tiles) / (pureBefore.seconds + pureAfter.seconds);
     // CPU seconds per tile of pure inference (every thread of the process): the job's CPU over
     // its tiles' share says how much of the overhead is work, which two busy cores cannot hide
     const pureCpuPerTile = (pureBefore.cpuSeconds + pureAfter.cpuSeconds) / (pureBefore.tiles + pureAfter.tiles);
     const modelSeconds = jobTiles / pureRate, engineModelSeconds = engineTiles / pureRate;
-    console.log(JSON.stringify({ areaKm2, seconds, cpu, modelCpu: jobTiles * pureCpuPerTile, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, pureRates: [pureBefore.tiles / pureBefore.seconds, pureAfter.tiles / pureAfter.seconds], rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, stageCpu: summary.cpuSeconds, window: win }));
+    console.log(JSON.stringify({ areaKm2, seconds, cpu, modelCpu: jobTiles * pureCpuPerTile, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, pureRates: [pureBefore.tiles / pureBefore.seconds, pureAfter.tiles / pureAfter.seconds], modelMsPerTile: { pure: pureMs / pureBefore.tiles, job: jobMs / jobTiles }, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, stageCpu: summary.cpuSeconds, window: win }));
   } finally {
     await releaseInferenceRunners();
     await releaseDetectionPool();

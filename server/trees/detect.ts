@@ -139,19 +139,7 @@ export function delineateWindow(w: ChmWindow, o: ResolvedTreeOptions): WindowTre
     const x = s % width, y = (s / width) | 0;
     if (x >= w.core.x0 && x < w.core.x1 && y >= w.core.y0 && y < w.core.y1) { owned.push(k); remap[k + 1] = owned.length; }
   }
-  // crown pixel counts, in the same scan as the renumbering (which is the identity when every tree is kept)
-  const counts = new Int32Array(owned.length + 1);
-  if (owned.length === seeds.length) {
-    for (let i = 0; i < labels.length; i++) { const l = labels[i]; if (l !== 0) counts[l]++; }
-  } else {
-    for (let i = 0; i < labels.length; i++) {
-      const k = labels[i];
-      if (k === 0) continue;
-      const l = remap[k];
-      labels[i] = l;
-      if (l !== 0) counts[l]++;
-    }
-  }
+  const counts = renumberAndCount(labels, remap, owned.length, owned.length === seeds.length);
   const byLabel = o.polygons ? pixelsByLabel(labels, owned.length, counts) : null;
   const pixelArea = Math.abs(t[1] * t[5] - t[2] * t[4]) * m * m;
   const visited = o.polygons ? new Uint8Array(width * height) : null;
@@ -177,6 +165,27 @@ export function delineateWindow(w: ChmWindow, o: ResolvedTreeOptions): WindowTre
     crowns.push(ringsToMap(simplifyRings(rings, o.simplify), t));
   }
   return { trees, crowns, labels };
+}
+
+/**
+ * Renumbers crown labels through `remap` (in place; skipped when every tree is kept, where it is
+ * the identity) and counts each crown's pixels in the same scan. A pass over every pixel of the
+ * window, so alone in its function: see sortedByLabel in polygons.ts for why.
+ */
+function renumberAndCount(labels: Int32Array, remap: Int32Array, nKept: number, keepAll: boolean): Int32Array {
+  const counts = new Int32Array(nKept + 1);
+  if (keepAll) {
+    for (let i = 0; i < labels.length; i++) { const l = labels[i]; if (l !== 0) counts[l]++; }
+    return counts;
+  }
+  for (let i = 0; i < labels.length; i++) {
+    const k = labels[i];
+    if (k === 0) continue;
+    const l = remap[k];
+    labels[i] = l;
+    if (l !== 0) counts[l]++;
+  }
+  return counts;
 }
 
 function chmPlane(image: RasterImage): Float32Array {

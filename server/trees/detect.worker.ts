@@ -14,10 +14,24 @@ export interface DetectionRequest {
   options: TreeOptionsSpec;
 }
 
+/**
+ * The window as an object literal of one fixed shape. A structured clone arrives with a map of its
+ * own: delineateWindow, optimised for the windows before, deoptimised on each tile's (wrong map,
+ * --trace-deopt) and ran its pixel loops unoptimised.
+ */
+function windowOf(w: ChmWindow): ChmWindow {
+  return {
+    chm: w.chm, width: w.width, height: w.height, offsetX: w.offsetX, offsetY: w.offsetY,
+    rasterWidth: w.rasterWidth, rasterHeight: w.rasterHeight, transform: [...w.transform] as ChmWindow['transform'],
+    metresPerUnit: w.metresPerUnit ?? 1,
+    core: { x0: w.core.x0, y0: w.core.y0, x1: w.core.x1, y1: w.core.y1 },
+  };
+}
+
 serveRequests<DetectionRequest, PackedTrees>({
   handle(req) {
     // packed arrays go back by transfer: a tile's trees as objects took longer to clone than to find
-    const packed = detectPacked(req.window, req.options);
+    const packed = detectPacked(windowOf(req.window), req.options);
     return { result: packed, transfer: packedBuffers(packed) };
   },
 });

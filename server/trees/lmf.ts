@@ -142,26 +142,40 @@ export function findTops(
         state[i] = 1;
         continue;
       }
-      if (!unbeaten(w, i, x, y)) continue;
-      // tie rule: an earlier equal-height unbeaten pixel in the window wins
-      const rr = (radius ? radius[i] : fixedR) + 1e-9;
-      let wins = true;
-      for (let k = 1; k < nOff; k++) {
-        if (dist[k] > rr) break;
-        const ddy = dy[k], ddx = dx[k];
-        if (ddy > 0 || (ddy === 0 && ddx > 0)) continue; // only earlier pixels
-        const xx = x + ddx, yy = y + ddy;
-        if (xx < 0 || yy < 0 || xx >= width || yy >= height) continue;
-        const j = yy * width + xx;
-        if (chm[j] === h && unbeaten(w, j, xx, yy)) { wins = false; break; }
-      }
-      if (wins) {
-        if (nTops === tops.length) { const t = new Int32Array(tops.length * 2); t.set(tops); tops = t; }
-        tops[nTops++] = i;
-      }
+      if (!unbeaten(w, i, x, y) || losesTie(w, i, x, y)) continue;
+      if (nTops === tops.length) tops = grown(tops);
+      tops[nTops++] = i;
     }
   }
   return tops.slice(0, nTops);
+}
+
+/**
+ * lidR's tie rule: an earlier unbeaten pixel of equal height in i's window wins. Ties are rare, and
+ * so is this loop's inner call: kept out of findTops, the first tie a process meets deoptimises
+ * this small function rather than findTops, whose recompilation took 60-130 ms of a compiler
+ * thread (--trace-opt, a 1 km² job).
+ */
+function losesTie(w: Search, i: number, x: number, y: number): boolean {
+  const { chm, dx, dy, dist, nOff, width, height } = w;
+  const h = chm[i];
+  const rr = (w.radius ? w.radius[i] : w.fixedR) + 1e-9;
+  for (let k = 1; k < nOff; k++) {
+    if (dist[k] > rr) break;
+    const ddy = dy[k], ddx = dx[k];
+    if (ddy > 0 || (ddy === 0 && ddx > 0)) continue; // only earlier pixels
+    const xx = x + ddx, yy = y + ddy;
+    if (xx < 0 || yy < 0 || xx >= width || yy >= height) continue;
+    const j = yy * width + xx;
+    if (chm[j] === h && unbeaten(w, j, xx, yy)) return true;
+  }
+  return false;
+}
+
+function grown(a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {
+  const t = new Int32Array(a.length * 2);
+  t.set(a);
+  return t;
 }
 
 interface Search {

@@ -18,10 +18,19 @@ export function pixelsByLabel(labels: Int32Array, nLabels: number, counts: Array
   const start = new Int32Array(nLabels + 2);
   for (let k = 1; k <= nLabels; k++) start[k + 1] = counts[k];
   for (let k = 1; k <= nLabels + 1; k++) start[k] += start[k - 1];
+  return { start, pixels: sortedByLabel(labels, nLabels, start) };
+}
+
+/**
+ * The counting sort's pass over the pixels, alone in its function: V8 optimises a loop this long
+ * on the stack (OSR) before the code after it has run, and code after it that had never run
+ * deoptimised that OSR code on every later call (--trace-deopt: the result's object literal).
+ */
+function sortedByLabel(labels: Int32Array, nLabels: number, start: Int32Array): Int32Array {
   const fill = start.slice();
   const pixels = new Int32Array(start[nLabels + 1]);
   for (let i = 0; i < labels.length; i++) { const k = labels[i]; if (k > 0 && k <= nLabels) pixels[fill[k]++] = i; }
-  return { start, pixels };
+  return pixels;
 }
 
 /**
