@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { UnitSpec } from '../server/jobs/units.ts';
 import { timeEngineRunner } from './pure.rate.ts';
+import { NODE_FLAGS } from '../server/node.flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -95,13 +96,12 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   // --shift: model-grid pixels right and down, so repeated runs sample the region's alignment to the model's windows
   const shift = Number(values.shift ?? 0) * Math.abs(t[1]);
   const region = square(cx + shift, cy - shift, (Math.sqrt(areaKm2) * 1000) / 2);
-  // strips 400 px high along the scene's top and bottom margins: units are lattice cells clipped
-  // to their job's window, so no unit of these is a unit of the measured job
-  const H = source.grid.height;
-  const warmRegions = [
-    rect(t[0] + 56 * t[1], t[3] + 56 * t[5], t[0] + (source.grid.width - 56) * t[1], t[3] + 456 * t[5]),
-    rect(t[0] + 56 * t[1], t[3] + (H - 456) * t[5], t[0] + (source.grid.width - 56) * t[1], t[3] + (H - 56) * t[5]),
-  ];
+  // strips 400 px wide along the scene's four margins: units are lattice cells clipped to their
+  // job's window, so no unit of these is a unit of the measured job
+  const W = source.grid.width, H = source.grid.height;
+  const px = (c: number, r: number) => [t[0] + c * t[1], t[3] + r * t[5]];
+  const warmRegions = [[56, 56, W - 56, 456], [56, H - 456, W - 56, H - 56], [56, 600, 456, H - 600], [W - 456, 600, W - 56, H - 600]]
+    .map(([c0, r0, c1, r1]) => { const [x0, y0] = px(c0, r0), [x1, y1] = px(c1, r1); return rect(x0, y0, x1, y1); });
   const work = mkdtempSync(join(tmpdir(), 'fm-bench-region-'));
   const manifest = await resolveModel(model);
   const runner = await getInferenceRunner(manifest);
@@ -237,7 +237,8 @@ async function main(): Promise<void> {
       // up to a window row and column), and the run of median wall time is the area's row
       const runs: Array<Record<string, any>> = [];
       for (let k = 0; k < repeat; k++) {
-        const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, '--shift', String(Math.round((k * stride) / repeat)), ...(values.cold ? ['--cold'] : []), ...(values['block-size'] ? ['--block-size', values['block-size']] : []), ...(values['tile-size'] ? ['--tile-size', values['tile-size']] : []), ...(values['unit-concurrency'] ? ['--unit-concurrency', values['unit-concurrency']] : []), ...(values.outputs ? ['--outputs', values.outputs] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
+        // the job's process starts as the forestmap command does (server/node.flags.ts)
+        const r = spawnSync(process.execPath, [...NODE_FLAGS, '--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, '--shift', String(Math.round((k * stride) / repeat)), ...(values.cold ? ['--cold'] : []), ...(values['block-size'] ? ['--block-size', values['block-size']] : []), ...(values['tile-size'] ? ['--tile-size', values['tile-size']] : []), ...(values['unit-concurrency'] ? ['--unit-concurrency', values['unit-concurrency']] : []), ...(values.outputs ? ['--outputs', values.outputs] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
         const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
         if (r.status !== 0 || !line) { console.log(`area ${a}: failed\n${r.stderr.slice(-2000)}`); break; }
         runs.push(JSON.parse(line));

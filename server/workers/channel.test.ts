@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { WorkerChannel } from './channel.ts';
 
 const entry = new URL('./echo.fixture.ts', import.meta.url).href;
-type Echo = WorkerChannel<{ value: number; fail?: boolean; exit?: boolean }, { doubled: number }>;
-const start = (onExit?: () => void): Promise<Echo> => WorkerChannel.start(entry, {}, { what: 'echo worker', onExit });
+type Echo = WorkerChannel<{ value: number; fail?: boolean; exit?: boolean; priority?: boolean }, { doubled: number; nice?: number }>;
+const start = (onExit?: () => void, lowerPriority?: number): Promise<Echo> => WorkerChannel.start(entry, {}, { what: 'echo worker', onExit, lowerPriority });
 
 test('requests are answered by id, errors come back as errors, and close waits for the thread', async () => {
   const ch = await start();
@@ -25,4 +27,16 @@ test('a thread that dies fails its pending requests and every later one at once'
   assert.equal(ch.alive, false);
   assert.equal(exits, 1);
   await assert.rejects(ch.request({ value: 2 }), /exited/);
+});
+
+test('lowerPriority lowers the worker thread alone, not the process', { skip: existsSync('/proc/thread-self') ? false : 'needs Linux (/proc/thread-self names a thread)' }, async () => {
+  const base = getPriority(process.pid);
+  const plain = await start(), lowered = await start(undefined, 3);
+  try {
+    assert.equal((await plain.request({ value: 1, priority: true })).nice, base);
+    assert.equal((await lowered.request({ value: 1, priority: true })).nice, Math.min(19, base + 3));
+    assert.equal(getPriority(process.pid), base, 'the main thread keeps its priority');
+  } finally {
+    await Promise.all([plain.close(), lowered.close()]);
+  }
 });

@@ -30,6 +30,12 @@ export interface ChannelOptions {
   onExit?: () => void;
   /** A thread that has not ended this long after `close()` is terminated (default 120 s). */
   closeTimeoutMs?: number;
+  /**
+   * How much lower than the process the thread's scheduling priority is (nice levels, Linux; a
+   * no-op elsewhere): bulk work that must not hold up the main thread, whose work is on the
+   * critical path (see bootstrap.mjs).
+   */
+  lowerPriority?: number;
 }
 
 const plainError = (e: WorkerError) => Object.assign(new Error(e.message), { name: e.name });
@@ -67,7 +73,7 @@ export class WorkerChannel<Q extends object, R extends object> {
   static start<Q extends object, R extends object>(entry: string, data: Record<string, unknown>, opts: ChannelOptions): Promise<WorkerChannel<Q, R>> {
     const toError = opts.toError ?? plainError;
     return new Promise((resolve, reject) => {
-      const worker = new Worker(bootstrap, { workerData: { ...data, entry } });
+      const worker = new Worker(bootstrap, { workerData: { ...data, entry, lowerPriority: opts.lowerPriority ?? 0 } });
       const onReady = (msg: { ready?: boolean; error?: WorkerError }) => {
         if (msg.ready === undefined) return;
         worker.off('message', onReady);
