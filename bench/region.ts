@@ -7,8 +7,8 @@
  * One generated scene large enough for the largest area (image.tif at --gsd). For each area a
  * square region at the scene's centre (--repeat N: N runs, shifted by a fraction of the model's
  * window stride each, reporting the median) runs through the whole forest-map pipeline (CHM blocks,
- * trees tiles, exports) in its own child process with a fresh unit cache, after a warm-up
- * job in the scene's margin (a server runs warm; --cold measures a first job instead), printing:
+ * trees tiles, exports) in its own child process with a fresh unit cache, after four warm-up
+ * jobs along the scene's margins (a server runs warm; --cold measures a first job instead), printing:
  *  - wall seconds and km² per hour,
  *  - pure inference seconds (the job's model tiles at the rate the same runner reaches on seeded
  *    tiles alone, measured just before the job and again after the engine comparison) and the
@@ -122,7 +122,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // export code. Each takes full-size trees tiles, about 9 per detection thread. After one such
     // job V8 still compiled about 1 s (compiler threads' time, --trace-opt) during a 1 km² job,
     // functions reaching their optimising tier only then (0.35 s of CPU in its trees stage, perf);
-    // after five jobs about a third of that.
+    // after five jobs about a third of that. Four run here, one along each margin.
     if (!values.cold) {
       for (const [k, r] of warmRegions.entries()) await runForestMap({ plan: await planOf(r), queue, pathOf, outDir: join(work, `warm${k}`), jobId: `warm${k}`, signal: new AbortController().signal });
     }
