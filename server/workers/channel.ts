@@ -33,7 +33,7 @@ export interface ChannelOptions {
   /**
    * How much lower than the process the thread's scheduling priority is (nice levels, Linux; a
    * no-op elsewhere): bulk work that must not hold up the main thread, whose work is on the
-   * critical path (see bootstrap.mjs).
+   * critical path (see thread.priority.ts).
    */
   lowerPriority?: number;
 }
