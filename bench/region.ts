@@ -7,8 +7,10 @@
  * One generated scene large enough for the largest area (image.tif at --gsd). For each area a
  * square region at the scene's centre (--repeat N: N runs, shifted by a fraction of the model's
  * window stride each, reporting the median) runs through the whole forest-map pipeline (CHM blocks,
- * trees tiles, exports) in its own child process with a fresh unit cache, after four warm-up
- * jobs along the scene's margins (a server runs warm; --cold measures a first job instead), printing:
+ * trees tiles, exports) in its own child process with a fresh unit cache, after six warm-up
+ * jobs (a server runs warm; --cold measures a first job instead): four along the scene's margins
+ * and two over the measured region itself (at most its central km²) read through another name of
+ * the same file, so they share no unit and no decoded block with the measured job; printing:
  *  - wall seconds and km² per hour,
  *  - pure inference seconds (the job's model tiles at the rate the same runner reaches on seeded
  *    tiles alone, measured just before the job and again after the engine comparison) and the
@@ -24,9 +26,9 @@
  * Targets (issue #8): 16 km² within 10% of 16x the 1 km² time, peak RSS < 1.5 GB, overhead < 15%.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { UnitSpec } from '../server/jobs/units.ts';
@@ -103,13 +105,19 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   const warmRegions = [[56, 56, W - 56, 456], [56, H - 456, W - 56, H - 56], [56, 600, 456, H - 600], [W - 456, 600, W - 56, H - 600]]
     .map(([c0, r0, c1, r1]) => { const [x0, y0] = px(c0, r0), [x1, y1] = px(c1, r1); return rect(x0, y0, x1, y1); });
   const work = mkdtempSync(join(tmpdir(), 'fm-bench-region-'));
+  // the same image under another path: another raster id and version in every unit key, another
+  // source (and so other entries) in the decoded-block cache
+  const warmPath = join(work, 'warm.tif');
+  symlinkSync(resolve(imagePath), warmPath);
+  const regionWarm = square(cx + shift, cy - shift, (Math.sqrt(Math.min(areaKm2, 1)) * 1000) / 2);
   const manifest = await resolveModel(model);
   const runner = await getInferenceRunner(manifest);
   try {
     const raster = { id: 'bench', path: imagePath, version: fileVersion(imagePath)!, role: 'image' as const };
+    const warmRaster = { id: 'warm', path: warmPath, version: fileVersion(warmPath)!, role: 'image' as const };
     const outputs = values.outputs ? { outputs: Object.fromEntries(values.outputs.split(',').map((k) => [k, {}])) } : {};
-    const planOf = (r: object) => planForestMap(parseExecuteRequest({ inputs: { raster: 'bench', region: r, model }, ...outputs }), {
-      resolveRaster: () => raster, regionLimits: { maxAreaKm2: 1000, maxVertices: 100 }, allowModelPaths: true, blockSize: values['block-size'] ? Number(values['block-size']) : undefined,
+    const planOf = (r: object, on = raster) => planForestMap(parseExecuteRequest({ inputs: { raster: on.id, region: r, model }, ...outputs }), {
+      resolveRaster: () => on, regionLimits: { maxAreaKm2: 1000, maxVertices: 100 }, allowModelPaths: true, blockSize: values['block-size'] ? Number(values['block-size']) : undefined,
       tileSize: values['tile-size'] ? Number(values['tile-size']) : undefined,
     });
     const store = new JobStore(':memory:');
@@ -117,14 +125,15 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     const resources = defaultResources(pathOf);
     const queue: InstanceType<typeof SqliteWorkQueue<UnitSpec>> = new SqliteWorkQueue<UnitSpec>(store, join(work, 'units'), (u, p, s) => executeUnit(u, p, s, resources), Number(values['unit-concurrency'] ?? loadJobsConfig().unitConcurrency));
     // a server runs jobs warm: model session, detection threads and compiled code live as long as
-    // it does. So jobs elsewhere in the scene run first (--cold: not), and the measured job pays
-    // neither the first runs of each batch shape nor the JIT's first passes over the trees and
-    // export code. Each takes full-size trees tiles, about 9 per detection thread. After one such
-    // job V8 still compiled about 1 s (compiler threads' time, --trace-opt) during a 1 km² job,
-    // functions reaching their optimising tier only then (0.35 s of CPU in its trees stage, perf);
-    // after five jobs about a third of that. Four run here, one along each margin.
+    // it does. So other jobs run first (--cold: not), and the measured job pays neither the first
+    // runs of each batch shape nor the JIT's first passes over the trees and export code. Four
+    // strips along the margins cross the CHM block lines; yet after them the first full-size job
+    // still compiled 250-450 ms (compiler threads' time, --trace-opt: findTops' array growth, crown
+    // rings of new shapes, the export's first large rows) and the third and fourth 25-45 ms. So two
+    // jobs over the measured region itself follow, on the file's other name.
     if (!values.cold) {
-      for (const [k, r] of warmRegions.entries()) await runForestMap({ plan: await planOf(r), queue, pathOf, outDir: join(work, `warm${k}`), jobId: `warm${k}`, signal: new AbortController().signal });
+      const warmJobs: Array<[object, typeof raster]> = [...warmRegions.map((r): [object, typeof raster] => [r, raster]), [regionWarm, warmRaster], [regionWarm, warmRaster]];
+      for (const [k, [r, on]] of warmJobs.entries()) await runForestMap({ plan: await planOf(r, on), queue, pathOf, outDir: join(work, `warm${k}`), jobId: `warm${k}`, signal: new AbortController().signal });
     }
     else {
       const warmGrid = windowGrid(chmGridOf(source, manifest), { x: 0, y: 0, width: 1024, height: 256 });

@@ -109,11 +109,12 @@ function decoderFor(image: GeoTIFFImage) {
   if (!d) {
     const dir = (image as unknown as { fileDirectory: { getValue(tag: string): any } }).fileDirectory;
     const compression = Number(dir.getValue('Compression') ?? 1);
-    // the same parameters geotiff.js's default parameter function reads
+    // the parameters geotiff.js's parameter functions read (samples per pixel: the WebP decoder's)
     d = getDecoder(compression, {
       tileWidth: image.getTileWidth(), tileHeight: image.getTileHeight(),
       planarConfiguration: Number(dir.getValue('PlanarConfiguration') ?? 1),
       bitsPerSample: dir.getValue('BitsPerSample'), predictor: Number(dir.getValue('Predictor') ?? 1),
+      samplesPerPixel: image.getSamplesPerPixel(),
     } as any) as unknown as Promise<BlockDecoder>;
     decoders.set(image, d);
   }

@@ -43,8 +43,11 @@ export interface RasterMetadata {
   /** An internal (GDAL) mask image is present. */
   hasMask: boolean;
   fileSize: number;
-  /** Where the CRS and transform come from: the TIFF's GeoKeys, or a world file and .prj beside it. */
-  georeferencing: 'geotiff' | 'world-file';
+  /**
+   * Where the CRS and transform come from: the TIFF's GeoKeys, a world file and .prj beside it, or
+   * (one or both, as GDAL takes them first) the .aux.xml beside it.
+   */
+  georeferencing: 'geotiff' | 'world-file' | 'aux.xml';
   /** The overviews are in an external <file>.ovr (the file has none of its own). */
   externalOverviews: boolean;
 }
@@ -54,8 +57,8 @@ const COMPRESSIONS: Record<number, string> = {
   32773: 'packbits', 32946: 'deflate', 34712: 'jpeg2000', 34887: 'lerc', 34925: 'lzma', 50000: 'zstd', 50001: 'webp', 50002: 'jpegxl',
 };
 
-/** Compressions geotiff.js decodes under Node (WebP needs a browser's createImageBitmap). */
-const DECODABLE = new Set([1, 5, 7, 8, 32773, 32946, 34887, 50000]);
+/** Compressions decoded here: geotiff.js's, and WebP through libwebp (native.webp.ts). */
+const DECODABLE = new Set([1, 5, 7, 8, 32773, 32946, 34887, 50000, 50001]);
 
 export function decodable(code: number): boolean {
   return DECODABLE.has(code);

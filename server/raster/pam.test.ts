@@ -1,16 +1,16 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pamBands, pamVersion } from './pam.ts';
+import { geoTransformOfAuxXml, pamBands, pamVersion } from './pam.ts';
 import { fileVersion } from './file.version.ts';
 import { writeCog } from './cog.writer.ts';
 import { openRaster } from './source.ts';
 import type { Crs } from './types.ts';
 import { UnreadableRasterError } from '../errors.ts';
-import { gdalMissing, PYTHON } from '../../test/gdal.inspect.ts';
+import { gdalInspect, gdalMissing, PYTHON } from '../../test/gdal.inspect.ts';
 
 const UTM10: Crs = { epsg: 32610, proj4: '+proj=utm +zone=10 +datum=WGS84 +units=m +no_defs', name: 'WGS 84 / UTM zone 10N', units: 'm' };
 const dir = mkdtempSync(join(tmpdir(), 'fm-pam-'));
@@ -131,4 +131,63 @@ test('an .aux.xml that GDAL wrote (nodata, scale and offset set on a read-only G
   assert.deepEqual(valid, ref.valid);
   // GDAL hands back stored values with the scale beside them; this reader applies it
   assert.equal(img.bands[0][1], ref.value[1] * ref.scale + ref.offset);
+});
+
+// QGIS's "assign projection" and GDAL's SetProjection / SetGeoTransform on a read-only GeoTIFF keep
+// the georeferencing in the .aux.xml, and GDAL reads it from there before the file's GeoKeys
+const GDAL_GEOREF_PAM = String.raw`
+import sys
+from osgeo import gdal, osr
+gdal.UseExceptions()
+ds = gdal.Open(sys.argv[1], gdal.GA_ReadOnly)
+srs = osr.SpatialReference()
+srs.ImportFromEPSG(int(sys.argv[2]))
+ds.SetSpatialRef(srs)
+ds.SetGeoTransform([float(v) for v in sys.argv[3].split(',')])
+ds = None
+`;
+
+test('an SRS and geotransform kept in a GeoTIFF\'s .aux.xml win over its GeoKeys, as in GDAL, and are part of its version', { skip: gdalMissing }, async () => {
+  const path = await raster('assigned.tif', 'float32', 5);
+  const before = fileVersion(path);
+  assert.equal((await openRaster(path)).metadata.georeferencing, 'geotiff');
+  const r = spawnSync(PYTHON, ['-c', GDAL_GEOREF_PAM, path, '32611', '440000,0.5,0,4100000,0,-0.5'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const ref = gdalInspect(path, { pixels: false });
+  assert.equal(ref.epsg, 32611, 'GDAL reads the .aux.xml\'s SRS');
+  assert.deepEqual(ref.geoTransform, [440000, 0.5, 0, 4100000, 0, -0.5]);
+  const src = await openRaster(path);
+  assert.equal(src.metadata.crs.epsg, ref.epsg);
+  assert.deepEqual(src.grid.transform, ref.geoTransform);
+  assert.equal(src.metadata.georeferencing, 'aux.xml');
+  assert.notEqual(fileVersion(path), before, 'assigning another CRS changes what the raster is: computed canopy heights do not carry over');
+});
+
+test('a TIFF without GeoKeys that GDAL georeferenced in its .aux.xml (gdal_translate -co PROFILE=BASELINE) opens where GDAL puts it', { skip: gdalMissing }, async () => {
+  const geo = await raster('geo.tif', 'float32', 5);
+  const plain = join(dir, 'baseline.tif');
+  const r = spawnSync('gdal_translate', ['-q', '-co', 'PROFILE=BASELINE', geo, plain], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(existsSync(`${plain}.aux.xml`), 'GDAL put the georeferencing beside the file');
+  const ref = gdalInspect(plain, { pixels: false });
+  const src = await openRaster(plain);
+  assert.equal(src.metadata.georeferencing, 'aux.xml');
+  assert.equal(src.metadata.crs.epsg, ref.epsg);
+  assert.equal(ref.epsg, 32610);
+  assert.deepEqual(src.grid.transform, ref.geoTransform);
+});
+
+test('an .aux.xml SRS this reader cannot build is refused, naming the file, rather than read past in favour of the GeoKeys', async () => {
+  const path = await raster('cassini.tif', 'float32', 5);
+  // Cassini-Soldner (Trinidad), with no authority code to identify it by
+  const wkt = 'PROJCS["Trinidad Grid",GEOGCS["Trinidad 1903",DATUM["Trinidad_1903",SPHEROID["Clarke 1858",6378293.645208759,294.2606763692654]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Cassini_Soldner"],PARAMETER["latitude_of_origin",10.44166666666667],PARAMETER["central_meridian",-61.33333333333334],PARAMETER["false_easting",86501.46392052],PARAMETER["false_northing",65379.0134283],UNIT["metre",1]]';
+  writeFileSync(`${path}.aux.xml`, `<PAMDataset>\n  <SRS dataAxisToSRSAxisMapping="1,2">${wkt.replace(/"/g, '&quot;')}</SRS>\n</PAMDataset>\n`);
+  await assert.rejects(openRaster(path), (err: unknown) => err instanceof UnreadableRasterError && /cassini\.tif\.aux\.xml beside it states an SRS.*gdal_translate -a_srs/.test(err.message));
+});
+
+test('geoTransformOfAuxXml reads GDAL\'s six numbers and nothing less', () => {
+  assert.deepEqual(geoTransformOfAuxXml('<PAMDataset><GeoTransform>  4.4e5,  5.0e-01,  0, 4100000,  0, -0.5</GeoTransform></PAMDataset>'), [440000, 0.5, 0, 4100000, 0, -0.5]);
+  assert.equal(geoTransformOfAuxXml('<PAMDataset><GeoTransform>1, 2, 3</GeoTransform></PAMDataset>'), null);
+  assert.equal(geoTransformOfAuxXml('<PAMDataset><GeoTransform>0, 0, 0, 0, 0, 0</GeoTransform></PAMDataset>'), null, 'a zero pixel size is no georeferencing');
+  assert.equal(geoTransformOfAuxXml('<PAMDataset><SRS>x</SRS></PAMDataset>'), null);
 });

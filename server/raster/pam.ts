@@ -1,8 +1,10 @@
 /**
  * GDAL's PAM side file, `<raster>.aux.xml`: what GDAL (and ArcGIS, QGIS through GDAL) keep about a
  * raster they could not or would not write into it. A nodata value set on a read-only GeoTIFF, a
- * band's scale and offset, an SRS. GDAL's GeoTIFF driver reads a band's nodata, scale and offset
- * from the file first and from the .aux.xml when the file has none; this reader does the same.
+ * band's scale and offset, an SRS, a geotransform. GDAL's GeoTIFF driver reads a band's nodata,
+ * scale and offset from the file first and from the .aux.xml when the file has none, and the SRS
+ * and geotransform from the .aux.xml first (GDAL_GEOREF_SOURCES: PAM, then the file's GeoKeys,
+ * then a world file); this reader does the same.
  * Parsing is pure; the lookups beside a file follow it.
  */
 import { createHash } from 'node:crypto';
@@ -34,6 +36,18 @@ export function srsOfAuxXml(xml: string): string | null {
   if (!m) return null;
   const text = unescapeXml(m[1]).trim();
   return text || null;
+}
+
+/**
+ * The affine transform in an .aux.xml's <GeoTransform> (GDAL's order: x0, x per column, x per
+ * row, y0, y per column, y per row), or null when it states none or not six finite numbers.
+ */
+export function geoTransformOfAuxXml(xml: string): [number, number, number, number, number, number] | null {
+  const m = /<GeoTransform\b[^>]*>([\s\S]*?)<\/GeoTransform>/.exec(xml);
+  if (!m) return null;
+  const v = unescapeXml(m[1]).split(',').map((t) => (t.trim() === '' ? NaN : Number(t)));
+  if (v.length !== 6 || !v.every(Number.isFinite) || v[1] * v[5] - v[2] * v[4] === 0) return null;
+  return v as [number, number, number, number, number, number];
 }
 
 /** A number as GDAL writes one in PAM: decimal, or nan / inf / -inf. Null when it is neither. */
@@ -72,8 +86,10 @@ export interface PamFile {
   bands: PamBand[];
   /** The CRS (WKT) it holds, or null. */
   srs: string | null;
+  /** The geotransform it holds, or null. */
+  geoTransform: [number, number, number, number, number, number] | null;
   /**
-   * The band values as a version suffix: editing the nodata, scale or offset there changes what
+   * The band values, SRS and geotransform as a version suffix: editing them there changes what
    * the raster reads as, while QGIS rewriting its statistics must not throw away the canopy
    * heights computed from it. Empty when it states none.
    */
@@ -85,10 +101,12 @@ export interface PamFile {
 const parsed = new Map<string, { stamp: string; pam: PamFile }>();
 const MAX_PARSED = 256;
 
-function versionOf(bands: PamBand[]): string {
-  if (!bands.length) return '';
+function versionOf(bands: PamBand[], srs: string | null, geoTransform: readonly number[] | null): string {
+  if (!bands.length && srs === null && geoTransform === null) return '';
   // NaN and infinities do not survive JSON: spell every value out
-  const text = bands.map((b) => `${b.band}:${b.nodata}:${b.scale}:${b.offset}`).join(';');
+  let text = bands.map((b) => `${b.band}:${b.nodata}:${b.scale}:${b.offset}`).join(';');
+  // georeferencing only where it is stated: band values alone version as they always have
+  if (srs !== null || geoTransform !== null) text += `|${srs ?? ''}|${geoTransform?.join(',') ?? ''}`;
   return `_p${createHash('sha256').update(text).digest('base64url').slice(0, 10)}`;
 }
 
@@ -103,8 +121,8 @@ export function pamOf(path: string): PamFile | null {
     if (hit?.stamp === stamp) return hit.pam;
     const tooLarge = s.size > MAX_AUX_XML_BYTES;
     const xml = tooLarge ? '' : readFileSync(file, 'utf8');
-    const bands = pamBands(xml);
-    const pam: PamFile = { file, tooLarge, bands, srs: srsOfAuxXml(xml), version: versionOf(bands) };
+    const bands = pamBands(xml), srs = srsOfAuxXml(xml), geoTransform = geoTransformOfAuxXml(xml);
+    const pam: PamFile = { file, tooLarge, bands, srs, geoTransform, version: versionOf(bands, srs, geoTransform) };
     parsed.delete(file);
     parsed.set(file, { stamp, pam });
     if (parsed.size > MAX_PARSED) parsed.delete(parsed.keys().next().value!);

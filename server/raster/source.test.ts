@@ -196,15 +196,39 @@ test('JPEG imagery in YCbCr reads as RGB, as GDAL reads it; JPEG in RGB as store
   }
 });
 
-test('a compression no codec here decodes is refused at open, naming it; such overviews are left out', { skip }, async () => {
-  const webp = makeGeoTiff(dir, { name: 'u8-rgb-webp', dtype: 'Byte', bands: 3, epsg: 32611, res: 0.5, origin: [257900, 4110600], compress: 'WEBP', width: 64, height: 64 });
-  await assert.rejects(openRaster(webp), (e: unknown) => e instanceof UnreadableRasterError && /webp compression cannot be decoded here.*gdal_translate/.test((e as Error).message));
-  const webpOverviews = makeGeoTiff(dir, { name: 'u8-rgb-deflate-webp-ovr', dtype: 'Byte', bands: 3, epsg: 32611, res: 0.5, origin: [257900, 4110600], tiled: true, compress: 'DEFLATE', compressOverview: 'WEBP', overviews: [2, 4], width: 256, height: 256 });
-  const src = await openRaster(webpOverviews);
-  assert.equal(gdalInspect(webpOverviews, { pixels: false }).overviewCount, 2, 'GDAL wrote the overviews');
-  assert.equal(src.levelCount, 1);
-  const coarse = await src.readWindow({ x: 0, y: 0, width: 256, height: 256 }, { outWidth: 32, outHeight: 32 });
-  assert.equal(coarse.bands.length, 3);
+// WebP tiles (GDAL's COMPRESS=WEBP) decode through libwebp: lossless ones give GDAL's values exactly
+const WEBP_FIXTURES: FixtureSpec[] = [
+  { name: 'u8-rgb-webp-tiled', dtype: 'Byte', bands: 3, epsg: 32611, res: 0.5, origin: [257900, 4110600], tiled: true, compress: 'WEBP', webpLossless: true, width: 150, height: 100 },
+  { name: 'u8-rgba-webp-strip', dtype: 'Byte', bands: 4, alpha: true, epsg: 32611, res: 0.5, origin: [257900, 4110600], compress: 'WEBP', webpLossless: true, width: 90, height: 70 },
+  { name: 'u8-rgb-deflate-webp-ovr', dtype: 'Byte', bands: 3, epsg: 32611, res: 0.5, origin: [257900, 4110600], tiled: true, compress: 'DEFLATE', compressOverview: 'WEBP', overviews: [2, 4], width: 256, height: 256 },
+];
+const webpPaths = skip ? {} : makeGeoTiffs(dir, WEBP_FIXTURES);
+
+test('WebP-compressed imagery (tiled, stripped, with alpha, in overviews) reads as GDAL reads it', { skip }, async () => {
+  for (const spec of WEBP_FIXTURES) {
+    const path = webpPaths[spec.name];
+    const src = await openRaster(path);
+    const gdal = gdalInspect(path);
+    assert.equal(src.levelCount, gdal.levels.length, `${spec.name}: every level read, the WebP overviews too`);
+    for (let level = 0; level < gdal.levels.length; level++) {
+      const gl = gdal.levels[level];
+      const got = await src.readLevelSamples(level, { x: 0, y: 0, width: gl.width, height: gl.height });
+      // lossless WebP decodes to the stored bytes; lossy overviews to what libwebp gives GDAL too
+      for (let b = 0; b < 3; b++) assert.deepEqual(Array.from(got.bands[b]), [...gl.bands[b]], `${spec.name} L${level} band ${b + 1}`);
+      if (spec.alpha) {
+        const alpha = gl.bands[3];
+        assert.ok(got.mask && alpha.includes(0), `${spec.name}: the alpha band masks pixels`);
+        for (let i = 0; i < alpha.length; i++) assert.equal(got.mask![i], alpha[i] === 0 ? 0 : 1, `${spec.name} L${level} mask at ${i}`);
+      }
+    }
+  }
+});
+
+test('a compression no codec here decodes is refused at open, naming it', { skip }, async () => {
+  const path = join(dir, 'lzma.tif');
+  const r = spawnSync('gdal_translate', ['-q', '-co', 'COMPRESS=LZMA', paths['u8-rgb-utm32-tiled-deflate-pred2'], path], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  await assert.rejects(openRaster(path), (e: unknown) => e instanceof UnreadableRasterError && /lzma compression cannot be decoded here.*WebP.*gdal_translate/.test((e as Error).message));
 });
 
 test('readGrid onto a grid in another CRS (a UTM grid over imagery in degrees) agrees with gdalwarp', { skip: skip || gdalwarpMissing }, async () => {

@@ -13,6 +13,7 @@ import { InvalidInputError, LimitExceededError, UnreadableRasterError } from '..
 import { Bounds } from '../../tiles/bounds.ts';
 import { isMercator, metresPerUnit, projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
 import './native.deflate.ts';
+import './native.webp.ts';
 import { crsFromGeoKeys } from './crs.from.geokeys.ts';
 import { dropBlocks, readTiledWindow } from './block.cache.ts';
 import { expandPalette, paletteOf, photometricOf, ycbcrToRgb, type Palette } from './colour.ts';
@@ -232,9 +233,46 @@ function worldFileGeoreferencing(path: string): { transform: Affine; crs: Crs } 
   }
 }
 
+/**
+ * The CRS and transform where GDAL's GeoTIFF driver finds them (GDAL_GEOREF_SOURCES, default PAM,
+ * INTERNAL, WORLDFILE): each from the .aux.xml beside the file when it states one (QGIS's "assign
+ * projection" on a GeoTIFF and GDAL's SetProjection on a read-only one write them there), else from
+ * the GeoKeys, else from a world file. A TIFF with neither GeoKeys nor a world file is read from
+ * an .aux.xml stating both.
+ */
+async function georeferencingOf(path: string, main: GeoTIFFImage, keys: Record<string, unknown> | null): Promise<{ crs: Crs; transform: Affine; georeferencing: RasterMetadata['georeferencing'] }> {
+  const pam = pamOf(path);
+  // one too large to be a side file is not read (its band values are not either)
+  const stated = pam && !pam.tooLarge ? pam : null;
+  const pamTransform = stated?.geoTransform ?? null;
+  const pamCrs = (): Crs | null => {
+    if (!stated?.srs) return null;
+    try {
+      return crsFromWkt(stated.srs, basename(stated.file));
+    } catch (err) {
+      if (!(err instanceof UnreadableRasterError)) throw err;
+      throw unreadable(path, `${basename(stated.file)} beside it states an SRS, which GDAL reads before the file's own, and this reader does not build that CRS (${err.message}): take the <SRS> out of ${basename(stated.file)}, or write the CRS into the file with gdal_translate -a_srs EPSG:<code>`);
+    }
+  };
+  if (keys) {
+    const crs = pamCrs();
+    return {
+      crs: crs ?? crsFromGeoKeys(keys, basename(path)),
+      transform: pamTransform ?? await affineOf(main, keys.GTRasterTypeGeoKey, path),
+      georeferencing: crs || pamTransform ? 'aux.xml' : 'geotiff',
+    };
+  }
+  if (pamTransform && stated?.srs && !worldFileOf(path)) return { crs: pamCrs()!, transform: pamTransform, georeferencing: 'aux.xml' };
+  // the world file's SRS: its .prj, else the .aux.xml's. GDAL writes a world file and an .aux.xml
+  // with the same geotransform together (PROFILE=BASELINE, TFW=YES); where both state one, it
+  // takes the .aux.xml's
+  const world = worldFileGeoreferencing(path);
+  return { ...world, transform: pamTransform ?? world.transform, georeferencing: 'world-file' };
+}
+
 function checkDecodable(compression: number, path: string): void {
   if (decodable(compression)) return;
-  throw unreadable(path, `${compressionName(compression)} compression cannot be decoded here (readable: none, LZW, JPEG, deflate, PackBits, LERC, ZSTD): convert it with gdal_translate -co COMPRESS=DEFLATE`);
+  throw unreadable(path, `${compressionName(compression)} compression cannot be decoded here (readable: none, LZW, JPEG, deflate, PackBits, LERC, ZSTD, WebP): convert it with gdal_translate -co COMPRESS=DEFLATE`);
 }
 
 function checkTargetSize({ width: W, height: H }: Grid): void {
@@ -642,9 +680,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   const pam = pamBandsOf(path);
   const bandScaling = palette ? null : await scalingOf(main, sampleIndices, pam);
   const keys = main.getGeoKeys() as Record<string, unknown> | null;
-  const { crs, transform } = keys
-    ? { crs: crsFromGeoKeys(keys, basename(path)), transform: await affineOf(main, keys.GTRasterTypeGeoKey, path) }
-    : worldFileGeoreferencing(path);
+  const { crs, transform, georeferencing } = await georeferencingOf(path, main, keys);
   await checkNotTruncated(main, fileSize, path);
 
   const isTiled = (img: GeoTIFFImage) => img.getFileDirectory().hasTag('TileWidth' as any);
@@ -746,7 +782,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     hasAlpha: alphaIndex !== null,
     hasMask: levels[0].mask !== null,
     fileSize,
-    georeferencing: keys ? 'geotiff' : 'world-file',
+    georeferencing,
     externalOverviews: ovrTiff !== null,
   };
   // a paletted image reads as its three colours, all from the one sample of indices
