@@ -244,6 +244,9 @@ test('a user-defined CRS read from a GeoTIFF is written back so GDAL reads the s
   const proj4s = [
     '+proj=tmerc +lat_0=0 +lon_0=13.3 +k=1 +x_0=0 +y_0=0 +ellps=bessel +units=m',
     '+proj=lcc +lat_1=33 +lat_2=45 +lat_0=39 +lon_0=-96 +x_0=0 +y_0=0 +datum=NAD83 +units=us-ft',
+    '+proj=cass +lat_0=10.44166666666667 +lon_0=-61.33333333333334 +x_0=86501.46392051999 +y_0=65379.0134283 +a=6378293.645208759 +b=6356617.987679838 +units=m',
+    '+proj=omerc +no_uoff +lat_0=4 +lonc=102.25 +alpha=323.025796466667 +gamma=323.130102361111 +k=0.99984 +x_0=804671 +y_0=0 +ellps=GRS80 +units=m',
+    '+proj=omerc +lat_0=4 +lonc=115 +alpha=53.3158204722222 +gamma=53.1301023611111 +k=0.99984 +x_0=590476.87 +y_0=442857.65 +a=6377298.556 +rf=300.8017 +units=m',
   ];
   const made = makeGeoTiffs(dir, proj4s.map((epsg, i) => ({ name: `user-crs-${i}`, dtype: 'Byte' as const, bands: 1, epsg, res: 0.5, origin: [1000, 500000] as [number, number], width: 20, height: 20 })));
   for (let i = 0; i < proj4s.length; i++) {

@@ -29,7 +29,7 @@ test('what cannot be read exactly is refused, saying why and how to reproject', 
     (e: unknown) => e instanceof UnreadableRasterError && why.test((e as Error).message) && /reproject it to an EPSG CRS/.test((e as Error).message));
   refused({ ...tmerc, GeogAngularUnitsGeoKey: 9105 }, /angular unit 9105 is not degrees/);
   refused({ ...tmerc, ProjLinearUnitsGeoKey: 9005 }, /linear unit 9005 is not metres or feet/);
-  refused({ ...tmerc, ProjCoordTransGeoKey: 18 }, /projection method 18 is not one this reader builds/);
+  refused({ ...tmerc, ProjCoordTransGeoKey: 22 }, /projection method 22 is not one this reader builds/);
   refused({ ...tmerc, GeogSemiMajorAxisGeoKey: undefined }, /no geographic CRS code and no ellipsoid axis/);
   refused({ ...tmerc, GeographicTypeGeoKey: 1 }, /unknown geographic CRS EPSG:1/);
 });

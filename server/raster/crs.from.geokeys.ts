@@ -39,12 +39,12 @@ const KEY_IDS: Record<string, number> = {
   ProjFalseEastingGeoKey: 3082, ProjFalseNorthingGeoKey: 3083, ProjFalseOriginLongGeoKey: 3084, ProjFalseOriginLatGeoKey: 3085,
   ProjFalseOriginEastingGeoKey: 3086, ProjFalseOriginNorthingGeoKey: 3087, ProjCenterLongGeoKey: 3088, ProjCenterLatGeoKey: 3089,
   ProjCenterEastingGeoKey: 3090, ProjCenterNorthingGeoKey: 3091, ProjScaleAtNatOriginGeoKey: 3092, ProjScaleAtCenterGeoKey: 3093,
-  ProjAzimuthAngleGeoKey: 3094, ProjStraightVertPoleLongGeoKey: 3095,
+  ProjAzimuthAngleGeoKey: 3094, ProjStraightVertPoleLongGeoKey: 3095, ProjRectifiedGridAngleGeoKey: 3096,
 };
 /** Citation keys (GeoAsciiParamsTag): GDAL names the CRS, datum and ellipsoid from them. */
 const ASCII_KEY_IDS: Record<string, number> = { GTCitationGeoKey: 1026, GeogCitationGeoKey: 2049, PCSCitationGeoKey: 3073 };
 /** Keys whose values are doubles (GeoDoubleParamsTag); the rest are SHORT codes. */
-const DOUBLE_KEYS = new Set([2057, 2058, 2059, 2061, ...Array.from({ length: 18 }, (_, i) => 3078 + i)]);
+const DOUBLE_KEYS = new Set([2057, 2058, 2059, 2061, ...Array.from({ length: 19 }, (_, i) => 3078 + i)]);
 
 const LINEAR_UNITS: Record<number, Crs['units']> = { 9001: 'm', 9002: 'ft', 9003: 'us-ft' };
 
@@ -65,7 +65,18 @@ const TRANSFORMS: Record<number, { name: string; proj4: (p: (name: string, fallb
   10: { name: 'Lambert Azimuthal Equal Area', proj4: (p) => `+proj=laea +lat_0=${p('CenterLat', 'NatOriginLat')} +lon_0=${p('CenterLong', 'NatOriginLong')} +x_0=${p('FalseEasting')} +y_0=${p('FalseNorthing')}` },
   11: { name: 'Albers Equal Area', proj4: (p) => `+proj=aea +lat_1=${p('StdParallel1')} +lat_2=${p('StdParallel2')} +lat_0=${p('NatOriginLat', 'FalseOriginLat')} +lon_0=${p('NatOriginLong', 'FalseOriginLong')} +x_0=${p('FalseEasting', 'FalseOriginEasting')} +y_0=${p('FalseNorthing', 'FalseOriginNorthing')}` },
   16: { name: 'Oblique Stereographic', proj4: (p) => `+proj=sterea +lat_0=${p('NatOriginLat')} +lon_0=${p('NatOriginLong')} +k=${p('ScaleAtNatOrigin')} +x_0=${p('FalseEasting')} +y_0=${p('FalseNorthing')}` },
+  18: { name: 'Cassini-Soldner', proj4: (p) => `+proj=cass +lat_0=${p('NatOriginLat', 'CenterLat')} +lon_0=${p('NatOriginLong', 'CenterLong')} +x_0=${p('FalseEasting')} +y_0=${p('FalseNorthing')}` },
+  // Hotine oblique Mercator: GeoTIFF's code 3 is variant A (false easting and northing at the
+  // natural origin); variant B (at the projection centre) is GDAL's 9815
+  3: { name: 'Hotine Oblique Mercator (variant A)', proj4: (p, has) => `+proj=omerc +no_uoff ${obliqueMercator(p, has)}` },
+  9815: { name: 'Hotine Oblique Mercator (variant B)', proj4: (p, has) => `+proj=omerc ${obliqueMercator(p, has)}` },
 };
+
+/** The parameters both Hotine variants share; the grid's rotation is the azimuth's where none is given. */
+function obliqueMercator(p: (name: string, fallback?: string) => number, has: (name: string) => boolean): string {
+  const gamma = has('RectifiedGridAngle') ? p('RectifiedGridAngle') : p('AzimuthAngle');
+  return `+lat_0=${p('CenterLat', 'NatOriginLat')} +lonc=${p('CenterLong', 'NatOriginLong')} +alpha=${p('AzimuthAngle')} +gamma=${gamma} +k=${p('ScaleAtCenter', 'ScaleAtNatOrigin')} +x_0=${p('FalseEasting', 'CenterEasting')} +y_0=${p('FalseNorthing', 'CenterNorthing')}`;
+}
 
 /** Defaults where a key is absent: scale 1, everything else 0 (as GDAL reads them). */
 const DEFAULTS: Record<string, number> = { ScaleAtNatOrigin: 1, ScaleAtCenter: 1 };

@@ -66,10 +66,42 @@ test('a .prj naming no EPSG code is built from its parameters: it projects as th
   assert.ok(Math.abs(x - 155000) < 1e-3 && Math.abs(y - 463000) < 1e-3, `${x},${y}`);
 });
 
+test('Cassini-Soldner and both Hotine oblique Mercator variants, by GDAL\'s names and ESRI\'s, project as GDAL\'s proj4 strings of their EPSG CRSs do', () => {
+  // gdalsrsinfo -o wkt1 (AUTHORITY and TOWGS84 taken out, so the parameters are what is read) and
+  // -o wkt_esri of EPSG:3375 (Peninsular RSO, variant A), 29873 (RSO Borneo, variant B) and 3068
+  // (Soldner Berlin); the references are gdalsrsinfo -o proj4 of each, without the datum shift
+  const cases: Array<[string, string[], Array<[number, number]>]> = [
+    ['+proj=omerc +no_uoff +lat_0=4 +lonc=102.25 +alpha=323.025796466667 +gamma=323.130102361111 +k=0.99984 +x_0=804671 +y_0=0 +ellps=GRS80 +units=m +no_defs', [
+      'PROJCS["GDM2000/PeninsulaRSO",GEOGCS["GDM2000",DATUM["Geodetic_Datum_of_Malaysia_2000",SPHEROID["GRS1980",6378137,298.257222101]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Hotine_Oblique_Mercator"],PARAMETER["latitude_of_center",4],PARAMETER["longitude_of_center",102.25],PARAMETER["azimuth",323.025796466667],PARAMETER["rectified_grid_angle",323.130102361111],PARAMETER["scale_factor",0.99984],PARAMETER["false_easting",804671],PARAMETER["false_northing",0],UNIT["metre",1]]',
+      'PROJCS["GDM_2000_MRSO_Peninsular_Malaysia",GEOGCS["GCS_GDM_2000",DATUM["D_GDM_2000",SPHEROID["GRS_1980",6378137.0,298.257222101]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Rectified_Skew_Orthomorphic_Natural_Origin"],PARAMETER["False_Easting",804671.0],PARAMETER["False_Northing",0.0],PARAMETER["Scale_Factor",0.99984],PARAMETER["Azimuth",-36.9742035333334],PARAMETER["Longitude_Of_Center",102.25],PARAMETER["Latitude_Of_Center",4.0],PARAMETER["XY_Plane_Rotation",-36.8698976388889],UNIT["Meter",1.0]]',
+    ], [[101.5, 3.2], [103.1, 5.6], [100.4, 6.3]]],
+    ['+proj=omerc +lat_0=4 +lonc=115 +alpha=53.3158204722222 +gamma=53.1301023611111 +k=0.99984 +x_0=590476.87 +y_0=442857.65 +a=6377298.556 +rf=300.8017 +units=m +no_defs', [
+      'PROJCS["Timbalai1948/RSOBorneo(m)",GEOGCS["Timbalai1948",DATUM["Timbalai_1948",SPHEROID["Everest1830(1967Definition)",6377298.556,300.8017]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Hotine_Oblique_Mercator_Azimuth_Center"],PARAMETER["latitude_of_center",4],PARAMETER["longitude_of_center",115],PARAMETER["azimuth",53.3158204722222],PARAMETER["rectified_grid_angle",53.1301023611111],PARAMETER["scale_factor",0.99984],PARAMETER["false_easting",590476.87],PARAMETER["false_northing",442857.65],UNIT["metre",1]]',
+      'PROJCS["Timbalai_1948_RSO_Borneo_Meters",GEOGCS["GCS_Timbalai_1948",DATUM["D_Timbalai_1948",SPHEROID["Everest_Definition_1967",6377298.556,300.8017]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Rectified_Skew_Orthomorphic_Center"],PARAMETER["False_Easting",590476.87],PARAMETER["False_Northing",442857.65],PARAMETER["Scale_Factor",0.99984],PARAMETER["Azimuth",53.3158204722222],PARAMETER["Longitude_Of_Center",115.0],PARAMETER["Latitude_Of_Center",4.0],PARAMETER["XY_Plane_Rotation",53.1301023611111],UNIT["Meter",1.0]]',
+    ], [[116.0, 5.5], [113.5, 3.0], [118.2, 6.9]]],
+    ['+proj=cass +lat_0=52.4186482777778 +lon_0=13.6272036666667 +x_0=40000 +y_0=10000 +ellps=bessel +units=m +no_defs', [
+      'PROJCS["DHDN/SoldnerBerlin",GEOGCS["DHDN",DATUM["Deutsches_Hauptdreiecksnetz",SPHEROID["Bessel1841",6377397.155,299.1528128]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Cassini_Soldner"],PARAMETER["latitude_of_origin",52.4186482777778],PARAMETER["central_meridian",13.6272036666667],PARAMETER["false_easting",40000],PARAMETER["false_northing",10000],UNIT["metre",1]]',
+      'PROJCS["DHDN_Soldner_Berlin",GEOGCS["GCS_Deutsches_Hauptdreiecksnetz",DATUM["D_Deutsches_Hauptdreiecksnetz",SPHEROID["Bessel_1841",6377397.155,299.1528128]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Cassini"],PARAMETER["False_Easting",40000.0],PARAMETER["False_Northing",10000.0],PARAMETER["Central_Meridian",13.6272036666667],PARAMETER["Scale_Factor",1.0],PARAMETER["Latitude_Of_Origin",52.4186482777778],UNIT["Meter",1.0]]',
+    ], [[13.4, 52.5], [13.9, 52.3]]],
+  ];
+  for (const [reference, wkts, points] of cases) {
+    const want = projector(WGS84, crsFromProj4(reference));
+    for (const wkt of wkts) {
+      const built = crsFromWkt(wkt, 'x.prj');
+      assert.ok(built.geoKeys, 'keys a writer copies');
+      const got = projector(WGS84, built);
+      for (const p of points) {
+        const [x1, y1] = got(...p), [x2, y2] = want(...p);
+        assert.ok(Math.hypot(x1 - x2, y1 - y2) < 1e-3, `${wkt.slice(8, 40)} at ${p}: ${x1},${y1} vs ${x2},${y2}`);
+      }
+    }
+  }
+});
+
 test('what a .prj describes that is not built here is refused, saying why', () => {
   const refused = (wkt: string, why: RegExp) => assert.throws(() => crsFromWkt(wkt, 'x.prj'), (e: unknown) => e instanceof UnreadableRasterError && why.test((e as Error).message));
   const geog = 'GEOGCS["GCS_X",DATUM["D_X",SPHEROID["S",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]]';
-  refused(`PROJCS["c",${geog},PROJECTION["Cassini"],PARAMETER["False_Easting",0],UNIT["Meter",1.0]]`, /^x\.prj: its projection Cassini is not one this reader builds/);
+  refused(`PROJCS["c",${geog},PROJECTION["Polyconic"],PARAMETER["False_Easting",0],UNIT["Meter",1.0]]`, /^x\.prj: its projection Polyconic is not one this reader builds/);
   refused(`PROJCS["l",${geog},PROJECTION["Transverse_Mercator"],PARAMETER["Central_Meridian",3],UNIT["Link",0.201166195164]]`, /linear unit Link \(0\.201166195164 m\) is not metres or feet/);
   refused(`PROJCS["g",${geog.replace('UNIT["Degree",0.0174532925199433]', 'UNIT["Grad",0.01570796326794897]')},PROJECTION["Transverse_Mercator"],UNIT["Meter",1.0]]`, /angular unit 9105 is not degrees/);
   refused('GEOGCS["GCS_Y",DATUM["D_Y"],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]]', /GCS_Y gives no ellipsoid/);

@@ -136,6 +136,10 @@ const METHODS: Record<string, number | ((params: Map<string, number>) => number)
   lambert_azimuthal_equal_area: 10,
   albers: 11, albers_conic_equal_area: 11,
   double_stereographic: 16, oblique_stereographic: 16,
+  cassini_soldner: 18, cassini: 18,
+  // GDAL's WKT1 names and ESRI's: variant A (natural origin) and variant B (projection centre)
+  hotine_oblique_mercator: 3, hotine_oblique_mercator_azimuth_natural_origin: 3, rectified_skew_orthomorphic_natural_origin: 3,
+  hotine_oblique_mercator_azimuth_center: 9815, rectified_skew_orthomorphic_center: 9815,
 };
 
 /** WKT parameter names -> the GeoKeys holding them (in the CRS's own units, as GeoTIFF stores them). */
@@ -145,6 +149,7 @@ const PARAMETERS: Record<string, string> = {
   latitude_of_origin: 'ProjNatOriginLatGeoKey', latitude_of_center: 'ProjNatOriginLatGeoKey',
   scale_factor: 'ProjScaleAtNatOriginGeoKey',
   standard_parallel_1: 'ProjStdParallel1GeoKey', standard_parallel_2: 'ProjStdParallel2GeoKey',
+  azimuth: 'ProjAzimuthAngleGeoKey', rectified_grid_angle: 'ProjRectifiedGridAngleGeoKey', xy_plane_rotation: 'ProjRectifiedGridAngleGeoKey',
 };
 
 /** Geographic CRSs by ESRI's name, for the datum (with its shift to WGS84 where EPSG gives one). */
@@ -194,7 +199,7 @@ export function crsFromWkt(text: string, file: string): Crs {
   const method = String(child(root, 'PROJECTION')?.values[0] ?? '');
   const params = parametersOf(root);
   const code = METHODS[method.toLowerCase()];
-  if (code === undefined) throw refuse(`its projection ${method || '(none)'} is not one this reader builds (transverse Mercator, Mercator, Lambert conformal conic, Lambert azimuthal equal-area, Albers, oblique stereographic)`);
+  if (code === undefined) throw refuse(`its projection ${method || '(none)'} is not one this reader builds (transverse Mercator, Mercator, Lambert conformal conic, Lambert azimuthal equal-area, Albers, oblique stereographic, Cassini-Soldner, Hotine oblique Mercator)`);
   const unit = child(root, 'UNIT');
   const unitCode = linearUnitCode(unit ? Number(unit.values[1]) : 1);
   if (unitCode === null) throw refuse(`its linear unit ${String(unit?.values[0])} (${String(unit?.values[1])} m) is not metres or feet`);

@@ -178,11 +178,11 @@ test('a TIFF without GeoKeys that GDAL georeferenced in its .aux.xml (gdal_trans
 });
 
 test('an .aux.xml SRS this reader cannot build is refused, naming the file, rather than read past in favour of the GeoKeys', async () => {
-  const path = await raster('cassini.tif', 'float32', 5);
-  // Cassini-Soldner (Trinidad), with no authority code to identify it by
-  const wkt = 'PROJCS["Trinidad Grid",GEOGCS["Trinidad 1903",DATUM["Trinidad_1903",SPHEROID["Clarke 1858",6378293.645208759,294.2606763692654]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Cassini_Soldner"],PARAMETER["latitude_of_origin",10.44166666666667],PARAMETER["central_meridian",-61.33333333333334],PARAMETER["false_easting",86501.46392052],PARAMETER["false_northing",65379.0134283],UNIT["metre",1]]';
+  const path = await raster('polyconic.tif', 'float32', 5);
+  // American polyconic (Brazil), with no authority code to identify it by
+  const wkt = 'PROJCS["SAD69 / Brazil Polyconic",GEOGCS["SAD69",DATUM["South_American_Datum_1969",SPHEROID["GRS 1967 Modified",6378160,298.25]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Polyconic"],PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",-54],PARAMETER["false_easting",5000000],PARAMETER["false_northing",10000000],UNIT["metre",1]]';
   writeFileSync(`${path}.aux.xml`, `<PAMDataset>\n  <SRS dataAxisToSRSAxisMapping="1,2">${wkt.replace(/"/g, '&quot;')}</SRS>\n</PAMDataset>\n`);
-  await assert.rejects(openRaster(path), (err: unknown) => err instanceof UnreadableRasterError && /cassini\.tif\.aux\.xml beside it states an SRS.*gdal_translate -a_srs/.test(err.message));
+  await assert.rejects(openRaster(path), (err: unknown) => err instanceof UnreadableRasterError && /polyconic\.tif\.aux\.xml beside it states an SRS.*gdal_translate -a_srs/.test(err.message));
 });
 
 test('geoTransformOfAuxXml reads GDAL\'s six numbers and nothing less', () => {

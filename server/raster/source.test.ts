@@ -74,7 +74,7 @@ test('bad files are refused with UnreadableRasterError naming the reason', { ski
   const bad = makeBadFiles(dir, paths[FIXTURES[0].name]);
   const reasons: Record<string, RegExp> = {
     notTiff: /not a TIFF/, corrupt: /corrupt|not a TIFF/, truncated: /truncated/, absurd: /absurd dimensions/,
-    noGeo: /not georeferenced|no georeferencing/, userCrs: /user-defined CRS: projection method 18 is not one this reader builds .*reproject it to an EPSG CRS/,
+    noGeo: /not georeferenced|no georeferencing/, userCrs: /user-defined CRS: projection method 22 is not one this reader builds .*reproject it to an EPSG CRS/,
   };
   for (const [kind, path] of Object.entries(bad)) {
     await assert.rejects(openRaster(path), (e: unknown) => e instanceof UnreadableRasterError && reasons[kind].test((e as Error).message), kind);
@@ -280,6 +280,12 @@ const USER_CRS: Array<[string, string, [number, number]]> = [
   ['lcc2-nad83-ft', '+proj=lcc +lat_0=43.6666666666667 +lon_0=-120.5 +lat_1=44.3333333333333 +lat_2=46 +x_0=2500000 +y_0=0 +datum=NAD83 +units=ft', [7600000, 700000]],
   ['tmerc-nad83-usft', '+proj=tmerc +lat_0=31 +lon_0=-106.25 +k=0.9999 +x_0=500000.00001016 +y_0=0 +datum=NAD83 +units=us-ft', [1600000, 300000]],
   ['aea-nad83-usft-negative-y0', '+proj=aea +lat_1=34 +lat_2=40.5 +lat_0=0 +lon_0=-120 +x_0=0 +y_0=-4000000 +datum=NAD83 +units=us-ft', [-300000, 200000]],
+  // Cassini-Soldner (Trinidad), and Hotine oblique Mercator: variant A (Peninsular Malaysia RSO, and
+  // Michigan's with no rectified grid angle) and variant B (RSO Borneo)
+  ['cass-clarke58', '+proj=cass +lat_0=10.44166666666667 +lon_0=-61.33333333333334 +x_0=86501.46392051999 +y_0=65379.0134283 +a=6378293.645208759 +b=6356617.987679838 +units=m', [80000, 60000]],
+  ['omerc-a-grs80', '+proj=omerc +no_uoff +lat_0=4 +lonc=102.25 +alpha=323.025796466667 +gamma=323.130102361111 +k=0.99984 +x_0=804671 +y_0=0 +ellps=GRS80 +units=m', [600000, 400000]],
+  ['omerc-a-nogamma', '+proj=omerc +no_uoff +lat_0=45.3091666666667 +lonc=-86 +alpha=337.25556 +k=0.9996 +x_0=2546731.496 +y_0=-4354009.816 +ellps=GRS80 +units=m', [500000, 300000]],
+  ['omerc-b-everest', '+proj=omerc +lat_0=4 +lonc=115 +alpha=53.3158204722222 +gamma=53.1301023611111 +k=0.99984 +x_0=590476.87 +y_0=442857.65 +a=6377298.556 +rf=300.8017 +units=m', [600000, 500000]],
   // a prime meridian other than Greenwich
   ['lcc1-paris', '+proj=lcc +lat_1=46.8 +lat_0=46.8 +lon_0=0 +k_0=0.99987742 +x_0=600000 +y_0=2200000 +a=6378249.2 +b=6356515 +pm=paris +units=m', [650000, 2210000]],
 ];
@@ -412,13 +418,13 @@ test('a TIFF georeferenced by a world file and .prj beside it opens where GDAL p
     assert.ok(Math.abs(lon - want[i][0]) < 1e-8 && Math.abs(lat - want[i][1]) < 1e-8, `corner ${i}: ${lon},${lat} vs GDAL ${want[i]}`);
   });
 
-  // a projection this reader does not build (Cassini): refused, with the command that makes a GeoTIFF
-  writeFileSync(join(dir, 'ortho-wf.prj'), 'PROJCS["Trinidad_1903_Trinidad_Grid",GEOGCS["GCS_Trinidad_1903",DATUM["D_Trinidad_1903",SPHEROID["Clarke_1858",6378293.645208759,294.2606763692654]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Cassini"],PARAMETER["False_Easting",430000.0],PARAMETER["False_Northing",325000.0],PARAMETER["Central_Meridian",-61.33333333333334],PARAMETER["Scale_Factor",1.0],PARAMETER["Latitude_Of_Origin",10.44166666666667],UNIT["Link_Clarke",0.201166195164]]');
+  // a projection this reader does not build (polyconic): refused, with the command that makes a GeoTIFF
+  writeFileSync(join(dir, 'ortho-wf.prj'), 'PROJCS["SAD_1969_Brazil_Polyconic",GEOGCS["GCS_South_American_1969",DATUM["D_South_American_1969",SPHEROID["GRS_1967_Truncated",6378160.0,298.25]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Polyconic"],PARAMETER["False_Easting",5000000.0],PARAMETER["False_Northing",10000000.0],PARAMETER["Central_Meridian",-54.0],PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]');
   const later3 = new Date(Date.now() + 6000);
   utimesSync(join(dir, 'ortho-wf.prj'), later3, later3);
   let message = '';
   await assert.rejects(openRaster(tif), (e: unknown) => e instanceof UnreadableRasterError && !!(message = (e as Error).message));
-  assert.match(message, /^ortho-wf\.tif: the TIFF has no GeoKeys and its world file ortho-wf\.tfw has a \.prj whose CRS this reader does not build \(ortho-wf\.prj: its projection Cassini is not one this reader builds \(.*\)\): make a GeoTIFF of it with gdal_translate -of GTiff -a_srs ortho-wf\.prj ortho-wf\.tif out\.tif$/);
+  assert.match(message, /^ortho-wf\.tif: the TIFF has no GeoKeys and its world file ortho-wf\.tfw has a \.prj whose CRS this reader does not build \(ortho-wf\.prj: its projection Polyconic is not one this reader builds \(.*\)\): make a GeoTIFF of it with gdal_translate -of GTiff -a_srs ortho-wf\.prj ortho-wf\.tif out\.tif$/);
   const command = message.slice(message.indexOf('gdal_translate')).split(' ');
   const r = spawnSync(command[0], command.slice(1), { cwd: dir, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
