@@ -12,6 +12,12 @@ ground sample distance, bands, data type, nodata, overviews, layout and compress
   --json   print the same as JSON (the shape of GET /api/rasters/:id, without the catalog fields)
 Exit codes: 0 ok, 1 unreadable raster, 2 usage error.`;
 
+const GEOREFERENCING: Record<RasterMetadata['georeferencing'], string> = {
+  geotiff: 'GeoTIFF keys',
+  'world-file': 'a world file and .prj beside the TIFF',
+  'aux.xml': 'the .aux.xml beside the TIFF (GDAL reads its SRS and geotransform before the file\'s own)',
+};
+
 function fmt(n: number, digits = 6): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(digits).replace(/0+$/, '').replace(/\.$/, '');
 }
@@ -25,7 +31,7 @@ export function describeText(path: string, m: RasterMetadata): string {
     `nodata:      ${m.nodata === null ? 'none' : String(m.nodata)}`,
     `crs:         ${m.crs.epsg !== null ? `EPSG:${m.crs.epsg}` : 'user-defined'}${m.crs.name ? ` (${m.crs.name})` : ''}, units ${m.crs.units}`,
     `proj4:       ${m.crs.proj4}`,
-    `georef:      ${m.georeferencing === 'world-file' ? 'a world file and .prj beside the TIFF' : 'GeoTIFF keys'}`,
+    `georef:      ${GEOREFERENCING[m.georeferencing]}`,
     `bounds:      ${m.bounds.map((v) => fmt(v, 4)).join(', ')}  (minX, minY, maxX, maxY in CRS units)`,
     `wgs84:       ${m.wgs84Bounds.map((v) => fmt(v, 7)).join(', ')}  (west, south, east, north)`,
     `pixel size:  ${fmt(m.resolution[0])} x ${fmt(m.resolution[1])} CRS units; GSD ${fmt(m.gsd, 4)} m`,
