@@ -10,7 +10,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,8 @@ import { BullWorkQueue, DEFAULT_UNIT_QUEUE, redisConnection, startUnitWorker, un
 import { writeFileAtomic, type WorkUnit } from '../server/jobs/queue.ts';
 import { JobStore } from '../server/jobs/store.ts';
 import { CancelledError } from '../server/errors.ts';
+
+const execFileAsync = promisify(execFile);
 
 const modelMissing = existsSync(new URL('../models/hrch-mini/manifest.json', import.meta.url)) ? false : 'models/hrch-mini (test fixture model) is missing';
 const skip = redisSkip || modelMissing;
@@ -71,7 +74,11 @@ test('a job over HTTP run by two `forestmap worker` processes (one of them --kin
     // the same request through the embedded queue, by the command line
     const refDir = join(scene.root, 'embedded');
     writeFileSync(join(scene.root, 'region.geojson'), JSON.stringify(region));
-    const cli = spawnSync(process.execPath, ['bin/forestmap.js', 'process', '--image', join(scene.dataDir, 'image.tif'), '--region', join(scene.root, 'region.geojson'), '--model', 'hrch-mini', '--tile-size', '64', '--block-size', '128', '--out', refDir, '--quiet'], { encoding: 'utf8' });
+    // run without blocking this process, which also runs the server: after a spawnSync of several
+    // seconds the next fetch went out on a pooled keep-alive socket just before the server's
+    // overdue keep-alive timeout closed it (ECONNRESET, seen once in CI)
+    const cli = await execFileAsync(process.execPath, ['bin/forestmap.js', 'process', '--image', join(scene.dataDir, 'image.tif'), '--region', join(scene.root, 'region.geojson'), '--model', 'hrch-mini', '--tile-size', '64', '--block-size', '128', '--out', refDir, '--quiet'], { encoding: 'utf8' })
+      .then(() => ({ status: 0, stderr: '' }), (err: { code?: number; stderr?: string }) => ({ status: err.code ?? 1, stderr: err.stderr ?? String(err) }));
     assert.equal(cli.status, 0, cli.stderr);
     const trees = await fetchBytes(results.trees.href);
     assert.ok(JSON.parse(Buffer.from(trees).toString()).features.length > 10, 'the region has trees');
