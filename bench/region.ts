@@ -132,8 +132,8 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // rings of new shapes, the export's first large rows) and the third and fourth 25-45 ms. So two
     // jobs over the measured region itself follow, on the file's other name.
     if (!values.cold) {
-      const warmJobs: Array<[object, typeof raster]> = [...warmRegions.map((r): [object, typeof raster] => [r, raster]), [regionWarm, warmRaster], [regionWarm, warmRaster]];
-      for (const [k, [r, on]] of warmJobs.entries()) await runForestMap({ plan: await planOf(r, on), queue, pathOf, outDir: join(work, `warm${k}`), jobId: `warm${k}`, signal: new AbortController().signal });
+      const warmJobs = [...warmRegions.map((region) => ({ region, on: raster })), { region: regionWarm, on: warmRaster }, { region: regionWarm, on: warmRaster }];
+      for (const [k, { region: r, on }] of warmJobs.entries()) await runForestMap({ plan: await planOf(r, on), queue, pathOf, outDir: join(work, `warm${k}`), jobId: `warm${k}`, signal: new AbortController().signal });
     }
     else {
       const warmGrid = windowGrid(chmGridOf(source, manifest), { x: 0, y: 0, width: 1024, height: 256 });

@@ -78,6 +78,11 @@ function obliqueMercator(p: (name: string, fallback?: string) => number, has: (n
   return `+lat_0=${p('CenterLat', 'NatOriginLat')} +lonc=${p('CenterLong', 'NatOriginLong')} +alpha=${p('AzimuthAngle')} +gamma=${gamma} +k=${p('ScaleAtCenter', 'ScaleAtNatOrigin')} +x_0=${p('FalseEasting', 'CenterEasting')} +y_0=${p('FalseNorthing', 'CenterNorthing')}`;
 }
 
+/** The projection methods a user-defined CRS may use, by name: what a refusal lists. */
+export function builtProjections(): string {
+  return Object.values(TRANSFORMS).map((t) => t.name).join(', ');
+}
+
 /** Defaults where a key is absent: scale 1, everything else 0 (as GDAL reads them). */
 const DEFAULTS: Record<string, number> = { ScaleAtNatOrigin: 1, ScaleAtCenter: 1 };
 
@@ -100,7 +105,7 @@ function userDefinedCrs(keys: Keys, file: string, projected: boolean): Crs {
   }
   const ct = keys.ProjCoordTransGeoKey;
   const transform = typeof ct === 'number' ? TRANSFORMS[ct] : undefined;
-  if (!transform) throw refuse(`projection method ${typeof ct === 'number' ? ct : '(none given)'} is not one this reader builds (${Object.values(TRANSFORMS).map((t) => t.name).join(', ')})`);
+  if (!transform) throw refuse(`projection method ${typeof ct === 'number' ? ct : '(none given)'} is not one this reader builds (${builtProjections()})`);
   // false eastings and northings are in the CRS's linear unit (GeoTIFF 1.1), proj4's +x_0/+y_0 in metres
   const toMetres = metresPerUnit({ units });
   const param = (name: string, fallback?: string): number => {

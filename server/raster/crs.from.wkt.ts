@@ -6,7 +6,7 @@
  * feet, national grids and custom projections of county orthophotos come this way.
  */
 import { UnreadableRasterError } from '../errors.ts';
-import { crsFromGeoKeys, linearUnitCode, USER_DEFINED } from './crs.from.geokeys.ts';
+import { builtProjections, crsFromGeoKeys, linearUnitCode, USER_DEFINED } from './crs.from.geokeys.ts';
 import { tryCrsFromEpsg } from '../../tiles/projection.ts';
 import type { Crs } from './types.ts';
 
@@ -199,7 +199,7 @@ export function crsFromWkt(text: string, file: string): Crs {
   const method = String(child(root, 'PROJECTION')?.values[0] ?? '');
   const params = parametersOf(root);
   const code = METHODS[method.toLowerCase()];
-  if (code === undefined) throw refuse(`its projection ${method || '(none)'} is not one this reader builds (transverse Mercator, Mercator, Lambert conformal conic, Lambert azimuthal equal-area, Albers, oblique stereographic, Cassini-Soldner, Hotine oblique Mercator)`);
+  if (code === undefined) throw refuse(`its projection ${method || '(none)'} is not one this reader builds (${builtProjections()})`);
   const unit = child(root, 'UNIT');
   const unitCode = linearUnitCode(unit ? Number(unit.values[1]) : 1);
   if (unitCode === null) throw refuse(`its linear unit ${String(unit?.values[0])} (${String(unit?.values[1])} m) is not metres or feet`);
