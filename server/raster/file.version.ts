@@ -23,19 +23,21 @@ export function fileVersion(path: string): string | null {
 
 /**
  * What changes a raster from outside its file, as a version suffix: the world file and the .prj
- * (or the .aux.xml, without a .prj) beside a TIFF georeferenced by them, and the nodata, scale and
- * offset an .aux.xml states. Not the .aux.xml as a whole: QGIS rewrites a GeoTIFF's statistics
- * there, and that must not throw away its computed canopy heights.
+ * (or the .aux.xml, without a .prj) beside a TIFF georeferenced by them, the nodata, scale and
+ * offset an .aux.xml states, and GDAL's external mask (.msk: which pixels hold data). Not the
+ * .aux.xml as a whole: QGIS rewrites a GeoTIFF's statistics there, and that must not throw away
+ * its computed canopy heights.
  */
 export function sidecarVersion(path: string): string {
   const world = worldFileOf(path);
   const georef = world ? statVersion(world) + statVersion(prjOf(path) ?? auxXmlOf(path)) : '';
-  return georef + pamVersion(path);
+  const mask = statVersion(`${path}.msk`);
+  return georef + pamVersion(path) + (mask && `_msk${mask}`);
 }
 
-/** External overviews (<file>.ovr) as a version suffix: what the reader opens changes with them, the pixels do not. */
+/** External overviews (<file>.ovr) and their masks (.msk.ovr) as a version suffix: what the reader opens changes with them, the full resolution's pixels do not. */
 export function overviewVersion(path: string): string {
-  return statVersion(`${path}.ovr`);
+  return statVersion(`${path}.ovr`) + statVersion(`${path}.msk.ovr`);
 }
 
 function statVersion(p: string | null): string {

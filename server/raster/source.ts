@@ -80,7 +80,14 @@ interface Level {
   ycbcr: boolean;
   /** Sample 0 indexes this colour map: bands 0-2 are its red, green and blue, looked up as read. */
   palette: Palette | null;
+  /** The level's mask (0 = no data in every sample it has): internal, or from <file>.msk / <file>.msk.ovr. */
   mask: GeoTIFFImage | null;
+  /**
+   * A level without a mask of its own in a file whose full resolution has one (a .msk without
+   * overviews, an internal mask under external overviews): its mask is the full resolution's,
+   * sampled at its pixel centres, as GDAL reads a mask band without overviews.
+   */
+  maskFromFullResolution: boolean;
   width: number;
   height: number;
   transform: Affine;
@@ -291,15 +298,58 @@ function levelResolution(l: { transform: Affine }): [number, number] {
  * Values are kept as float64 so nodata comparisons stay exact.
  */
 async function decimatedRead(image: GeoTIFFImage, x0: number, y0: number, x1: number, y1: number, outW: number, outH: number, samples: number[]): Promise<Float64Array[]> {
+  return sampledRead(image, nearestIndices(x0, x1, outW, 1, image.getWidth()), nearestIndices(y0, y1, outH, 1, image.getHeight()), samples, 0);
+}
+
+/**
+ * Source pixels for `count` output pixels spread over [a, b) of a level, nearest to their centres
+ * (GDAL's nearest RasterIO), in pixels of an image `scale` times finer (1: the level itself),
+ * clamped to [0, size).
+ */
+function nearestIndices(a: number, b: number, count: number, scale: number, size: number): Int32Array {
+  const k = (b - a) / count;
+  return Int32Array.from({ length: count }, (_, i) => Math.min(size - 1, Math.floor((a + (i + 0.5) * k) * scale)));
+}
+
+/** One mask plane from a mask's samples: 0 where any of them is 0. */
+function allValid(planes: ArrayLike<number>[], n: number): ArrayLike<number> {
+  if (planes.length === 1) return planes[0];
+  const out = new Uint8Array(n).fill(255);
+  for (const p of planes) for (let i = 0; i < n; i++) if (p[i] === 0) out[i] = 0;
+  return out;
+}
+
+/** Pixels of a mask's span decoded in one read (16 MB per sample of a byte mask). */
+const MASK_SPAN_PIXELS = 1 << 24;
+
+/**
+ * The samples of `image` at columns `cols` x rows `rows` (ascending), as float64 planes. When the
+ * span they cover holds at most `wholeSpan` pixels it is decoded in one read (a mask's tiles once,
+ * not once per output row); otherwise one source row per output row, so memory stays at a row's
+ * worth. Values are kept as float64 so nodata comparisons stay exact.
+ */
+async function sampledRead(image: GeoTIFFImage, cols: Int32Array, rows: Int32Array, samples: number[], wholeSpan: number): Promise<Float64Array[]> {
+  const outW = cols.length, outH = rows.length;
   const out = samples.map(() => new Float64Array(outW * outH));
-  const kx = (x1 - x0) / outW, ky = (y1 - y0) / outH;
-  const cols = Int32Array.from({ length: outW }, (_, c) => Math.min(x1 - x0 - 1, Math.floor((c + 0.5) * kx)));
+  if (!outW || !outH) return out;
+  const cx0 = cols[0], cx1 = cols[outW - 1] + 1, ry0 = rows[0], ry1 = rows[outH - 1] + 1;
+  const spanW = cx1 - cx0;
+  if (spanW * (ry1 - ry0) <= wholeSpan) {
+    const span = (await image.readRasters({ window: [cx0, ry0, cx1, ry1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
+    for (let b = 0; b < samples.length; b++) {
+      const src = span[b], dst = out[b];
+      for (let r = 0; r < outH; r++) {
+        const o = r * outW, so = (rows[r] - ry0) * spanW - cx0;
+        for (let c = 0; c < outW; c++) dst[o + c] = src[so + cols[c]];
+      }
+    }
+    return out;
+  }
   for (let r = 0; r < outH; r++) {
-    const sy = Math.min(y1 - 1, y0 + Math.floor((r + 0.5) * ky));
-    const row = (await image.readRasters({ window: [x0, sy, x1, sy + 1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
+    const row = (await image.readRasters({ window: [cx0, rows[r], cx1, rows[r] + 1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
     for (let b = 0; b < samples.length; b++) {
       const src = row[b], dst = out[b], o = r * outW;
-      for (let c = 0; c < outW; c++) dst[o + c] = src[cols[c]];
+      for (let c = 0; c < outW; c++) dst[o + c] = src[cols[c] - cx0];
     }
   }
   return out;
@@ -323,8 +373,8 @@ class GeoTiffSource implements RasterSource {
     alphaIndex: number | null,
     /** A paletted file's nodata index (its expanded bands have no nodata value, only a mask). */
     private readonly paletteNodata: number | null = null,
-    /** The external overviews' file (<path>.ovr), when its images are levels here. */
-    private readonly ovrTiff: GeoTIFF | null = null,
+    /** Files besides the TIFF whose images serve here (<path>.ovr, .msk, .msk.ovr): closed with it. */
+    private readonly sidecars: GeoTIFF[] = [],
   ) {
     this.grid = this.levelGrid(0);
     this.cacheKey = `${path}#${blockCacheSerial++}`;
@@ -379,13 +429,12 @@ class GeoTiffSource implements RasterSource {
     try {
       if (decimate) {
         raw = await decimatedRead(l.image, x0, y0, x1, y1, outW, outH, samples);
-        if (l.mask) maskRaw = (await decimatedRead(l.mask, x0, y0, x1, y1, outW, outH, [0]))[0];
       } else {
         raw = l.tiled
           ? await readTiledWindow(l.image, `${this.cacheKey}|${level}`, x0, y0, x1, y1, samples)
           : ((await l.image.readRasters({ window: [x0, y0, x1, y1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[]);
-        if (l.mask) maskRaw = ((await l.mask.readRasters({ window: [x0, y0, x1, y1], samples: [0], interleave: false } as any)) as unknown as ArrayLike<number>[])[0];
       }
+      maskRaw = await this.readMask(l, x0, y0, x1, y1, outW, outH);
     } catch (err) {
       throw unreadable(this.path, 'cannot decode pixels (corrupt or truncated data)', err);
     }
@@ -404,6 +453,34 @@ class GeoTiffSource implements RasterSource {
       raw = [...bands.map((b) => expandPalette(index, l.palette![b])), ...raw.slice(1)];
     }
     return { raw, maskRaw, outW, outH, dataCount: bands.length, bands };
+  }
+
+  /**
+   * The mask of a level's window [x0, x1) x [y0, y1) at outW x outH (nearest), 0 where any of the
+   * mask's samples is 0 (a per-band mask masks a pixel missing in any band); null when unmasked.
+   */
+  private async readMask(l: Level, x0: number, y0: number, x1: number, y1: number, outW: number, outH: number): Promise<ArrayLike<number> | null> {
+    let image: GeoTIFFImage, cols: Int32Array, rows: Int32Array;
+    if (l.mask && outW === x1 - x0 && outH === y1 - y0) {
+      const samples = Array.from({ length: l.mask.getSamplesPerPixel() }, (_, i) => i);
+      const planes = (await l.mask.readRasters({ window: [x0, y0, x1, y1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
+      return allValid(planes, outW * outH);
+    }
+    if (l.mask) {
+      image = l.mask;
+      cols = nearestIndices(x0, x1, outW, 1, l.width);
+      rows = nearestIndices(y0, y1, outH, 1, l.height);
+    } else if (l.maskFromFullResolution) {
+      const full = this.levels[0];
+      image = full.mask!;
+      // the level's pixel centres, in full-resolution pixels
+      cols = nearestIndices(x0, x1, outW, full.width / l.width, full.width);
+      rows = nearestIndices(y0, y1, outH, full.height / l.height, full.height);
+    } else {
+      return null;
+    }
+    const samples = Array.from({ length: image.getSamplesPerPixel() }, (_, i) => i);
+    return allValid(await sampledRead(image, cols, rows, samples, MASK_SPAN_PIXELS), outW * outH);
   }
 
   /**
@@ -605,7 +682,7 @@ class GeoTiffSource implements RasterSource {
   async close(): Promise<void> {
     dropBlocks(`${this.cacheKey}|`);
     await this.tiff.close();
-    await this.ovrTiff?.close();
+    await Promise.all(this.sidecars.map((t) => t.close()));
   }
 }
 
@@ -684,7 +761,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   await checkNotTruncated(main, fileSize, path);
 
   const isTiled = (img: GeoTIFFImage) => img.getFileDirectory().hasTag('TileWidth' as any);
-  const levels: Level[] = [{ image: main, tiled: isTiled(main), ycbcr: await ycbcrOf(main), palette, mask: null, width, height, transform }];
+  const levels: Level[] = [{ image: main, tiled: isTiled(main), ycbcr: await ycbcrOf(main), palette, mask: null, maskFromFullResolution: false, width, height, transform }];
   const masks: GeoTIFFImage[] = [];
   /** An overview image as a level, or null when it cannot serve as one (other size or bands, a codec we lack). */
   const overviewLevel = async (img: GeoTIFFImage, inFileOfSize: number): Promise<Level | null> => {
@@ -698,7 +775,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     // an overview of a paletted image is one too (GDAL keeps the colour map); one that is not is not read
     const overviewPalette = palette ? await paletteOfImage(img).catch(() => null) : null;
     if (Boolean(palette) !== Boolean(overviewPalette)) return null;
-    return { image: img, tiled: isTiled(img), ycbcr: await ycbcrOf(img), palette: overviewPalette, mask: null, width: w, height: h, transform: [transform[0], transform[1] * sx, transform[2] * sy, transform[3], transform[4] * sx, transform[5] * sy] };
+    return { image: img, tiled: isTiled(img), ycbcr: await ycbcrOf(img), palette: overviewPalette, mask: null, maskFromFullResolution: false, width: w, height: h, transform: [transform[0], transform[1] * sx, transform[2] * sy, transform[3], transform[4] * sx, transform[5] * sy] };
   };
   for (let i = 1; i < count; i++) {
     const img = await tiff.getImage(i);
@@ -708,10 +785,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     const level = await overviewLevel(img, fileSize);
     if (level) levels.push(level);
   }
-  for (const m of masks) {
-    const level = levels.find((l) => l.width === m.getWidth() && l.height === m.getHeight() && !l.mask);
-    if (level) level.mask = m;
-  }
+  await assignMasks(masks, levels, fileSize, path);
 
   const bounds = Bounds.fromGrid(transform, width, height);
   const wgs = bounds.project(projector(crs, WGS84));
@@ -729,17 +803,18 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   // external overviews (<file>.ovr: gdaladdo -ro, QGIS's default pyramids) when the file has none,
   // as GDAL uses them; opened last, once nothing else can refuse the file
   let ovrTiff: GeoTIFF | null = null;
-  // (not under a mask: .ovr holds no mask overviews, so their nodata areas would show)
-  if (levels.length === 1 && masks.length === 0 && existsSync(`${path}.ovr`)) {
+  if (levels.length === 1 && existsSync(`${path}.ovr`)) {
     try {
       ovrTiff = await fromFile(`${path}.ovr`);
       const ovrSize = statSync(`${path}.ovr`).size;
+      const ovrMasks: GeoTIFFImage[] = [];
       for (let i = 0; i < await ovrTiff.getImageCount(); i++) {
         const img = await ovrTiff.getImage(i);
-        if (Number(first(await tag(img, 'NewSubfileType')) ?? 0) & 4) continue;
+        if (Number(first(await tag(img, 'NewSubfileType')) ?? 0) & 4) { ovrMasks.push(img); continue; }
         const level = await overviewLevel(img, ovrSize);
         if (level) levels.push(level);
       }
+      await assignMasks(ovrMasks, levels, ovrSize, `${path}.ovr`);
     } catch (err) {
       // a broken .ovr leaves the image itself readable, at full resolution only
       console.warn(`[raster] ${basename(path)}.ovr not used: ${err instanceof Error ? err.message : String(err)}`);
@@ -752,6 +827,15 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
       ovrTiff = null;
     }
   }
+  const sidecars = ovrTiff ? [ovrTiff] : [];
+  try {
+    if (!levels[0].mask) sidecars.push(...await externalMasks(path, levels));
+  } catch (err) {
+    await Promise.all(sidecars.map((t) => Promise.resolve(t.close()).catch(() => undefined)));
+    throw err;
+  }
+  // levels with no mask of their own under a masked full resolution take its mask, sampled
+  if (levels[0].mask) for (const l of levels) l.maskFromFullResolution = l.mask === null;
   // finest first; the full resolution stays levels[0], as it was pushed first
   levels.sort((a, b) => b.width - a.width);
   const fd = main.getFileDirectory();
@@ -786,7 +870,65 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     externalOverviews: ovrTiff !== null,
   };
   // a paletted image reads as its three colours, all from the one sample of indices
-  return new GeoTiffSource(path, tiff, levels, metadata, palette ? [0, 0, 0] : sampleIndices, alphaIndex, palette ? nodata : null, ovrTiff);
+  return new GeoTiffSource(path, tiff, levels, metadata, palette ? [0, 0, 0] : sampleIndices, alphaIndex, palette ? nodata : null, sidecars);
+}
+
+/**
+ * Gives each mask image to the level of its size that has none yet. A mask is one or more samples
+ * of 1 or 8 unsigned bits (GDAL writes them so; 0 = no data); `file` names it in refusals.
+ */
+async function assignMasks(masks: GeoTIFFImage[], levels: Level[], fileSize: number, file: string): Promise<void> {
+  for (const m of masks) {
+    const level = levels.find((l) => l.width === m.getWidth() && l.height === m.getHeight() && !l.mask);
+    if (!level) continue;
+    const bits = Number(first(await tag(m, 'BitsPerSample')) ?? 1), format = Number(first(await tag(m, 'SampleFormat')) ?? 1);
+    if ((bits !== 1 && bits !== 8) || format !== 1) throw unreadable(file, `its mask is not of 1 or 8 unsigned bits (${bits} bits, sample format ${format})`);
+    if (!decodable(Number(first(await tag(m, 'Compression')) ?? 1))) throw unreadable(file, 'its mask is compressed with a codec this reader lacks');
+    await checkNotTruncated(m, fileSize, file);
+    level.mask = m;
+  }
+}
+
+/**
+ * GDAL's external mask of a TIFF without an internal one: <file>.msk holds the full resolution's
+ * (and its overviews' when they were built there), <file>.msk.ovr the masks of the .ovr's levels.
+ * A .msk that cannot be read refuses the raster, since GDAL would mask by it: reading the image
+ * unmasked would send its no-data areas through the model. A broken .msk.ovr only costs speed (the
+ * overviews' masks are then sampled from the full resolution). Returns the files it keeps open.
+ */
+async function externalMasks(path: string, levels: Level[]): Promise<GeoTIFF[]> {
+  const mskPath = `${path}.msk`;
+  if (!existsSync(mskPath)) return [];
+  const opened: GeoTIFF[] = [];
+  const imagesOf = async (file: string): Promise<GeoTIFFImage[]> => {
+    const t = await fromFile(file);
+    opened.push(t);
+    const images: GeoTIFFImage[] = [];
+    for (let i = 0; i < await t.getImageCount(); i++) images.push(await t.getImage(i));
+    return images;
+  };
+  try {
+    try {
+      await assignMasks(await imagesOf(mskPath), levels, statSync(mskPath).size, mskPath);
+    } catch (err) {
+      throw err instanceof UnreadableRasterError ? err : unreadable(mskPath, 'cannot read the mask file', err);
+    }
+    if (!levels[0].mask) throw unreadable(mskPath, `it holds no ${levels[0].width}x${levels[0].height} mask for the image`);
+    const mskOvr = `${mskPath}.ovr`;
+    if (levels.some((l) => !l.mask) && existsSync(mskOvr)) {
+      const before = levels.map((l) => l.mask);
+      try {
+        await assignMasks(await imagesOf(mskOvr), levels, statSync(mskOvr).size, mskOvr);
+      } catch (err) {
+        levels.forEach((l, i) => { l.mask = before[i]; });
+        console.warn(`[raster] ${basename(mskOvr)} not used: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    return opened;
+  } catch (err) {
+    await Promise.all(opened.map((t) => Promise.resolve(t.close()).catch(() => undefined)));
+    throw err;
+  }
 }
 
 /** LRU of opening promises keyed by path + size + mtime: a replaced file opens afresh. */
