@@ -26,7 +26,7 @@ export function describeText(path: string, m: RasterMetadata): string {
   const z = zoomRange(m);
   const lines = [
     `file:        ${path}`,
-    `size:        ${m.width} x ${m.height} pixels, ${m.bandCount} band(s)${m.hasAlpha ? ' + alpha' : ''}${m.hasMask ? ' + mask' : ''}`,
+    `size:        ${m.width} x ${m.height} pixels, ${m.bandCount} band(s)${m.hasAlpha ? ' + alpha' : ''}${m.hasMask ? ` + mask${m.externalMask ? ' (external .msk)' : ''}` : ''}`,
     `data type:   ${m.sampleType}${m.bandScaling ? `, read as stored x scale + offset: ${m.bandScaling.map(([a, b]) => `[${a}, ${b}]`).join(' ')}` : ''}`,
     `nodata:      ${m.nodata === null ? 'none' : String(m.nodata)}`,
     `crs:         ${m.crs.epsg !== null ? `EPSG:${m.crs.epsg}` : 'user-defined'}${m.crs.name ? ` (${m.crs.name})` : ''}, units ${m.crs.units}`,

@@ -157,7 +157,7 @@ export function openApiDocument() {
         }),
       },
       schemas: {
-        Raster: { type: 'object', description: 'catalog entry with metadata (CRS, bounds, size, GSD, bands, data type, nodata, overviews, layout, compression, photometric: how samples map to colours; ycbcr is served as RGB; bandScaling: per band [scale, offset] from GDAL metadata, applied as values are read; georeferencing: geotiff, world-file (a .tfw and .prj or .aux.xml beside it) or aux.xml (an SRS or geotransform in the .aux.xml beside the file, which GDAL reads before the file\'s own); externalOverviews: overviews read from <file>.ovr; photometric palette is served as RGB)' },
+        Raster: { type: 'object', description: 'catalog entry with metadata (CRS, bounds, size, GSD, bands, data type, nodata, overviews, layout, compression, photometric: how samples map to colours; ycbcr is served as RGB; bandScaling: per band [scale, offset] from GDAL metadata, applied as values are read; georeferencing: geotiff, world-file (a .tfw and .prj or .aux.xml beside it) or aux.xml (an SRS or geotransform in the .aux.xml beside the file, which GDAL reads before the file\'s own); externalOverviews: overviews read from <file>.ovr; hasMask / externalMask: a GDAL mask marks no-data pixels, internal or from <file>.msk; photometric palette is served as RGB)' },
         Execute: {
           type: 'object', required: ['inputs'],
           properties: {

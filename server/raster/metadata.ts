@@ -40,8 +40,10 @@ export interface RasterMetadata {
   /** How the samples map to colours (the TIFF's PhotometricInterpretation); YCbCr is read as RGB. */
   photometric: Photometric;
   hasAlpha: boolean;
-  /** An internal (GDAL) mask image is present. */
+  /** A GDAL mask masks the image: internal, or in <file>.msk (externalMask). */
   hasMask: boolean;
+  /** The mask is GDAL's external <file>.msk (with <file>.msk.ovr for external overviews). */
+  externalMask: boolean;
   fileSize: number;
   /**
    * Where the CRS and transform come from: the TIFF's GeoKeys, a world file and .prj beside it, or

@@ -87,6 +87,7 @@ async function assertMasksAsGdal(path: string, sidecars: string[], label: string
   assert.deepEqual(gdal.files.map((f) => f.slice(path.length)).sort(), ['', ...sidecars].sort(), `${label}: the files GDAL opens`);
   const src = await openRaster(path);
   assert.equal(src.metadata.hasMask, true, `${label}: hasMask`);
+  assert.equal(src.metadata.externalMask, sidecars.includes('.msk'), `${label}: externalMask`);
   assert.equal(src.levelCount, gdal.levels.length, `${label}: levels`);
   for (const [level, want] of gdal.levels.entries()) {
     const block = await src.readLevel(level, { x: 0, y: 0, width: want.width, height: want.height });
@@ -118,6 +119,12 @@ test('an external mask (<file>.msk) masks the image at every level, with .msk.ov
   await assertMasksAsGdal(make('msk-internal-ovr', 'external', true, false), ['.msk'], '.msk, internal overviews without mask overviews');
   await assertMasksAsGdal(make('msk-ovr', 'external', false, true), ['.msk', '.ovr', '.msk.ovr'], '.msk and .msk.ovr');
   await assertMasksAsGdal(make('msk-per-band', 'per-band', false, false), ['.msk'], 'per-band .msk');
+  // forestmap info says where the mask comes from
+  const info = spawnSync(process.execPath, ['bin/forestmap.js', 'info', join(dir, 'msk.tif')], { encoding: 'utf8' });
+  assert.equal(info.status, 0, info.stderr);
+  assert.match(info.stdout, /300 x 200 pixels, 3 band\(s\) \+ mask \(external \.msk\)\n/);
+  const internal = spawnSync(process.execPath, ['bin/forestmap.js', 'info', join(dir, 'internal.tif')], { encoding: 'utf8' });
+  assert.match(internal.stdout, /3 band\(s\) \+ mask\n/);
 });
 
 test('a .msk changes the raster\'s version; a broken one refuses the raster, naming it; a broken .msk.ovr only costs speed', { skip }, async () => {

@@ -828,8 +828,9 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     }
   }
   const sidecars = ovrTiff ? [ovrTiff] : [];
+  const internalMask = levels[0].mask !== null;
   try {
-    if (!levels[0].mask) sidecars.push(...await externalMasks(path, levels));
+    if (!internalMask) sidecars.push(...await externalMasks(path, levels));
   } catch (err) {
     await Promise.all(sidecars.map((t) => Promise.resolve(t.close()).catch(() => undefined)));
     throw err;
@@ -868,6 +869,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     fileSize,
     georeferencing,
     externalOverviews: ovrTiff !== null,
+    externalMask: !internalMask && levels[0].mask !== null,
   };
   // a paletted image reads as its three colours, all from the one sample of indices
   return new GeoTiffSource(path, tiff, levels, metadata, palette ? [0, 0, 0] : sampleIndices, alphaIndex, palette ? nodata : null, sidecars);

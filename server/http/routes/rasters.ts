@@ -50,6 +50,7 @@ export function rasterJson(entry: CatalogEntry, base = '') {
     fileSize: m.fileSize,
     georeferencing: m.georeferencing,
     externalOverviews: m.externalOverviews,
+    externalMask: m.externalMask,
     links: {
       self: `${base}/api/rasters/${entry.id}`,
       tilejson: `${base}/tiles/${entry.id}/tilejson.json`,
