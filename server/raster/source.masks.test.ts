@@ -195,3 +195,21 @@ test('the canopy height engine leaves the pixels a .msk masks as CHM nodata', { 
     await releaseAllSessions();
   }
 });
+
+test('sampled reads give the same pixels whether the span is read whole, in runs of rows, or row by row', { skip }, async () => {
+  const { fromFile } = await import('geotiff');
+  const { sampledRead } = await import('./source.ts');
+  const tiff = await fromFile(`${make('sampled', 'external', false, false)}.msk`);
+  try {
+    const image = await tiff.getImage(0);
+    const cols = Int32Array.from([3, 4, 50, 51, 120, 299]), rows = Int32Array.from([0, 1, 2, 40, 41, 130, 199]);
+    const whole = await sampledRead(image, cols, rows, [0], Infinity);
+    assert.ok(whole[0].includes(0) && whole[0].some((v) => v !== 0), 'the samples cross the mask');
+    for (const span of [0, 297, 3 * 297, 50 * 297]) assert.deepEqual(await sampledRead(image, cols, rows, [0], span), whole, `runs of at most ${span} pixels`);
+    // against the full image
+    const full = ((await image.readRasters({ samples: [0], interleave: false } as any)) as unknown as ArrayLike<number>[])[0];
+    rows.forEach((r, i) => cols.forEach((c, j) => assert.equal(whole[0][i * cols.length + j], full[r * 300 + c])));
+  } finally {
+    tiff.close();
+  }
+});

@@ -323,34 +323,30 @@ function allValid(planes: ArrayLike<number>[], n: number): ArrayLike<number> {
 const MASK_SPAN_PIXELS = 1 << 24;
 
 /**
- * The samples of `image` at columns `cols` x rows `rows` (ascending), as float64 planes. When the
- * span they cover holds at most `wholeSpan` pixels it is decoded in one read (a mask's tiles once,
- * not once per output row); otherwise one source row per output row, so memory stays at a row's
- * worth. Values are kept as float64 so nodata comparisons stay exact.
+ * The samples of `image` at columns `cols` x rows `rows` (ascending), as float64 planes. Output
+ * rows are read in runs whose source span holds at most `wholeSpan` pixels (at least one row a
+ * run): a mask's tiles are decoded once per run, not once per output row they serve, and with
+ * `wholeSpan` 0 memory stays at a source row's worth. Values are kept as float64 so nodata
+ * comparisons stay exact.
  */
-async function sampledRead(image: GeoTIFFImage, cols: Int32Array, rows: Int32Array, samples: number[], wholeSpan: number): Promise<Float64Array[]> {
+export async function sampledRead(image: GeoTIFFImage, cols: Int32Array, rows: Int32Array, samples: number[], wholeSpan: number): Promise<Float64Array[]> {
   const outW = cols.length, outH = rows.length;
   const out = samples.map(() => new Float64Array(outW * outH));
   if (!outW || !outH) return out;
-  const cx0 = cols[0], cx1 = cols[outW - 1] + 1, ry0 = rows[0], ry1 = rows[outH - 1] + 1;
-  const spanW = cx1 - cx0;
-  if (spanW * (ry1 - ry0) <= wholeSpan) {
-    const span = (await image.readRasters({ window: [cx0, ry0, cx1, ry1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
+  const cx0 = cols[0], cx1 = cols[outW - 1] + 1, spanW = cx1 - cx0;
+  for (let r0 = 0; r0 < outH;) {
+    let r1 = r0 + 1;
+    while (r1 < outH && (rows[r1] - rows[r0] + 1) * spanW <= wholeSpan) r1++;
+    const y0 = rows[r0], y1 = rows[r1 - 1] + 1;
+    const span = (await image.readRasters({ window: [cx0, y0, cx1, y1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
     for (let b = 0; b < samples.length; b++) {
       const src = span[b], dst = out[b];
-      for (let r = 0; r < outH; r++) {
-        const o = r * outW, so = (rows[r] - ry0) * spanW - cx0;
+      for (let r = r0; r < r1; r++) {
+        const o = r * outW, so = (rows[r] - y0) * spanW - cx0;
         for (let c = 0; c < outW; c++) dst[o + c] = src[so + cols[c]];
       }
     }
-    return out;
-  }
-  for (let r = 0; r < outH; r++) {
-    const row = (await image.readRasters({ window: [cx0, rows[r], cx1, rows[r] + 1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
-    for (let b = 0; b < samples.length; b++) {
-      const src = row[b], dst = out[b], o = r * outW;
-      for (let c = 0; c < outW; c++) dst[o + c] = src[cols[c] - cx0];
-    }
+    r0 = r1;
   }
   return out;
 }
