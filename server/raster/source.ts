@@ -80,14 +80,13 @@ interface Level {
   ycbcr: boolean;
   /** Sample 0 indexes this colour map: bands 0-2 are its red, green and blue, looked up as read. */
   palette: Palette | null;
-  /** The level's mask (0 = no data in every sample it has): internal, or from <file>.msk / <file>.msk.ovr. */
-  mask: GeoTIFFImage | null;
   /**
-   * A level without a mask of its own in a file whose full resolution has one (a .msk without
-   * overviews, an internal mask under external overviews): its mask is the full resolution's,
-   * sampled at its pixel centres, as GDAL reads a mask band without overviews.
+   * The level's own mask (0 = no data in any sample it has): internal, or from <file>.msk /
+   * <file>.msk.ovr. A level without one under a masked full resolution (a .msk without overviews,
+   * an internal mask under external overviews) reads the full resolution's, sampled at its pixel
+   * centres, as GDAL reads a mask band without overviews (readMask).
    */
-  maskFromFullResolution: boolean;
+  mask: GeoTIFFImage | null;
   width: number;
   height: number;
   transform: Affine;
@@ -456,27 +455,18 @@ class GeoTiffSource implements RasterSource {
    * mask's samples is 0 (a per-band mask masks a pixel missing in any band); null when unmasked.
    */
   private async readMask(l: Level, x0: number, y0: number, x1: number, y1: number, outW: number, outH: number): Promise<ArrayLike<number> | null> {
-    let image: GeoTIFFImage, cols: Int32Array, rows: Int32Array;
-    if (l.mask && outW === x1 - x0 && outH === y1 - y0) {
-      const samples = Array.from({ length: l.mask.getSamplesPerPixel() }, (_, i) => i);
-      const planes = (await l.mask.readRasters({ window: [x0, y0, x1, y1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
+    const full = this.levels[0];
+    // the level's own mask, else the full resolution's (of which it reads the level's pixel centres)
+    const m = l.mask ? l : full;
+    if (!m.mask) return null;
+    const samples = Array.from({ length: m.mask.getSamplesPerPixel() }, (_, i) => i);
+    if (m === l && outW === x1 - x0 && outH === y1 - y0) {
+      const planes = (await l.mask!.readRasters({ window: [x0, y0, x1, y1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
       return allValid(planes, outW * outH);
     }
-    if (l.mask) {
-      image = l.mask;
-      cols = nearestIndices(x0, x1, outW, 1, l.width);
-      rows = nearestIndices(y0, y1, outH, 1, l.height);
-    } else if (l.maskFromFullResolution) {
-      const full = this.levels[0];
-      image = full.mask!;
-      // the level's pixel centres, in full-resolution pixels
-      cols = nearestIndices(x0, x1, outW, full.width / l.width, full.width);
-      rows = nearestIndices(y0, y1, outH, full.height / l.height, full.height);
-    } else {
-      return null;
-    }
-    const samples = Array.from({ length: image.getSamplesPerPixel() }, (_, i) => i);
-    return allValid(await sampledRead(image, cols, rows, samples, MASK_SPAN_PIXELS), outW * outH);
+    const cols = nearestIndices(x0, x1, outW, m.width / l.width, m.width);
+    const rows = nearestIndices(y0, y1, outH, m.height / l.height, m.height);
+    return allValid(await sampledRead(m.mask, cols, rows, samples, MASK_SPAN_PIXELS), outW * outH);
   }
 
   /**
@@ -757,7 +747,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   await checkNotTruncated(main, fileSize, path);
 
   const isTiled = (img: GeoTIFFImage) => img.getFileDirectory().hasTag('TileWidth' as any);
-  const levels: Level[] = [{ image: main, tiled: isTiled(main), ycbcr: await ycbcrOf(main), palette, mask: null, maskFromFullResolution: false, width, height, transform }];
+  const levels: Level[] = [{ image: main, tiled: isTiled(main), ycbcr: await ycbcrOf(main), palette, mask: null, width, height, transform }];
   const masks: GeoTIFFImage[] = [];
   /** An overview image as a level, or null when it cannot serve as one (other size or bands, a codec we lack). */
   const overviewLevel = async (img: GeoTIFFImage, inFileOfSize: number): Promise<Level | null> => {
@@ -771,7 +761,7 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     // an overview of a paletted image is one too (GDAL keeps the colour map); one that is not is not read
     const overviewPalette = palette ? await paletteOfImage(img).catch(() => null) : null;
     if (Boolean(palette) !== Boolean(overviewPalette)) return null;
-    return { image: img, tiled: isTiled(img), ycbcr: await ycbcrOf(img), palette: overviewPalette, mask: null, maskFromFullResolution: false, width: w, height: h, transform: [transform[0], transform[1] * sx, transform[2] * sy, transform[3], transform[4] * sx, transform[5] * sy] };
+    return { image: img, tiled: isTiled(img), ycbcr: await ycbcrOf(img), palette: overviewPalette, mask: null, width: w, height: h, transform: [transform[0], transform[1] * sx, transform[2] * sy, transform[3], transform[4] * sx, transform[5] * sy] };
   };
   for (let i = 1; i < count; i++) {
     const img = await tiff.getImage(i);
@@ -831,8 +821,6 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     await Promise.all(sidecars.map((t) => Promise.resolve(t.close()).catch(() => undefined)));
     throw err;
   }
-  // levels with no mask of their own under a masked full resolution take its mask, sampled
-  if (levels[0].mask) for (const l of levels) l.maskFromFullResolution = l.mask === null;
   // finest first; the full resolution stays levels[0], as it was pushed first
   levels.sort((a, b) => b.width - a.width);
   const fd = main.getFileDirectory();
@@ -872,19 +860,22 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
 }
 
 /**
- * Gives each mask image to the level of its size that has none yet. A mask is one or more samples
- * of 1 or 8 unsigned bits (GDAL writes them so; 0 = no data); `file` names it in refusals.
+ * Gives each mask image to the level of its size that has none yet, all or none: every match is
+ * checked before any is given. A mask is one or more samples of 1 or 8 unsigned bits (GDAL writes
+ * them so; 0 = no data); `file` names it in refusals.
  */
 async function assignMasks(masks: GeoTIFFImage[], levels: Level[], fileSize: number, file: string): Promise<void> {
+  const matched: Array<[Level, GeoTIFFImage]> = [];
   for (const m of masks) {
-    const level = levels.find((l) => l.width === m.getWidth() && l.height === m.getHeight() && !l.mask);
+    const level = levels.find((l) => l.width === m.getWidth() && l.height === m.getHeight() && !l.mask && !matched.some(([t]) => t === l));
     if (!level) continue;
     const bits = Number(first(await tag(m, 'BitsPerSample')) ?? 1), format = Number(first(await tag(m, 'SampleFormat')) ?? 1);
     if ((bits !== 1 && bits !== 8) || format !== 1) throw unreadable(file, `its mask is not of 1 or 8 unsigned bits (${bits} bits, sample format ${format})`);
     if (!decodable(Number(first(await tag(m, 'Compression')) ?? 1))) throw unreadable(file, 'its mask is compressed with a codec this reader lacks');
     await checkNotTruncated(m, fileSize, file);
-    level.mask = m;
+    matched.push([level, m]);
   }
+  for (const [level, m] of matched) level.mask = m;
 }
 
 /**
@@ -914,11 +905,9 @@ async function externalMasks(path: string, levels: Level[]): Promise<GeoTIFF[]> 
     if (!levels[0].mask) throw unreadable(mskPath, `it holds no ${levels[0].width}x${levels[0].height} mask for the image`);
     const mskOvr = `${mskPath}.ovr`;
     if (levels.some((l) => !l.mask) && existsSync(mskOvr)) {
-      const before = levels.map((l) => l.mask);
       try {
         await assignMasks(await imagesOf(mskOvr), levels, statSync(mskOvr).size, mskOvr);
       } catch (err) {
-        levels.forEach((l, i) => { l.mask = before[i]; });
         console.warn(`[raster] ${basename(mskOvr)} not used: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
