@@ -23,6 +23,8 @@ import { endianness } from 'node:os';
 import type { FileHandle } from 'node:fs/promises';
 import type { Grid, RasterImage, Window } from './types.ts';
 import { InvalidInputError, LimitExceededError } from '../errors.ts';
+import { applyPredictor } from './tiff.predictor.ts';
+import { formatNodata, geoTags, ifdSize, TYPE, writeIfd, type Tag } from './tiff.ifd.ts';
 
 const deflate = promisify(deflateCb);
 
@@ -401,7 +403,7 @@ function tileBytes(a: SampleArray): Uint8Array {
 
 async function encodeTile(bytes: Uint8Array, p: Plan): Promise<Uint8Array> {
   if (p.compression === 'none') return bytes;
-  applyPredictor(bytes, p);
+  applyPredictor(bytes, p.tileSize, p.bands, p.kind.bytes);
   // one output chunk for the whole tile: with zlib's 16 KiB default, each tile cost a dozen
   // callbacks and Buffers on the main thread, and a concatenating copy
   return deflate(bytes, { level: p.deflateLevel, strategy: p.deflateStrategy, chunkSize: Math.max(16384, bytes.length + 1024) });
@@ -411,196 +413,6 @@ async function encodeTile(bytes: Uint8Array, p: Plan): Promise<Uint8Array> {
 function predictorOf(p: Plan): 1 | 2 | 3 {
   if (p.compression === 'none') return 1;
   return p.kind.integer ? 2 : 3;
-}
-
-/** In place, row by row, exactly as libtiff's encoder does (so any TIFF reader undoes it). */
-const LITTLE_ENDIAN_HOST = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
-
-function applyPredictor(bytes: Uint8Array, p: Plan): void {
-  const ts = p.tileSize;
-  const spp = p.bands;
-  const rowSamples = ts * spp;
-  if (p.kind.bytes === 1) {
-    for (let r = 0; r < ts; r++) {
-      const o = r * rowSamples;
-      for (let i = rowSamples - 1; i >= spp; i--) bytes[o + i] = (bytes[o + i] - bytes[o + i - spp]) & 0xff;
-    }
-  } else if (p.kind.bytes === 2) {
-    const v = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
-    for (let r = 0; r < ts; r++) {
-      const o = r * rowSamples;
-      for (let i = rowSamples - 1; i >= spp; i--) v[o + i] = (v[o + i] - v[o + i - spp]) & 0xffff;
-    }
-  } else {
-    // Floating point predictor: each row's bytes regrouped into planes, most significant byte
-    // first, then byte-wise differencing with stride = samples per pixel.
-    const bps = p.kind.bytes;
-    const rowBytes = rowSamples * bps;
-    const tmp = new Uint8Array(rowBytes);
-    // float32 on a little-endian host: split each sample into its four byte planes by shifts
-    // (a quarter of the generic loop's work; this predictor is a large share of writing a CHM)
-    const words = bps === 4 && LITTLE_ENDIAN_HOST ? new Uint32Array(tmp.buffer) : null;
-    // one sample per pixel (a CHM): difference the byte planes four bytes at a time
-    const diffWords = spp === 1 && rowBytes % 4 === 0 && bytes.byteOffset % 4 === 0 && LITTLE_ENDIAN_HOST
-      ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2) : null;
-    for (let r = 0; r < ts; r++) {
-      const o = r * rowBytes;
-      tmp.set(bytes.subarray(o, o + rowBytes));
-      if (words) {
-        const o1 = o + rowSamples, o2 = o1 + rowSamples, o3 = o2 + rowSamples;
-        for (let s = 0; s < rowSamples; s++) {
-          const v = words[s];
-          bytes[o + s] = v >>> 24;
-          bytes[o1 + s] = v >>> 16;
-          bytes[o2 + s] = v >>> 8;
-          bytes[o3 + s] = v;
-        }
-      } else {
-        for (let s = 0; s < rowSamples; s++) {
-          for (let k = 0; k < bps; k++) bytes[o + (bps - k - 1) * rowSamples + s] = tmp[s * bps + k];
-        }
-      }
-      if (diffWords) differenceBytesSwar(diffWords, o >> 2, rowBytes >> 2);
-      else for (let i = rowBytes - 1; i >= spp; i--) bytes[o + i] = (bytes[o + i] - bytes[o + i - spp]) & 0xff;
-    }
-  }
-}
-
-const HIGH = 0x80808080 | 0, LOW = 0x7f7f7f7f;
-
-/**
- * Byte-wise differencing (each byte minus the one before it, the first byte kept) of a row of
- * `n` little-endian words, four bytes per step: SWAR subtraction with no borrow between lanes
- * (Hacker's Delight 2-18). Backwards, so each word still sees its neighbour's original top byte.
- */
-function differenceBytesSwar(w: Uint32Array, start: number, n: number): void {
-  for (let j = start + n - 1; j > start; j--) {
-    const a = w[j] | 0, b = (a << 8) | (w[j - 1] >>> 24);
-    w[j] = ((a | HIGH) - (b & LOW)) ^ ((a ^ ~b) & HIGH);
-  }
-  const a = w[start] | 0, b = a << 8;
-  w[start] = ((a | HIGH) - (b & LOW)) ^ ((a ^ ~b) & HIGH);
-}
-
-// ---- TIFF structure -------------------------------------------------------------------------
-
-const TYPE = { ASCII: 2, SHORT: 3, LONG: 4, DOUBLE: 12, LONG8: 16 } as const;
-const TYPE_SIZE: Record<number, number> = { 2: 1, 3: 2, 4: 4, 12: 8, 16: 8 };
-
-interface Tag {
-  code: number;
-  type: number;
-  values: number[] | string;
-}
-
-function tagCount(t: Tag): number {
-  return typeof t.values === 'string' ? t.values.length + 1 : t.values.length;
-}
-
-/** Bytes of an IFD (entries plus out-of-line values, word-aligned) in classic or BigTIFF form. */
-function ifdSize(tags: Tag[], big: boolean): number {
-  const inline = big ? 8 : 4;
-  let size = big ? 8 + tags.length * 20 + 8 : 2 + tags.length * 12 + 4;
-  for (const t of tags) {
-    const bytes = tagCount(t) * TYPE_SIZE[t.type];
-    if (bytes > inline) size += bytes + (bytes & 1);
-  }
-  return size;
-}
-
-/** Serialise an IFD located at `at`; its out-of-line values follow the entries. */
-function writeIfd(buf: Buffer, at: number, tags: Tag[], nextIfd: number, big: boolean): void {
-  const inline = big ? 8 : 4;
-  const sorted = [...tags].sort((a, b) => a.code - b.code);
-  let pos = at;
-  let extra = at + (big ? 8 + sorted.length * 20 + 8 : 2 + sorted.length * 12 + 4);
-  if (big) buf.writeBigUInt64LE(BigInt(sorted.length), pos), (pos += 8);
-  else buf.writeUInt16LE(sorted.length, pos), (pos += 2);
-  for (const t of sorted) {
-    const count = tagCount(t);
-    const bytes = count * TYPE_SIZE[t.type];
-    buf.writeUInt16LE(t.code, pos);
-    buf.writeUInt16LE(t.type, pos + 2);
-    if (big) buf.writeBigUInt64LE(BigInt(count), pos + 4);
-    else buf.writeUInt32LE(count, pos + 4);
-    const valuePos = pos + (big ? 12 : 8);
-    let target = valuePos;
-    if (bytes > inline) {
-      if (big) buf.writeBigUInt64LE(BigInt(extra), valuePos);
-      else buf.writeUInt32LE(extra, valuePos);
-      target = extra;
-      extra += bytes + (bytes & 1);
-    }
-    writeValues(buf, target, t);
-    pos += big ? 20 : 12;
-  }
-  if (big) buf.writeBigUInt64LE(BigInt(nextIfd), pos);
-  else buf.writeUInt32LE(nextIfd, pos);
-}
-
-function writeValues(buf: Buffer, at: number, t: Tag): void {
-  if (typeof t.values === 'string') {
-    buf.write(t.values, at, 'latin1');
-    buf[at + t.values.length] = 0;
-    return;
-  }
-  const size = TYPE_SIZE[t.type];
-  t.values.forEach((v, i) => {
-    const o = at + i * size;
-    if (t.type === TYPE.SHORT) buf.writeUInt16LE(v, o);
-    else if (t.type === TYPE.LONG) buf.writeUInt32LE(v, o);
-    else if (t.type === TYPE.LONG8) buf.writeBigUInt64LE(BigInt(v), o);
-    else if (t.type === TYPE.DOUBLE) buf.writeDoubleLE(v, o);
-  });
-}
-
-/** GDAL writes NaN nodata as "nan" and integers without a decimal point. */
-function formatNodata(v: number): string {
-  if (Number.isNaN(v)) return 'nan';
-  if (v === Infinity) return 'inf';
-  if (v === -Infinity) return '-inf';
-  return String(v);
-}
-
-function geoTags(grid: Grid): Tag[] {
-  const t = grid.transform;
-  const tags: Tag[] = [];
-  if (t[2] === 0 && t[4] === 0) {
-    tags.push({ code: 33550, type: TYPE.DOUBLE, values: [t[1], -t[5], 0] });
-    tags.push({ code: 33922, type: TYPE.DOUBLE, values: [0, 0, 0, t[0], t[3], 0] });
-  } else {
-    tags.push({ code: 34264, type: TYPE.DOUBLE, values: [t[1], t[2], 0, t[0], t[4], t[5], 0, t[3], 0, 0, 0, 0, 0, 0, 0, 1] });
-  }
-  // GeoKeyDirectory: header (version 1.1.0), then (key, location 0 = inline, count 1, value).
-  const keys: Array<[number, number]> = [];
-  const geographic = grid.crs.units === 'degree';
-  const epsg = grid.crs.epsg;
-  const user = epsg === null ? grid.crs.geoKeys : undefined;
-  keys.push([1025, 1]); // GTRasterTypeGeoKey: PixelIsArea
-  if (user) keys.push(...user.shorts.filter(([k]) => k !== 1025));
-  else {
-    keys.push([1024, epsg === null ? 32767 : geographic ? 2 : 1]); // GTModelTypeGeoKey
-    if (epsg !== null) keys.push([geographic ? 2048 : 3072, epsg]); // Geographic/ProjectedCSTypeGeoKey
-  }
-  // a user-defined CRS's parameters and citations: in GeoDoubleParamsTag and GeoAsciiParamsTag
-  // (each citation ends in '|'), which its keys index
-  const doubles = user?.doubles ?? [];
-  let ascii = '';
-  const entries: Array<[number, number, number, number]> = [
-    ...keys.map(([k, v]): [number, number, number, number] => [k, 0, 1, v]),
-    ...doubles.map(([k], i): [number, number, number, number] => [k, 34736, 1, i]),
-    ...(user?.asciis ?? []).map(([k, text]): [number, number, number, number] => {
-      const at = ascii.length;
-      ascii += `${text.replace(/[^\x20-\x7e]/g, '?')}|`;
-      return [k, 34737, ascii.length - at, at];
-    }),
-  ].sort((a, b) => a[0] - b[0]);
-  const dir = [1, 1, 0, entries.length];
-  for (const [k, location, count, v] of entries) dir.push(k, location, count, v);
-  tags.push({ code: 34735, type: TYPE.SHORT, values: dir });
-  if (doubles.length) tags.push({ code: 34736, type: TYPE.DOUBLE, values: doubles.map(([, v]) => v) });
-  if (ascii) tags.push({ code: 34737, type: TYPE.ASCII, values: ascii });
-  return tags;
 }
 
 function levelTags(p: Plan, level: Level, tileOffsets: number[], big: boolean): Tag[] {

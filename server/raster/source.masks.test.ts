@@ -198,7 +198,7 @@ test('the canopy height engine leaves the pixels a .msk masks as CHM nodata', { 
 
 test('sampled reads give the same pixels whether the span is read whole, in runs of rows, or row by row', { skip }, async () => {
   const { fromFile } = await import('geotiff');
-  const { sampledRead } = await import('./source.ts');
+  const { sampledRead } = await import('./sampled.read.ts');
   const tiff = await fromFile(`${make('sampled', 'external', false, false)}.msk`);
   try {
     const image = await tiff.getImage(0);

@@ -5,7 +5,7 @@
  * (georeferencing, CRS, dimensions, sample types, truncation), so a bad upload fails at
  * registration with a clear UnreadableRasterError rather than at the first tile.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { fromFile, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
@@ -14,17 +14,18 @@ import { Bounds } from '../../tiles/bounds.ts';
 import { isMercator, metresPerUnit, projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
 import './native.deflate.ts';
 import './native.webp.ts';
-import { crsFromGeoKeys } from './crs.from.geokeys.ts';
 import { dropBlocks, readTiledWindow } from './block.cache.ts';
 import { expandPalette, paletteOf, photometricOf, ycbcrToRgb, type Palette } from './colour.ts';
 import { compressionName, decodable, sampleTypeOf, type RasterLevelInfo, type RasterMetadata } from './metadata.ts';
 import { affineMapping, resampleBlock, type PixelBlock, type PixelMapping, type Resampling } from './resample.ts';
 import { approxTransform } from '../../tiles/approx.transform.ts';
-import type { Affine, Crs, Grid, RasterImage, SampleType, Window } from './types.ts';
-import { parseWorldFile, prjOf, worldFileOf } from './world.file.ts';
-import { MAX_AUX_XML_BYTES, pamBandsOf, pamOf, type PamBand } from './pam.ts';
+import type { Affine, Grid, RasterImage, SampleType, Window } from './types.ts';
+import { pamBandsOf, type PamBand } from './pam.ts';
 import { overviewVersion, sidecarVersion } from './file.version.ts';
-import { crsFromWkt } from './crs.from.wkt.ts';
+import { georeferencingOf } from './georeferencing.ts';
+import { assignMasks, externalMasks } from './masks.ts';
+import { allValid, decimatedRead, MASK_SPAN_PIXELS, nearestIndices, sampledRead } from './sampled.read.ts';
+import { checkNotTruncated, first, tag, unreadable } from './tiff.tags.ts';
 
 export type { RasterMetadata } from './metadata.ts';
 export type { PixelBlock, Resampling } from './resample.ts';
@@ -114,56 +115,6 @@ export interface RasterSource {
   close(): Promise<void>;
 }
 
-function unreadable(path: string, reason: string, err?: unknown): UnreadableRasterError {
-  const why = err instanceof Error ? `: ${err.message}` : '';
-  return new UnreadableRasterError(`${basename(path)}: ${reason}${why}`, { reason });
-}
-
-async function tag<T = any>(image: GeoTIFFImage, name: string): Promise<T | undefined> {
-  const fd = image.getFileDirectory();
-  if (!fd.hasTag(name as any)) return undefined;
-  return (await fd.loadValue(name as any)) as T;
-}
-
-function first(v: unknown): number | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'number') return v;
-  const a = v as ArrayLike<number>;
-  return a.length ? Number(a[0]) : undefined;
-}
-
-async function affineOf(image: GeoTIFFImage, rasterType: unknown, path: string): Promise<Affine> {
-  const mt = await tag<number[]>(image, 'ModelTransformation');
-  let t: [number, number, number, number, number, number];
-  if (mt && mt.length >= 16) {
-    t = [mt[3], mt[0], mt[1], mt[7], mt[4], mt[5]];
-  } else {
-    const scale = await tag<number[]>(image, 'ModelPixelScale');
-    const tie = await tag<number[]>(image, 'ModelTiepoint');
-    if (!scale || !tie || tie.length < 6) throw unreadable(path, 'no georeferencing (neither ModelTransformation nor ModelPixelScale + ModelTiepoint)');
-    const [i, j, , x, y] = tie;
-    t = [x - i * scale[0], scale[0], 0, y + j * scale[1], 0, -scale[1]];
-  }
-  if (!t.every(Number.isFinite) || t[1] * t[5] - t[2] * t[4] === 0) throw unreadable(path, 'degenerate georeferencing (zero or non-finite pixel size)');
-  if (rasterType === 2) {
-    // PixelIsPoint: the tie point names a pixel centre; shift to the corner as GDAL does
-    t = [t[0] - 0.5 * t[1] - 0.5 * t[2], t[1], t[2], t[3] - 0.5 * t[4] - 0.5 * t[5], t[4], t[5]];
-  }
-  return t;
-}
-
-/** Each strip/tile must lie inside the file: a truncated upload fails here, not at the first tile. */
-async function checkNotTruncated(image: GeoTIFFImage, fileSize: number, path: string): Promise<void> {
-  const tiled = image.getFileDirectory().hasTag('TileWidth' as any);
-  const offsets = await tag<ArrayLike<number>>(image, tiled ? 'TileOffsets' : 'StripOffsets');
-  const counts = await tag<ArrayLike<number>>(image, tiled ? 'TileByteCounts' : 'StripByteCounts');
-  if (!offsets || !counts) throw unreadable(path, 'missing strip/tile offsets');
-  for (let i = 0; i < offsets.length; i++) {
-    const end = Number(offsets[i]) + Number(counts[i] ?? 0);
-    if (Number(counts[i]) > 0 && end > fileSize) throw unreadable(path, `truncated file (block ${i} ends at byte ${end}, file has ${fileSize})`);
-  }
-}
-
 /**
  * GDAL's per-band scale and offset (its metadata's SCALE and OFFSET items, else the .aux.xml's): a
  * CHM stored as centimetres in uint16 says scale 0.01, and its heights are the stored values x
@@ -197,85 +148,6 @@ function pamNodataOf(path: string, sampleIndices: number[], pam: PamBand[]): num
   return first;
 }
 
-const MAX_WORLD_FILE_BYTES = 4096;
-/** Far beyond the longest WKT of a CRS (a few KB). */
-const MAX_PRJ_BYTES = 65536;
-
-/**
- * A TIFF without GeoKeys: georeferenced by a world file and .prj beside it, as GDAL reads one, when
- * the .prj names a CRS we can identify; otherwise refused with the gdal_translate that makes a
- * GeoTIFF of it.
- */
-function worldFileGeoreferencing(path: string): { transform: Affine; crs: Crs } {
-  const world = worldFileOf(path);
-  // an upload arrives alone: its world file can only sit beside it in the data folder
-  if (!world) throw new UnreadableRasterError(`${basename(path)}: the TIFF has no GeoKeys (not georeferenced); give a GeoTIFF, or put the TIFF in the data folder with its world file (.tfw) and .prj beside it`, { reason: 'no-georeferencing' });
-  const refuse = (why: string, srs: string) => new UnreadableRasterError(
-    `${basename(path)}: the TIFF has no GeoKeys and its world file ${basename(world)} ${why}: make a GeoTIFF of it with gdal_translate -of GTiff -a_srs ${srs} ${basename(path)} out.tif`,
-    { reason: 'no-georeferencing' },
-  );
-  let transform: Affine;
-  try {
-    if (statSync(world).size > MAX_WORLD_FILE_BYTES) throw new Error('it is larger than a world file can be');
-    transform = parseWorldFile(readFileSync(world, 'utf8'));
-  } catch (err) {
-    throw unreadable(path, `bad world file ${basename(world)}`, err);
-  }
-  // side files are read whole: one larger than any of its kind is not one
-  const tooLarge = (p: string, max: number) => unreadable(path, `${basename(p)} is larger than ${max >> 10} KB, more than its kind of side file holds`);
-  // the .prj first, then the SRS GDAL or ArcGIS kept in the .aux.xml
-  const prj = prjOf(path), pam = prj ? null : pamOf(path);
-  if (prj && statSync(prj).size > MAX_PRJ_BYTES) throw tooLarge(prj, MAX_PRJ_BYTES);
-  if (pam?.tooLarge) throw tooLarge(pam.file, MAX_AUX_XML_BYTES);
-  const aux = pam?.file ?? null;
-  const wkt = prj ? readFileSync(prj, 'utf8') : pam ? pam.srs : null;
-  if (wkt === null) throw refuse(`has no .prj (nor an .aux.xml with an SRS) beside it to say the CRS`, 'EPSG:<code>');
-  try {
-    return { transform, crs: crsFromWkt(wkt, basename(prj ?? aux!)) };
-  } catch (err) {
-    if (!(err instanceof UnreadableRasterError)) throw err;
-    // gdal_translate's -a_srs takes a .prj file; an .aux.xml's SRS GDAL reads itself
-    throw refuse(`has ${prj ? 'a .prj' : `an SRS in ${basename(aux!)}`} whose CRS this reader does not build (${err.message})`, prj ? basename(prj) : 'EPSG:<code>');
-  }
-}
-
-/**
- * The CRS and transform where GDAL's GeoTIFF driver finds them (GDAL_GEOREF_SOURCES, default PAM,
- * INTERNAL, WORLDFILE): each from the .aux.xml beside the file when it states one (QGIS's "assign
- * projection" on a GeoTIFF and GDAL's SetProjection on a read-only one write them there), else from
- * the GeoKeys, else from a world file. A TIFF with neither GeoKeys nor a world file is read from
- * an .aux.xml stating both.
- */
-async function georeferencingOf(path: string, main: GeoTIFFImage, keys: Record<string, unknown> | null): Promise<{ crs: Crs; transform: Affine; georeferencing: RasterMetadata['georeferencing'] }> {
-  const pam = pamOf(path);
-  // one too large to be a side file is not read (its band values are not either)
-  const stated = pam && !pam.tooLarge ? pam : null;
-  const pamTransform = stated?.geoTransform ?? null;
-  const pamCrs = (): Crs | null => {
-    if (!stated?.srs) return null;
-    try {
-      return crsFromWkt(stated.srs, basename(stated.file));
-    } catch (err) {
-      if (!(err instanceof UnreadableRasterError)) throw err;
-      throw unreadable(path, `${basename(stated.file)} beside it states an SRS, which GDAL reads before the file's own, and this reader does not build that CRS (${err.message}): take the <SRS> out of ${basename(stated.file)}, or write the CRS into the file with gdal_translate -a_srs EPSG:<code>`);
-    }
-  };
-  if (keys) {
-    const crs = pamCrs();
-    return {
-      crs: crs ?? crsFromGeoKeys(keys, basename(path)),
-      transform: pamTransform ?? await affineOf(main, keys.GTRasterTypeGeoKey, path),
-      georeferencing: crs || pamTransform ? 'aux.xml' : 'geotiff',
-    };
-  }
-  if (pamTransform && stated?.srs && !worldFileOf(path)) return { crs: pamCrs()!, transform: pamTransform, georeferencing: 'aux.xml' };
-  // the world file's SRS: its .prj, else the .aux.xml's. GDAL writes a world file and an .aux.xml
-  // with the same geotransform together (PROFILE=BASELINE, TFW=YES); where both state one, it
-  // takes the .aux.xml's
-  const world = worldFileGeoreferencing(path);
-  return { ...world, transform: pamTransform ?? world.transform, georeferencing: 'world-file' };
-}
-
 function checkDecodable(compression: number, path: string): void {
   if (decodable(compression)) return;
   throw unreadable(path, `${compressionName(compression)} compression cannot be decoded here (readable: none, LZW, JPEG, deflate, PackBits, LERC, ZSTD, WebP): convert it with gdal_translate -co COMPRESS=DEFLATE`);
@@ -289,65 +161,6 @@ function checkTargetSize({ width: W, height: H }: Grid): void {
 function levelResolution(l: { transform: Affine }): [number, number] {
   const t = l.transform;
   return [Math.hypot(t[1], t[4]), Math.hypot(t[2], t[5])];
-}
-
-/**
- * Nearest-neighbour subsampling of a window too large to decode whole (a raster without fitting
- * overviews seen from far out): one source row per output row, so memory stays at a row's worth.
- * Values are kept as float64 so nodata comparisons stay exact.
- */
-async function decimatedRead(image: GeoTIFFImage, x0: number, y0: number, x1: number, y1: number, outW: number, outH: number, samples: number[]): Promise<Float64Array[]> {
-  return sampledRead(image, nearestIndices(x0, x1, outW, 1, image.getWidth()), nearestIndices(y0, y1, outH, 1, image.getHeight()), samples, 0);
-}
-
-/**
- * Source pixels for `count` output pixels spread over [a, b) of a level, nearest to their centres
- * (GDAL's nearest RasterIO), in pixels of an image `scale` times finer (1: the level itself),
- * clamped to [0, size).
- */
-function nearestIndices(a: number, b: number, count: number, scale: number, size: number): Int32Array {
-  const k = (b - a) / count;
-  return Int32Array.from({ length: count }, (_, i) => Math.min(size - 1, Math.floor((a + (i + 0.5) * k) * scale)));
-}
-
-/** One mask plane from a mask's samples: 0 where any of them is 0. */
-function allValid(planes: ArrayLike<number>[], n: number): ArrayLike<number> {
-  if (planes.length === 1) return planes[0];
-  const out = new Uint8Array(n).fill(255);
-  for (const p of planes) for (let i = 0; i < n; i++) if (p[i] === 0) out[i] = 0;
-  return out;
-}
-
-/** Pixels of a mask's span decoded in one read (16 MB per sample of a byte mask). */
-const MASK_SPAN_PIXELS = 1 << 24;
-
-/**
- * The samples of `image` at columns `cols` x rows `rows` (ascending), as float64 planes. Output
- * rows are read in runs whose source span holds at most `wholeSpan` pixels (at least one row a
- * run): a mask's tiles are decoded once per run, not once per output row they serve, and with
- * `wholeSpan` 0 memory stays at a source row's worth. Values are kept as float64 so nodata
- * comparisons stay exact.
- */
-export async function sampledRead(image: GeoTIFFImage, cols: Int32Array, rows: Int32Array, samples: number[], wholeSpan: number): Promise<Float64Array[]> {
-  const outW = cols.length, outH = rows.length;
-  const out = samples.map(() => new Float64Array(outW * outH));
-  if (!outW || !outH) return out;
-  const cx0 = cols[0], cx1 = cols[outW - 1] + 1, spanW = cx1 - cx0;
-  for (let r0 = 0; r0 < outH;) {
-    let r1 = r0 + 1;
-    while (r1 < outH && (rows[r1] - rows[r0] + 1) * spanW <= wholeSpan) r1++;
-    const y0 = rows[r0], y1 = rows[r1 - 1] + 1;
-    const span = (await image.readRasters({ window: [cx0, y0, cx1, y1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
-    for (let b = 0; b < samples.length; b++) {
-      const src = span[b], dst = out[b];
-      for (let r = r0; r < r1; r++) {
-        const o = r * outW, so = (rows[r] - y0) * spanW - cx0;
-        for (let c = 0; c < outW; c++) dst[o + c] = src[so + cols[c]];
-      }
-    }
-    r0 = r1;
-  }
-  return out;
 }
 
 let blockCacheSerial = 0;
@@ -857,65 +670,6 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   };
   // a paletted image reads as its three colours, all from the one sample of indices
   return new GeoTiffSource(path, tiff, levels, metadata, palette ? [0, 0, 0] : sampleIndices, alphaIndex, palette ? nodata : null, sidecars);
-}
-
-/**
- * Gives each mask image to the level of its size that has none yet, all or none: every match is
- * checked before any is given. A mask is one or more samples of 1 or 8 unsigned bits (GDAL writes
- * them so; 0 = no data); `file` names it in refusals.
- */
-async function assignMasks(masks: GeoTIFFImage[], levels: Level[], fileSize: number, file: string): Promise<void> {
-  const matched: Array<[Level, GeoTIFFImage]> = [];
-  for (const m of masks) {
-    const level = levels.find((l) => l.width === m.getWidth() && l.height === m.getHeight() && !l.mask && !matched.some(([t]) => t === l));
-    if (!level) continue;
-    const bits = Number(first(await tag(m, 'BitsPerSample')) ?? 1), format = Number(first(await tag(m, 'SampleFormat')) ?? 1);
-    if ((bits !== 1 && bits !== 8) || format !== 1) throw unreadable(file, `its mask is not of 1 or 8 unsigned bits (${bits} bits, sample format ${format})`);
-    if (!decodable(Number(first(await tag(m, 'Compression')) ?? 1))) throw unreadable(file, 'its mask is compressed with a codec this reader lacks');
-    await checkNotTruncated(m, fileSize, file);
-    matched.push([level, m]);
-  }
-  for (const [level, m] of matched) level.mask = m;
-}
-
-/**
- * GDAL's external mask of a TIFF without an internal one: <file>.msk holds the full resolution's
- * (and its overviews' when they were built there), <file>.msk.ovr the masks of the .ovr's levels.
- * A .msk that cannot be read refuses the raster, since GDAL would mask by it: reading the image
- * unmasked would send its no-data areas through the model. A broken .msk.ovr only costs speed (the
- * overviews' masks are then sampled from the full resolution). Returns the files it keeps open.
- */
-async function externalMasks(path: string, levels: Level[]): Promise<GeoTIFF[]> {
-  const mskPath = `${path}.msk`;
-  if (!existsSync(mskPath)) return [];
-  const opened: GeoTIFF[] = [];
-  const imagesOf = async (file: string): Promise<GeoTIFFImage[]> => {
-    const t = await fromFile(file);
-    opened.push(t);
-    const images: GeoTIFFImage[] = [];
-    for (let i = 0; i < await t.getImageCount(); i++) images.push(await t.getImage(i));
-    return images;
-  };
-  try {
-    try {
-      await assignMasks(await imagesOf(mskPath), levels, statSync(mskPath).size, mskPath);
-    } catch (err) {
-      throw err instanceof UnreadableRasterError ? err : unreadable(mskPath, 'cannot read the mask file', err);
-    }
-    if (!levels[0].mask) throw unreadable(mskPath, `it holds no ${levels[0].width}x${levels[0].height} mask for the image`);
-    const mskOvr = `${mskPath}.ovr`;
-    if (levels.some((l) => !l.mask) && existsSync(mskOvr)) {
-      try {
-        await assignMasks(await imagesOf(mskOvr), levels, statSync(mskOvr).size, mskOvr);
-      } catch (err) {
-        console.warn(`[raster] ${basename(mskOvr)} not used: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-    return opened;
-  } catch (err) {
-    await Promise.all(opened.map((t) => Promise.resolve(t.close()).catch(() => undefined)));
-    throw err;
-  }
 }
 
 /** LRU of opening promises keyed by path + size + mtime: a replaced file opens afresh. */
