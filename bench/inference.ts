@@ -21,7 +21,6 @@
  *    peak of this machine (numpy and onnxruntime, float32).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir, cpus } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -30,11 +29,9 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { seededInput, timeEngineRunner, timeRuns } from './pure.rate.ts';
 import { defaultBatch } from '../server/chm/engine.ts';
+import { benchModel, FIXTURES, PYTHON } from './large.model.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const PYTHON = process.env.FORESTMAP_PYTHON ?? '/usr/bin/python3';
-const FIXTURES = resolve(here, '../../shared/fixtures/hrch');
-const LARGE_RANDOM = 'hrch-large-random';
 const MIN_PURE_SECONDS = 3;
 
 const { values } = parseArgs({
@@ -162,32 +159,10 @@ function runJsonOrNull(cmd: string, args: string[]): any {
   }
 }
 
-/**
- * The model folder for `--model`: hrch-large-random is built (seeded random checkpoint of Meta's
- * large architecture, then `forestmap convert`) into a cache folder on first use.
- */
-function modelArgument(name: string): { model: string; checkpoint: string | null } {
-  if (name !== LARGE_RANDOM) return { model: name, checkpoint: null };
-  const shapes = join(FIXTURES, 'large_state_dict_keys.tsv');
-  if (!existsSync(shapes)) throw new Error(`${LARGE_RANDOM} needs ${shapes} (../shared)`);
-  const dir = join(tmpdir(), 'forestmap-bench', LARGE_RANDOM);
-  const checkpoint = join(dir, 'checkpoint.pth');
-  const model = join(dir, 'model');
-  if (!existsSync(join(model, 'manifest.json'))) {
-    mkdirSync(dir, { recursive: true });
-    console.log(`# building ${LARGE_RANDOM} in ${dir} (once)`);
-    runJson(PYTHON, [join(here, 'inference_torch.py'), 'random-checkpoint', '--shapes', shapes, '--out', checkpoint, '--seed', '0']);
-    const r = spawnSync(process.execPath, [join(here, '../bin/forestmap.js'), 'convert', '--checkpoint', checkpoint, '--out', model, '--name', LARGE_RANDOM, '--test-fixture',
-      '--description', "TIMING ONLY: Meta's SSL-large architecture with seeded random weights; its heights are meaningless"], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`forestmap convert failed: ${r.stderr.slice(-2000)}`);
-  }
-  return { model, checkpoint };
-}
-
 async function main() {
   const { resolveModel } = await import('../server/model/registry.ts');
   const { generateScene } = await import('../server/scene/generate.ts');
-  const chosen = modelArgument(values.model!);
+  const chosen = benchModel(values.model!);
   values.model = chosen.model;
   const manifest = await resolveModel(values.model);
   const sizes = values.sizes!.split(',').map(Number);

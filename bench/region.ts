@@ -2,7 +2,7 @@
  * Region processing benchmark (issue #8).
  *
  *   npx tsx bench/region.ts [--areas 0.25,1,4,16] [--model NAME] [--gsd 0.5] [--seed 1] [--scene DIR] [--cold] [--repeat N]
- *                           [--outputs stats,trees,crowns,chm] [--block-size PX] [--tile-size PX]
+ *                           [--outputs stats,trees,crowns,chm] [--block-size PX] [--tile-size PX] [--pure-tiles N]
  *
  * One generated scene large enough for the largest area (image.tif at --gsd). For each area a
  * square region at the scene's centre (--repeat N: N runs, shifted by a fraction of the model's
@@ -21,6 +21,10 @@
  *  - the CPU of each stage (every thread) over the model's CPU for the job's tiles.
  * Then linearity: the largest area's time over (area ratio x the smallest area's time).
  * --block-size / --tile-size: the job's CHM block and trees tile sizes (defaults: the pipeline's).
+ * --pure-tiles N: tiles in each pure-inference measurement (default 96, and at least 3 s): fewer
+ * for a heavy model (Meta's ViT-L runs about 0.6 tiles/s on two cores).
+ * --model hrch-large-random: Meta's large architecture with random weights, built on first use
+ * (bench/large.model.ts), e.g. --model hrch-large-random --areas 1 --gsd 0.6 --cold --pure-tiles 16.
  * --outputs: the jobs' outputs (default: all four, as a job asks by default); leaving one out
  * measures what it costs.
  * Targets (issue #8): 16 km² within 10% of 16x the 1 km² time, peak RSS < 1.5 GB, overhead < 15%.
@@ -34,6 +38,7 @@ import { parseArgs } from 'node:util';
 import type { UnitSpec } from '../server/jobs/units.ts';
 import { timeEngineRunner } from './pure.rate.ts';
 import { NODE_FLAGS } from '../server/node.flags.ts';
+import { benchModel } from './large.model.ts';
 
 const { values } = parseArgs({
   options: {
@@ -50,18 +55,24 @@ const { values } = parseArgs({
     'tile-size': { type: 'string' },
     'unit-concurrency': { type: 'string' },
     outputs: { type: 'string' },
+    'pure-tiles': { type: 'string', default: '96' },
   },
 });
 
-async function modelName(): Promise<{ name: string; note: string }> {
+/** The model's name, and what the job processes resolve (a name, or the folder of hrch-large-random). */
+async function modelName(): Promise<{ name: string; ref: string; note: string }> {
   const { resolveModel, listModels } = await import('../server/model/registry.ts');
-  if (values.model) return { name: (await resolveModel(values.model)).name, note: '' };
+  if (values.model) {
+    const ref = benchModel(values.model).model;
+    return { name: (await resolveModel(ref)).name, ref, note: '' };
+  }
   try {
-    return { name: (await resolveModel()).name, note: 'default model' };
+    const { name } = await resolveModel();
+    return { name, ref: name, note: 'default model' };
   } catch {
     const fixture = (await listModels()).find((m) => m.name === 'hrch-mini');
     if (!fixture) throw new Error('no default model and no hrch-mini fixture: pass --model');
-    return { name: fixture.name, note: 'NO DEFAULT MODEL INSTALLED: using the hrch-mini test fixture (same contract, tiny ViT)' };
+    return { name: fixture.name, ref: fixture.name, note: 'NO DEFAULT MODEL INSTALLED: using the hrch-mini test fixture (same contract, tiny ViT)' };
   }
 }
 
@@ -144,7 +155,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     const run0 = runner.run.bind(runner);
     // pure inference: the same runner on seeded tiles, driven as the engine drives it. Measured
     // just before the job and again right after it: the machine's rate drifts, from minute to minute
-    const pureRun = () => timeEngineRunner(runner, { batch: defaultBatch(manifest), tiles: 96, minSeconds: 3, run: run0 });
+    const pureRun = () => timeEngineRunner(runner, { batch: defaultBatch(manifest), tiles: Number(values['pure-tiles']), minSeconds: 3, run: run0 });
     const ms0 = runner.computeMs;
     const pureBefore = await pureRun();
     const pureMs = runner.computeMs - ms0;
@@ -217,8 +228,13 @@ async function main(): Promise<void> {
       process.exit(2);
     }
   }
+  const pureTiles = Number(values['pure-tiles']);
+  if (!(Number.isInteger(pureTiles) && pureTiles >= 1)) {
+    console.error(`bench/region: --pure-tiles takes a whole number of tiles, at least 1; not ${values['pure-tiles']}`);
+    process.exit(2);
+  }
   const gsd = Number(values.gsd);
-  const { name, note } = await modelName();
+  const { name, ref, note } = await modelName();
   // a margin wider than the trees halo plus one model tile, so every region is interior (as in a real raster)
   const side = Math.ceil((Math.sqrt(areas[areas.length - 1]) * 1000) / gsd) + 1024;
   // --scene DIR: reuse (or create once and keep) the generated scene there
@@ -242,7 +258,7 @@ async function main(): Promise<void> {
     console.log('area km²   wall s   km²/h   pure s (tiles)   overhead/pure   in CPU   engine s (pure s)   overhead/engine   peak RSS MB   trees   stages chm/trees (+ CHM export)/GeoJSON s');
     const repeat = Math.max(1, Math.round(Number(values.repeat)));
     const { resolveModel } = await import('../server/model/registry.ts');
-    const stride = (await resolveModel(name)).tiling.stride;
+    const stride = (await resolveModel(ref)).tiling.stride;
     for (const a of areas) {
       // each run in its own process; with --repeat N the region moves by stride/N model pixels
       // between runs (how a region lines up with the model's windows changes the tiles it needs by
@@ -250,7 +266,7 @@ async function main(): Promise<void> {
       const runs: Array<Record<string, any>> = [];
       for (let k = 0; k < repeat; k++) {
         // the job's process starts as the forestmap command does (server/node.flags.ts)
-        const r = spawnSync(process.execPath, [...NODE_FLAGS, '--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', name, '--shift', String(Math.round((k * stride) / repeat)), ...(values.cold ? ['--cold'] : []), ...(values['block-size'] ? ['--block-size', values['block-size']] : []), ...(values['tile-size'] ? ['--tile-size', values['tile-size']] : []), ...(values['unit-concurrency'] ? ['--unit-concurrency', values['unit-concurrency']] : []), ...(values.outputs ? ['--outputs', values.outputs] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
+        const r = spawnSync(process.execPath, [...NODE_FLAGS, '--import', 'tsx', fileURLToPath(import.meta.url), '--one', String(a), '--scene', sceneDir, '--model', ref, '--shift', String(Math.round((k * stride) / repeat)), ...(values.cold ? ['--cold'] : []), ...(values['block-size'] ? ['--block-size', values['block-size']] : []), ...(values['tile-size'] ? ['--tile-size', values['tile-size']] : []), ...(values['unit-concurrency'] ? ['--unit-concurrency', values['unit-concurrency']] : []), ...(values.outputs ? ['--outputs', values.outputs] : []), '--pure-tiles', values['pure-tiles']!], { encoding: 'utf8', maxBuffer: 1 << 24 });
         const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
         if (r.status !== 0 || !line) { console.log(`area ${a}: failed\n${r.stderr.slice(-2000)}`); break; }
         runs.push(JSON.parse(line));
