@@ -127,6 +127,44 @@ test('an external mask (<file>.msk) masks the image at every level, with .msk.ov
   assert.match(internal.stdout, /3 band\(s\) \+ mask\n/);
 });
 
+test('an .ovr holding its own mask images masks its levels by them, as GDAL\'s overview bands read it', { skip }, async () => {
+  // GDAL writes no masks into an .ovr, but an .ovr made as a GeoTIFF of its own (any tool writing
+  // an internal mask) holds one: its overview band's mask is that one (GetOverview(0).GetMaskBand()),
+  // which here masks a corner the full resolution does not
+  const tif = join(dir, 'ovr-own-mask.tif');
+  const write = String.raw`
+import sys
+import numpy as np
+from osgeo import gdal, osr
+gdal.UseExceptions()
+gdal.SetConfigOption('GDAL_TIFF_INTERNAL_MASK', 'YES')
+def make(path, w, h, mask):
+    ds = gdal.GetDriverByName('GTiff').Create(path, w, h, 3, gdal.GDT_Byte, options=['TILED=YES', 'BLOCKXSIZE=64', 'BLOCKYSIZE=64'])
+    ds.SetGeoTransform([500000, 150 / w, 0, 5000000, 0, -150 / w])
+    s = osr.SpatialReference(); s.ImportFromEPSG(32610); ds.SetProjection(s.ExportToWkt())
+    for b in range(3): ds.GetRasterBand(b + 1).WriteArray(np.full((h, w), 100 + b, np.uint8))
+    ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+    ds.GetRasterBand(1).GetMaskBand().WriteArray(mask)
+m = np.full((200, 300), 255, np.uint8); m[:, :90] = 0
+make(sys.argv[1], 300, 200, m)
+o = np.full((100, 150), 255, np.uint8); o[:, :45] = 0; o[50:, 100:] = 0
+make(sys.argv[1] + '.ovr', 150, 100, o)
+ds = gdal.Open(sys.argv[1])
+ov = ds.GetRasterBand(1).GetOverview(0)
+print(''.join('1' if v else '0' for v in ov.GetMaskBand().ReadAsArray().ravel()))
+`;
+  const r = spawnSync(PYTHON, ['-c', write, tif], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  assert.equal(r.status, 0, r.stderr);
+  const src = await openRaster(tif);
+  assert.equal(src.levelCount, 2);
+  assert.equal(src.metadata.externalOverviews, true);
+  const block = await src.readLevel(1, { x: 0, y: 0, width: 150, height: 100 });
+  const got = Array.from(block.mask!).join('');
+  assert.equal(got, r.stdout.trim(), 'the overview level\'s mask is the .ovr\'s own, as GDAL\'s overview band reads it');
+  assert.equal(got[60 * 150 + 110], '0', 'the corner only the .ovr masks is masked');
+  assert.equal(got[10 * 150 + 110], '1');
+});
+
 test('a .msk changes the raster\'s version; a broken one refuses the raster, naming it; a broken .msk.ovr only costs speed', { skip }, async () => {
   const tif = make('msk-version', 'external', false, true);
   const mask = `${tif}.msk`;
