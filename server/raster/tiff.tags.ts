@@ -1,6 +1,7 @@
 /**
- * Reading a GeoTIFF's tags (geotiff.js loads some lazily) and the refusal every check of a file
- * gives: an UnreadableRasterError naming the file and the reason.
+ * Reading a GeoTIFF's tags (geotiff.js loads some lazily), the check that an image's blocks lie
+ * inside its file, and the refusal every check of a file gives: an UnreadableRasterError naming
+ * the file and the reason.
  */
 import { basename } from 'node:path';
 import type { GeoTIFFImage } from 'geotiff';
@@ -11,12 +12,14 @@ export function unreadable(path: string, reason: string, err?: unknown): Unreada
   return new UnreadableRasterError(`${basename(path)}: ${reason}${why}`, { reason });
 }
 
+/** A tag's value, loaded when geotiff.js deferred it; undefined when the image lacks the tag. */
 export async function tag<T = any>(image: GeoTIFFImage, name: string): Promise<T | undefined> {
   const fd = image.getFileDirectory();
   if (!fd.hasTag(name as any)) return undefined;
   return (await fd.loadValue(name as any)) as T;
 }
 
+/** The first value of a tag that may hold one number or several. */
 export function first(v: unknown): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'number') return v;
