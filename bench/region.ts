@@ -14,7 +14,8 @@
  *  - wall seconds and km² per hour,
  *  - pure inference seconds (the job's model tiles at the rate the same runner reaches on seeded
  *    tiles alone, measured just before the job and again after it: the faster of the two) and the
- *    pipeline's overhead over it, in wall and in CPU seconds,
+ *    pipeline's overhead over it, in wall and in CPU seconds; a run whose two measurements differ
+ *    by more than 20% is marked DISTURBED and left out of its size's median when others are not,
  *  - the whole-window engine time (computeChm over the region's bbox, the inference stage alone,
  *    end to end) and the pipeline's overhead over that,
  *  - peak RSS of the process (main thread + inference worker),
@@ -210,6 +211,14 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   }
 }
 
+/** Spread between a run's two pure-inference rates (before and after its job) beyond which the host was disturbed. */
+const DISTURBED_SPREAD = 0.2;
+
+function disturbed(run: Record<string, any>): boolean {
+  const [a, b] = run.pureRates as number[];
+  return Math.abs(a - b) > DISTURBED_SPREAD * Math.max(a, b);
+}
+
 function cpuSeconds(u: NodeJS.CpuUsage): number {
   return (u.user + u.system) / 1e6;
 }
@@ -273,9 +282,15 @@ async function main(): Promise<void> {
       }
       if (!runs.length) continue;
       runs.sort((x, y) => x.seconds - y.seconds);
-      const row = runs[(runs.length - 1) >> 1];
+      // a run whose two pure measurements disagree by more than DISTURBED_SPREAD ran on a disturbed
+      // host (another tenant took cores for seconds: 138 then 65 tiles/s around one job): neither
+      // its job nor its reference can be trusted, so the row is the median of the other runs
+      const steady = runs.filter((x) => !disturbed(x));
+      const pick = steady.length ? steady : runs;
+      const row = pick[(pick.length - 1) >> 1];
       // each run's overhead beside its wall time: the row below is the run of median wall time, not of median overhead
-      if (repeat > 1) console.log(`  (${a} km², ${runs.length} runs: ${runs.map((x) => `${x.seconds.toFixed(2)} s (${x.jobTiles} tiles; pure ${x.pureRates.map((r: number) => r.toFixed(0)).join(' then ')} tiles/s; overhead ${(((x.seconds - x.modelSeconds) / x.modelSeconds) * 100).toFixed(0)}%)`).join(', ')})`);
+      if (repeat > 1) console.log(`  (${a} km², ${runs.length} runs: ${runs.map((x) => `${x.seconds.toFixed(2)} s (${x.jobTiles} tiles; pure ${x.pureRates.map((r: number) => r.toFixed(0)).join(' then ')} tiles/s${disturbed(x) ? ', DISTURBED' : ''}; overhead ${(((x.seconds - x.modelSeconds) / x.modelSeconds) * 100).toFixed(0)}%)`).join(', ')})${steady.length && steady.length < runs.length ? `; the row is the median of the ${steady.length} undisturbed` : ''}${!steady.length ? '; EVERY RUN DISTURBED: the row is not a measurement of the pipeline' : ''}`);
+      else if (disturbed(row)) console.log(`  (${a} km²: DISTURBED, the pure rate moved from ${row.pureRates.map((r: number) => r.toFixed(0)).join(' to ')} tiles/s around the job; run it again)`);
       rows.push(row);
       console.log(`${a.toFixed(2).padStart(8)}   ${row.seconds.toFixed(1).padStart(6)}   ${(a / (row.seconds / 3600)).toFixed(1).padStart(5)}   ${row.modelSeconds.toFixed(1).padStart(6)} (${row.jobTiles})   ${(((row.seconds - row.modelSeconds) / row.modelSeconds) * 100).toFixed(0).padStart(12)}%   ${(((row.cpu - row.modelCpu) / row.modelCpu) * 100).toFixed(0).padStart(5)}%   ${row.engineSeconds.toFixed(1).padStart(8)} (${row.engineModelSeconds.toFixed(1)})   ${(((row.seconds - row.engineSeconds) / row.engineSeconds) * 100).toFixed(0).padStart(14)}%   ${row.rssMB.toFixed(0).padStart(11)}   ${String(row.trees).padStart(5)}   ${row.stages.chm.toFixed(1)}/${row.stages.trees.toFixed(1)}/${row.stages.export.toFixed(1)} (${row.units.chm} blocks, ${row.units.trees} tiles)`);
       // where the overhead's CPU goes: each stage's CPU (all threads) beyond the model's, over the model's
