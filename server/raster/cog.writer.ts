@@ -403,7 +403,9 @@ function tileBytes(a: SampleArray): Uint8Array {
 
 async function encodeTile(bytes: Uint8Array, p: Plan): Promise<Uint8Array> {
   if (p.compression === 'none') return bytes;
-  applyPredictor(bytes, p.tileSize, p.bands, p.kind.bytes);
+  // the transform follows the tag this plan writes, so the two cannot disagree
+  const predictor = predictorOf(p);
+  if (predictor !== 1) applyPredictor(bytes, predictor, p.tileSize, p.bands, p.kind.bytes);
   // one output chunk for the whole tile: with zlib's 16 KiB default, each tile cost a dozen
   // callbacks and Buffers on the main thread, and a concatenating copy
   return deflate(bytes, { level: p.deflateLevel, strategy: p.deflateStrategy, chunkSize: Math.max(16384, bytes.length + 1024) });

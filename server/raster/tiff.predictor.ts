@@ -1,5 +1,5 @@
 /**
- * TIFF's horizontal predictors, applied to a tile before compression: differencing for integers
+ * TIFF's predictors, applied to a tile before compression: horizontal differencing for integers
  * (Predictor 2) and the floating point predictor (3, byte planes then differencing), as libtiff
  * writes them.
  */
@@ -7,24 +7,24 @@
 const LITTLE_ENDIAN_HOST = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 /**
- * The predictor of a tile of `ts` x `ts` pixels of `spp` samples: 2 for 1- and 2-byte integers,
- * 3 for 4-byte floats. In place, row by row, exactly as libtiff's encoder does (so any TIFF reader
- * undoes it).
+ * TIFF predictor `predictor` (2: horizontal differencing of integers, 3: floating point) on a tile
+ * of `ts` x `ts` pixels of `spp` samples of `bytesPerSample` bytes. In place, row by row, exactly as
+ * libtiff's encoder does (so any TIFF reader undoes it).
  */
-export function applyPredictor(bytes: Uint8Array, ts: number, spp: number, bytesPerSample: number): void {
+export function applyPredictor(bytes: Uint8Array, predictor: 2 | 3, ts: number, spp: number, bytesPerSample: number): void {
   const rowSamples = ts * spp;
-  if (bytesPerSample === 1) {
+  if (predictor === 2 && bytesPerSample === 1) {
     for (let r = 0; r < ts; r++) {
       const o = r * rowSamples;
       for (let i = rowSamples - 1; i >= spp; i--) bytes[o + i] = (bytes[o + i] - bytes[o + i - spp]) & 0xff;
     }
-  } else if (bytesPerSample === 2) {
+  } else if (predictor === 2 && bytesPerSample === 2) {
     const v = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
     for (let r = 0; r < ts; r++) {
       const o = r * rowSamples;
       for (let i = rowSamples - 1; i >= spp; i--) v[o + i] = (v[o + i] - v[o + i - spp]) & 0xffff;
     }
-  } else {
+  } else if (predictor === 3) {
     // Floating point predictor: each row's bytes regrouped into planes, most significant byte
     // first, then byte-wise differencing with stride = samples per pixel.
     const bps = bytesPerSample;
@@ -56,6 +56,8 @@ export function applyPredictor(bytes: Uint8Array, ts: number, spp: number, bytes
       if (diffWords) differenceBytesSwar(diffWords, o >> 2, rowBytes >> 2);
       else for (let i = rowBytes - 1; i >= spp; i--) bytes[o + i] = (bytes[o + i] - bytes[o + i - spp]) & 0xff;
     }
+  } else {
+    throw new Error(`internal: predictor ${predictor} is not written for ${bytesPerSample}-byte samples`);
   }
 }
 
