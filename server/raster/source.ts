@@ -274,7 +274,7 @@ class GeoTiffSource implements RasterSource {
     if (!m.mask) return null;
     const samples = Array.from({ length: m.mask.getSamplesPerPixel() }, (_, i) => i);
     if (m === l && outW === x1 - x0 && outH === y1 - y0) {
-      const planes = (await l.mask!.readRasters({ window: [x0, y0, x1, y1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
+      const planes = (await m.mask.readRasters({ window: [x0, y0, x1, y1], samples, interleave: false } as any)) as unknown as ArrayLike<number>[];
       return allValid(planes, outW * outH);
     }
     const cols = nearestIndices(x0, x1, outW, m.width / l.width, m.width);
