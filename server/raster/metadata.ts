@@ -59,8 +59,8 @@ const COMPRESSIONS: Record<number, string> = {
   32773: 'packbits', 32946: 'deflate', 34712: 'jpeg2000', 34887: 'lerc', 34925: 'lzma', 50000: 'zstd', 50001: 'webp', 50002: 'jpegxl',
 };
 
-/** Compressions decoded here: geotiff.js's, and WebP through libwebp (native.webp.ts). */
-const DECODABLE = new Set([1, 5, 7, 8, 32773, 32946, 34887, 50000, 50001]);
+/** Compressions decoded here: geotiff.js's, WebP through libwebp (native.webp.ts) and LZMA (tiff.lzma.ts). */
+const DECODABLE = new Set([1, 5, 7, 8, 32773, 32946, 34887, 34925, 50000, 50001]);
 
 export function decodable(code: number): boolean {
   return DECODABLE.has(code);

@@ -5,21 +5,7 @@
  */
 import { inflateSync, constants } from 'node:zlib';
 import { addDecoder, BaseDecoder } from 'geotiff';
-
-interface BlockParameters {
-  tileWidth?: number;
-  tileHeight?: number;
-  planarConfiguration?: number;
-  bitsPerSample?: number | ArrayLike<number>;
-}
-
-/** A block's decoded size when the parameters tell it (zero when not): one output chunk, no concatenation. */
-function decodedBytes(p: BlockParameters | undefined): number {
-  if (!p?.tileWidth || !p.tileHeight || p.bitsPerSample === undefined) return 0;
-  const bits = typeof p.bitsPerSample === 'number' ? [p.bitsPerSample] : Array.from(p.bitsPerSample);
-  const perPixel = p.planarConfiguration === 2 ? bits[0] : bits.reduce((s, b) => s + b, 0);
-  return Math.ceil((p.tileWidth * p.tileHeight * perPixel) / 8);
-}
+import { decodedBytes, type BlockParameters } from './block.parameters.ts';
 
 class NativeDeflateDecoder extends BaseDecoder {
   override decodeBlock(buffer: ArrayBufferLike): ArrayBufferLike {

@@ -14,6 +14,7 @@ import { Bounds } from '../../tiles/bounds.ts';
 import { isMercator, metresPerUnit, projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
 import './native.deflate.ts';
 import './native.webp.ts';
+import './tiff.lzma.ts';
 import { dropBlocks, readTiledWindow } from './block.cache.ts';
 import { expandPalette, paletteOf, photometricOf, ycbcrToRgb, type Palette } from './colour.ts';
 import { compressionName, decodable, sampleTypeOf, type RasterLevelInfo, type RasterMetadata } from './metadata.ts';
@@ -150,7 +151,7 @@ function pamNodataOf(path: string, sampleIndices: number[], pam: PamBand[]): num
 
 function checkDecodable(compression: number, path: string): void {
   if (decodable(compression)) return;
-  throw unreadable(path, `${compressionName(compression)} compression cannot be decoded here (readable: none, LZW, JPEG, deflate, PackBits, LERC, ZSTD, WebP): convert it with gdal_translate -co COMPRESS=DEFLATE`);
+  throw unreadable(path, `${compressionName(compression)} compression cannot be decoded here (readable: none, LZW, JPEG, deflate, PackBits, LZMA, LERC, ZSTD, WebP): convert it with gdal_translate -co COMPRESS=DEFLATE`);
 }
 
 function checkTargetSize({ width: W, height: H }: Grid): void {
