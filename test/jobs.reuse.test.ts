@@ -8,7 +8,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AppContext } from '../server/http/context.ts';
 import { treeServiceFor } from '../server/http/routes/trees.ts';
@@ -192,4 +192,35 @@ test('nothing stale or inexact is reused: replaced file, other options, heights 
   assert.equal(detected.from, undefined);
   assert.deepEqual(detected.trees, fromStore.trees);
   assert.deepEqual(detected.crowns, fromStore.crowns);
+});
+
+test('a job service keeps its unit cache within its budget: a finished job\'s units go when the next job finishes, and the region computed again gives the same trees', async () => {
+  const varDir = mkdtempSync(join(scene.root, 'var-small-cache-'));
+  // a budget of one byte: only the units of waiting and running jobs may stay
+  const service = new JobService({ varDir, catalog: ctx.catalog, config: { ...loadJobsConfig(), unitCacheBytes: 1 } });
+  try {
+    const unitsDir = join(varDir, 'units');
+    const bins = () => new Set(readdirSync(unitsDir).filter((f) => f.endsWith('.bin')));
+    const run = async (region: object) => {
+      const job = service.submit(await service.plan({ inputs: { raster: 'image', region } }));
+      const done = await service.runner.wait(job.id);
+      assert.equal(done.status, 'successful', done.message);
+      return readFileSync(service.resultFile(job.id, (done.result as JobResultSummary).outputs.trees), 'utf8');
+    };
+    const west = sceneRegion(scene, [[0.05, 0.1], [0.4, 0.1], [0.4, 0.9], [0.05, 0.9]]);
+    const east = sceneRegion(scene, [[0.6, 0.1], [0.95, 0.1], [0.95, 0.9], [0.6, 0.9]]);
+    const first = await run(west);
+    assert.ok(JSON.parse(first).features.length > 10);
+    const westUnits = bins();
+    assert.ok(westUnits.size > 1, 'the pass after a job spares its units while it is still running');
+    await run(east);
+    // the pass at the end of the east job: the west job has finished, the east one has not yet
+    const deadline = Date.now() + 10_000;
+    while ([...westUnits].some((f) => bins().has(f)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual([...westUnits].filter((f) => bins().has(f)), [], "the west job's units were evicted");
+    assert.ok(bins().size > 1, "the east job's units stayed");
+    assert.equal(await run(west), first, 'the evicted region computed again: the same trees, byte for byte');
+  } finally {
+    await service.close();
+  }
 });

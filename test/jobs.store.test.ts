@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BusyError } from '../server/errors.ts';
 import { JobStore } from '../server/jobs/store.ts';
-import { SqliteWorkQueue, writeFileAtomic, hashOf, unitKeyHash, type WorkUnit } from '../server/jobs/queue.ts';
+import { evictUnitCache, SqliteWorkQueue, writeFileAtomic, hashOf, unitKeyHash, type WorkUnit } from '../server/jobs/queue.ts';
 import { JobRunner, type JobExecutor } from '../server/jobs/runner.ts';
 import { TileRowGate } from '../server/jobs/pipeline.ts';
 import { JobService, loadJobsConfig } from '../server/jobs/service.ts';
@@ -260,4 +260,66 @@ test('a tile row is ready once all its trees units are done, in any order; a fai
   gate.fail(new Error('detector exploded'));
   await settle();
   assert.deepEqual(ready, [1, 0, -3], 'row 2 was still waiting: it fails');
+});
+
+test('the unit cache stays within its budget: least recently used first, never a unit of a waiting or running job; an evicted unit is computed again', async () => {
+  const t = tmp();
+  try {
+    let calls = 0;
+    const exec = async (u: WorkUnit<{ n: number }>, out: string) => { calls++; writeFileAtomic(out, `${u.key} `.padEnd(1000, '.')); };
+    const store = new JobStore(join(t.dir, 'jobs.sqlite'));
+    const dir = join(t.dir, 'units');
+    const queue = new SqliteWorkQueue(store, dir, exec);
+    const signal = new AbortController().signal;
+    // a running job's stage (as the pipeline names its runs) holds 'busy'; finished jobs held the rest
+    const running = store.createJob('forest-map', {}, 'running');
+    await queue.run(`${running.id}/chm`, units(['busy']), { signal });
+    await queue.run('old', units(['a', 'b', 'c', 'd']), { signal });
+    const ago = (s: number) => new Date(Date.now() - s * 1000);
+    for (const [key, s] of [['busy', 500], ['a', 400], ['b', 300], ['c', 200], ['d', 100]] as const) utimesSync(queue.resultPath(key), ago(s), ago(s));
+    // a later job reusing 'a' makes it the most recently used
+    await queue.run('later', units(['a']), { signal });
+    assert.equal(calls, 5, "'a' reused, not recomputed");
+    const e = await evictUnitCache(store, dir, 3000);
+    assert.equal(e.bytesBefore, 5000);
+    assert.equal(e.bytesAfter, 3000);
+    assert.deepEqual(e.removed, [queue.resultPath('b'), queue.resultPath('c')], 'the two least recently used, not the running job\'s older one');
+    for (const key of ['b', 'c']) {
+      assert.equal(existsSync(queue.resultPath(key)), false, `${key}'s file removed`);
+      assert.equal(store.unitResult(key), null, `${key}'s record dropped`);
+    }
+    for (const key of ['busy', 'a', 'd']) assert.ok(existsSync(queue.resultPath(key)) && store.unitResult(key), `${key} kept`);
+    // within budget: nothing to do
+    assert.deepEqual((await evictUnitCache(store, dir, 3000)).removed, []);
+    // budget 0: only what active jobs use stays
+    assert.deepEqual((await evictUnitCache(store, dir, 0)).removed.length, 2);
+    assert.deepEqual(readdirSync(dir), [`${unitKeyHash('busy')}.bin`]);
+    await queue.run('again', units(['b']), { signal });
+    assert.equal(calls, 6, 'an evicted unit is computed again');
+    // once its job has finished, the running job's unit is evictable like any other
+    store.updateJob(running.id, { status: 'successful' });
+    assert.equal((await evictUnitCache(store, dir, 0)).removed.length, 2);
+    store.close();
+  } finally {
+    t.done();
+  }
+});
+
+test('deleting a job removes the unit lists of its stages too, and only its own', () => {
+  const store = new JobStore(':memory:');
+  const a = store.createJob('forest-map', {}, 'successful'), b = store.createJob('forest-map', {}, 'successful');
+  for (const id of [a.id, b.id]) for (const stage of ['chm', 'trees']) store.putUnits(`${id}/${stage}`, ['k1', 'k2']);
+  store.deleteJob(a.id);
+  assert.equal(store.unitProgress(`${a.id}/chm`).total, 0);
+  assert.equal(store.unitProgress(`${a.id}/trees`).total, 0);
+  assert.equal(store.unitProgress(`${b.id}/trees`).total, 2);
+  store.close();
+});
+
+test('JOBS_UNIT_CACHE_GB: 20 GB by default, 0 allowed, nonsense refused', () => {
+  assert.equal(loadJobsConfig({}).unitCacheBytes, 20 * 2 ** 30);
+  assert.equal(loadJobsConfig({ JOBS_UNIT_CACHE_GB: '0' }).unitCacheBytes, 0);
+  assert.equal(loadJobsConfig({ JOBS_UNIT_CACHE_GB: '0.5' }).unitCacheBytes, 2 ** 29);
+  assert.throws(() => loadJobsConfig({ JOBS_UNIT_CACHE_GB: '-1' }), /JOBS_UNIT_CACHE_GB/);
+  assert.throws(() => loadJobsConfig({ JOBS_UNIT_CACHE_GB: 'lots' }), /JOBS_UNIT_CACHE_GB/);
 });

@@ -24,7 +24,7 @@ import { makeDirectory } from '../fs.dirs.ts';
 import { Queue, QueueEvents, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { CancelledError } from '../errors.ts';
 import type { JobStore } from './store.ts';
-import { forgetStoredResults, RunProgress, sweepStaleUnitTemporaries, unitKeyHash, unitResultPath, type RunOptions, type UnitExecutor, type UnitQueue, type WorkUnit } from './queue.ts';
+import { forgetStoredResults, RunProgress, sweepStaleUnitTemporaries, touchUnitResult, unitKeyHash, unitResultPath, type RunOptions, type UnitExecutor, type UnitQueue, type WorkUnit } from './queue.ts';
 
 export const DEFAULT_UNIT_QUEUE = 'forestmap-units';
 
@@ -140,6 +140,7 @@ export class BullWorkQueue<S> implements UnitQueue<S> {
     const pending = new Map<string, number>();
     for (let i = 0; i < units.length; i++) {
       if (existsSync(paths[i])) {
+        touchUnitResult(paths[i]);
         this.finish(jobId, units, paths, i);
         opts.onUnitDone?.(i);
       } else pending.set(unitJobId(units[i].key), i);

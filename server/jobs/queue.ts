@@ -12,7 +12,8 @@
  * and workers on other machines run the same `UnitExecutor` against shared storage. The runner and
  * the HTTP API do not change.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { CancelledError } from '../errors.ts';
@@ -134,6 +135,73 @@ export function sweepStaleUnitTemporaries(resultDir: string, maxAgeMs = 3_600_00
 }
 
 /**
+ * Marks a unit output as used now (its modification time): the unit cache evicts the least
+ * recently used first, and the file's own time serves every machine sharing the folder.
+ */
+export function touchUnitResult(path: string): void {
+  try {
+    const now = new Date();
+    utimesSync(path, now, now);
+  } catch {
+    // gone meanwhile: the run that needs it finds out and recomputes it
+  }
+}
+
+/** A unit output file's name: `<hash>.bin` (unitResultPath). */
+const UNIT_RESULT = /^[0-9a-f]{32}\.bin$/;
+
+export interface UnitCacheEviction {
+  /** Bytes of unit outputs before and after, and the files removed (oldest use first). */
+  bytesBefore: number;
+  bytesAfter: number;
+  removed: string[];
+}
+
+/**
+ * Keeps the unit outputs in `resultDir` within `budgetBytes`: removes the least recently used
+ * (modification time: written, or touched by a run that reused it) until the rest fit, never one
+ * whose key hash is in `keep()` (units of jobs waiting or running, which rely on theirs). The
+ * folder is scanned asynchronously; `keep()` is asked after the scan and the files are removed in
+ * the same tick, so a job of this process that starts meanwhile is kept, not robbed. A cache, not
+ * a record: an evicted unit is computed again by the next job that needs it.
+ */
+export async function evictUnitResults(resultDir: string, budgetBytes: number, keep: () => ReadonlySet<string>): Promise<UnitCacheEviction> {
+  const files: Array<{ path: string; hash: string; bytes: number; used: number }> = [];
+  for (const name of await readdir(resultDir)) {
+    if (!UNIT_RESULT.test(name)) continue;
+    const path = join(resultDir, name);
+    try {
+      const s = await stat(path);
+      files.push({ path, hash: name.slice(0, 32), bytes: s.size, used: s.mtimeMs });
+    } catch {
+      // removed meanwhile (a raster's units forgotten)
+    }
+  }
+  const bytesBefore = files.reduce((n, f) => n + f.bytes, 0);
+  let bytes = bytesBefore;
+  const removed: string[] = [];
+  if (bytes <= budgetBytes) return { bytesBefore, bytesAfter: bytes, removed };
+  const kept = keep();
+  for (const f of files.filter((f) => !kept.has(f.hash)).sort((a, b) => a.used - b.used)) {
+    if (bytes <= budgetBytes) break;
+    rmSync(f.path, { force: true });
+    bytes -= f.bytes;
+    removed.push(f.path);
+  }
+  return { bytesBefore, bytesAfter: bytes, removed };
+}
+
+/**
+ * Evicts unit outputs beyond `budgetBytes` (evictUnitResults), keeping those of the store's active
+ * jobs, and drops the evicted ones' records.
+ */
+export async function evictUnitCache(store: JobStore, resultDir: string, budgetBytes: number): Promise<UnitCacheEviction> {
+  const eviction = await evictUnitResults(resultDir, budgetBytes, () => new Set([...store.activeUnitKeys()].map(unitKeyHash)));
+  store.forgetUnitResultsAt(eviction.removed);
+  return eviction;
+}
+
+/**
  * A run's progress: the units done plus how far each unit in flight is, so a long unit (a CHM
  * block) moves the bar and the total never steps back.
  */
@@ -200,6 +268,7 @@ export class SqliteWorkQueue<S> implements UnitQueue<S> {
     for (let i = 0; i < units.length; i++) {
       const recorded = this.store.unitResult(units[i].key);
       if (recorded && existsSync(recorded)) {
+        touchUnitResult(recorded);
         this.store.markUnitDone(jobId, i);
         opts.onUnitDone?.(i);
       } else todo.push(i);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Catalog, CatalogChange } from '../catalog/catalog.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { JobStore, type JobRecord } from './store.ts';
-import { SqliteWorkQueue, type UnitExecutor, type UnitQueue } from './queue.ts';
+import { evictUnitCache, SqliteWorkQueue, type UnitExecutor, type UnitQueue } from './queue.ts';
 import { BullWorkQueue, redisConnection, startUnitWorker } from './bullmq.queue.ts';
 import { JobRunner, type RunnerLimits } from './runner.ts';
 import { parseExecuteRequest, PROCESS_ID } from './process.forest-map.ts';
@@ -32,6 +32,11 @@ export interface JobsConfig {
   unitConcurrency: number;
   /** Finished jobs (and their result files) are forgotten this many days after finishing; 0 keeps them. */
   retentionDays: number;
+  /**
+   * Bytes of cached unit outputs (CHM blocks, trees tiles) kept for later jobs; beyond it the least
+   * recently used go (never those of waiting or running jobs). 0 keeps only what active jobs use.
+   */
+  unitCacheBytes: number;
   /**
    * Where units run: in this process ('sqlite', the embedded default), or through a BullMQ queue
    * in Redis ('bullmq'), taken by `forestmap worker` processes on any machine sharing VAR_DIR/units
@@ -61,6 +66,7 @@ export function loadJobsConfig(env: NodeJS.ProcessEnv = process.env): JobsConfig
     maxBodyBytes: envNumber(env, 'JOBS_MAX_BODY_KB', 1024, 1, 1e6) * 1024,
     unitConcurrency: Math.round(envNumber(env, 'JOBS_UNIT_CONCURRENCY', 1, 1, 64)),
     retentionDays: envNumber(env, 'JOBS_RETENTION_DAYS', 30, 0, 36500),
+    unitCacheBytes: envNumber(env, 'JOBS_UNIT_CACHE_GB', 20, 0, 1e6) * 2 ** 30,
     queue: queueConfig(env),
   };
 }
@@ -109,14 +115,21 @@ export class JobService {
     } else {
       this.queue = new SqliteWorkQueue<UnitSpec>(this.store, unitsDir, execute, this.config.unitConcurrency);
     }
+    this.unitsDir = unitsDir;
     this.runner = new JobRunner(this.store, join(opts.varDir, 'jobs'), async ({ job, outDir, signal, progress }) => {
-      const plan = job.inputs as ForestMapPlan;
-      const summary = await runForestMap({ plan, queue: this.queue, pathOf, outDir, jobId: job.id, signal, progress: (f, m) => progress(f * 100, m) });
-      return resultSummary(summary);
+      try {
+        const plan = job.inputs as ForestMapPlan;
+        const summary = await runForestMap({ plan, queue: this.queue, pathOf, outDir, jobId: job.id, signal, progress: (f, m) => progress(f * 100, m) });
+        return resultSummary(summary);
+      } finally {
+        // every job adds units: the cache is brought back within its budget after each
+        void this.evictUnits();
+      }
     }, this.config.limits);
     // a replaced or removed raster's unit outputs can never be used again (keys carry the version)
     opts.catalog.on?.('change', this.onCatalogChange);
     this.runner.resume();
+    void this.evictUnits();
     if (this.config.retentionDays > 0) {
       this.purgeExpired();
       this.retentionTimer = setInterval(() => this.purgeExpired(), RETENTION_CHECK_MS);
@@ -125,6 +138,36 @@ export class JobService {
   }
 
   private retentionTimer: NodeJS.Timeout | null = null;
+  private readonly unitsDir: string;
+  private evicting: Promise<void> | null = null;
+  private evictAgain = false;
+  private closing = false;
+
+  /**
+   * Brings the unit cache within its budget (evictUnitCache): after each job and at start. One pass
+   * at a time; a request during a pass runs one more after it. Resolves when no pass is left.
+   */
+  evictUnits(): Promise<void> {
+    if (this.evicting) {
+      this.evictAgain = true;
+      return this.evicting;
+    }
+    this.evicting = (async () => {
+      do {
+        this.evictAgain = false;
+        try {
+          const e = await evictUnitCache(this.store, this.unitsDir, this.config.unitCacheBytes);
+          if (e.removed.length) {
+            const mb = (b: number) => Math.round(b / 2 ** 20);
+            console.log(`[jobs] unit cache over its ${mb(this.config.unitCacheBytes)} MB: evicted ${e.removed.length} unit(s), ${mb(e.bytesBefore)} -> ${mb(e.bytesAfter)} MB`);
+          }
+        } catch (err) {
+          console.error('[jobs] unit cache eviction failed:', err);
+        }
+      } while (this.evictAgain && !this.closing);
+    })().finally(() => { this.evicting = null; });
+    return this.evicting;
+  }
 
   /** Forgets jobs that finished more than retentionDays ago; returns how many. */
   purgeExpired(now = new Date()): number {
@@ -178,11 +221,14 @@ export class JobService {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.opts.catalog.off?.('change', this.onCatalogChange);
     await this.runner.close();
     await this.localWorker?.close();
     await this.queue.close?.();
+    // an eviction pass writes to the store when its scan is done
+    await this.evicting;
     this.store.close();
   }
 }

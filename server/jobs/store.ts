@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS unit_results (
   path TEXT NOT NULL,
   created TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS unit_results_path ON unit_results (path);
 `;
 
 export class JobStore {
@@ -129,12 +130,25 @@ export class JobStore {
     return rows.map(toRecord);
   }
 
-  /** Removes a job and its unit list (unit results stay: they are a cache shared by every job). */
+  /**
+   * Removes a job and its unit lists: its own and its stages' (`<id>/<stage>`, as the pipeline runs
+   * them). Unit results stay: they are a cache shared by every job.
+   */
   deleteJob(id: string): void {
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM units WHERE job_id = ?').run(id);
+      this.db.prepare("DELETE FROM units WHERE job_id = ? OR job_id LIKE ? ESCAPE '\\'").run(id, `${likeEscaped(id)}/%`);
       this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id);
     })();
+  }
+
+  /** Keys of the units of accepted and running jobs (and of their stages): what an eviction must keep. */
+  activeUnitKeys(): Set<string> {
+    const keys = new Set<string>();
+    const query = this.db.prepare("SELECT key FROM units WHERE job_id = ? OR job_id LIKE ? ESCAPE '\\'");
+    for (const job of this.jobsWithStatus(ACTIVE_STATUSES)) {
+      for (const row of query.all(job.id, `${likeEscaped(job.id)}/%`) as { key: string }[]) keys.add(row.key);
+    }
+    return keys;
   }
 
   updateJob(id: string, patch: JobPatch): void {
@@ -192,7 +206,7 @@ export class JobStore {
 
   /** Drops every recorded unit result whose key starts with `prefix`; returns their paths. */
   forgetUnitResultsWithPrefix(prefix: string): string[] {
-    const pattern = prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
+    const pattern = likeEscaped(prefix) + '%';
     const rows = this.db.prepare("SELECT path FROM unit_results WHERE key LIKE ? ESCAPE '\\'").all(pattern) as { path: string }[];
     this.db.prepare("DELETE FROM unit_results WHERE key LIKE ? ESCAPE '\\'").run(pattern);
     return rows.map((r) => r.path);
@@ -201,6 +215,17 @@ export class JobStore {
   forgetUnitResult(key: string): void {
     this.db.prepare('DELETE FROM unit_results WHERE key = ?').run(key);
   }
+
+  /** Drops the records of unit results stored at these paths (their files were evicted). */
+  forgetUnitResultsAt(paths: readonly string[]): void {
+    const del = this.db.prepare('DELETE FROM unit_results WHERE path = ?');
+    this.db.transaction(() => paths.forEach((p) => del.run(p)))();
+  }
+}
+
+/** A string matched literally by LIKE ... ESCAPE '\'. */
+function likeEscaped(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 function toRecord(row: JobRow): JobRecord {
