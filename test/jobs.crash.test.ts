@@ -95,14 +95,15 @@ async function killResumeCompare(varDir: string, env: Record<string, string> = {
   const db = new Database(join(varDir, 'jobs.sqlite'), { readonly: true });
   const finished = db.prepare('SELECT r.path FROM units u JOIN unit_results r ON r.key = u.key WHERE u.job_id = ? AND u.done = 1').all(`${id}/trees`) as Array<{ path: string }>;
   db.close();
-  const mtimes = new Map(finished.map((f) => [f.path, statSync(f.path).mtimeMs]));
+  // a unit output is written to a temporary renamed into place: a rewritten one is another inode (a reused one is only touched)
+  const inodes = new Map(finished.map((f) => [f.path, statSync(f.path).ino]));
   assert.ok(atKill.done > 0 && atKill.done < atKill.total, `units done at kill: ${atKill.done}/${atKill.total}`);
 
   const second = await startServer(varDir, env);
   const done = await waitForJob(second.base, id, 120_000);
   assert.equal(done.status, 'successful', done.message);
   // resumed from its finished tiles: their outputs were not recomputed
-  for (const [path, mtime] of mtimes) assert.equal(statSync(path).mtimeMs, mtime, `${path} was rewritten`);
+  for (const [path, ino] of inodes) assert.equal(statSync(path).ino, ino, `${path} was rewritten`);
   const jobTrees = (await http(second.base, 'GET', `/jobs/${id}/results/trees.geojson`)).text;
   const jobCrowns = (await http(second.base, 'GET', `/jobs/${id}/results/crowns.geojson`)).text;
   second.child.kill('SIGTERM');
