@@ -61,19 +61,21 @@ const { values } = parseArgs({
 });
 
 /** The model's name, and what the job processes resolve (a name, or the folder of hrch-large-random). */
-async function modelName(): Promise<{ name: string; ref: string; note: string }> {
+async function modelName(): Promise<{ name: string; ref: string; note: string; stride: number }> {
   const { resolveModel, listModels } = await import('../server/model/registry.ts');
   if (values.model) {
     const ref = benchModel(values.model).model;
-    return { name: (await resolveModel(ref)).name, ref, note: '' };
+    const m = await resolveModel(ref);
+    return { name: m.name, ref, note: '', stride: m.tiling.stride };
   }
   try {
-    const { name } = await resolveModel();
-    return { name, ref: name, note: 'default model' };
+    const m = await resolveModel();
+    return { name: m.name, ref: m.name, note: 'default model', stride: m.tiling.stride };
   } catch {
     const fixture = (await listModels()).find((m) => m.name === 'hrch-mini');
     if (!fixture) throw new Error('no default model and no hrch-mini fixture: pass --model');
-    return { name: fixture.name, ref: fixture.name, note: 'NO DEFAULT MODEL INSTALLED: using the hrch-mini test fixture (same contract, tiny ViT)' };
+    const m = await resolveModel(fixture.name);
+    return { name: m.name, ref: m.name, note: 'NO DEFAULT MODEL INSTALLED: using the hrch-mini test fixture (same contract, tiny ViT)', stride: m.tiling.stride };
   }
 }
 
@@ -157,9 +159,13 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // pure inference: the same runner on seeded tiles, driven as the engine drives it. Measured
     // just before the job and again right after it: the machine's rate drifts, from minute to minute
     const pureRun = () => timeEngineRunner(runner, { batch: defaultBatch(manifest), tiles: Number(values['pure-tiles']), minSeconds: 3, run: run0 });
-    const ms0 = runner.computeMs;
-    const pureBefore = await pureRun();
-    const pureMs = runner.computeMs - ms0;
+    // each pure measurement with the model's own clock (ms of session time), to compare per tile with the job's
+    const timedPure = async () => {
+      const ms0 = runner.computeMs;
+      const timing = await pureRun();
+      return { ...timing, modelMs: runner.computeMs - ms0 };
+    };
+    const pureBefore = await timedPure();
     // count the model's tiles (the job's units reach this same shared runner)
     let tiles = 0;
     (runner as { run: typeof runner.run }).run = (i, b, h, w) => {
@@ -176,7 +182,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // peak RSS of the pipeline run (maxRSS only grows: read it before the engine comparison runs)
     const rssMB = process.resourceUsage().maxRSS / 1024;
     // the model's rate drifts with the machine's load: measured again at once, on both sides of the job
-    const pureAfter = await pureRun();
+    const pureAfter = await timedPure();
 
     // the inference stage alone over the region's window: the engine end to end (read, infer, blend, write)
     const grid = chmGridOf(source, manifest);
@@ -203,7 +209,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // its tiles' share says how much of the overhead is work, which two busy cores cannot hide
     const pureCpuPerTile = pure.cpuSeconds / pure.tiles;
     const modelSeconds = jobTiles / pureRate, engineModelSeconds = engineTiles / pureRate;
-    console.log(JSON.stringify({ areaKm2, seconds, cpu, modelCpu: jobTiles * pureCpuPerTile, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, pureRates: [pureBefore.tiles / pureBefore.seconds, pureAfter.tiles / pureAfter.seconds], modelMsPerTile: { pure: pureMs / pureBefore.tiles, job: jobMs / jobTiles }, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, stageCpu: summary.cpuSeconds, window: win }));
+    console.log(JSON.stringify({ areaKm2, seconds, cpu, modelCpu: jobTiles * pureCpuPerTile, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, pureRates: [pureBefore.tiles / pureBefore.seconds, pureAfter.tiles / pureAfter.seconds], modelMsPerTile: { pure: pure.modelMs / pure.tiles, job: jobMs / jobTiles }, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, stageCpu: summary.cpuSeconds, window: win }));
   } finally {
     await releaseInferenceRunners();
     await releaseDetectionPool();
@@ -243,7 +249,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const gsd = Number(values.gsd);
-  const { name, ref, note } = await modelName();
+  const { name, ref, note, stride } = await modelName();
   // a margin wider than the trees halo plus one model tile, so every region is interior (as in a real raster)
   const side = Math.ceil((Math.sqrt(areas[areas.length - 1]) * 1000) / gsd) + 1024;
   // --scene DIR: reuse (or create once and keep) the generated scene there
@@ -266,8 +272,6 @@ async function main(): Promise<void> {
     console.log('overhead/pure in CPU: the job\'s CPU seconds (all threads) over those of its tiles in pure inference');
     console.log('area km²   wall s   km²/h   pure s (tiles)   overhead/pure   in CPU   engine s (pure s)   overhead/engine   peak RSS MB   trees   stages chm/trees (+ CHM export)/GeoJSON s');
     const repeat = Math.max(1, Math.round(Number(values.repeat)));
-    const { resolveModel } = await import('../server/model/registry.ts');
-    const stride = (await resolveModel(ref)).tiling.stride;
     for (const a of areas) {
       // each run in its own process; with --repeat N the region moves by stride/N model pixels
       // between runs (how a region lines up with the model's windows changes the tiles it needs by
