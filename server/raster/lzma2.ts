@@ -20,47 +20,87 @@ const ALIGN_BITS = 4;
 const MATCH_LEN_MIN = 2;
 const LEN_LOW = 8, LEN_MID = 8, LEN_HIGH = 256;
 
-/** The range decoder over one LZMA chunk's bytes [pos, end). */
+/**
+ * The range decoder over one LZMA chunk's bytes [pos, end). `range` and `code` are unsigned 32-bit
+ * values held as int32 (V8 keeps those in registers; numbers past 2^31 would be doubles): products
+ * by Math.imul, unsigned comparisons with the sign bit flipped (`^ SIGN`).
+ */
 class RangeDecoder {
-  range = 0xffffffff;
+  range = -1; // 0xffffffff
   code = 0;
   pos: number;
 
   constructor(private readonly buf: Uint8Array, start: number, readonly end: number) {
     if (end - start < 5 || buf[start] !== 0) throw new Lzma2Error('an LZMA chunk does not start with a range coder header');
     this.pos = start + 1;
-    for (let i = 0; i < 4; i++) this.code = this.code * 256 + buf[this.pos++];
-    if (this.code === this.range) throw new Lzma2Error('an LZMA chunk starts with an invalid range coder state');
+    for (let i = 0; i < 4; i++) this.code = (this.code << 8) | buf[this.pos++];
+    if (this.code === -1) throw new Lzma2Error('an LZMA chunk starts with an invalid range coder state');
   }
 
   private normalize(): void {
-    if (this.range < 0x1000000) {
+    if ((this.range & 0xff000000) === 0) {
       // reading past the chunk means corrupt data: a zero keeps the state bounded until the caller's check
-      this.range *= 256;
-      this.code = this.code * 256 + (this.pos < this.end ? this.buf[this.pos] : 0);
+      this.range <<= 8;
+      this.code = (this.code << 8) | (this.pos < this.end ? this.buf[this.pos] : 0);
       this.pos++;
     }
   }
 
   bit(probs: Uint16Array, i: number): number {
-    let range = this.range, code = this.code;
-    if (range < 0x1000000) {
-      range *= 256;
-      code = code * 256 + (this.pos < this.end ? this.buf[this.pos] : 0);
-      this.pos++;
-    }
+    this.normalize();
     const p = probs[i];
-    const bound = (range >>> 11) * p;
-    if (code < bound) {
+    const bound = Math.imul(this.range >>> 11, p);
+    if ((this.code ^ SIGN) < (bound ^ SIGN)) {
       this.range = bound;
-      this.code = code;
       probs[i] = p + ((2048 - p) >>> 5);
       return 0;
     }
-    this.range = range - bound;
-    this.code = code - bound;
+    this.range = (this.range - bound) | 0;
+    this.code = (this.code - bound) | 0;
     probs[i] = p - (p >>> 5);
     return 1;
+  }
+
+  /**
+   * A literal's eight bits (a bit tree of 0x100 leaves at probs[base + 1...]): bit() with the coder's
+   * state in locals, for the loop that decodes most of an image's bytes. With `matchByte` (after a
+   * match), the byte at rep0 steers the tree until the first bit that differs from it.
+   */
+  literal(probs: Uint16Array, base: number, matchByte: number): number {
+    let range = this.range, code = this.code, pos = this.pos;
+    const buf = this.buf, end = this.end;
+    let symbol = 1;
+    // offset 0x100 while the decoded bits follow matchByte's, 0 after (plain literal: 0 throughout)
+    let offset = matchByte < 0 ? 0 : 0x100;
+    let match = matchByte < 0 ? 0 : matchByte << 1;
+    do {
+      if ((range & 0xff000000) === 0) {
+        range <<= 8;
+        code = (code << 8) | (pos < end ? buf[pos] : 0);
+        pos++;
+      }
+      const matchBit = match & offset;
+      match <<= 1;
+      const i = base + offset + matchBit + symbol;
+      const p = probs[i];
+      const bound = Math.imul(range >>> 11, p);
+      if ((code ^ SIGN) < (bound ^ SIGN)) {
+        range = bound;
+        probs[i] = p + ((2048 - p) >>> 5);
+        symbol <<= 1;
+        offset &= ~matchBit;
+      } else {
+        range = (range - bound) | 0;
+        code = (code - bound) | 0;
+        probs[i] = p - (p >>> 5);
+        symbol = (symbol << 1) + 1;
+        offset = matchBit;
+      }
+    } while (symbol < 0x100);
+    this.range = range;
+    this.code = code;
+    this.pos = pos;
+    return symbol;
   }
 
   /** A bit tree of `limit` leaves rooted at probs[base + 1]: the leaf's index, in [limit, 2 * limit). */
@@ -87,12 +127,15 @@ class RangeDecoder {
       this.normalize();
       this.range = this.range >>> 1;
       let b = 0;
-      if (this.code >= this.range) { this.code -= this.range; b = 1; }
+      if ((this.code ^ SIGN) >= (this.range ^ SIGN)) { this.code = (this.code - this.range) | 0; b = 1; }
       dest = dest * 2 + b;
     }
     return dest;
   }
 }
+
+/** Flips an int32's sign bit: signed comparison of flipped values is unsigned comparison of the originals. */
+const SIGN = -0x80000000;
 
 class LengthDecoder {
   choice = new Uint16Array(2);
@@ -247,19 +290,12 @@ function decodeChunk(s: LzmaState, rc: RangeDecoder, out: Lzma2Output, limit: nu
       // a literal, coded in the context of the previous byte (and of the byte at rep0 after a match)
       const prev = pos > dictStart ? buf[pos - 1] : 0;
       const base = (((((pos - dictStart) & litPosMask) << s.lc) + (prev >> (8 - s.lc))) * LITERAL_CODER_SIZE);
-      let symbol = 1;
-      if (s.state < 7) {
-        symbol = rc.bittree(s.literal, base, 0x100);
-      } else {
+      let matchByte = -1;
+      if (s.state >= 7) {
         if (s.rep0 >= pos - dictStart) throw new Lzma2Error('LZMA data refers back past the start of its dictionary');
-        let matchByte = buf[pos - s.rep0 - 1] << 1, offset = 0x100;
-        do {
-          const matchBit = matchByte & offset;
-          matchByte <<= 1;
-          if (rc.bit(s.literal, base + offset + matchBit + symbol)) { symbol = (symbol << 1) + 1; offset = matchBit; }
-          else { symbol <<= 1; offset &= ~matchBit; }
-        } while (symbol < 0x100);
+        matchByte = buf[pos - s.rep0 - 1];
       }
+      const symbol = rc.literal(s.literal, base, matchByte);
       buf[pos++] = symbol & 0xff;
       s.state = s.state <= 3 ? 0 : s.state <= 9 ? s.state - 3 : s.state - 6;
       continue;
