@@ -165,7 +165,9 @@ export class JobService {
           console.error('[jobs] unit cache eviction failed:', err);
         }
       } while (this.evictAgain && !this.closing);
-    })().finally(() => { this.evicting = null; });
+      // in the same step as the last check: a request arriving now starts a new pass, none is lost
+      this.evicting = null;
+    })();
     return this.evicting;
   }
 
