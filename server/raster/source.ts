@@ -149,6 +149,13 @@ function pamNodataOf(path: string, sampleIndices: number[], pam: PamBand[]): num
   return first;
 }
 
+/** NewSubfileType's bits: a reduced-resolution version of the first image (an overview), a transparency mask. */
+const FILETYPE_REDUCEDIMAGE = 1, FILETYPE_MASK = 4;
+
+async function subfileTypeOf(img: GeoTIFFImage): Promise<number> {
+  return Number(first(await tag(img, 'NewSubfileType')) ?? 0);
+}
+
 function checkDecodable(compression: number, path: string): void {
   if (decodable(compression)) return;
   throw unreadable(path, `${compressionName(compression)} compression cannot be decoded here (readable: none, LZW, JPEG, deflate, PackBits, LZMA, LERC, ZSTD, WebP): convert it with gdal_translate -co COMPRESS=DEFLATE`);
@@ -579,9 +586,9 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   };
   for (let i = 1; i < count; i++) {
     const img = await tiff.getImage(i);
-    const subfile = Number(first(await tag(img, 'NewSubfileType')) ?? 0);
-    if (subfile & 4) { masks.push(img); continue; }
-    if (!(subfile & 1)) continue; // another page, not an overview
+    const subfile = await subfileTypeOf(img);
+    if (subfile & FILETYPE_MASK) { masks.push(img); continue; }
+    if (!(subfile & FILETYPE_REDUCEDIMAGE)) continue; // another page, not an overview
     const level = await overviewLevel(img, fileSize);
     if (level) levels.push(level);
   }
@@ -610,7 +617,8 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
       const ovrMasks: GeoTIFFImage[] = [];
       for (let i = 0; i < await ovrTiff.getImageCount(); i++) {
         const img = await ovrTiff.getImage(i);
-        if (Number(first(await tag(img, 'NewSubfileType')) ?? 0) & 4) { ovrMasks.push(img); continue; }
+        // an .ovr's overviews are its pages, whatever their subfile type says
+        if ((await subfileTypeOf(img)) & FILETYPE_MASK) { ovrMasks.push(img); continue; }
         const level = await overviewLevel(img, ovrSize);
         if (level) levels.push(level);
       }
