@@ -14,7 +14,9 @@ import { Bounds } from '../../tiles/bounds.ts';
 import { isMercator, metresPerUnit, projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
 import './native.deflate.ts';
 import './native.webp.ts';
+import './native.jpeg.ts';
 import './tiff.lzma.ts';
+import './tiff.lzw.ts';
 import { dropBlocks, readTiledWindow } from './block.cache.ts';
 import { expandPalette, paletteOf, photometricOf, ycbcrToRgb, type Palette } from './colour.ts';
 import { compressionName, decodable, sampleTypeOf, type RasterLevelInfo, type RasterMetadata } from './metadata.ts';
@@ -541,9 +543,11 @@ async function describe(path: string, tiff: GeoTIFF, fileSize: number): Promise<
   const ycbcrOf = async (img: GeoTIFFImage) => {
     if (photometricOf(first(await tag(img, 'PhotometricInterpretation')), spp) !== 'ycbcr') return false;
     if (sampleIndices.length !== 3 || sampleType !== 'uint8') throw unreadable(path, `YCbCr imagery must have three 8-bit samples (this one: ${sampleIndices.length} ${sampleType})`);
+    // libjpeg upsamples the chroma and converts to RGB itself (native.jpeg.ts), as in GDAL's reads
+    if (Number(first(await tag(img, 'Compression')) ?? 1) === 7) return false;
+    // other codecs would hand back the packed subsampled units
     const sub = (await tag<ArrayLike<number>>(img, 'YCbCrSubSampling')) ?? [2, 2];
-    // the JPEG decoder upsamples chroma itself; other codecs would hand back the packed subsampled units
-    if (Number(first(await tag(img, 'Compression')) ?? 1) !== 7 && (Number(sub[0]) !== 1 || Number(sub[1]) !== 1)) {
+    if (Number(sub[0]) !== 1 || Number(sub[1]) !== 1) {
       throw unreadable(path, `YCbCr with subsampled chroma (${sub[0]}x${sub[1]}) is only read from JPEG-compressed files: convert it with gdal_translate -co PHOTOMETRIC=RGB`);
     }
     return true;
