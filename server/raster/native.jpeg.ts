@@ -7,12 +7,9 @@
  */
 import sharp from 'sharp';
 import { addDecoder, BaseDecoder, getDecoder } from 'geotiff';
+import { blockParametersOf, type BlockParameters } from './block.parameters.ts';
 
-interface JpegBlockParameters {
-  tileWidth?: number;
-  tileHeight?: number;
-  planarConfiguration?: number;
-  samplesPerPixel?: number;
+interface JpegBlockParameters extends BlockParameters {
   /** The TIFF's JPEGTables: SOI, the quantisation and Huffman tables its blocks share, EOI. */
   jpegTables?: Uint8Array | null;
 }
@@ -71,17 +68,9 @@ class NativeJpegDecoder extends BaseDecoder {
   }
 }
 
-const jpegParameters: NonNullable<Parameters<typeof addDecoder>[2]> = async (dir) => {
-  const tiled = !dir.hasTag('StripOffsets');
-  return {
-    tileWidth: Number(await dir.loadValue(tiled ? 'TileWidth' : 'ImageWidth')),
-    tileHeight: Number(tiled ? await dir.loadValue('TileLength') : (await dir.loadValue('RowsPerStrip')) || (await dir.loadValue('ImageLength'))),
-    planarConfiguration: Number(await dir.loadValue('PlanarConfiguration') ?? 1),
-    bitsPerSample: (await dir.loadValue('BitsPerSample')) ?? 8,
-    predictor: Number(await dir.loadValue('Predictor') ?? 1),
-    samplesPerPixel: Number(await dir.loadValue('SamplesPerPixel')) || 1,
-    jpegTables: ((await dir.loadValue('JPEGTables')) as Uint8Array | undefined) ?? null,
-  } as never;
-};
+const jpegParameters: NonNullable<Parameters<typeof addDecoder>[2]> = async (dir) => ({
+  ...await blockParametersOf(dir, 1),
+  jpegTables: ((await dir.loadValue('JPEGTables')) as Uint8Array | undefined) ?? null,
+} as never);
 
 addDecoder(7, async () => NativeJpegDecoder as unknown as typeof BaseDecoder, jpegParameters, false);

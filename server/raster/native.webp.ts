@@ -5,13 +5,7 @@
  */
 import sharp from 'sharp';
 import { addDecoder, BaseDecoder } from 'geotiff';
-
-interface BlockParameters {
-  tileWidth?: number;
-  tileHeight?: number;
-  samplesPerPixel?: number;
-  bitsPerSample?: number | ArrayLike<number>;
-}
+import { blockParametersOf, type BlockParameters } from './block.parameters.ts';
 
 /** Samples per pixel: the TIFF's tag when the parameters carry it, else one per BitsPerSample entry. */
 function samplesOf(p: BlockParameters): number {
@@ -46,16 +40,6 @@ class NativeWebpDecoder extends BaseDecoder {
 }
 
 /** geotiff.js's WebP parameters: its defaults plus the samples per pixel (the decoder adds or drops alpha to match). */
-const webpParameters: NonNullable<Parameters<typeof addDecoder>[2]> = async (dir) => {
-  const tiled = !dir.hasTag('StripOffsets');
-  return {
-    tileWidth: Number(await dir.loadValue(tiled ? 'TileWidth' : 'ImageWidth')),
-    tileHeight: Number(tiled ? await dir.loadValue('TileLength') : (await dir.loadValue('RowsPerStrip')) || (await dir.loadValue('ImageLength'))),
-    planarConfiguration: Number(await dir.loadValue('PlanarConfiguration') ?? 1),
-    bitsPerSample: (await dir.loadValue('BitsPerSample')) ?? 8,
-    predictor: Number(await dir.loadValue('Predictor') ?? 1),
-    samplesPerPixel: Number(await dir.loadValue('SamplesPerPixel')) || 4,
-  };
-};
+const webpParameters: NonNullable<Parameters<typeof addDecoder>[2]> = (dir) => blockParametersOf(dir, 4);
 
 addDecoder(50001, async () => NativeWebpDecoder as unknown as typeof BaseDecoder, webpParameters, false);
