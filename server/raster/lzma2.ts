@@ -209,49 +209,33 @@ export interface Lzma2Output {
  */
 export function decodeLzma2(input: Uint8Array, start: number, out: Lzma2Output): number {
   const s = new LzmaState();
-  let pos = start;
   let needDictReset = true, needProps = true;
-  for (;;) {
-    if (pos >= input.length) throw new Lzma2Error('LZMA2 data ends without its end marker');
-    const control = input[pos++];
-    if (control === 0x00) return pos;
-    if (control >= 0xe0 || control === 0x01) {
+  for (let pos = start; ;) {
+    const c = readChunkHeader(input, pos);
+    if (!c) return pos + 1;
+    if (c.dictReset) {
       needProps = true;
       needDictReset = false;
       out.dictStart = out.pos;
     } else if (needDictReset) {
       throw new Lzma2Error('LZMA2 data does not begin with a dictionary reset');
     }
-    if (control >= 0x80) {
-      if (pos + 4 > input.length) throw new Lzma2Error('an LZMA2 chunk header is truncated');
-      const unpacked = (control & 0x1f) * 65536 + input[pos] * 256 + input[pos + 1] + 1;
-      const packed = input[pos + 2] * 256 + input[pos + 3] + 1;
-      pos += 4;
-      if (control >= 0xc0) {
-        if (pos >= input.length) throw new Lzma2Error('an LZMA2 chunk header is truncated');
-        s.props(input[pos++]);
+    if (out.pos + c.unpacked > out.buf.length) throw new Lzma2Error(`LZMA2 data decodes to more than the ${out.buf.length} bytes expected`);
+    if (c.kind === 'lzma') {
+      if (c.props >= 0) {
+        s.props(c.props);
         needProps = false;
       } else if (needProps) {
         throw new Lzma2Error('an LZMA2 chunk needs properties that were never given');
       }
-      if (control >= 0xa0) s.reset();
-      if (pos + packed > input.length) throw new Lzma2Error('an LZMA2 chunk runs past the end of the data');
-      if (out.pos + unpacked > out.buf.length) throw new Lzma2Error(`LZMA2 data decodes to more than the ${out.buf.length} bytes expected`);
-      decodeChunk(s, new RangeDecoder(input, pos, pos + packed), out, out.pos + unpacked);
-      pos += packed;
-    } else if (control <= 0x02) {
-      // an uncompressed chunk: copied into the dictionary as it is
-      if (pos + 2 > input.length) throw new Lzma2Error('an LZMA2 chunk header is truncated');
-      const size = input[pos] * 256 + input[pos + 1] + 1;
-      pos += 2;
-      if (pos + size > input.length) throw new Lzma2Error('an LZMA2 chunk runs past the end of the data');
-      if (out.pos + size > out.buf.length) throw new Lzma2Error(`LZMA2 data decodes to more than the ${out.buf.length} bytes expected`);
-      out.buf.set(input.subarray(pos, pos + size), out.pos);
-      out.pos += size;
-      pos += size;
+      if (c.stateReset) s.reset();
+      decodeChunk(s, new RangeDecoder(input, c.dataStart, c.end), out, out.pos + c.unpacked);
     } else {
-      throw new Lzma2Error(`invalid LZMA2 control byte 0x${control.toString(16)}`);
+      // an uncompressed chunk: copied into the dictionary as it is
+      out.buf.set(input.subarray(c.dataStart, c.end), out.pos);
+      out.pos += c.unpacked;
     }
+    pos = c.end;
   }
 }
 
@@ -260,24 +244,53 @@ export function decodeLzma2(input: Uint8Array, start: number, out: Lzma2Output):
  * marker, from its chunk headers alone (nothing is decoded): the output can be allocated once.
  */
 export function lzma2Extent(input: Uint8Array, start: number): { bytes: number; end: number } {
-  let pos = start, bytes = 0;
-  for (;;) {
-    if (pos >= input.length) throw new Lzma2Error('LZMA2 data ends without its end marker');
-    const control = input[pos++];
-    if (control === 0x00) return { bytes, end: pos };
-    if (control >= 0x80) {
-      if (pos + 4 > input.length) throw new Lzma2Error('an LZMA2 chunk header is truncated');
-      bytes += (control & 0x1f) * 65536 + input[pos] * 256 + input[pos + 1] + 1;
-      pos += 4 + (input[pos + 2] * 256 + input[pos + 3] + 1) + (control >= 0xc0 ? 1 : 0);
-    } else if (control <= 0x02) {
-      if (pos + 2 > input.length) throw new Lzma2Error('an LZMA2 chunk header is truncated');
-      const size = input[pos] * 256 + input[pos + 1] + 1;
-      bytes += size;
-      pos += 2 + size;
-    } else {
-      throw new Lzma2Error(`invalid LZMA2 control byte 0x${control.toString(16)}`);
-    }
+  let bytes = 0;
+  for (let pos = start; ;) {
+    const c = readChunkHeader(input, pos);
+    if (!c) return { bytes, end: pos + 1 };
+    bytes += c.unpacked;
+    pos = c.end;
   }
+}
+
+interface ChunkHeader {
+  kind: 'lzma' | 'uncompressed';
+  /** Bytes it decodes to; where its data begins and ends in the input. */
+  unpacked: number;
+  dataStart: number;
+  end: number;
+  dictReset: boolean;
+  stateReset: boolean;
+  /** Its properties byte, or -1 when it keeps the previous ones. */
+  props: number;
+}
+
+/** The LZMA2 chunk header at input[pos], checked to lie within the input; null at the end marker. */
+function readChunkHeader(input: Uint8Array, pos: number): ChunkHeader | null {
+  if (pos >= input.length) throw new Lzma2Error('LZMA2 data ends without its end marker');
+  const control = input[pos++];
+  if (control === 0x00) return null;
+  let header: ChunkHeader;
+  if (control >= 0x80) {
+    if (pos + 4 > input.length) throw new Lzma2Error('an LZMA2 chunk header is truncated');
+    const unpacked = (control & 0x1f) * 65536 + input[pos] * 256 + input[pos + 1] + 1;
+    const packed = input[pos + 2] * 256 + input[pos + 3] + 1;
+    pos += 4;
+    let props = -1;
+    if (control >= 0xc0) {
+      if (pos >= input.length) throw new Lzma2Error('an LZMA2 chunk header is truncated');
+      props = input[pos++];
+    }
+    header = { kind: 'lzma', unpacked, dataStart: pos, end: pos + packed, dictReset: control >= 0xe0, stateReset: control >= 0xa0, props };
+  } else if (control <= 0x02) {
+    if (pos + 2 > input.length) throw new Lzma2Error('an LZMA2 chunk header is truncated');
+    const size = input[pos] * 256 + input[pos + 1] + 1;
+    header = { kind: 'uncompressed', unpacked: size, dataStart: pos + 2, end: pos + 2 + size, dictReset: control === 0x01, stateReset: false, props: -1 };
+  } else {
+    throw new Lzma2Error(`invalid LZMA2 control byte 0x${control.toString(16)}`);
+  }
+  if (header.end > input.length) throw new Lzma2Error('an LZMA2 chunk runs past the end of the data');
+  return header;
 }
 
 function decodeChunk(s: LzmaState, rc: RangeDecoder, out: Lzma2Output, limit: number): void {
