@@ -59,15 +59,18 @@ async function viaHttp(inputs: Record<string, unknown>): Promise<Run> {
   return { summary: jobServiceFor(ctx).runner.get(done.jobID).result as JobResultSummary, files };
 }
 
-async function withoutStore(inputs: Record<string, unknown>): Promise<Run> {
-  const job = reference.submit(await reference.plan({ inputs }));
-  const done = await reference.runner.wait(job.id);
+/** A job run on a job service of its own (no HTTP), to its end. */
+async function runOn(service: JobService, inputs: Record<string, unknown>): Promise<Run> {
+  const job = service.submit(await service.plan({ inputs }));
+  const done = await service.runner.wait(job.id);
   assert.equal(done.status, 'successful', done.message);
   const summary = done.result as JobResultSummary;
   const files: Record<string, string> = {};
-  for (const k of ['trees', 'crowns', 'stats']) files[k] = readFileSync(reference.resultFile(job.id, summary.outputs[k]), 'utf8');
+  for (const k of ['trees', 'crowns', 'stats']) files[k] = readFileSync(service.resultFile(job.id, summary.outputs[k]), 'utf8');
   return { summary, files };
 }
+
+const withoutStore = (inputs: Record<string, unknown>) => runOn(reference, inputs);
 
 function assertSameResults(got: Run, want: Run): void {
   const a = JSON.parse(got.files.trees), b = JSON.parse(want.files.trees);
@@ -201,12 +204,7 @@ test('a job service keeps its unit cache within its budget: a finished job\'s un
   try {
     const unitsDir = join(varDir, 'units');
     const bins = () => new Set(readdirSync(unitsDir).filter((f) => f.endsWith('.bin')));
-    const run = async (region: object) => {
-      const job = service.submit(await service.plan({ inputs: { raster: 'image', region } }));
-      const done = await service.runner.wait(job.id);
-      assert.equal(done.status, 'successful', done.message);
-      return readFileSync(service.resultFile(job.id, (done.result as JobResultSummary).outputs.trees), 'utf8');
-    };
+    const run = async (region: object) => (await runOn(service, { raster: 'image', region })).files.trees;
     const west = sceneRegion(scene, [[0.05, 0.1], [0.4, 0.1], [0.4, 0.9], [0.05, 0.9]]);
     const east = sceneRegion(scene, [[0.6, 0.1], [0.95, 0.1], [0.95, 0.9], [0.6, 0.9]]);
     const first = await run(west);
