@@ -19,7 +19,9 @@
  *  - the whole-window engine time (computeChm over the region's bbox, the inference stage alone,
  *    end to end) and the pipeline's overhead over that,
  *  - peak RSS of the process (main thread + inference worker),
- *  - the CPU of each stage (every thread) over the model's CPU for the job's tiles.
+ *  - the CPU of each stage (every thread) over the model's CPU for the job's tiles, and (Linux) the
+ *    CPU of each kind of thread: the model's (and its sessions' own compute time), the main
+ *    thread's, the detection threads' and Node's helpers' (server/workers/thread.cpu.ts).
  * Then linearity: the largest area's time over (area ratio x the smallest area's time).
  * --block-size / --tile-size: the job's CHM block and trees tile sizes (defaults: the pipeline's).
  * --pure-tiles N: tiles in each pure-inference measurement (default 96, and at least 3 s): fewer
@@ -38,6 +40,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { UnitSpec } from '../server/jobs/units.ts';
 import { timeEngineRunner } from './pure.rate.ts';
+import { threadCpuByGroup, threadCpuSeconds } from '../server/workers/thread.cpu.ts';
 import { NODE_FLAGS } from '../server/node.flags.ts';
 import { benchModel } from './large.model.ts';
 
@@ -172,9 +175,14 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
       tiles += b;
       return run0(i, b, h, w);
     };
+    const threads0 = threadCpuSeconds();
     const t0 = performance.now(), c0 = process.cpuUsage(), jobMs0 = runner.computeMs;
     const summary = await runForestMap({ plan, queue, pathOf, outDir: join(work, 'out'), jobId: 'bench', signal: new AbortController().signal });
     const jobMs = runner.computeMs - jobMs0;
+    const threads1 = threadCpuSeconds();
+    // each kind of thread's CPU over the job (Linux): the model's, the detection threads', the main
+    // thread's, and Node's own helpers (V8's collector and compiler, libuv's pool)
+    const threadCpu = threads0 && threads1 ? threadCpuByGroup(threads0, threads1, { model: runner.threadIds?.() ?? [], detection: await detectionPool().threadIds() }) : null;
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(process.cpuUsage(c0));
     const jobTiles = tiles;
@@ -209,7 +217,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // its tiles' share says how much of the overhead is work, which two busy cores cannot hide
     const pureCpuPerTile = pure.cpuSeconds / pure.tiles;
     const modelSeconds = jobTiles / pureRate, engineModelSeconds = engineTiles / pureRate;
-    console.log(JSON.stringify({ areaKm2, seconds, cpu, modelCpu: jobTiles * pureCpuPerTile, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, pureRates: [pureBefore.tiles / pureBefore.seconds, pureAfter.tiles / pureAfter.seconds], modelMsPerTile: { pure: pure.modelMs / pure.tiles, job: jobMs / jobTiles }, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, stageCpu: summary.cpuSeconds, window: win }));
+    console.log(JSON.stringify({ areaKm2, seconds, cpu, modelCpu: jobTiles * pureCpuPerTile, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, pureRates: [pureBefore.tiles / pureBefore.seconds, pureAfter.tiles / pureAfter.seconds], modelMsPerTile: { pure: pure.modelMs / pure.tiles, job: jobMs / jobTiles }, threadCpu, sessionSeconds: jobMs / 1000, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, stageCpu: summary.cpuSeconds, window: win }));
   } finally {
     await releaseInferenceRunners();
     await releaseDetectionPool();
@@ -300,6 +308,9 @@ async function main(): Promise<void> {
       // where the overhead's CPU goes: each stage's CPU (all threads) beyond the model's, over the model's
       const pct = (x: number) => `${((x / row.modelCpu) * 100).toFixed(1)}%`;
       console.log(`           CPU by stage, over the model's ${row.modelCpu.toFixed(1)} s: CHM stage besides the model ${pct(row.stageCpu.chm - row.modelCpu)}, trees stage (detection, CHM export, GeoJSON) ${pct(row.stageCpu.trees)}, what is left after it ${pct(row.stageCpu.export)}`);
+      // the same CPU by the thread that spent it: which work the overhead is, whichever stage it falls in
+      const th = row.threadCpu as Record<string, number> | null;
+      if (th) console.log(`           CPU by thread, over the model's: model threads ${pct(th.model)} (their sessions computing ${pct(row.sessionSeconds)}), main thread ${pct(th.main)}, detection threads ${pct(th.detection)}, Node's helpers (V8's collector and compiler, libuv's pool: COG compression) ${pct(th.other)}`);
     }
     if (rows.length >= 2) {
       // a larger area's time over (area ratio x a smaller area's time)

@@ -1,11 +1,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadManifest, type LoadedManifest } from '../model/manifest.ts';
 import { getModelSession, releaseAllSessions } from '../model/session.ts';
+import { threadCpuSeconds } from '../workers/thread.cpu.ts';
 import { getInferenceRunner, LARGE_MODEL_BYTES, releaseInferenceRunners, runnerLayout } from './inference.runner.ts';
 
 const miniDir = fileURLToPath(new URL('../../models/hrch-mini', import.meta.url));
@@ -46,6 +47,12 @@ test('the pooled runner spreads batches over its sessions and answers each with 
     assert.ok(max < 1e-4, `batch ${k}: max |diff| ${max} m`);
   }
   assert.ok(runner.computeMs > 0);
+  if (existsSync('/proc/self/task')) {
+    // one thread per session, each a thread of this process, none the main thread
+    const ids = runner.threadIds!();
+    assert.equal(new Set(ids).size, runnerLayout(mini).sessions);
+    assert.ok(ids.every((id) => id !== process.pid && threadCpuSeconds()!.has(id)));
+  }
 
   // the same through the runner's shared input buffers: held while in flight, reused after
   const shared = inputs.map((x) => {

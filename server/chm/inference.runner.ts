@@ -30,6 +30,8 @@ export interface InferenceRunner {
    * over. Its contents are stale; the caller overwrites them.
    */
   inputBuffer?(length: number): Float32Array;
+  /** Task ids of the threads running the model (Linux; empty elsewhere), for per-thread CPU accounting. */
+  threadIds?(): number[];
 }
 
 /**
@@ -132,6 +134,10 @@ class PooledRunner implements InferenceRunner {
     return this.workers.reduce((s, w) => s + w.computeMs, 0);
   }
 
+  threadIds(): number[] {
+    return this.workers.flatMap((w) => w.threadIds());
+  }
+
   run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array> {
     // a worker that died fails its own runs; the others carry on (the next computation gets a new pool)
     const live = this.workers.filter((w) => w.alive);
@@ -170,6 +176,10 @@ class WorkerRunner implements InferenceRunner {
 
   get pendingRuns(): number {
     return this.channel.pendingCount;
+  }
+
+  threadIds(): number[] {
+    return this.channel.taskId === null ? [] : [this.channel.taskId];
   }
 
   inputBuffer(length: number): Float32Array {

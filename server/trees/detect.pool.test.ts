@@ -1,7 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DetectionPool } from './detect.pool.ts';
@@ -70,7 +70,9 @@ test('idle threads, started ahead or after a detection, do not keep the process 
 test('closing an idle pool waits for its threads to end, and a later detection starts new ones', async () => {
   const own = new DetectionPool(1);
   await own.warm();
+  if (existsSync('/proc/self/task')) assert.equal((await own.threadIds()).length, 1, 'a started thread names its task');
   await own.close();
+  assert.deepEqual(await own.threadIds(), [], 'a closed pool has no threads');
   const again = await own.detect(windowOf(4), { ws: 3, hmin: 2, algorithm: 'dalponte' });
   assert.ok(unpackAll(again).trees.length > 5);
   await own.close();

@@ -78,6 +78,12 @@ export class DetectionPool {
     await Promise.all(starting.map((t) => t.catch(() => undefined)));
   }
 
+  /** Task ids of the threads started so far (Linux; empty elsewhere), for per-thread CPU accounting. */
+  async threadIds(): Promise<number[]> {
+    const threads = await Promise.all(this.slots.map((s) => s.thread?.catch(() => null) ?? null));
+    return threads.flatMap((t) => (t?.alive && t.taskId !== null ? [t.taskId] : []));
+  }
+
   async close(): Promise<void> {
     const threads = this.slots.map((s) => s.thread);
     for (const s of this.slots) s.thread = null;

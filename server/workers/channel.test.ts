@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { WorkerChannel } from './channel.ts';
+import { threadCpuByGroup, threadCpuSeconds } from './thread.cpu.ts';
 
 const entry = new URL('./echo.fixture.ts', import.meta.url).href;
-type Echo = WorkerChannel<{ value: number; fail?: boolean; exit?: boolean; priority?: boolean }, { doubled: number; nice?: number }>;
+type Echo = WorkerChannel<{ value: number; fail?: boolean; exit?: boolean; priority?: boolean; spinMs?: number }, { doubled: number; nice?: number }>;
 const start = (onExit?: () => void, lowerPriority?: number): Promise<Echo> => WorkerChannel.start(entry, {}, { what: 'echo worker', onExit, lowerPriority });
 
 test('requests are answered by id, errors come back as errors, and close waits for the thread', async () => {
@@ -38,5 +39,22 @@ test('lowerPriority lowers the worker thread alone, not the process', { skip: ex
     assert.equal(getPriority(process.pid), base, 'the main thread keeps its priority');
   } finally {
     await Promise.all([plain.close(), lowered.close()]);
+  }
+});
+
+test('a thread reports its task id, under which its CPU time is counted apart from the main thread\'s', { skip: existsSync('/proc/self/task') ? false : 'needs Linux (/proc/self/task)' }, async () => {
+  const busy = await start(), idle = await start();
+  try {
+    assert.ok(busy.taskId !== null && idle.taskId !== null && busy.taskId !== idle.taskId && busy.taskId !== process.pid);
+    const before = threadCpuSeconds()!;
+    assert.ok(before.has(busy.taskId!) && before.has(process.pid));
+    await busy.request({ value: 1, spinMs: 300 });
+    const cpu = threadCpuByGroup(before, threadCpuSeconds()!, { busy: [busy.taskId!], idle: [idle.taskId!] });
+    // the worker spun for 300 ms of wall time on a core of its own (less if the machine is shared)
+    assert.ok(cpu.busy > 0.1, `the spinning thread used ${cpu.busy} s`);
+    assert.ok(cpu.idle < 0.05, `the idle thread used ${cpu.idle} s`);
+    assert.ok(cpu.main < cpu.busy, `the waiting main thread used ${cpu.main} s, the spinning one ${cpu.busy} s`);
+  } finally {
+    await Promise.all([busy.close(), idle.close()]);
   }
 });

@@ -46,7 +46,11 @@ export class WorkerChannel<Q extends object, R extends object> {
   private failure: Error | null = null;
   private readonly toError: (e: WorkerError) => Error;
 
-  private constructor(private readonly worker: Worker, private readonly opts: ChannelOptions) {
+  /**
+   * @param taskId the thread's task id as it reported it when ready (Linux; null elsewhere): names
+   * its line in /proc/self/task, for per-thread CPU accounting (thread.cpu.ts)
+   */
+  private constructor(private readonly worker: Worker, private readonly opts: ChannelOptions, readonly taskId: number | null) {
     this.toError = opts.toError ?? plainError;
     worker.on('message', (msg: WorkerReply<R>) => {
       const p = this.pending.get(msg.id);
@@ -74,11 +78,11 @@ export class WorkerChannel<Q extends object, R extends object> {
     const toError = opts.toError ?? plainError;
     return new Promise((resolve, reject) => {
       const worker = new Worker(bootstrap, { workerData: { ...data, entry, lowerPriority: opts.lowerPriority ?? 0 } });
-      const onReady = (msg: { ready?: boolean; error?: WorkerError }) => {
+      const onReady = (msg: { ready?: boolean; taskId?: number | null; error?: WorkerError }) => {
         if (msg.ready === undefined) return;
         worker.off('message', onReady);
         worker.off('error', reject);
-        if (msg.ready) resolve(new WorkerChannel<Q, R>(worker, opts));
+        if (msg.ready) resolve(new WorkerChannel<Q, R>(worker, opts, msg.taskId ?? null));
         else {
           void worker.terminate();
           reject(toError(msg.error ?? { name: 'Error', message: `${opts.what} failed to start` }));

@@ -4,6 +4,7 @@
  */
 import { parentPort, type Transferable } from 'node:worker_threads';
 import type { WorkerError } from './channel.ts';
+import { ownTaskId } from './thread.priority.ts';
 
 export interface Answer<R> {
   result: R;
@@ -40,7 +41,8 @@ export function serveRequests<Q extends object, R extends object>(opts: {
     });
   });
   ready.then(
-    () => port.postMessage({ ready: true }),
+    // its task id, so the process can tell this thread's CPU time from others' (thread.cpu.ts)
+    () => port.postMessage({ ready: true, taskId: ownTaskId() }),
     (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err));
       port.postMessage({ ready: false, error: { name: e.name, message: e.message } satisfies WorkerError });
