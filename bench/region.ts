@@ -175,6 +175,12 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
       tiles += b;
       return run0(i, b, h, w);
     };
+    // byte imagery reaches the model through runBytes (normalised on the model's thread)
+    const runBytes0 = runner.runBytes?.bind(runner);
+    if (runBytes0) (runner as { runBytes: typeof runBytes0 }).runBytes = (i, b, h, w) => {
+      tiles += b;
+      return runBytes0(i, b, h, w);
+    };
     const threads0 = threadCpuSeconds();
     const t0 = performance.now(), c0 = process.cpuUsage(), jobMs0 = runner.computeMs;
     const summary = await runForestMap({ plan, queue, pathOf, outDir: join(work, 'out'), jobId: 'bench', signal: new AbortController().signal });

@@ -12,7 +12,7 @@ import { loadManifest, type LoadedManifest } from '../model/manifest.ts';
 import { releaseAllSessions } from '../model/session.ts';
 import { CancelledError, InvalidInputError } from '../errors.ts';
 import { checkImagery, CHM_NODATA, computeChm, computeChmImage, DEFAULT_BATCH, defaultBatch, MAX_GSD_RATIO, type ChmProgress } from './engine.ts';
-import { releaseInferenceRunners } from './inference.runner.ts';
+import { getInferenceRunner, releaseInferenceRunners, type InferenceRunner } from './inference.runner.ts';
 import { readNpy } from './npy.ts';
 import { texture, wholeWindow, writeRgb } from './test.helpers.ts';
 
@@ -204,6 +204,29 @@ test("the manifest's tiling.batch is the default batch, and the CHM does not dep
   const a = await computeChmImage({ source, manifest: batched });
   const b = await computeChmImage({ source, manifest: conv, batchSize: 1 });
   assert.deepEqual(a.bands[0], b.bands[0]);
+});
+
+test('byte imagery normalised on the model\'s thread (runBytes) gives the CHM the main thread\'s lookup gives', async () => {
+  const path = join(dir, 'bytes.tif');
+  await writeRgb(path, 700, 600, 0.6, utm, [500000, 5000000], texture(9));
+  const source = await openRaster(path);
+  const runner = await getInferenceRunner(conv);
+  let byBytes = 0, byValues = 0;
+  const counting: InferenceRunner = {
+    manifest: runner.manifest, get computeMs() { return runner.computeMs; },
+    run: (x, b, h, w) => { byValues += b; return runner.run(x, b, h, w); },
+    runBytes: (x, b, h, w) => { byBytes += b; return runner.runBytes!(x, b, h, w); },
+    byteBuffer: (n) => runner.byteBuffer!(n), inputBuffer: (n) => runner.inputBuffer!(n), releaseOutput: (o) => runner.releaseOutput?.(o),
+  };
+  const viaBytes = await computeChmImage({ source, manifest: conv, runner: counting });
+  // the first batches may go out as values, prepared before the runner was there; not the rest
+  assert.ok(byBytes > byValues, `${byBytes} tiles as bytes, ${byValues} as values`);
+  // the same runner without runBytes: every tile normalised on this thread
+  const { runBytes: _b, byteBuffer: _bb, ...valuesOnly } = counting;
+  byValues = 0;
+  const viaValues = await computeChmImage({ source, manifest: conv, runner: { ...valuesOnly, manifest: runner.manifest, get computeMs() { return runner.computeMs; } } });
+  assert.ok(byValues > 0);
+  assert.deepEqual(viaBytes.bands[0], viaValues.bands[0]);
 });
 
 test('imagery more than 4x coarser than the model\'s GSD is refused before any window runs, saying the limit', async () => {

@@ -19,7 +19,7 @@ import { CancelledError, InvalidInputError } from '../errors.ts';
 import { planWindows, type ModelWindow, type WindowPlan } from '../../tiles/windows.ts';
 import { BlendAccumulator, type Strip } from './blend.accumulator.ts';
 import { BandReader, directChunks, resampledChunks } from './band.reader.ts';
-import { getInferenceRunner, type InferenceRunner } from './inference.runner.ts';
+import { getInferenceRunner, type ByteInput, type InferenceRunner } from './inference.runner.ts';
 import { modelGrid, sameGrid } from './model.grid.ts';
 
 /** What the engine needs from a raster (server/raster/source.ts RasterSource satisfies it). */
@@ -152,7 +152,9 @@ interface PreparedBatch {
   windows: ModelWindow[];
   /** Index into `windows` of each tile packed into `input` (all-nodata tiles are left out). */
   active: number[];
-  input: Float32Array;
+  /** The model's input: normalised values, or (`bytes`) the tiles' bytes for the runner to normalise. */
+  input: Float32Array | null;
+  bytes: ByteInput | null;
   /** Per active tile validity (tileSize^2 each); null when every pixel is valid. */
   masks: Uint8Array | null;
 }
@@ -187,10 +189,15 @@ export function startChm(opts: ChmOptions): ChmRun {
   const read = (region: Window) => bandReader.read(region);
 
   // fixed once per raster (from the whole image when it needs statistics), before the first batch
-  let preparing: Promise<{ adj: InputAdjustment; table: Float32Array[] | null }> | null = null;
+  let preparing: Promise<{ adj: InputAdjustment; table: Float32Array[] | null; packed: Float32Array | null }> | null = null;
   const preparation = () => (preparing ??= (opts.inputAdjustment ? Promise.resolve(opts.inputAdjustment) : inputAdjustment(source, manifest, opts.aerial === true))
-    // byte imagery is prepared by table lookup straight from the strips
-    .then((adj) => ({ adj, table: bandReader.bytes ? normalisationTable(manifest.input, adj) : null })));
+    // byte imagery is prepared by table lookup straight from the strips (packed: the bands' tables end to end, for runBytes)
+    .then((adj) => {
+      const table = bandReader.bytes ? normalisationTable(manifest.input, adj) : null;
+      const packed = table ? new Float32Array(3 * 256) : null;
+      table?.forEach((t, c) => packed!.set(t, c * 256));
+      return { adj, table, packed };
+    }));
 
   const batches: ModelWindow[][] = [];
   for (let r = 0; r < plan.ys.length; r++) {
@@ -213,8 +220,25 @@ export function startChm(opts: ChmOptions): ChmRun {
   async function prepareBatch(wins: ModelWindow[]): Promise<PreparedBatch> {
     // one read covers the whole batch: its windows sit side by side in one tile row
     const region: Window = { x: wins[0].x, y: wins[0].y, width: wins[wins.length - 1].x + size - wins[0].x, height: size };
-    const [img, { adj, table }] = await Promise.all([read(region), preparation()]);
+    const [img, { adj, table, packed }] = await Promise.all([read(region), preparation()]);
     checkImagery({ bandCount: img.bands.length }, manifest);
+    // bytes to the model's thread when every pixel is data: a nodata pixel's value must be 0
+    // after normalisation, which no byte's table entry need be
+    if (packed && runner?.runBytes && runner.byteBuffer && (!img.mask || img.mask.indexOf(0) < 0)) {
+      const n = size * size;
+      const bytes = runner.byteBuffer(wins.length * 3 * n);
+      for (let k = 0; k < wins.length; k++) {
+        const dx = wins[k].x - region.x;
+        for (let c = 0; c < 3; c++) {
+          const band = img.bands[c] as Uint8Array, to = (k * 3 + c) * n;
+          for (let ty = 0; ty < size; ty++) {
+            const from = ty * region.width + dx;
+            bytes.set(band.subarray(from, from + size), to + ty * size);
+          }
+        }
+      }
+      return { windows: wins, active: wins.map((_, k) => k), input: null, bytes: { bytes, table: packed }, masks: null };
+    }
     const n = size * size;
     // float planes only for imagery the byte table cannot prepare
     const tile = table ? [] : [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
@@ -255,7 +279,7 @@ export function startChm(opts: ChmOptions): ChmRun {
     }
     const used = active.length * 3 * n;
     // a fresh, exactly-sized buffer: it is transferred to the worker
-    return { windows: wins, active, input: used === input.length ? input : input.slice(0, used), masks };
+    return { windows: wins, active, input: used === input.length ? input : input.slice(0, used), bytes: null, masks };
   }
 
   async function* strips(): AsyncGenerator<Strip, void, undefined> {
@@ -274,11 +298,12 @@ export function startChm(opts: ChmOptions): ChmRun {
     const launch = () => {
       while (queue.length < depth && next < batches.length) {
         const wins = batches[next++];
-        const p = prepare(wins).then(async (prep) => ({ prep, out: prep.active.length ? await (await ready).run(prep.input, prep.active.length, size, size) : null }));
+        const p = prepare(wins).then(async (prep) => ({ prep, out: prep.active.length ? await runPrepared(await ready, prep) : null }));
         p.catch(() => undefined); // observed when its turn comes; silence it if we stop early
         queue.push(p);
       }
     };
+    const runPrepared = (r: InferenceRunner, prep: PreparedBatch) => prep.bytes ? r.runBytes!(prep.bytes, prep.active.length, size, size) : r.run(prep.input!, prep.active.length, size, size);
     const n = size * size;
     opts.onProgress?.({ done: 0, total: plan.windows.length, elapsedSeconds: (performance.now() - started) / 1000, etaSeconds: null });
     try {

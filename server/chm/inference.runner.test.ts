@@ -75,5 +75,15 @@ test('the pooled runner spreads batches over its sessions and answers each with 
   const next = await runner.run(inputs[0].slice(), 1, T, T);
   assert.equal(next.buffer, viaShared[1].buffer, 'a given-back output is reused');
   assert.deepEqual(next, kept, 'and holds the new result');
+
+  // bytes normalised on the worker through each band's table: the values run is given
+  const table = Float32Array.from({ length: 768 }, (_, i) => (i >> 8) - 1 + (i & 255) / 100);
+  const bytes = runner.byteBuffer!(n);
+  for (let i = 0; i < n; i++) bytes[i] = (i * 7919) & 255;
+  const asValues = Float32Array.from(bytes, (v, i) => table[Math.floor(i / (T * T)) * 256 + v]);
+  const byBytes = await runner.runBytes!({ bytes, table }, 1, T, T);
+  assert.deepEqual(byBytes, await runner.run(asValues, 1, T, T));
+  assert.ok(bytes.buffer instanceof SharedArrayBuffer);
+  assert.equal(runner.byteBuffer!(n).buffer, bytes.buffer, 'a finished run gives its byte buffer back');
   assert.deepEqual(viaShared[0], kept, 'an output not given back is left alone');
 });

@@ -32,6 +32,22 @@ export interface InferenceRunner {
   inputBuffer?(length: number): Float32Array;
   /** Task ids of the threads running the model (Linux; empty elsewhere), for per-thread CPU accounting. */
   threadIds?(): number[];
+  /**
+   * As run, for byte imagery: the NCHW bytes (from byteBuffer, given back when the run is over)
+   * are normalised by the model's thread through `table` (3 x 256 values, a band's 256 after the
+   * other's) straight into the model's input, the values run would have been given. The caller
+   * then writes a quarter of the bytes, and no thread copies the float input again.
+   */
+  runBytes?(input: ByteInput, batch: number, height: number, width: number): Promise<Float32Array>;
+  /** A shared buffer of `length` bytes for runBytes, reused once its run is over. Its contents are stale. */
+  byteBuffer?(length: number): Uint8Array;
+}
+
+/** Byte imagery for runBytes: batch x 3 planes of height x width bytes, and each band's lookup table. */
+export interface ByteInput {
+  bytes: Uint8Array;
+  /** 768 values: band c's byte v becomes table[c * 256 + v]. */
+  table: Float32Array;
 }
 
 /**
@@ -42,21 +58,23 @@ export interface InferenceRunner {
  * A shared buffer is only referenced by the message; the worker copies inputs into its own tensor
  * memory (onnxruntime-node refuses views of shared memory) and its outputs into the one it was given.
  */
-class SharedBuffers {
-  private readonly spare: Float32Array[] = [];
+class SharedBuffers<T extends Float32Array | Uint8Array = Float32Array> {
+  private readonly spare: T[] = [];
   // the engine has at most 16 batches in flight (engine.ts defaultDepth): more spares would only hold memory
-  constructor(private readonly max = 16) {}
+  constructor(private readonly make: (length: number) => T = ((length: number) => new Float32Array(new SharedArrayBuffer(length * 4))) as unknown as (length: number) => T, private readonly max = 16) {}
 
-  take(length: number): Float32Array {
+  take(length: number): T {
     const i = this.spare.findIndex((b) => b.length === length);
-    return i >= 0 ? this.spare.splice(i, 1)[0] : new Float32Array(new SharedArrayBuffer(length * 4));
+    return i >= 0 ? this.spare.splice(i, 1)[0] : this.make(length);
   }
 
-  give(b: Float32Array): void {
+  give(b: T): void {
     if (this.spare.length >= this.max) this.spare.shift();
     this.spare.push(b);
   }
 }
+
+const sharedBytes = () => new SharedBuffers<Uint8Array>((length) => new Uint8Array(new SharedArrayBuffer(length)));
 
 /** Above this ONNX size (weights plus external data) one session uses every core. */
 export const LARGE_MODEL_BYTES = 256 * 1024 * 1024;
@@ -109,21 +127,25 @@ function toError(e: WorkerError): Error {
 
 /** Several single-session workers; each run goes to the one with the fewest runs pending. */
 class PooledRunner implements InferenceRunner {
-  private constructor(readonly manifest: LoadedManifest, private readonly workers: WorkerRunner[], private readonly inputs: SharedBuffers, private readonly outputs: SharedBuffers) {}
+  private constructor(readonly manifest: LoadedManifest, private readonly workers: WorkerRunner[], private readonly inputs: SharedBuffers, private readonly outputs: SharedBuffers, private readonly bytes: SharedBuffers<Uint8Array>) {}
 
   static async start(manifest: LoadedManifest, sessions: number, threads: number): Promise<PooledRunner> {
-    const inputs = new SharedBuffers(), outputs = new SharedBuffers();
-    const started = await Promise.allSettled(Array.from({ length: sessions }, () => WorkerRunner.start(manifest, threads, inputs, outputs)));
+    const inputs = new SharedBuffers(), outputs = new SharedBuffers(), bytes = sharedBytes();
+    const started = await Promise.allSettled(Array.from({ length: sessions }, () => WorkerRunner.start(manifest, threads, inputs, outputs, bytes)));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
       throw failed.reason;
     }
-    return new PooledRunner(manifest, started.map((r) => (r as PromiseFulfilledResult<WorkerRunner>).value), inputs, outputs);
+    return new PooledRunner(manifest, started.map((r) => (r as PromiseFulfilledResult<WorkerRunner>).value), inputs, outputs, bytes);
   }
 
   inputBuffer(length: number): Float32Array {
     return this.inputs.take(length);
+  }
+
+  byteBuffer(length: number): Uint8Array {
+    return this.bytes.take(length);
   }
 
   releaseOutput(output: Float32Array): void {
@@ -139,11 +161,19 @@ class PooledRunner implements InferenceRunner {
   }
 
   run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array> {
+    return this.leastBusy().run(input, batch, height, width);
+  }
+
+  runBytes(input: ByteInput, batch: number, height: number, width: number): Promise<Float32Array> {
+    return this.leastBusy().runBytes(input, batch, height, width);
+  }
+
+  private leastBusy(): WorkerRunner {
     // a worker that died fails its own runs; the others carry on (the next computation gets a new pool)
     const live = this.workers.filter((w) => w.alive);
     let best = live[0] ?? this.workers[0];
     for (const w of live) if (w.pendingRuns < best.pendingRuns) best = w;
-    return best.run(input, batch, height, width);
+    return best;
   }
 
   async close(): Promise<void> {
@@ -156,17 +186,17 @@ class WorkerRunner implements InferenceRunner {
 
   private constructor(
     readonly manifest: LoadedManifest, private readonly channel: WorkerChannel<InferenceRequest, InferenceResult>,
-    private readonly inputs: SharedBuffers, private readonly outputs: SharedBuffers,
+    private readonly inputs: SharedBuffers, private readonly outputs: SharedBuffers, private readonly bytes: SharedBuffers<Uint8Array>,
   ) {}
 
-  static async start(manifest: LoadedManifest, threads: number, inputs = new SharedBuffers(), outputs = new SharedBuffers()): Promise<WorkerRunner> {
+  static async start(manifest: LoadedManifest, threads: number, inputs = new SharedBuffers(), outputs = new SharedBuffers(), bytes = sharedBytes()): Promise<WorkerRunner> {
     const channel = await WorkerChannel.start<InferenceRequest, InferenceResult>(entry, { modelDir: manifest.dir, threads }, {
       what: `inference worker for model '${manifest.name}'`,
       toError,
       // a dead worker's runner is dropped: the next computation starts a new one
       onExit: () => runners.delete(manifest.onnxPath),
     });
-    return new WorkerRunner(manifest, channel, inputs, outputs);
+    return new WorkerRunner(manifest, channel, inputs, outputs, bytes);
   }
 
   /** False once the worker has ended: its runs fail at once instead of waiting forever. */
@@ -186,8 +216,29 @@ class WorkerRunner implements InferenceRunner {
     return this.inputs.take(length);
   }
 
+  byteBuffer(length: number): Uint8Array {
+    return this.bytes.take(length);
+  }
+
   releaseOutput(output: Float32Array): void {
     if (output.buffer instanceof SharedArrayBuffer) this.outputs.give(output);
+  }
+
+  async runBytes(input: ByteInput, batch: number, height: number, width: number): Promise<Float32Array> {
+    if (input.bytes.length !== batch * 3 * height * width || input.table.length !== 3 * 256) throw new Error(`internal: ${input.bytes.length} bytes and a table of ${input.table.length} for ${batch} x 3 x ${height} x ${width}`);
+    const shared = input.bytes.buffer instanceof SharedArrayBuffer;
+    const output = this.outputs.take(batch * height * width);
+    let filled = false;
+    try {
+      const r = await this.channel.request({ bytes: input.bytes, table: input.table, batch, height, width, output }, shared ? [] : [input.bytes.buffer as ArrayBuffer]);
+      this.computeMs += r.ms;
+      filled = true;
+      return output;
+    } finally {
+      // the worker has normalised the bytes into its own memory (or failed): free for the next batch
+      if (shared) this.bytes.give(input.bytes);
+      if (!filled) this.outputs.give(output);
+    }
   }
 
   async run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array> {
