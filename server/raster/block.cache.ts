@@ -85,8 +85,10 @@ function bytesDifferenced(image: GeoTIFFImage): boolean {
  * Sample planes (cw x ch) of one pixel-interleaved byte block (tw pixels a row, spp samples a
  * pixel); `differenced`: the bytes are TIFF predictor 2 differences, summed back (mod 256) here.
  * One monomorphic pass per sample: the generic split below was the largest cost of decoding imagery.
+ * The first three samples of RGB(A) imagery come out of one pass over the block (splitThree).
  */
 export function splitBytePlanes(src: Uint8Array, tw: number, spp: number, cw: number, ch: number, samples: number[], differenced: boolean): Uint8Array[] {
+  if (spp >= 3 && samples.length === 3 && samples[0] === 0 && samples[1] === 1 && samples[2] === 2) return splitThree(src, tw, spp, cw, ch, differenced);
   return samples.map((s) => {
     const out = new Uint8Array(cw * ch);
     for (let y = 0; y < ch; y++) {
@@ -102,6 +104,33 @@ export function splitBytePlanes(src: Uint8Array, tw: number, spp: number, cw: nu
     }
     return out;
   });
+}
+
+/**
+ * Samples 0, 1 and 2 of a block in one pass: each pixel's bytes are read once, where three passes
+ * read the whole block three times (in a 1 km² job a third less of the main thread's decoding).
+ */
+function splitThree(src: Uint8Array, tw: number, spp: number, cw: number, ch: number, differenced: boolean): Uint8Array[] {
+  const r = new Uint8Array(cw * ch), g = new Uint8Array(cw * ch), b = new Uint8Array(cw * ch);
+  for (let y = 0; y < ch; y++) {
+    let i = y * tw * spp, j = y * cw;
+    const end = j + cw;
+    if (differenced) {
+      let ar = 0, ag = 0, ab = 0;
+      for (; j < end; j++, i += spp) {
+        r[j] = ar = (ar + src[i]) & 255;
+        g[j] = ag = (ag + src[i + 1]) & 255;
+        b[j] = ab = (ab + src[i + 2]) & 255;
+      }
+    } else {
+      for (; j < end; j++, i += spp) {
+        r[j] = src[i];
+        g[j] = src[i + 1];
+        b[j] = src[i + 2];
+      }
+    }
+  }
+  return [r, g, b];
 }
 
 function decoderFor(image: GeoTIFFImage) {
