@@ -93,7 +93,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
   const { fileVersion, planForestMap, runForestMap } = await import('../server/jobs/pipeline.ts');
   const { defaultResources, executeUnit } = await import('../server/jobs/units.ts');
   const { loadJobsConfig } = await import('../server/jobs/service.ts');
-  const { getInferenceRunner, releaseInferenceRunners } = await import('../server/chm/inference.runner.ts');
+  const { getInferenceRunner, releaseInferenceRunners, runnerLayout } = await import('../server/chm/inference.runner.ts');
   const { detectionPool, releaseDetectionPool } = await import('../server/trees/detect.pool.ts');
   const { resolveModel } = await import('../server/model/registry.ts');
   const { computeChm, defaultBatch } = await import('../server/chm/engine.ts');
@@ -223,7 +223,7 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     // its tiles' share says how much of the overhead is work, which two busy cores cannot hide
     const pureCpuPerTile = pure.cpuSeconds / pure.tiles;
     const modelSeconds = jobTiles / pureRate, engineModelSeconds = engineTiles / pureRate;
-    console.log(JSON.stringify({ areaKm2, seconds, cpu, modelCpu: jobTiles * pureCpuPerTile, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, pureRates: [pureBefore.tiles / pureBefore.seconds, pureAfter.tiles / pureAfter.seconds], modelMsPerTile: { pure: pure.modelMs / pure.tiles, job: jobMs / jobTiles }, threadCpu, sessionSeconds: jobMs / 1000, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, stageCpu: summary.cpuSeconds, window: win }));
+    console.log(JSON.stringify({ areaKm2, seconds, cpu, modelCpu: jobTiles * pureCpuPerTile, modelSeconds, jobTiles, engineSeconds, engineModelSeconds, engineTiles, pureRate, pureRates: [pureBefore.tiles / pureBefore.seconds, pureAfter.tiles / pureAfter.seconds], modelMsPerTile: { pure: pure.modelMs / pure.tiles, job: jobMs / jobTiles }, threadCpu, sessionSeconds: jobMs / 1000, sessionThreads: runnerLayout(manifest).threads, rssMB, trees: summary.statistics.tree_count, units: summary.units, stages: summary.seconds, stageCpu: summary.cpuSeconds, window: win }));
   } finally {
     await releaseInferenceRunners();
     await releaseDetectionPool();
@@ -316,7 +316,7 @@ async function main(): Promise<void> {
       console.log(`           CPU by stage, over the model's ${row.modelCpu.toFixed(1)} s: CHM stage besides the model ${pct(row.stageCpu.chm - row.modelCpu)}, trees stage (detection, CHM export, GeoJSON) ${pct(row.stageCpu.trees)}, what is left after it ${pct(row.stageCpu.export)}`);
       // the same CPU by the thread that spent it: which work the overhead is, whichever stage it falls in
       const th = row.threadCpu as Record<string, number> | null;
-      if (th) console.log(`           CPU by thread, over the model's: model threads ${pct(th.model)} (their sessions computing ${pct(row.sessionSeconds)}), main thread ${pct(th.main)}, detection threads ${pct(th.detection)}, Node's helpers (V8's collector and compiler, libuv's pool: COG compression) ${pct(th.other)}`);
+      if (th) console.log(`           CPU by thread, over the model's: model threads ${pct(th.model)} (their sessions computing ${pct(row.sessionSeconds)}), main thread ${pct(th.main)}, detection threads ${pct(th.detection)}, Node's helpers (V8's collector and compiler, libuv's pool: COG compression) ${pct(th.other)}${row.sessionThreads > 1 ? ` (the model's session runs on ${row.sessionThreads} threads: onnxruntime's own pool threads are not named to the process, so they count with the helpers)` : ''}`);
     }
     if (rows.length >= 2) {
       // a larger area's time over (area ratio x a smaller area's time)
