@@ -171,16 +171,14 @@ async function runOne(areaKm2: number, sceneDir: string, model: string): Promise
     const pureBefore = await timedPure();
     // count the model's tiles (the job's units reach this same shared runner)
     let tiles = 0;
-    (runner as { run: typeof runner.run }).run = (i, b, h, w) => {
-      tiles += b;
-      return run0(i, b, h, w);
+    const counted = <I>(f: (input: I, batch: number, h: number, w: number) => Promise<Float32Array>) => (input: I, batch: number, h: number, w: number) => {
+      tiles += batch;
+      return f(input, batch, h, w);
     };
+    (runner as { run: typeof runner.run }).run = counted(run0);
     // byte imagery reaches the model through runBytes (normalised on the model's thread)
     const runBytes0 = runner.runBytes?.bind(runner);
-    if (runBytes0) (runner as { runBytes: typeof runBytes0 }).runBytes = (i, b, h, w) => {
-      tiles += b;
-      return runBytes0(i, b, h, w);
-    };
+    if (runBytes0) (runner as { runBytes: typeof runBytes0 }).runBytes = counted(runBytes0);
     const threads0 = threadCpuSeconds();
     const t0 = performance.now(), c0 = process.cpuUsage(), jobMs0 = runner.computeMs;
     const summary = await runForestMap({ plan, queue, pathOf, outDir: join(work, 'out'), jobId: 'bench', signal: new AbortController().signal });

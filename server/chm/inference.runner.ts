@@ -224,35 +224,31 @@ class WorkerRunner implements InferenceRunner {
     if (output.buffer instanceof SharedArrayBuffer) this.outputs.give(output);
   }
 
-  async runBytes(input: ByteInput, batch: number, height: number, width: number): Promise<Float32Array> {
+  runBytes(input: ByteInput, batch: number, height: number, width: number): Promise<Float32Array> {
     if (input.bytes.length !== batch * 3 * height * width || input.table.length !== 3 * 256) throw new Error(`internal: ${input.bytes.length} bytes and a table of ${input.table.length} for ${batch} x 3 x ${height} x ${width}`);
-    const shared = input.bytes.buffer instanceof SharedArrayBuffer;
-    const output = this.outputs.take(batch * height * width);
-    let filled = false;
-    try {
-      const r = await this.channel.request({ bytes: input.bytes, table: input.table, batch, height, width, output }, shared ? [] : [input.bytes.buffer as ArrayBuffer]);
-      this.computeMs += r.ms;
-      filled = true;
-      return output;
-    } finally {
-      // the worker has normalised the bytes into its own memory (or failed): free for the next batch
-      if (shared) this.bytes.give(input.bytes);
-      if (!filled) this.outputs.give(output);
-    }
+    return this.send({ bytes: input.bytes, table: input.table }, input.bytes, this.bytes, batch, height, width);
   }
 
-  async run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array> {
-    const shared = input.buffer instanceof SharedArrayBuffer;
+  run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array> {
+    return this.send({ input }, input, this.inputs, batch, height, width);
+  }
+
+  /**
+   * One run: `body` carries the input, whose buffer `sent` is handed over unless it is shared
+   * memory, which goes back to its `pool` once the worker has read it.
+   */
+  private async send<T extends Float32Array | Uint8Array>(body: Pick<InferenceRequest, 'input' | 'bytes' | 'table'>, sent: T, pool: SharedBuffers<T>, batch: number, height: number, width: number): Promise<Float32Array> {
+    const shared = sent.buffer instanceof SharedArrayBuffer;
     const output = this.outputs.take(batch * height * width);
     let filled = false;
     try {
-      const r = await this.channel.request({ input, batch, height, width, output }, shared ? [] : [input.buffer as ArrayBuffer]);
+      const r = await this.channel.request({ ...body, batch, height, width, output }, shared ? [] : [sent.buffer as ArrayBuffer]);
       this.computeMs += r.ms;
       filled = true;
       return output;
     } finally {
-      // the worker has copied the input (or failed): free for the next batch
-      if (shared) this.inputs.give(input);
+      // the worker has taken the input into its own memory (or failed): free for the next batch
+      if (shared) pool.give(sent);
       if (!filled) this.outputs.give(output);
     }
   }
