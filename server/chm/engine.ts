@@ -186,7 +186,6 @@ export function startChm(opts: ChmOptions): ChmRun {
     ? new BandReader(grid, directChunks(source), source.metadata?.sampleType === 'uint8' && !source.metadata.bandScaling)
     // narrower chunks when resampling: a source up to 6x finer must stay under the reader's decode limit
     : new BandReader(grid, resampledChunks(source, grid), false, { chunkColumns: 1024 });
-  const read = (region: Window) => bandReader.read(region);
 
   // fixed once per raster (from the whole image when it needs statistics), before the first batch
   let preparing: Promise<{ adj: InputAdjustment; table: Float32Array[] | null; packed: Float32Array | null }> | null = null;
@@ -207,79 +206,15 @@ export function startChm(opts: ChmOptions): ChmRun {
 
   let prepareMs = 0;
   let blendMs = 0;
+  const batchInputs: BatchInputs = { size, manifest, bandReader, preparation, runner: () => runner };
 
   async function prepare(wins: ModelWindow[]): Promise<PreparedBatch> {
     const t0 = performance.now();
     try {
-      return await prepareBatch(wins);
+      return await prepareBatch(wins, batchInputs);
     } finally {
       prepareMs += performance.now() - t0;
     }
-  }
-
-  async function prepareBatch(wins: ModelWindow[]): Promise<PreparedBatch> {
-    // one read covers the whole batch: its windows sit side by side in one tile row
-    const region: Window = { x: wins[0].x, y: wins[0].y, width: wins[wins.length - 1].x + size - wins[0].x, height: size };
-    const [img, { adj, table, packed }] = await Promise.all([read(region), preparation()]);
-    checkImagery({ bandCount: img.bands.length }, manifest);
-    // bytes to the model's thread when every pixel is data: a nodata pixel's value must be 0
-    // after normalisation, which no byte's table entry need be
-    if (packed && runner?.runBytes && runner.byteBuffer && (!img.mask || img.mask.indexOf(0) < 0)) {
-      const n = size * size;
-      const bytes = runner.byteBuffer(wins.length * 3 * n);
-      for (let k = 0; k < wins.length; k++) {
-        const dx = wins[k].x - region.x;
-        for (let c = 0; c < 3; c++) {
-          const band = img.bands[c] as Uint8Array, to = (k * 3 + c) * n;
-          for (let ty = 0; ty < size; ty++) {
-            const from = ty * region.width + dx;
-            bytes.set(band.subarray(from, from + size), to + ty * size);
-          }
-        }
-      }
-      return { windows: wins, active: wins.map((_, k) => k), input: null, bytes: { bytes, table: packed }, masks: null };
-    }
-    const n = size * size;
-    // float planes only for imagery the byte table cannot prepare
-    const tile = table ? [] : [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
-    const tileMask = new Uint8Array(n);
-    const active: number[] = [];
-    const input = runner?.inputBuffer?.(wins.length * 3 * n) ?? new Float32Array(wins.length * 3 * n);
-    let masks: Uint8Array | null = null;
-    for (let k = 0; k < wins.length; k++) {
-      const dx = wins[k].x - region.x;
-      let valid = n;
-      if (img.mask) {
-        valid = 0;
-        for (let ty = 0; ty < size; ty++) {
-          const from = ty * region.width + dx;
-          tileMask.set(img.mask.subarray(from, from + size), ty * size);
-        }
-        for (let i = 0; i < n; i++) valid += tileMask[i];
-        if (valid === 0) continue;
-      }
-      const slot = active.length;
-      active.push(k);
-      const out = input.subarray(slot * 3 * n, (slot + 1) * 3 * n);
-      if (table) {
-        for (let c = 0; c < 3; c++) lookupPlane(out, c * n, img.bands[c] as Uint8Array, region.width, dx, size, table[c]);
-      } else {
-        for (let ty = 0; ty < size; ty++) {
-          const from = ty * region.width + dx;
-          for (let c = 0; c < 3; c++) tile[c].set(img.bands[c].subarray(from, from + size), ty * size);
-        }
-        prepareTile(tile, manifest.input, adj, out);
-      }
-      if (valid < n) {
-        // nodata pixels become 0 after normalisation: the mean colour, as Meta pads tiles
-        for (let i = 0; i < n; i++) if (!tileMask[i]) out[i] = out[n + i] = out[2 * n + i] = 0;
-        masks ??= new Uint8Array(wins.length * n).fill(1);
-        masks.set(tileMask, slot * n);
-      }
-    }
-    const used = active.length * 3 * n;
-    // a fresh, exactly-sized buffer: it is transferred to the worker
-    return { windows: wins, active, input: used === input.length ? input : input.slice(0, used), bytes: null, masks };
   }
 
   async function* strips(): AsyncGenerator<Strip, void, undefined> {
@@ -358,6 +293,87 @@ export function startChm(opts: ChmOptions): ChmRun {
       inferred,
     }),
   };
+}
+
+/** What a run's batches are prepared from. */
+interface BatchInputs {
+  size: number;
+  manifest: LoadedManifest;
+  bandReader: BandReader;
+  preparation: () => Promise<{ adj: InputAdjustment; table: Float32Array[] | null; packed: Float32Array | null }>;
+  /** The run's runner, once it is known. */
+  runner: () => InferenceRunner | undefined;
+}
+
+/**
+ * Reads a batch's windows (one read: they sit side by side in a tile row) and lays them out as the
+ * model's input. A module function, not a closure of startChm: V8 compiled each run's closure anew
+ * (30-40 ms of a compiler thread per job, and the first batches ran unoptimised meanwhile).
+ */
+async function prepareBatch(wins: ModelWindow[], inputs: BatchInputs): Promise<PreparedBatch> {
+  const { size, manifest, bandReader } = inputs;
+  const region: Window = { x: wins[0].x, y: wins[0].y, width: wins[wins.length - 1].x + size - wins[0].x, height: size };
+  const [img, { adj, table, packed }] = await Promise.all([bandReader.read(region), inputs.preparation()]);
+  const runner = inputs.runner();
+  checkImagery({ bandCount: img.bands.length }, manifest);
+  // bytes to the model's thread when every pixel is data: a nodata pixel's value must be 0
+  // after normalisation, which no byte's table entry need be
+  if (packed && runner?.runBytes && runner.byteBuffer && (!img.mask || img.mask.indexOf(0) < 0)) {
+    const n = size * size;
+    const bytes = runner.byteBuffer(wins.length * 3 * n);
+    for (let k = 0; k < wins.length; k++) {
+      const dx = wins[k].x - region.x;
+      for (let c = 0; c < 3; c++) {
+        const band = img.bands[c] as Uint8Array, to = (k * 3 + c) * n;
+        for (let ty = 0; ty < size; ty++) {
+          const from = ty * region.width + dx;
+          bytes.set(band.subarray(from, from + size), to + ty * size);
+        }
+      }
+    }
+    return { windows: wins, active: wins.map((_, k) => k), input: null, bytes: { bytes, table: packed }, masks: null };
+  }
+  const n = size * size;
+  // float planes only for imagery the byte table cannot prepare
+  const tile = table ? [] : [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+  const tileMask = new Uint8Array(n);
+  const active: number[] = [];
+  const input = runner?.inputBuffer?.(wins.length * 3 * n) ?? new Float32Array(wins.length * 3 * n);
+  let masks: Uint8Array | null = null;
+  for (let k = 0; k < wins.length; k++) {
+    const dx = wins[k].x - region.x;
+    let valid = n;
+    if (img.mask) {
+      valid = 0;
+      for (let ty = 0; ty < size; ty++) {
+        const from = ty * region.width + dx;
+        tileMask.set(img.mask.subarray(from, from + size), ty * size);
+      }
+      for (let i = 0; i < n; i++) valid += tileMask[i];
+      if (valid === 0) continue;
+    }
+    const slot = active.length;
+    active.push(k);
+    const out = input.subarray(slot * 3 * n, (slot + 1) * 3 * n);
+    if (table) {
+      for (let c = 0; c < 3; c++) lookupPlane(out, c * n, img.bands[c] as Uint8Array, region.width, dx, size, table[c]);
+    } else {
+      for (let ty = 0; ty < size; ty++) {
+        const from = ty * region.width + dx;
+        for (let c = 0; c < 3; c++) tile[c].set(img.bands[c].subarray(from, from + size), ty * size);
+      }
+      prepareTile(tile, manifest.input, adj, out);
+    }
+    if (valid < n) {
+      // nodata pixels become 0 after normalisation: the mean colour, as Meta pads tiles
+      for (let i = 0; i < n; i++) if (!tileMask[i]) out[i] = out[n + i] = out[2 * n + i] = 0;
+      masks ??= new Uint8Array(wins.length * n).fill(1);
+      masks.set(tileMask, slot * n);
+    }
+  }
+  const used = active.length * 3 * n;
+  // a fresh, exactly-sized buffer: it is transferred to the worker
+  return { windows: wins, active, input: used === input.length ? input : input.slice(0, used), bytes: null, masks };
 }
 
 /**

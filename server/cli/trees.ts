@@ -7,7 +7,7 @@ import { openRaster } from '../raster/source.ts';
 import { detectTreesTiled } from '../trees/tiled.ts';
 import { DEFAULT_WS, parseWindowSize } from '../trees/window.expression.ts';
 import { formatBar } from '../chm/progress.ts';
-import { FeatureCollectionWriter, treeFeatureBuilder } from '../features/geojson.ts';
+import { FeatureCollectionWriter, TreeFeatures, flatCrown } from '../features/geojson.ts';
 import type { CrownAlgorithm, SmoothOptions, TreeOptions } from '../trees/types.ts';
 import { InvalidInputError } from '../errors.ts';
 
@@ -103,7 +103,7 @@ export async function run(argv: string[]): Promise<number> {
   if (sampleType === 'uint8' && bandCount >= 3) {
     throw new InvalidInputError(`${chmPath} looks like an RGB image (${bandCount} uint8 bands), not a canopy height model: compute one first ('forestmap canopy', or 'forestmap chm' from a point cloud)`);
   }
-  const build = treeFeatureBuilder(source.grid.crs);
+  const features = new TreeFeatures(source.grid.crs);
 
   const open = (path: string) => {
     const stream = createWriteStream(path);
@@ -117,8 +117,9 @@ export async function run(argv: string[]): Promise<number> {
     ...opts, tileSize: Math.round(tileSize), halo: halo === undefined ? undefined : Math.round(halo), polygons: !!crowns,
     onTile: async (trees, polys) => {
       for (let k = 0; k < trees.length; k++) {
-        await tops.writer.write(build(trees[k], 'point')!);
-        if (crowns) { const f = build(trees[k], 'crown', polys[k]); if (f) await crowns.writer.write(f); }
+        const tree = trees[k], crown = polys[k];
+        await tops.writer.add((out) => { features.writePoint(out, tree); return true; });
+        if (crowns && crown?.length) await crowns.writer.add((out) => features.writeCrown(out, tree, flatCrown(crown)));
       }
     },
   }, (done, total) => {

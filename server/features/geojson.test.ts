@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import * as turf from '@turf/turf';
-import { treesToGeoJSON } from './geojson.ts';
+import { TreeFeatures, treesToGeoJSON } from './geojson.ts';
+import { projector, WGS84 } from '../../tiles/projection.ts';
 import { detectTrees } from '../trees/detect.ts';
 import { syntheticForest } from '../trees/synthetic.ts';
 
@@ -42,4 +43,49 @@ test('trees stream out as RFC 7946 GeoJSON: WGS84, 7 decimals, CCW exteriors, on
   assert.equal(points.features[0].properties.id, r.trees[0].id);
   const empty = JSON.parse((await collect((out) => treesToGeoJSON(out, [], { crs: f.image.grid.crs }))).text);
   assert.deepEqual(empty, { type: 'FeatureCollection', features: [] });
+});
+
+test('feature bytes are JSON.stringify of the feature objects, which equal rounding proj4 vertex by vertex', async () => {
+  const f = syntheticForest({ width: 300, height: 200, seed: 9 });
+  const r = detectTrees(f.image, { algorithm: 'dalponte' });
+  const crs = f.image.grid.crs;
+  const [x0, y0] = r.crowns.find(Boolean)![0][0];
+  const square = (x: number, y: number, s: number, cw: boolean): Array<[number, number]> => {
+    const ring: Array<[number, number]> = [[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]];
+    return cw ? ring.reverse() : ring;
+  };
+  // extra crowns: a hole, a hole under 1 cm (dropped), wrongly wound rings, an exterior under 1 cm (no feature)
+  const extra = [
+    { tree: { ...r.trees[0], id: 90001 }, crown: [square(x0, y0, 10, true), square(x0 + 2, y0 + 2, 3, true), square(x0 + 6, y0 + 6, 0.004, false)] },
+    { tree: { ...r.trees[0], id: 90002, height: -0.004, crownArea: 1e-9 }, crown: [square(x0, y0, 0.003, false)] },
+  ];
+  const trees = [...r.trees, ...extra.map((e) => e.tree)], crowns = [...r.crowns, ...extra.map((e) => e.crown)];
+  const { text } = await collect((out) => treesToGeoJSON(out, trees, { crs, geometry: 'crown', crowns }));
+  const features = new TreeFeatures(crs);
+  const objects = trees.map((t, k) => features.crown(t, crowns[k])).filter(Boolean);
+  assert.equal(text, `{"type":"FeatureCollection","features":[\n${objects.map((o) => JSON.stringify(o)).join(',\n')}\n]}\n`);
+  assert.ok(objects.some((o) => o!.id === 90001) && !objects.some((o) => o!.id === 90002));
+  const withHole = objects.find((o) => o!.id === 90001)!.geometry.coordinates as number[][][];
+  assert.equal(withHole.length, 2, 'the sub-centimetre hole is dropped');
+
+  // the reference: every vertex through proj4, rounded, repeats dropped, rings closed and wound
+  const exact = projector(crs, WGS84);
+  const round7 = (v: number) => Math.round(v * 1e7) / 1e7;
+  const area = (ring: number[][]) => ring.reduce((s, p, i) => (i ? s + ring[i - 1][0] * p[1] - p[0] * ring[i - 1][1] : 0), 0);
+  for (const o of objects) {
+    const k = trees.findIndex((t) => t.id === o!.id);
+    const rings = crowns[k]!.map((ring) => {
+      const out: number[][] = [];
+      for (const [x, y] of ring) {
+        const p = exact(x, y).map(round7);
+        if (!out.length || out.at(-1)![0] !== p[0] || out.at(-1)![1] !== p[1]) out.push(p);
+      }
+      if (out[0][0] !== out.at(-1)![0] || out[0][1] !== out.at(-1)![1]) out.push([...out[0]]);
+      return out;
+    }).filter((ring) => ring.length >= 4).map((ring, i) => ((i === 0) !== (area(ring) > 0) ? ring.reverse() : ring));
+    assert.deepEqual(o!.geometry.coordinates, rings, `tree ${o!.id}`);
+  }
+  const { text: points } = await collect((out) => treesToGeoJSON(out, trees, { crs }));
+  assert.equal(points, `{"type":"FeatureCollection","features":[\n${trees.map((t) => JSON.stringify(features.point(t))).join(',\n')}\n]}\n`);
+  assert.deepEqual(JSON.parse(points).features.at(-1).properties, { id: 90002, height_m: 0, crown_area_m2: 0, crown_diameter_m: Math.round(extra[1].tree.crownDiameter * 100) / 100 });
 });

@@ -6,6 +6,7 @@
  */
 import { createWriteStream, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import { FeatureCollectionWriter } from '../features/geojson.ts';
+import type { JsonBytes } from '../features/json.bytes.ts';
 
 export class GeoJsonFileWriter {
   private readonly tmp: string;
@@ -22,8 +23,9 @@ export class GeoJsonFileWriter {
     this.writer = new FeatureCollectionWriter(this.stream);
   }
 
-  write(feature: object): Promise<void> {
-    return this.writer.write(feature);
+  /** Adds the feature `write` puts into the bytes, unless it returns false. */
+  add(write: (out: JsonBytes) => boolean): Promise<void> {
+    return this.writer.add(write);
   }
 
   /** Closes the collection and moves the file into place; returns its path. */

@@ -33,8 +33,8 @@ import {
 } from './units.ts';
 import { GeoJsonFileWriter } from './geojson.export.ts';
 import { detectionPool } from '../trees/detect.pool.ts';
-import { treeFeatureBuilder } from '../features/geojson.ts';
-import { treeCount, treeId, unpackCrown, unpackTree, type PackedTrees } from '../trees/packed.ts';
+import { TreeFeatures } from '../features/geojson.ts';
+import { treeCount, treeId, unpackTree, type PackedTrees } from '../trees/packed.ts';
 import { fileVersion } from '../raster/file.version.ts';
 
 export { fileVersion };
@@ -403,7 +403,7 @@ async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccu
   const wantTrees = plan.outputs.includes('trees'), wantCrowns = plan.outputs.includes('crowns');
   const treesOut = wantTrees ? new GeoJsonFileWriter(join(run.outDir, OUTPUT_FILES.trees.file)) : null;
   const crownsOut = wantCrowns ? new GeoJsonFileWriter(join(run.outDir, OUTPUT_FILES.crowns.file)) : null;
-  const feature = treeFeatureBuilder(lay.grid.crs);
+  const features = new TreeFeatures(lay.grid.crs);
   let fromStore = 0;
   try {
     let unit = 0;
@@ -425,9 +425,9 @@ async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccu
         const tree = unpackTree(packed, k);
         if (!containsTop(lay.planar, tree.x, tree.y)) continue;
         stats.addTree(tree.height);
-        if (treesOut) await treesOut.write(feature(tree, 'point')!);
-        const crown = crownsOut ? feature(tree, 'crown', unpackCrown(packed, k)) : null;
-        if (crown) await crownsOut!.write(crown);
+        if (treesOut) await treesOut.add((out) => { features.writePoint(out, tree); return true; });
+        const crown = { coords: packed.coords, vertexStart: packed.vertexStart, first: packed.ringStart[k], end: packed.ringStart[k + 1] };
+        if (crownsOut) await crownsOut.add((out) => features.writeCrown(out, tree, crown));
       }
       if (run.signal.aborted) throw new CancelledError();
     }
@@ -438,6 +438,16 @@ async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccu
     treesOut?.abandon();
     crownsOut?.abandon();
   }
+}
+
+/**
+ * Sets pixels outside the region, or without a value, to the CHM's nodata: in place, in one pass
+ * (the strip is the largest array of the export). A module function, so that V8 compiles the loop
+ * once for the process rather than once per job's closure.
+ */
+function nodataOutside(values: Float32Array, inRegion: Uint8Array): void {
+  // v - v is 0 only for finite v
+  for (let i = 0; i < values.length; i++) { const v = values[i]; if (!inRegion[i] || v - v !== 0) values[i] = CHM_NODATA; }
 }
 
 /** The region's CHM window as a COG (nodata outside the region), accumulating CHM statistics on the way. */
@@ -456,8 +466,7 @@ async function exportChm(run: PipelineRun, lay: Layout, stats: RegionStatsAccumu
     const values = await reader.read(sub);
     const inRegion = regionMask(lay.planar, lay.grid, sub);
     stats.addChm(values, inRegion, null, pixelAreaM2);
-    // in place, one pass (the strip is the largest array of the export); v - v is 0 only for finite v
-    for (let i = 0; i < values.length; i++) { const v = values[i]; if (!inRegion[i] || v - v !== 0) values[i] = CHM_NODATA; }
+    nodataOutside(values, inRegion);
     if (values.length === w.width * w.height) return values;
     const out = new Float32Array(w.width * w.height).fill(CHM_NODATA);
     out.set(values);

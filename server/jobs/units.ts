@@ -207,33 +207,37 @@ export function blocksTouching(grid: { width: number; height: number }, size: nu
  * result): no block is held in memory, whatever the region's size.
  */
 export function blockChmReader(grid: Grid, ctx: UnitContext, pathOf: (key: string) => string): ChmWindowReader {
-  return {
-    grid,
-    async read(w) {
-      const out = new Float32Array(w.width * w.height).fill(NaN);
-      const bytes = new Uint8Array(out.buffer);
-      const len = Buffer.alloc(4);
-      for (const b of blocksTouching(grid, ctx.blockSize, w, ctx.blockClip)) {
-        const key = chmUnit(ctx, b).key;
-        // opened per read (a tile touches at most 4 blocks): no descriptors outlive the call
-        const fd = openSync(pathOf(key), 'r');
-        try {
-          readFully(fd, len, 0);
-          const start = payloadStart(len.readUInt32LE(0));
-          if (fstatSync(fd).size - start !== b.width * b.height * 4) throw new Error(`internal: CHM block ${key} does not hold ${b.width}x${b.height} values`);
-          const x0 = Math.max(w.x, b.x), x1 = Math.min(w.x + w.width, b.x + b.width);
-          const y0 = Math.max(w.y, b.y), y1 = Math.min(w.y + w.height, b.y + b.height);
-          for (let y = y0; y < y1; y++) {
-            const dst = ((y - w.y) * w.width + (x0 - w.x)) * 4;
-            readFully(fd, bytes.subarray(dst, dst + (x1 - x0) * 4), start + ((y - b.y) * b.width + (x0 - b.x)) * 4);
-          }
-        } finally {
-          closeSync(fd);
+  return new BlockChmReader(grid, ctx, pathOf);
+}
+
+/** A class, not an object literal's method per job: V8 keeps one compiled read for every job. */
+class BlockChmReader implements ChmWindowReader {
+  constructor(readonly grid: Grid, private readonly ctx: UnitContext, private readonly pathOf: (key: string) => string) {}
+
+  async read(w: Window): Promise<Float32Array> {
+    const out = new Float32Array(w.width * w.height).fill(NaN);
+    const bytes = new Uint8Array(out.buffer);
+    const len = Buffer.alloc(4);
+    for (const b of blocksTouching(this.grid, this.ctx.blockSize, w, this.ctx.blockClip)) {
+      const key = chmUnit(this.ctx, b).key;
+      // opened per read (a tile touches at most 4 blocks): no descriptors outlive the call
+      const fd = openSync(this.pathOf(key), 'r');
+      try {
+        readFully(fd, len, 0);
+        const start = payloadStart(len.readUInt32LE(0));
+        if (fstatSync(fd).size - start !== b.width * b.height * 4) throw new Error(`internal: CHM block ${key} does not hold ${b.width}x${b.height} values`);
+        const x0 = Math.max(w.x, b.x), x1 = Math.min(w.x + w.width, b.x + b.width);
+        const y0 = Math.max(w.y, b.y), y1 = Math.min(w.y + w.height, b.y + b.height);
+        for (let y = y0; y < y1; y++) {
+          const dst = ((y - w.y) * w.width + (x0 - w.x)) * 4;
+          readFully(fd, bytes.subarray(dst, dst + (x1 - x0) * 4), start + ((y - b.y) * b.width + (x0 - b.x)) * 4);
         }
+      } finally {
+        closeSync(fd);
       }
-      return out;
-    },
-  };
+    }
+    return out;
+  }
 }
 
 // ---- executing a unit

@@ -109,12 +109,11 @@ export function traceRings(labels: Int32Array, width: number, height: number, k:
   return rings;
 }
 
-/** Shoelace area of a flat [x0,y0,x1,y1,...] closed ring (implicitly closed). */
-export function signedArea(r: number[]): number {
+/** Shoelace area of the flat [x0,y0,x1,y1,...] ring r[from..to) (implicitly closed). */
+export function signedArea(r: ArrayLike<number>, from = 0, to = r.length): number {
   let s = 0;
-  const n = r.length;
-  for (let i = 0; i < n; i += 2) {
-    const j = (i + 2) % n;
+  for (let i = from; i < to; i += 2) {
+    const j = i + 2 < to ? i + 2 : from;
     s += r[i] * r[j + 1] - r[j] * r[i + 1];
   }
   return s / 2;

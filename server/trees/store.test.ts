@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { TreeStore, TreeStoreWriter } from './store.ts';
 import { detectTrees } from './detect.ts';
 import { syntheticForest, rng } from './synthetic.ts';
-import { treeFeatureBuilder } from '../features/geojson.ts';
+import { TreeFeatures } from '../features/geojson.ts';
 
 test('store: a bbox query returns exactly the trees whose crown boxes meet it, tallest first under a limit', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'tree-store-'));
@@ -23,9 +23,9 @@ test('store: a bbox query returns exactly the trees whose crown boxes meet it, t
     const store = await TreeStore.open(join(dir, 'v1'));
 
     // brute-force reference: every tree's WGS84 crown box (its top point when it has no crown)
-    const build = treeFeatureBuilder(f.image.grid.crs);
+    const features = new TreeFeatures(f.image.grid.crs);
     const boxes = r.trees.map((t, k) => {
-      const feat = (r.crowns[k] && build(t, 'crown', r.crowns[k])) || build(t, 'point')!;
+      const feat = features.crown(t, r.crowns[k]) ?? features.point(t);
       const pts: number[][] = feat.geometry.type === 'Point' ? [feat.geometry.coordinates] : feat.geometry.coordinates[0];
       return [Math.min(...pts.map((p) => p[0])), Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[1]))];
     });
@@ -45,7 +45,7 @@ test('store: a bbox query returns exactly the trees whose crown boxes meet it, t
     assert.deepEqual(limited.features.map((g) => g.id).sort((a, b) => a - b), tallest);
     // crowns come back as stored
     const one = (await store.query({ bbox: [x0, y0, x1, y1], limit: 100000 })).features.find((g) => g.id === r.trees[3].id)!;
-    assert.deepEqual(one.geometry, build(r.trees[3], 'crown', r.crowns[3])!.geometry);
+    assert.deepEqual(one.geometry, features.crown(r.trees[3], r.crowns[3])!.geometry);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

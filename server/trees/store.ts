@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import Flatbush from 'flatbush';
 import { InvalidInputError } from '../errors.ts';
 import type { Crs, Window } from '../raster/types.ts';
-import { treeFeatureBuilder, type TreeFeature } from '../features/geojson.ts';
+import { TreeFeatures, type TreeFeature } from '../features/geojson.ts';
 import type { CrownPolygon, Tree } from './types.ts';
 
 /** Per tree: id, lon, lat, height, crown area, crown diameter, native x, native y. */
@@ -43,7 +43,7 @@ export class TreeStoreWriter {
   private n = 0;
   private readonly geo: WriteStream;
   private readonly native: WriteStream;
-  private readonly build: ReturnType<typeof treeFeatureBuilder>;
+  private readonly features: TreeFeatures;
 
   private constructor(readonly dir: string, private readonly tmp: string, crs: Crs) {
     this.geo = createWriteStream(join(tmp, 'crowns.geojsonl'));
@@ -51,7 +51,7 @@ export class TreeStoreWriter {
     // an I/O error (disk full, folder removed) surfaces at the next add/finish, never as a crash
     this.geo.on('error', (err) => { this.failure ??= err; });
     this.native.on('error', (err) => { this.failure ??= err; });
-    this.build = treeFeatureBuilder(crs);
+    this.features = new TreeFeatures(crs);
   }
 
   private failure: Error | null = null;
@@ -68,8 +68,8 @@ export class TreeStoreWriter {
     if (this.failure) throw this.failure;
     for (let k = 0; k < trees.length; k++) {
       const t = trees[k];
-      const point = this.build(t, 'point')!;
-      const crown = crowns[k] ? this.build(t, 'crown', crowns[k]) : null;
+      const point = this.features.point(t);
+      const crown = this.features.crown(t, crowns[k]);
       const feature: TreeFeature = crown ?? point;
       const [lon, lat] = (point.geometry as { coordinates: [number, number] }).coordinates;
       let minX = lon, minY = lat, maxX = lon, maxY = lat;

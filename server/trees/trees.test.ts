@@ -138,7 +138,7 @@ test('tracing keeps holes, splits corner-touching pixels, and never lets a ring 
   // outer block, the lone corner pixel, and one hole: the two hole pixels meet at a corner that
   // the crown (4-connected) does not cross, so they form one hole, its saddle corners cut
   assert.equal(rings.length, 3);
-  const areas = rings.map(signedArea).sort((a, b) => a - b);
+  const areas = rings.map((r) => signedArea(r)).sort((a, b) => a - b);
   assert.ok(Math.abs(areas[0] + 2) < 0.01, `hole ${areas}`);
   assert.ok(Math.abs(areas[1] - 1) < 0.01 && Math.abs(areas[2] - 16) < 0.01, `${areas}`);
   const outer = rings.find((r) => signedArea(r) > 10)!;
