@@ -188,7 +188,7 @@ export function startChm(opts: ChmOptions): ChmRun {
     : new BandReader(grid, resampledChunks(source, grid), false, { chunkColumns: 1024 });
 
   // fixed once per raster (from the whole image when it needs statistics), before the first batch
-  let preparing: Promise<{ adj: InputAdjustment; table: Float32Array[] | null; packed: Float32Array | null }> | null = null;
+  let preparing: Promise<InputPreparation> | null = null;
   const preparation = () => (preparing ??= (opts.inputAdjustment ? Promise.resolve(opts.inputAdjustment) : inputAdjustment(source, manifest, opts.aerial === true))
     // byte imagery is prepared by table lookup straight from the strips (packed: the bands' tables end to end, for runBytes)
     .then((adj) => {
@@ -295,12 +295,19 @@ export function startChm(opts: ChmOptions): ChmRun {
   };
 }
 
+/** A raster's input adjustment, and for byte imagery its per-band lookup tables (packed: end to end). */
+interface InputPreparation {
+  adj: InputAdjustment;
+  table: Float32Array[] | null;
+  packed: Float32Array | null;
+}
+
 /** What a run's batches are prepared from. */
 interface BatchInputs {
   size: number;
   manifest: LoadedManifest;
   bandReader: BandReader;
-  preparation: () => Promise<{ adj: InputAdjustment; table: Float32Array[] | null; packed: Float32Array | null }>;
+  preparation: () => Promise<InputPreparation>;
   /** The run's runner, once it is known. */
   runner: () => InferenceRunner | undefined;
 }

@@ -426,8 +426,11 @@ async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccu
         if (!containsTop(lay.planar, tree.x, tree.y)) continue;
         stats.addTree(tree.height);
         if (treesOut) await treesOut.add((out) => { features.writePoint(out, tree); return true; });
-        const crown = { coords: packed.coords, vertexStart: packed.vertexStart, first: packed.ringStart[k], end: packed.ringStart[k + 1] };
-        if (crownsOut) await crownsOut.add((out) => features.writeCrown(out, tree, crown));
+        if (crownsOut) {
+          // the crown straight from the tile's packed arrays: no nested arrays per tree
+          const crown = { coords: packed.coords, vertexStart: packed.vertexStart, first: packed.ringStart[k], end: packed.ringStart[k + 1] };
+          await crownsOut.add((out) => features.writeCrown(out, tree, crown));
+        }
       }
       if (run.signal.aborted) throw new CancelledError();
     }
