@@ -146,7 +146,7 @@ export class TreeFeatures {
       }
       // RFC 7946: exterior counter-clockwise, holes clockwise
       if ((r === c.first) !== (signedArea(ll, 2 * start, 2 * n) > 0)) reversePairs(ll, start, n);
-      if (this.rings === this.ringEnd.length) this.ringEnd = grownInt(this.ringEnd);
+      if (this.rings === this.ringEnd.length) this.ringEnd = grown(this.ringEnd);
       this.ringEnd[this.rings++] = n;
     }
     return this.rings;
@@ -175,14 +175,9 @@ function reversePairs(a: Float64Array, from: number, to: number): void {
   }
 }
 
-function grown(a: Float64Array, atLeast: number): Float64Array<ArrayBuffer> {
-  const b = new Float64Array(Math.max(atLeast, 2 * a.length));
-  b.set(a);
-  return b;
-}
-
-function grownInt(a: Int32Array): Int32Array<ArrayBuffer> {
-  const b = new Int32Array(2 * a.length);
+/** A copy of `a` at least twice as long (and at least `atLeast`), for scratch arrays that outgrow themselves. */
+function grown<T extends Float64Array<ArrayBuffer> | Int32Array<ArrayBuffer>>(a: T, atLeast = 0): T {
+  const b = new (a.constructor as new (length: number) => T)(Math.max(atLeast, 2 * a.length));
   b.set(a);
   return b;
 }
