@@ -13,7 +13,7 @@ import type { PixelBlock } from '../raster/resample.ts';
 import type { SampleBlock } from '../raster/source.ts';
 import { writeCog } from '../raster/cog.writer.ts';
 import type { LoadedManifest } from '../model/manifest.ts';
-import { normalisationTable, prepareTile, type InputAdjustment } from '../model/preprocess.ts';
+import { lookupWindow, normalisationTable, prepareTile, type InputAdjustment } from '../model/preprocess.ts';
 import { inputAdjustment } from './input.stats.ts';
 import { CancelledError, InvalidInputError } from '../errors.ts';
 import { planWindows, type ModelWindow, type WindowPlan } from '../../tiles/windows.ts';
@@ -190,13 +190,8 @@ export function startChm(opts: ChmOptions): ChmRun {
   // fixed once per raster (from the whole image when it needs statistics), before the first batch
   let preparing: Promise<InputPreparation> | null = null;
   const preparation = () => (preparing ??= (opts.inputAdjustment ? Promise.resolve(opts.inputAdjustment) : inputAdjustment(source, manifest, opts.aerial === true))
-    // byte imagery is prepared by table lookup straight from the strips (packed: the bands' tables end to end, for runBytes)
-    .then((adj) => {
-      const table = bandReader.bytes ? normalisationTable(manifest.input, adj) : null;
-      const packed = table ? new Float32Array(3 * 256) : null;
-      table?.forEach((t, c) => packed!.set(t, c * 256));
-      return { adj, table, packed };
-    }));
+    // byte imagery is prepared by table lookup straight from the strips
+    .then((adj) => ({ adj, table: bandReader.bytes ? normalisationTable(manifest.input, adj) : null })));
 
   const batches: ModelWindow[][] = [];
   for (let r = 0; r < plan.ys.length; r++) {
@@ -295,11 +290,11 @@ export function startChm(opts: ChmOptions): ChmRun {
   };
 }
 
-/** A raster's input adjustment, and for byte imagery its per-band lookup tables (packed: end to end). */
+/** A raster's input adjustment, and for byte imagery its bands' lookup tables. */
 interface InputPreparation {
   adj: InputAdjustment;
-  table: Float32Array[] | null;
-  packed: Float32Array | null;
+  /** Byte imagery: the bands' lookup tables end to end (band c's byte v at c * 256 + v). */
+  table: Float32Array | null;
 }
 
 /** What a run's batches are prepared from. */
@@ -320,25 +315,18 @@ interface BatchInputs {
 async function prepareBatch(wins: ModelWindow[], inputs: BatchInputs): Promise<PreparedBatch> {
   const { size, manifest, bandReader } = inputs;
   const region: Window = { x: wins[0].x, y: wins[0].y, width: wins[wins.length - 1].x + size - wins[0].x, height: size };
-  const [img, { adj, table, packed }] = await Promise.all([bandReader.read(region), inputs.preparation()]);
+  const [img, { adj, table }] = await Promise.all([bandReader.read(region), inputs.preparation()]);
   const runner = inputs.runner();
   checkImagery({ bandCount: img.bands.length }, manifest);
   // bytes to the model's thread when every pixel is data: a nodata pixel's value must be 0
   // after normalisation, which no byte's table entry need be
-  if (packed && runner?.runBytes && runner.byteBuffer && (!img.mask || img.mask.indexOf(0) < 0)) {
-    const n = size * size;
-    const bytes = runner.byteBuffer(wins.length * 3 * n);
-    for (let k = 0; k < wins.length; k++) {
-      const dx = wins[k].x - region.x;
-      for (let c = 0; c < 3; c++) {
-        const band = img.bands[c] as Uint8Array, to = (k * 3 + c) * n;
-        for (let ty = 0; ty < size; ty++) {
-          const from = ty * region.width + dx;
-          bytes.set(band.subarray(from, from + size), to + ty * size);
-        }
-      }
-    }
-    return { windows: wins, active: wins.map((_, k) => k), input: null, bytes: { bytes, table: packed }, masks: null };
+  if (table && runner?.runBytes && runner.byteBuffer && (!img.mask || img.mask.indexOf(0) < 0)) {
+    // the bands as read: the windows lie side by side in them, and the model's thread takes each
+    // from its column (a copy per window row here cost 1,536 views per batch, and their garbage)
+    const plane = size * region.width;
+    const bytes = runner.byteBuffer(3 * plane);
+    for (let c = 0; c < 3; c++) bytes.set(img.bands[c] as Uint8Array, c * plane);
+    return { windows: wins, active: wins.map((_, k) => k), input: null, bytes: { bytes, stride: region.width, columns: wins.map((w) => w.x - region.x), table }, masks: null };
   }
   const n = size * size;
   // float planes only for imagery the byte table cannot prepare
@@ -363,7 +351,7 @@ async function prepareBatch(wins: ModelWindow[], inputs: BatchInputs): Promise<P
     active.push(k);
     const out = input.subarray(slot * 3 * n, (slot + 1) * 3 * n);
     if (table) {
-      for (let c = 0; c < 3; c++) lookupPlane(out, c * n, img.bands[c] as Uint8Array, region.width, dx, size, table[c]);
+      for (let c = 0; c < 3; c++) lookupWindow(out, c * n, img.bands[c] as Uint8Array, dx, region.width, size, size, table, c * 256);
     } else {
       for (let ty = 0; ty < size; ty++) {
         const from = ty * region.width + dx;
@@ -381,18 +369,6 @@ async function prepareBatch(wins: ModelWindow[], inputs: BatchInputs): Promise<P
   const used = active.length * 3 * n;
   // a fresh, exactly-sized buffer: it is transferred to the worker
   return { windows: wins, active, input: used === input.length ? input : input.slice(0, used), bytes: null, masks };
-}
-
-/**
- * One band of a tile by table lookup: `size` x `size` bytes at column `dx` of rows `stride` wide,
- * into `out` from `base`. Its own small function so that V8 optimises the loop on its own (inside
- * the async prepareBatch it ran about half as fast).
- */
-function lookupPlane(out: Float32Array, base: number, src: Uint8Array, stride: number, dx: number, size: number, lut: Float32Array): void {
-  for (let ty = 0; ty < size; ty++) {
-    const from = ty * stride + dx, to = base + ty * size;
-    for (let tx = 0; tx < size; tx++) out[to + tx] = lut[src[from + tx]];
-  }
 }
 
 /** Batches in flight by default for batches of `batchBytes` of model input. */

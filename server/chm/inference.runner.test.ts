@@ -76,14 +76,23 @@ test('the pooled runner spreads batches over its sessions and answers each with 
   assert.equal(next.buffer, viaShared[1].buffer, 'a given-back output is reused');
   assert.deepEqual(next, kept, 'and holds the new result');
 
-  // bytes normalised on the worker through each band's table: the values run is given
+  // bytes normalised on the worker through each band's table: the values run is given. Two
+  // overlapping windows taken from their columns of bands wider than a window
   const table = Float32Array.from({ length: 768 }, (_, i) => (i >> 8) - 1 + (i & 255) / 100);
-  const bytes = runner.byteBuffer!(n);
-  for (let i = 0; i < n; i++) bytes[i] = (i * 7919) & 255;
-  const asValues = Float32Array.from(bytes, (v, i) => table[Math.floor(i / (T * T)) * 256 + v]);
-  const byBytes = await runner.runBytes!({ bytes, table }, 1, T, T);
-  assert.deepEqual(byBytes, await runner.run(asValues, 1, T, T));
+  const stride = T + 37, columns = [29, 0];
+  const bytes = runner.byteBuffer!(3 * T * stride);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919) & 255;
+  const asValues = new Float32Array(2 * 3 * T * T);
+  for (let k = 0; k < 2; k++) {
+    for (let c = 0; c < 3; c++) {
+      for (let y = 0; y < T; y++) for (let x = 0; x < T; x++) asValues[((k * 3 + c) * T + y) * T + x] = table[c * 256 + bytes[(c * T + y) * stride + columns[k] + x]];
+    }
+  }
+  const byBytes = await runner.runBytes!({ bytes, stride, columns, table }, 2, T, T);
+  assert.deepEqual(byBytes, await runner.run(asValues, 2, T, T));
+  assert.notDeepEqual(byBytes.subarray(0, T * T), byBytes.subarray(T * T), 'the two windows differ');
   assert.ok(bytes.buffer instanceof SharedArrayBuffer);
-  assert.equal(runner.byteBuffer!(n).buffer, bytes.buffer, 'a finished run gives its byte buffer back');
+  assert.equal(runner.byteBuffer!(3 * T * stride).buffer, bytes.buffer, 'a finished run gives its byte buffer back');
+  await assert.rejects(async () => runner.runBytes!({ bytes: runner.byteBuffer!(3 * T * stride), stride, columns: [38, 0], table }, 2, T, T), /columns \[38, 0\]/, 'a window past the rows is refused');
   assert.deepEqual(viaShared[0], kept, 'an output not given back is left alone');
 });

@@ -33,19 +33,26 @@ export interface InferenceRunner {
   /** Task ids of the threads running the model (Linux; empty elsewhere), for per-thread CPU accounting. */
   threadIds?(): number[];
   /**
-   * As run, for byte imagery: the NCHW bytes (from byteBuffer, given back when the run is over)
-   * are normalised by the model's thread through `table` (3 x 256 values, a band's 256 after the
-   * other's) straight into the model's input, the values run would have been given. The caller
-   * then writes a quarter of the bytes, and no thread copies the float input again.
+   * As run, for byte imagery: each window's bytes (the bands from byteBuffer, given back when the
+   * run is over) are normalised by the model's thread through `table` (3 x 256 values, a band's
+   * 256 after the other's) straight into the model's input, the values run would have been given.
+   * The caller then writes a quarter of the bytes, in one copy per band, and no thread copies the
+   * float input again.
    */
   runBytes?(input: ByteInput, batch: number, height: number, width: number): Promise<Float32Array>;
   /** A shared buffer of `length` bytes for runBytes, reused once its run is over. Its contents are stale. */
   byteBuffer?(length: number): Uint8Array;
 }
 
-/** Byte imagery for runBytes: batch x 3 planes of height x width bytes, and each band's lookup table. */
+/**
+ * Byte imagery for runBytes: 3 band planes of height x stride bytes holding the batch's windows
+ * side by side (a row of windows as the source holds it), window k's first column at columns[k],
+ * and each band's lookup table.
+ */
 export interface ByteInput {
   bytes: Uint8Array;
+  stride: number;
+  columns: readonly number[];
   /** 768 values: band c's byte v becomes table[c * 256 + v]. */
   table: Float32Array;
 }
@@ -225,8 +232,11 @@ class WorkerRunner implements InferenceRunner {
   }
 
   runBytes(input: ByteInput, batch: number, height: number, width: number): Promise<Float32Array> {
-    if (input.bytes.length !== batch * 3 * height * width || input.table.length !== 3 * 256) throw new Error(`internal: ${input.bytes.length} bytes and a table of ${input.table.length} for ${batch} x 3 x ${height} x ${width}`);
-    return this.send({ bytes: input.bytes, table: input.table }, input.bytes, this.bytes, batch, height, width);
+    const { bytes, stride, columns, table } = input;
+    if (bytes.length !== 3 * height * stride || table.length !== 3 * 256 || columns.length !== batch || !columns.every((c) => Number.isInteger(c) && c >= 0 && c + width <= stride)) {
+      throw new Error(`internal: ${bytes.length} bytes of rows ${stride} wide, a table of ${table.length} and columns [${columns.join(', ')}] for ${batch} x 3 x ${height} x ${width}`);
+    }
+    return this.send({ bytes, stride, columns, table }, bytes, this.bytes, batch, height, width);
   }
 
   run(input: Float32Array, batch: number, height: number, width: number): Promise<Float32Array> {
@@ -237,7 +247,7 @@ class WorkerRunner implements InferenceRunner {
    * One run: `body` carries the input, whose buffer `sent` is handed over unless it is shared
    * memory, which goes back to its `pool` once the worker has read it.
    */
-  private async send<T extends Float32Array | Uint8Array>(body: Pick<InferenceRequest, 'input' | 'bytes' | 'table'>, sent: T, pool: SharedBuffers<T>, batch: number, height: number, width: number): Promise<Float32Array> {
+  private async send<T extends Float32Array | Uint8Array>(body: Pick<InferenceRequest, 'input' | 'bytes' | 'stride' | 'columns' | 'table'>, sent: T, pool: SharedBuffers<T>, batch: number, height: number, width: number): Promise<Float32Array> {
     const shared = sent.buffer instanceof SharedArrayBuffer;
     const output = this.outputs.take(batch * height * width);
     let filled = false;

@@ -6,13 +6,16 @@
 import { workerData } from 'node:worker_threads';
 import { loadManifest } from '../model/manifest.ts';
 import { getModelSession } from '../model/session.ts';
+import { lookupWindow } from '../model/preprocess.ts';
 import { serveRequests } from '../workers/serve.ts';
 
 export interface InferenceRequest {
   /** The model's input as values, or (below) as bytes this thread normalises. */
   input?: Float32Array;
-  /** Byte imagery, batch x 3 planes, and its bands' tables (runner.ts ByteInput). */
+  /** Byte imagery: 3 band planes of height x stride bytes, window k from column columns[k], and the bands' tables (runner.ts ByteInput). */
   bytes?: Uint8Array;
+  stride?: number;
+  columns?: readonly number[];
   table?: Float32Array;
   batch: number;
   height: number;
@@ -30,10 +33,16 @@ const sessionPromise = loadManifest(workerData.modelDir as string).then((m) => g
 let own = new Float32Array(0);
 
 function tensorInput(req: InferenceRequest): Float32Array {
-  const { input, bytes, table } = req;
-  if (bytes && table) {
-    if (own.length !== bytes.length) own = new Float32Array(bytes.length);
-    lookupPlanes(own, bytes, table, req.height * req.width);
+  const { input, bytes, table, stride, columns } = req;
+  if (bytes && table && stride !== undefined && columns) {
+    // here rather than on the main thread: the lookup writes into the memory the model reads next,
+    // in place of the copy a float input needed, and the main thread, which shares the cores,
+    // writes a quarter of the bytes
+    const { height, width } = req, n = height * width, plane = height * stride;
+    if (own.length !== req.batch * 3 * n) own = new Float32Array(req.batch * 3 * n);
+    for (let k = 0; k < req.batch; k++) {
+      for (let c = 0; c < 3; c++) lookupWindow(own, (k * 3 + c) * n, bytes, c * plane + columns[k], stride, height, width, table, c * 256);
+    }
     return own;
   }
   if (!input) throw new Error('internal: an inference request with no input');
@@ -41,18 +50,6 @@ function tensorInput(req: InferenceRequest): Float32Array {
   if (own.length !== input.length) own = new Float32Array(input.length);
   own.set(input);
   return own;
-}
-
-/**
- * Planes of bytes to values through their band's table (plane k is band k % 3). Here rather than
- * on the main thread: the lookup writes into the memory the model reads next, in place of the
- * copy a float input needed, and the main thread, which shares the cores, writes a quarter of the bytes.
- */
-function lookupPlanes(out: Float32Array, bytes: Uint8Array, table: Float32Array, plane: number): void {
-  for (let p = 0, base = 0; base < bytes.length; p++, base += plane) {
-    const t = (p % 3) * 256;
-    for (let i = base, end = base + plane; i < end; i++) out[i] = table[t + bytes[i]];
-  }
 }
 
 serveRequests<InferenceRequest, InferenceResult>({

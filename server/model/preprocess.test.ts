@@ -32,7 +32,7 @@ test("normalisation by table lookup (byte imagery) equals Meta's model input bit
   let mismatches = 0;
   for (let c = 0; c < 3; c++) {
     for (let y = 0; y < n; y++) {
-      for (let x = 0; x < n; x++) if (table[c][image.data[((row0 + y) * 512 + col0 + x) * 3 + c]] !== ref.data[c * n * n + y * n + x]) mismatches++;
+      for (let x = 0; x < n; x++) if (table[c * 256 + image.data[((row0 + y) * 512 + col0 + x) * 3 + c]] !== ref.data[c * n * n + y * n + x]) mismatches++;
     }
   }
   assert.equal(mismatches, 0);
