@@ -202,6 +202,23 @@ test('the same input gives byte-identical files; BigTIFF and rotated transforms 
   assert.equal(gdalInspect(join(dir, 'geo.tif'), { pixels: false }).epsg, 4326);
 });
 
+test('compressed tiles held in memory or spooled to a file (all or past a budget) give the same file', async () => {
+  const opts: CogOptions = { grid: grid(1000, 900), bands: 1, sampleType: 'float32', nodata: -9999, floatQuantum: 2 ** -10, tileSize: 256 };
+  const value = (_b: number, x: number, y: number) => ((x * 13 + y * 7) % 400) / 9 + Math.sin(x / 17) * Math.cos(y / 23);
+  const files = [];
+  for (const spoolMemoryBytes of [undefined, 0, 200_000]) {
+    const path = join(dir, `spool-${spoolMemoryBytes}.tif`);
+    await writeFrom(path, { ...opts, spoolMemoryBytes }, value, Float32Array);
+    files.push(readFileSync(path));
+  }
+  assert.ok(files[0].length > 400_000, `${files[0].length} bytes: the 200 kB budget is passed part way`);
+  assert.ok(files[1].equals(files[0]), 'all spooled to files');
+  assert.ok(files[2].equals(files[0]), 'spooled past the budget');
+  const back = await openRaster(join(dir, 'spool-0.tif'));
+  const block = await back.readWindow({ x: 990, y: 890, width: 10, height: 10 });
+  assert.equal(block.bands[0][9 * 10 + 9], Math.round(value(0, 999, 899) * 1024) / 1024);
+});
+
 test('writeCogImage: masked pixels become nodata', skip, async () => {
   const g = grid(20, 10);
   const band = new Float32Array(200).map((_, i) => i / 4);

@@ -5,8 +5,8 @@
  *
  * How it streams: the caller produces the full-resolution image one strip of tile rows at a time.
  * Each pyramid level keeps one strip buffer; a full strip is cut into tiles, compressed and appended
- * to that level's spool file, then 2x2-reduced into the next level's buffer. Memory is a strip per
- * level whatever the image size. At the end the file is assembled in COG order: header, GDAL's
+ * to that level's spool (in memory up to a budget, then a file), then 2x2-reduced into the next
+ * level's buffer. Memory is a strip per level and the spools' budget whatever the image size. At the end the file is assembled in COG order: header, GDAL's
  * structural-metadata ghost area, every IFD (full resolution first, then overviews by decreasing
  * resolution), then tile data from the smallest overview to the full resolution, each tile with a
  * 4-byte size leader and its last 4 bytes repeated as a trailer (what GDAL's COG driver writes, so
@@ -20,13 +20,19 @@ import { dirname, join, basename } from 'node:path';
 import { deflate as deflateCb, constants as zlibConstants } from 'node:zlib';
 import { promisify } from 'node:util';
 import { endianness } from 'node:os';
-import type { FileHandle } from 'node:fs/promises';
 import type { Grid, RasterImage, Window } from './types.ts';
 import { InvalidInputError, LimitExceededError } from '../errors.ts';
 import { applyPredictor } from './tiff.predictor.ts';
 import { formatNodata, geoTags, ifdSize, TYPE, writeIfd, type Tag } from './tiff.ifd.ts';
+import { SpoolBudget, TileSpool } from './tile.spool.ts';
 
 const deflate = promisify(deflateCb);
+
+/**
+ * Compressed tiles a writer keeps in memory until assembly (tile.spool.ts): a CHM of about 6 km²
+ * at 0.5 m; larger outputs spill to a file.
+ */
+export const SPOOL_MEMORY_BYTES = 64 * 1024 * 1024;
 
 export type CogSampleType = 'uint8' | 'uint16' | 'int16' | 'float32';
 
@@ -60,6 +66,8 @@ export interface CogOptions {
    * quarter faster. Default: values stored exactly.
    */
   floatQuantum?: number;
+  /** Bytes of compressed tiles held in memory before they go to a spool file (default SPOOL_MEMORY_BYTES). */
+  spoolMemoryBytes?: number;
   /** Force BigTIFF (tests); by default chosen only when the file would exceed 4 GiB. */
   bigtiff?: boolean;
 }
@@ -204,9 +212,8 @@ class Level {
   /** Offset of each tile's data inside the spool (after its leader), and its byte count. */
   readonly tileOffsets: number[] = [];
   readonly tileBytes: number[] = [];
-  spoolSize = 0;
 
-  constructor(readonly index: number, readonly width: number, readonly height: number, readonly p: Plan, readonly spool: FileHandle, readonly spoolPath: string) {
+  constructor(readonly index: number, readonly width: number, readonly height: number, readonly p: Plan, readonly spool: TileSpool) {
     this.tilesAcross = Math.ceil(width / p.tileSize);
     this.tilesDown = Math.ceil(height / p.tileSize);
     this.planes = Array.from({ length: p.bands }, () => p.kind.make(width * p.tileSize));
@@ -236,10 +243,10 @@ export async function writeCog(path: string, opts: CogOptions, produce: StripPro
   const p = plan(opts);
   const work = await mkdtemp(join(dirname(path), `.${basename(path)}.tmp-`));
   const levels: Level[] = [];
+  const budget = new SpoolBudget(opts.spoolMemoryBytes ?? SPOOL_MEMORY_BYTES);
   try {
     for (let i = 0; i < p.levels.length; i++) {
-      const spoolPath = join(work, `level${i}.bin`);
-      levels.push(new Level(i, p.levels[i].width, p.levels[i].height, p, await open(spoolPath, 'w'), spoolPath));
+      levels.push(new Level(i, p.levels[i].width, p.levels[i].height, p, new TileSpool(join(work, `level${i}.bin`), budget)));
     }
     const base = levels[0];
     const nanAs = p.nodata ?? 0;
@@ -255,7 +262,6 @@ export async function writeCog(path: string, opts: CogOptions, produce: StripPro
       base.rowsFilled = window.height;
       await flushStrip(levels, 0);
     }
-    for (const level of levels) await level.spool.close();
     const tmpOut = join(work, 'out.tif');
     await assemble(tmpOut, p, levels);
     await rename(tmpOut, path);
@@ -357,7 +363,7 @@ async function writeStripTiles(level: Level): Promise<void> {
   }
   const encoded = await Promise.all(tiles.map((t) => encodeTile(t, p)));
   const frames: Uint8Array[] = [];
-  let at = level.spoolSize;
+  let at = level.spool.size;
   for (const data of encoded) {
     // Leader: the byte count as uint32; trailer: the last 4 bytes again (GDAL's COG convention).
     const leader = Buffer.alloc(4);
@@ -367,34 +373,7 @@ async function writeStripTiles(level: Level): Promise<void> {
     level.tileBytes.push(data.length);
     at += data.length + 8;
   }
-  await writeAll(level.spool, frames, level.spoolSize);
-  level.spoolSize = at;
-}
-
-/** Gathered write of `parts` at `position`, carrying on after short writes. */
-async function writeAll(file: FileHandle, parts: Uint8Array[], position: number): Promise<void> {
-  let rest = parts;
-  while (rest.length) {
-    // writev takes at most IOV_MAX (1024) buffers per call
-    const batch = rest.slice(0, 1024);
-    const total = batch.reduce((s, b) => s + b.length, 0);
-    let { bytesWritten } = await file.writev(batch, position);
-    position += bytesWritten;
-    if (bytesWritten === total) {
-      rest = rest.slice(batch.length);
-      continue;
-    }
-    // short write: drop what was written, keep the rest of a partly written buffer
-    const left: Uint8Array[] = [];
-    for (const b of rest) {
-      if (bytesWritten >= b.length) bytesWritten -= b.length;
-      else {
-        left.push(bytesWritten ? b.subarray(bytesWritten) : b);
-        bytesWritten = 0;
-      }
-    }
-    rest = left;
-  }
+  await level.spool.append(frames);
 }
 
 function tileBytes(a: SampleArray): Uint8Array {
@@ -469,7 +448,7 @@ async function assemble(outPath: string, p: Plan, levels: Level[]): Promise<void
     const levelDataStart: number[] = new Array(levels.length);
     for (let i = levels.length - 1; i >= 0; i--) {
       levelDataStart[i] = pos;
-      pos += levels[i].spoolSize;
+      pos += levels[i].spool.size;
     }
     return { headerSize, ifdStarts, dataStart, levelDataStart, total: pos };
   };
@@ -503,20 +482,9 @@ async function assemble(outPath: string, p: Plan, levels: Level[]): Promise<void
   try {
     await out.write(head, 0, head.length, 0);
     let pos = head.length;
-    const chunk = Buffer.alloc(4 << 20);
     for (let i = levels.length - 1; i >= 0; i--) {
-      const src = await open(levels[i].spoolPath, 'r');
-      try {
-        for (let at = 0; at < levels[i].spoolSize; ) {
-          const { bytesRead } = await src.read(chunk, 0, Math.min(chunk.length, levels[i].spoolSize - at), at);
-          if (bytesRead === 0) throw new Error(`spool for level ${i} is truncated`);
-          await out.write(chunk, 0, bytesRead, pos);
-          at += bytesRead;
-          pos += bytesRead;
-        }
-      } finally {
-        await src.close();
-      }
+      await levels[i].spool.copyTo(out, pos);
+      pos += levels[i].spool.size;
     }
     if (pos !== l.total) throw new Error(`COG assembly wrote ${pos} bytes, planned ${l.total}`);
   } finally {
