@@ -4,10 +4,10 @@ import { quantileSorted, RegionStatsAccumulator } from '../server/features/stats
 
 test('canopy cover counts only region pixels that hold data', () => {
   const acc = new RegionStatsAccumulator();
-  const heights = Float32Array.from([0, 1, 3, 6, 10, 20, 30, 4]);
-  const inRegion = Uint8Array.from([1, 1, 1, 1, 1, 1, 0, 1]);
-  const valid = Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 0]);
-  acc.addChm(heights, inRegion, valid, 0.25);
+  // two runs of the region: [0, 6) and [7, 8); the last pixel holds no data, nor do infinities
+  const heights = Float32Array.from([0, 1, 3, 6, 10, 20, 30, NaN, Infinity, -Infinity]);
+  acc.addChm(heights, 0, 6, 0.25);
+  acc.addChm(heights, 7, 10, 0.25);
   const s = acc.result(1e4, 7);
   // region & valid: 0, 1, 3, 6, 10, 20 -> above 2: 4 of 6, above 5: 3 of 6
   assert.equal(s.chm_pixels, 6);
@@ -22,7 +22,7 @@ test('tree statistics are exact and the histogram sums to the count', () => {
   const acc = new RegionStatsAccumulator();
   const hs = [12.5, 3, 7.25, 20, 15, 15.5, 2.1, 9];
   for (const h of hs) acc.addTree(h);
-  acc.addChm(new Float32Array(100).fill(10), new Uint8Array(100).fill(1), null, 200);
+  acc.addChm(new Float32Array(100).fill(10), 0, 100, 200);
   const s = acc.result(2e4, 100);
   const sorted = [...hs].sort((a, b) => a - b);
   assert.equal(s.tree_count, hs.length);
@@ -49,7 +49,7 @@ test('trees per ha is over the part of the region holding data, which data_cover
   const acc = new RegionStatsAccumulator();
   // 40 pixels of 250 m² (1 ha) with data; the region spans 100 such pixels on the lattice (4 ha,
   // partly past the raster's edge or over nodata)
-  acc.addChm(new Float32Array(50).fill(8), Uint8Array.from({ length: 50 }, (_, i) => (i < 45 ? 1 : 0)), Uint8Array.from({ length: 50 }, (_, i) => (i < 40 ? 1 : 0)), 250);
+  acc.addChm(Float32Array.from({ length: 50 }, (_, i) => (i < 40 ? 8 : NaN)), 0, 45, 250);
   for (let i = 0; i < 30; i++) acc.addTree(12);
   const s = acc.result(4e4, 100);
   assert.equal(s.area_ha, 4);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { area as turfArea } from '@turf/turf';
 import {
-  containsPoint, parseRegion, regionMask, regionToPlanar, regionTouchesGrid, regionWindow, signedArea,
+  containsPoint, parseRegion, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow, signedArea,
 } from '../server/features/region.ts';
 import { InvalidInputError, LimitExceededError } from '../server/errors.ts';
 import { crsFromEpsg, projector, WGS84 } from '../tiles/projection.ts';
@@ -60,7 +60,14 @@ test('the planar region, point test and pixel mask agree', () => {
   const x0 = Math.floor(w / 10) * 10 - 50, y0 = Math.ceil(n / 10) * 10 + 50;
   const grid: Grid = { width: Math.ceil((e - x0) / 10) + 10, height: Math.ceil((y0 - s) / 10) + 10, transform: [x0, 10, 0, y0, 0, -10], crs: utm };
   const win = regionWindow(planar, grid)!;
-  const mask = regionMask(planar, grid, win);
+  // the spans as a mask; they come in row-major order and never overlap (the export relies on it)
+  const mask = new Uint8Array(win.width * win.height);
+  let last = -1;
+  regionSpans(planar, grid, win, (row, c0, c1) => {
+    assert.ok(row * win.width + c0 > last && c1 >= c0, `span (${row}, ${c0}..${c1}) after pixel ${last}`);
+    last = row * win.width + c1;
+    mask.fill(1, row * win.width + c0, row * win.width + c1 + 1);
+  });
   let inside = 0, mismatches = 0;
   for (let r = 0; r < win.height; r++) for (let c = 0; c < win.width; c++) {
     const x = x0 + (win.x + c + 0.5) * 10, y = y0 - (win.y + r + 0.5) * 10;

@@ -217,7 +217,8 @@ export function toPixel(t: Affine, x: number, y: number): [number, number] {
  * Calls `onSpan(row, c0, c1)` for each run of pixels c0..c1 (inclusive, window coordinates) of
  * `window` whose centres lie in the region. Scanline fill in pixel space (the region is mapped
  * through the inverse affine first), so it is exact for rotated grids too and costs
- * O(edges x rows + spans). Returning false from onSpan stops the scan.
+ * O(edges x rows + spans). Spans come in row-major order and never overlap. Returning false from
+ * onSpan stops the scan.
  */
 export function regionSpans(region: PlanarRegion, grid: Grid, window: Window, onSpan: (row: number, c0: number, c1: number) => boolean | void): void {
   const { width, height } = window;
@@ -252,13 +253,6 @@ export function regionSpans(region: PlanarRegion, grid: Grid, window: Window, on
   }
 }
 
-/** 1 for each pixel of `window` (in `grid`) whose centre lies in the region, else 0. */
-export function regionMask(region: PlanarRegion, grid: Grid, window: Window): Uint8Array {
-  const mask = new Uint8Array(window.width * window.height);
-  regionSpans(region, grid, window, (row, c0, c1) => { mask.fill(1, row * window.width + c0, row * window.width + c1 + 1); });
-  return mask;
-}
-
 /** The pixel window of `grid` covering the region's planar bbox (clipped to the grid), or null if they miss. */
 export function regionWindow(region: PlanarRegion, grid: Grid): Window | null {
   const b = bboxWindow(region, grid);
@@ -283,7 +277,7 @@ function bboxWindow(region: PlanarRegion, grid: Grid): Window {
 /**
  * How many pixel centres of the grid's lattice, extended past the grid's edges, lie in the region:
  * the region's size in the grid's pixels, whether the raster covers it or not (the same half-open
- * rule as regionMask, so a region the raster covers whole counts exactly its masked pixels).
+ * rule as regionSpans, so a region the raster covers whole counts exactly the pixels its spans hold).
  */
 export function regionPixelCount(region: PlanarRegion, grid: Grid): number {
   let count = 0;

@@ -55,17 +55,19 @@ export class RegionStatsAccumulator {
   private treeHeights: number[] = [];
   private pixelAreaM2: number | null = null;
 
-  /** Adds CHM pixels: `heights[i]` counts when `inRegion[i]` and (no validity mask or valid[i]). */
-  addChm(heights: Float32Array, inRegion: Uint8Array, valid: Uint8Array | null, pixelAreaM2: number): void {
+  /**
+   * Adds the CHM pixels heights[from..to), all inside the region (a run of a row: the caller walks
+   * the region's spans, with no mask array); a pixel that is NaN or infinite holds no data.
+   */
+  addChm(heights: Float32Array, from: number, to: number, pixelAreaM2: number): void {
     this.pixelAreaM2 = pixelAreaM2;
     // locals, not fields, in the loop (V8 stores a field on every pixel): the same additions in the
     // same order, so the sums come out bit for bit as before
     let validPixels = this.validPixels, above2 = this.above2, above5 = this.above5, canopySum = this.canopySum, canopyMax = this.canopyMax;
     const hist = this.canopyHist;
-    for (let i = 0; i < heights.length; i++) {
-      if (!inRegion[i] || (valid && !valid[i])) continue;
+    for (let i = from; i < to; i++) {
       const h = heights[i];
-      if (!Number.isFinite(h)) continue;
+      if (h - h !== 0) continue; // NaN or infinite
       validPixels++;
       if (h > 2) {
         above2++;

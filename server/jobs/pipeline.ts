@@ -21,7 +21,7 @@ import { unitScale } from '../trees/detect.ts';
 import { projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
 import { CancelledError, ConflictError, InvalidInputError } from '../errors.ts';
 import {
-  containsPoint as containsTop, defaultRegionLimits, parseRegion, regionMask, regionPixelCount, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow,
+  containsPoint as containsTop, defaultRegionLimits, parseRegion, regionPixelCount, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow,
   type PlanarRegion, type Region, type RegionLimits,
 } from '../features/region.ts';
 import { RegionStatsAccumulator, type RegionStatistics } from '../features/stats.ts';
@@ -444,13 +444,26 @@ async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccu
 }
 
 /**
- * Sets pixels outside the region, or without a value, to the CHM's nodata: in place, in one pass
- * (the strip is the largest array of the export). A module function, so that V8 compiles the loop
- * once for the process rather than once per job's closure.
+ * A CHM strip of the region's window made ready for the COG, in one pass over the region's spans
+ * (no mask array): pixels inside go into the statistics, and pixels outside the region or without
+ * a value become the CHM's nodata, in place. The spans come in row-major order and do not overlap.
  */
-function nodataOutside(values: Float32Array, inRegion: Uint8Array): void {
+function clipStrip(values: Float32Array, lay: Layout, sub: Window, stats: RegionStatsAccumulator, pixelAreaM2: number): void {
+  let settled = 0;
+  regionSpans(lay.planar, lay.grid, sub, (row, c0, c1) => {
+    const from = row * sub.width + c0, to = row * sub.width + c1 + 1;
+    values.fill(CHM_NODATA, settled, from);
+    stats.addChm(values, from, to, pixelAreaM2);
+    nodataWithout(values, from, to);
+    settled = to;
+  });
+  values.fill(CHM_NODATA, settled);
+}
+
+/** Pixels [from, to) without a value (NaN, infinite) become the CHM's nodata. */
+function nodataWithout(values: Float32Array, from: number, to: number): void {
   // v - v is 0 only for finite v
-  for (let i = 0; i < values.length; i++) { const v = values[i]; if (!inRegion[i] || v - v !== 0) values[i] = CHM_NODATA; }
+  for (let i = from; i < to; i++) { const v = values[i]; if (v - v !== 0) values[i] = CHM_NODATA; }
 }
 
 /** The region's CHM window as a COG (nodata outside the region), accumulating CHM statistics on the way. */
@@ -467,9 +480,7 @@ async function exportChm(run: PipelineRun, lay: Layout, stats: RegionStatsAccumu
     if (height <= 0) return new Float32Array(w.width * w.height).fill(CHM_NODATA);
     const sub: Window = { x: win.x, y: win.y + w.y, width: win.width, height };
     const values = await reader.read(sub);
-    const inRegion = regionMask(lay.planar, lay.grid, sub);
-    stats.addChm(values, inRegion, null, pixelAreaM2);
-    nodataOutside(values, inRegion);
+    clipStrip(values, lay, sub, stats, pixelAreaM2);
     if (values.length === w.width * w.height) return values;
     const out = new Float32Array(w.width * w.height).fill(CHM_NODATA);
     out.set(values);
