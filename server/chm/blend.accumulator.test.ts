@@ -62,6 +62,38 @@ test('streaming blend equals the full-raster blend, strips in order, for any ord
   assert.equal(strips.at(-1)!.height, 301 - 7 * 40);
 });
 
+test('a cropped accumulator gives exactly the crop\'s part of every strip, and skips the rows outside it', () => {
+  const r = rng(11);
+  const size = 64;
+  const plan = planWindows(150, 301, { tileSize: size, stride: 48 });
+  const preds = plan.windows.map(() => Float32Array.from({ length: size * size }, () => 10 + 30 * r()));
+  const masks = plan.windows.map((w) => Uint8Array.from({ length: size * size }, (_, i) => (w.x + (i % size) < 20 ? 0 : 1)));
+  const order = plan.windows.map((w) => w.index);
+  const { out: full } = runStreaming(plan, preds, masks, order, 40);
+  const crop = { x: 13, y: 57, width: 101, height: 170 };
+  const acc = new BlendAccumulator(plan, 40, -9999, crop);
+  const got = new Float32Array(crop.width * crop.height).fill(NaN);
+  const heights: number[] = [];
+  for (const i of order) {
+    acc.add(plan.windows[i], preds[i], 0, masks[i]);
+    for (let s = acc.takeStrip(); s; s = acc.takeStrip()) {
+      heights.push(s.height);
+      assert.equal(s.x, crop.x);
+      assert.equal(s.width, crop.width);
+      assert.equal(s.values.length, s.width * s.height);
+      if (s.height) got.set(s.values, (s.y - crop.y) * crop.width);
+    }
+  }
+  assert.ok(acc.done);
+  // strips of rows 0-40 and 240-301 lie outside the crop: no rows; 40-80 and 200-240 in part
+  assert.deepEqual(heights, [0, 23, 40, 40, 40, 27, 0, 0]);
+  for (let y = 0; y < crop.height; y++) for (let x = 0; x < crop.width; x++) {
+    assert.equal(got[y * crop.width + x], full[(crop.y + y) * plan.width + crop.x + x], `pixel (${x}, ${y}) of the crop`);
+  }
+  assert.ok(got.includes(-9999) && got.some((v) => v > 0), 'the crop holds nodata and values');
+  assert.throws(() => new BlendAccumulator(plan, 40, 0, { x: 100, y: 0, width: 51, height: 10 }), /not a window/);
+});
+
 test('nodata input comes out as nodata; a window skipped as all-nodata leaves its pixels nodata', () => {
   const size = 32;
   const plan = planWindows(80, 80, { tileSize: size, stride: 24 });

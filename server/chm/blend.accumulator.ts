@@ -1,4 +1,5 @@
 import { finalRowsAfterTileRow, type ModelWindow, type WindowPlan } from '../../tiles/windows.ts';
+import type { Window } from '../raster/types.ts';
 
 /**
  * Streaming blend of overlapping model predictions into horizontal strips.
@@ -14,6 +15,8 @@ export interface Strip {
   /** First raster row (model grid) of the strip. */
   y: number;
   height: number;
+  /** First raster column of the strip (0 unless the accumulator crops). */
+  x: number;
   width: number;
   /**
    * Row-major, width * height blended values; `nodata` where no window saw valid input. A view of
@@ -40,8 +43,20 @@ export class BlendAccumulator {
   /** Blend weight of each window pixel (row-major tileSize^2): the separable profile's products, computed once. */
   private readonly weights: Float64Array;
 
-  constructor(readonly plan: WindowPlan, stripHeight: number, readonly nodata: number) {
+  /** The pixels strips hold: the whole raster unless the constructor was given a crop. */
+  private readonly crop: Window;
+
+  /**
+   * `crop`: only these pixels are wanted (a CHM block inside its context window): strips hold just
+   * their part of it, and the rest, still blended, is never normalised or copied.
+   */
+  constructor(readonly plan: WindowPlan, stripHeight: number, readonly nodata: number, crop?: Window) {
     if (!(Number.isInteger(stripHeight) && stripHeight > 0)) throw new RangeError(`stripHeight must be a positive integer, got ${stripHeight}`);
+    this.crop = crop ?? { x: 0, y: 0, width: plan.width, height: plan.height };
+    const c = this.crop;
+    if (!(c.x >= 0 && c.y >= 0 && c.width > 0 && c.height > 0 && c.x + c.width <= plan.width && c.y + c.height <= plan.height && [c.x, c.y, c.width, c.height].every(Number.isInteger))) {
+      throw new RangeError(`crop ${JSON.stringify(c)} is not a window of the ${plan.width} x ${plan.height} plan`);
+    }
     this.stripHeight = stripHeight;
     this.capacity = Math.min(plan.height, plan.tiling.tileSize + stripHeight);
     this.sum = new Float32Array(plan.width * this.capacity);
@@ -99,30 +114,34 @@ export class BlendAccumulator {
     }
   }
 
-  /** The next finished strip, or null when the rows it needs are not final yet. */
+  /**
+   * The next finished strip, or null when the rows it needs are not final yet. With a crop, a
+   * strip holds the crop's part of the next stripHeight rows, and may have none (height 0).
+   */
   takeStrip(): Strip | null {
-    const { plan } = this;
+    const { plan, crop } = this;
     const y = this.base;
     if (y >= plan.height) return null;
     const height = Math.min(this.stripHeight, plan.height - y);
     if (this.finalRows < y + height) return null;
-    const width = plan.width;
-    if (this.out.length < width * height) this.out = new Float32Array(width * this.stripHeight);
-    const values = this.out.subarray(0, width * height);
+    const y0 = Math.max(y, crop.y), y1 = Math.min(y + height, crop.y + crop.height);
+    const rows = Math.max(0, y1 - y0), width = crop.width, x0 = crop.x;
+    if (this.out.length < width * rows) this.out = new Float32Array(width * this.stripHeight);
+    const values = this.out.subarray(0, width * rows);
     const { sum, valid, nodata } = this;
     const wx = plan.weightX;
-    for (let r = 0; r < height; r++) {
-      const wy = plan.weightY[y + r];
-      const o = r * width;
+    for (let r = 0; r < rows; r++) {
+      const wy = plan.weightY[y0 + r];
+      const o = r * width, held = (y0 - y + r) * plan.width + x0;
       // two stores, not a conditional expression: a phi of the quotient and the (small integer)
       // nodata made V8 box every quotient, a heap number per pixel (16 bytes of garbage each)
       for (let x = 0; x < width; x++) {
-        if (valid[o + x]) values[o + x] = sum[o + x] / (wy * wx[x]);
+        if (valid[held + x]) values[o + x] = sum[held + x] / (wy * wx[x0 + x]);
         else values[o + x] = nodata;
       }
     }
     this.release(height);
-    return { y, height, width, values };
+    return { y: rows ? y0 : y, height: rows, x: x0, width, values };
   }
 
   /** True once every strip has been taken. */

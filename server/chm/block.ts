@@ -80,23 +80,16 @@ export async function streamChmBlock(block: Window, opts: ChmBlockOptions, onRow
   const ctx = blockContext(whole, block, tiling.tileSize, tiling.stride);
   // the whole raster's input adjustment, so every block prepares its pixels alike
   const adjustment = opts.inputAdjustment ?? await inputAdjustment(opts.source, opts.manifest, opts.aerial === true);
-  // blended straight to NaN where no window saw data: the block's rows are then plain copies
-  const run = startChm({ ...opts, source: subSource(opts.source, whole, ctx), nodata: NaN, inputAdjustment: adjustment });
-  if (run.grid.width !== ctx.width || run.grid.height !== ctx.height) throw new Error('internal: block context grid was resampled');
+  // blended straight to NaN where no window saw data, and cropped to the block: the strips are
+  // then the block's rows as they are
   const dx = block.x - ctx.x, dy = block.y - ctx.y;
+  const run = startChm({ ...opts, source: subSource(opts.source, whole, ctx), nodata: NaN, inputAdjustment: adjustment, crop: { x: dx, y: dy, width: block.width, height: block.height } });
+  if (run.grid.width !== ctx.width || run.grid.height !== ctx.height) throw new Error('internal: block context grid was resampled');
   const it = run.strips;
-  let buffer = new Float32Array(0);
   try {
     for (let r = await it.next(); !r.done; r = await it.next()) {
       const s = r.value;
-      const r0 = Math.max(s.y, dy), r1 = Math.min(s.y + s.height, dy + block.height);
-      if (r1 > r0) {
-        // one buffer for every strip (consumers copy what they keep): a block streams tens of strips
-        if (buffer.length < (r1 - r0) * block.width) buffer = new Float32Array((r1 - r0) * block.width);
-        const rows = buffer.subarray(0, (r1 - r0) * block.width);
-        for (let y = r0; y < r1; y++) rows.set(s.values.subarray((y - s.y) * s.width + dx, (y - s.y) * s.width + dx + block.width), (y - r0) * block.width);
-        await onRows(r0 - dy, rows);
-      }
+      await onRows(s.y - dy, s.values);
       if (s.y + s.height >= dy + block.height) break; // later strips lie below the block
     }
   } finally {

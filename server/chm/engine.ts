@@ -57,6 +57,11 @@ export interface ChmOptions {
   /** Rows per emitted strip (default 256, the COG tile size). */
   stripHeight?: number;
   /**
+   * Only these pixels of the model grid are wanted: strips hold just them (their rows within the
+   * crop, its columns), and nothing else is normalised or copied. Default: the whole grid.
+   */
+  crop?: Window;
+  /**
    * Batches in flight (read, queued, computing). Default: as many as fit in 32 MiB of model input,
    * 4 to 16. The main thread stalls now and then (a strip of the source decoded, a CHM strip
    * handed to the writer); with only 4 in flight the model sessions sat idle meanwhile (forestmap-vit:
@@ -220,7 +225,7 @@ export function startChm(opts: ChmOptions): ChmRun {
       return r;
     });
     ready.catch(() => undefined); // surfaces through the first batch that needs it
-    const acc = new BlendAccumulator(plan, opts.stripHeight ?? 256, nodata);
+    const acc = new BlendAccumulator(plan, opts.stripHeight ?? 256, nodata, opts.crop);
     const depth = Math.max(1, opts.depth ?? defaultDepth(batchSize * 3 * size * size * 4));
     type Done = { prep: PreparedBatch; out: Float32Array | null };
     const queue: Promise<Done>[] = [];
@@ -265,6 +270,7 @@ export function startChm(opts: ChmOptions): ChmRun {
           const s = acc.takeStrip();
           blendMs += performance.now() - tt;
           if (!s) break;
+          if (s.height === 0) continue; // rows outside the crop
           yield s;
           if (opts.signal?.aborted) throw new CancelledError('canopy height computation cancelled');
         }
