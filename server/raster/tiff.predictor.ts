@@ -36,10 +36,15 @@ export function applyPredictor(bytes: Uint8Array, predictor: 2 | 3, ts: number, 
     // one sample per pixel (a CHM): difference the byte planes four bytes at a time
     const diffWords = spp === 1 && rowBytes % 4 === 0 && bytes.byteOffset % 4 === 0 && LITTLE_ENDIAN_HOST
       ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2) : null;
+    // and, when the planes start on word boundaries, split four samples at a time: a 4 x 4 byte
+    // transpose into four word stores, not sixteen byte stores
+    const splitWords = words && diffWords && rowSamples % 4 === 0 ? diffWords : null;
     for (let r = 0; r < ts; r++) {
       const o = r * rowBytes;
       tmp.set(bytes.subarray(o, o + rowBytes));
-      if (words) {
+      if (splitWords) {
+        transposeRow(words!, splitWords, o >> 2, rowSamples >> 2);
+      } else if (words) {
         const o1 = o + rowSamples, o2 = o1 + rowSamples, o3 = o2 + rowSamples;
         for (let s = 0; s < rowSamples; s++) {
           const v = words[s];
@@ -58,6 +63,22 @@ export function applyPredictor(bytes: Uint8Array, predictor: 2 | 3, ts: number, 
     }
   } else {
     throw new Error(`internal: predictor ${predictor} is not written for ${bytesPerSample}-byte samples`);
+  }
+}
+
+/**
+ * A row of `4 * quads` float32 samples (`src`) into its four byte planes, most significant first,
+ * each `quads` words long, from word `at` of `out`: word q of plane k holds byte 3 - k of samples
+ * 4q..4q+3 (little-endian: the first sample's in the lowest byte).
+ */
+function transposeRow(src: Uint32Array, out: Uint32Array, at: number, quads: number): void {
+  const p1 = at + quads, p2 = p1 + quads, p3 = p2 + quads;
+  for (let q = 0, s = 0; q < quads; q++, s += 4) {
+    const a = src[s], b = src[s + 1], c = src[s + 2], d = src[s + 3];
+    out[at + q] = (a >>> 24) | ((b >>> 16) & 0xff00) | ((c >>> 8) & 0xff0000) | (d & 0xff000000);
+    out[p1 + q] = ((a >>> 16) & 0xff) | ((b >>> 8) & 0xff00) | (c & 0xff0000) | ((d << 8) & 0xff000000);
+    out[p2 + q] = ((a >>> 8) & 0xff) | (b & 0xff00) | ((c << 8) & 0xff0000) | ((d << 16) & 0xff000000);
+    out[p3 + q] = (a & 0xff) | ((b << 8) & 0xff00) | ((c << 16) & 0xff0000) | (d << 24);
   }
 }
 
