@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --initial-old-space-size=128
+#!/usr/bin/env -S node --initial-old-space-size=128 --no-memory-reducer-for-small-heaps
 // The CLI runs the TypeScript sources directly through tsx, so `npm install` needs no build step.
 import { register } from 'tsx/esm/api';
 register();
