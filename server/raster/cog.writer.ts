@@ -17,16 +17,13 @@
  */
 import { mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
-import { deflate as deflateCb, constants as zlibConstants } from 'node:zlib';
-import { promisify } from 'node:util';
+import { deflateSync, constants as zlibConstants } from 'node:zlib';
 import { endianness } from 'node:os';
 import type { Grid, RasterImage, Window } from './types.ts';
 import { InvalidInputError, LimitExceededError } from '../errors.ts';
 import { applyPredictor } from './tiff.predictor.ts';
 import { formatNodata, geoTags, ifdSize, TYPE, writeIfd, type Tag } from './tiff.ifd.ts';
 import { SpoolBudget, TileSpool } from './tile.spool.ts';
-
-const deflate = promisify(deflateCb);
 
 /**
  * Compressed tiles a writer keeps in memory until assembly (tile.spool.ts): a CHM of about 6 km²
@@ -361,7 +358,12 @@ async function writeStripTiles(level: Level): Promise<void> {
     }
     tiles.push(tileBytes(tile));
   }
-  const encoded = await Promise.all(tiles.map((t) => encodeTile(t, p)));
+  const encoded: Uint8Array[] = [];
+  for (const t of tiles) {
+    // a turn of the event loop between tiles: compression runs on this thread (encodeTile)
+    await new Promise(setImmediate);
+    encoded.push(encodeTile(t, p));
+  }
   const frames: Uint8Array[] = [];
   let at = level.spool.size;
   for (const data of encoded) {
@@ -380,14 +382,20 @@ function tileBytes(a: SampleArray): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-async function encodeTile(bytes: Uint8Array, p: Plan): Promise<Uint8Array> {
+/**
+ * A tile's bytes as stored: predictor, then zlib on this thread. Node's asynchronous zlib took as
+ * much CPU again as the compression itself, in stream set-up, hand-offs to libuv's threads and their
+ * callbacks (bench/cog.deflate.ts: 96 CHM tiles took 166-216 ms of process CPU, against 122-136 ms
+ * synchronously); on two cores that CPU is the model's. A tile takes about a millisecond, and
+ * writeStripTiles gives the event loop a turn between tiles.
+ */
+function encodeTile(bytes: Uint8Array, p: Plan): Uint8Array {
   if (p.compression === 'none') return bytes;
   // the transform follows the tag this plan writes, so the two cannot disagree
   const predictor = predictorOf(p);
   if (predictor !== 1) applyPredictor(bytes, predictor, p.tileSize, p.bands, p.kind.bytes);
-  // one output chunk for the whole tile: with zlib's 16 KiB default, each tile cost a dozen
-  // callbacks and Buffers on the main thread, and a concatenating copy
-  return deflate(bytes, { level: p.deflateLevel, strategy: p.deflateStrategy, chunkSize: Math.max(16384, bytes.length + 1024) });
+  // one output chunk for the whole tile: no concatenating copy
+  return deflateSync(bytes, { level: p.deflateLevel, strategy: p.deflateStrategy, chunkSize: Math.max(16384, bytes.length + 1024) });
 }
 
 /** TIFF Predictor tag value for the plan: 2 horizontal differencing, 3 floating point, 1 none. */
