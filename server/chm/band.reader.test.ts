@@ -38,6 +38,21 @@ test('windows read through the strip cache equal the file, padded as nodata past
   }
 });
 
+test('reading into given planes with stale contents gives what fresh planes get, 0 past the raster', async () => {
+  const reader = new BandReader(source.grid, directChunks(source), true, { chunkColumns: 300 });
+  for (const region of [{ x: 384, y: 192, width: 448, height: 256 }, { x: -10, y: 500, width: 100, height: 256 }]) {
+    const fresh = await reader.read(region);
+    const n = region.width * region.height;
+    const shared = new Uint8Array(new SharedArrayBuffer(3 * n)).fill(77);
+    const into = [0, 1, 2].map((c) => shared.subarray(c * n, (c + 1) * n));
+    const got = await reader.read(region, into);
+    assert.ok(got.bands.every((b, c) => b === into[c]), 'the planes given are the planes filled');
+    for (let c = 0; c < 3; c++) assert.deepEqual(got.bands[c], fresh.bands[c], `band ${c} of ${JSON.stringify(region)}`);
+    assert.deepEqual(got.mask, fresh.mask);
+  }
+  await assert.rejects(reader.read({ x: 0, y: 0, width: 10, height: 10 }, [new Uint8Array(100), new Uint8Array(99), new Uint8Array(100)]), /planes to read/);
+});
+
 test('each strip of rows is decoded once while windows sweep the raster', async () => {
   const reader = new BandReader(source.grid, directChunks(source), true);
   for (const y of [0, 192, 344]) for (const x of [0, 192, 384, 444]) await reader.read({ x, y, width: 256, height: 256 });

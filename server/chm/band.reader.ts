@@ -85,14 +85,21 @@ export class BandReader {
   /**
    * Pixels of `region` (source grid, may extend past the raster: padded as nodata), as Uint8Array
    * planes for byte imagery (so the model input can be built by table lookup), else Float32Array.
+   * `into`: the planes to fill (one per band, of the reader's type and the region's size; their
+   * contents may be stale), e.g. the model's shared input memory, which saves a copy per batch.
    */
-  async read(region: Window): Promise<BandWindow> {
+  async read(region: Window, into?: Plane[]): Promise<BandWindow> {
     const { width: W, height: H } = this.grid;
     const n = region.width * region.height;
-    const bands: Plane[] = Array.from({ length: this.nb }, () => (this.uint8 ? new Uint8Array(n) : new Float32Array(n)));
+    if (into && !(into.length === this.nb && into.every((p) => p.length === n && (this.uint8 ? p instanceof Uint8Array : p instanceof Float32Array)))) {
+      throw new Error(`internal: ${into.length} planes to read ${this.nb} bands of ${n} ${this.uint8 ? 'bytes' : 'values'} into`);
+    }
+    const bands: Plane[] = into ?? Array.from({ length: this.nb }, () => (this.uint8 ? new Uint8Array(n) : new Float32Array(n)));
     const x0 = Math.max(0, region.x), x1 = Math.min(W, region.x + region.width);
     const y0 = Math.max(0, region.y), y1 = Math.min(H, region.y + region.height);
     const inside = x0 === region.x && y0 === region.y && x1 === region.x + region.width && y1 === region.y + region.height;
+    // pixels past the raster stay 0, as in fresh planes
+    if (into && !inside) for (const p of into) p.fill(0);
     // built only when some pixel is invalid: outside the raster or masked in the file
     let mask: Uint8Array | null = inside ? null : new Uint8Array(n);
     if (x1 > x0 && y1 > y0) {

@@ -18,7 +18,7 @@ import { inputAdjustment } from './input.stats.ts';
 import { CancelledError, InvalidInputError } from '../errors.ts';
 import { planWindows, type ModelWindow, type WindowPlan } from '../../tiles/windows.ts';
 import { BlendAccumulator, type Strip } from './blend.accumulator.ts';
-import { BandReader, directChunks, resampledChunks } from './band.reader.ts';
+import { BandReader, directChunks, resampledChunks, type BandWindow } from './band.reader.ts';
 import { getInferenceRunner, type ByteInput, type InferenceRunner } from './inference.runner.ts';
 import { modelGrid, sameGrid } from './model.grid.ts';
 
@@ -321,7 +321,12 @@ interface BatchInputs {
 async function prepareBatch(wins: ModelWindow[], inputs: BatchInputs): Promise<PreparedBatch> {
   const { size, manifest, bandReader } = inputs;
   const region: Window = { x: wins[0].x, y: wins[0].y, width: wins[wins.length - 1].x + size - wins[0].x, height: size };
-  const [img, { adj, table }] = await Promise.all([bandReader.read(region), inputs.preparation()]);
+  const plane = size * region.width;
+  // byte imagery is read straight into the model's shared memory once the runner is up
+  const early = inputs.runner();
+  const direct = bandReader.bytes && early?.runBytes && early.byteBuffer ? early.byteBuffer(3 * plane) : null;
+  const into = direct ? [0, 1, 2].map((c) => direct.subarray(c * plane, (c + 1) * plane)) : undefined;
+  const [img, { adj, table }] = await Promise.all([bandReader.read(region, into), inputs.preparation()]);
   const runner = inputs.runner();
   checkImagery({ bandCount: img.bands.length }, manifest);
   // bytes to the model's thread when every pixel is data: a nodata pixel's value must be 0
@@ -329,11 +334,24 @@ async function prepareBatch(wins: ModelWindow[], inputs: BatchInputs): Promise<P
   if (table && runner?.runBytes && runner.byteBuffer && (!img.mask || img.mask.indexOf(0) < 0)) {
     // the bands as read: the windows lie side by side in them, and the model's thread takes each
     // from its column (a copy per window row here cost 1,536 views per batch, and their garbage)
-    const plane = size * region.width;
-    const bytes = runner.byteBuffer(3 * plane);
-    for (let c = 0; c < 3; c++) bytes.set(img.bands[c] as Uint8Array, c * plane);
+    let bytes = direct;
+    if (!bytes) {
+      bytes = runner.byteBuffer(3 * plane);
+      for (let c = 0; c < 3; c++) bytes.set(img.bands[c] as Uint8Array, c * plane);
+    }
     return { windows: wins, active: wins.map((_, k) => k), input: null, bytes: { bytes, stride: region.width, columns: wins.map((w) => w.x - region.x), table }, masks: null };
   }
+  try {
+    return prepareValues(wins, inputs, img, region, adj, table, runner);
+  } finally {
+    // read into the shared memory, but prepared as values (nodata in the batch)
+    if (direct) early!.releaseByteBuffer?.(direct);
+  }
+}
+
+/** The batch as model input values (float imagery, or windows with nodata). */
+function prepareValues(wins: ModelWindow[], inputs: BatchInputs, img: BandWindow, region: Window, adj: InputAdjustment, table: Float32Array | null, runner: InferenceRunner | undefined): PreparedBatch {
+  const { size, manifest } = inputs;
   const n = size * size;
   // float planes only for imagery the byte table cannot prepare
   const tile = table ? [] : [new Float32Array(n), new Float32Array(n), new Float32Array(n)];

@@ -42,6 +42,8 @@ export interface InferenceRunner {
   runBytes?(input: ByteInput, batch: number, height: number, width: number): Promise<Float32Array>;
   /** A shared buffer of `length` bytes for runBytes, reused once its run is over. Its contents are stale. */
   byteBuffer?(length: number): Uint8Array;
+  /** Gives back a buffer from byteBuffer that was not sent to runBytes after all. */
+  releaseByteBuffer?(bytes: Uint8Array): void;
 }
 
 /**
@@ -155,6 +157,10 @@ class PooledRunner implements InferenceRunner {
     return this.bytes.take(length);
   }
 
+  releaseByteBuffer(bytes: Uint8Array): void {
+    if (bytes.buffer instanceof SharedArrayBuffer) this.bytes.give(bytes);
+  }
+
   releaseOutput(output: Float32Array): void {
     if (output.buffer instanceof SharedArrayBuffer) this.outputs.give(output);
   }
@@ -225,6 +231,10 @@ class WorkerRunner implements InferenceRunner {
 
   byteBuffer(length: number): Uint8Array {
     return this.bytes.take(length);
+  }
+
+  releaseByteBuffer(bytes: Uint8Array): void {
+    if (bytes.buffer instanceof SharedArrayBuffer) this.bytes.give(bytes);
   }
 
   releaseOutput(output: Float32Array): void {
