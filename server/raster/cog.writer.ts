@@ -26,10 +26,10 @@ import { formatNodata, geoTags, ifdSize, TYPE, writeIfd, type Tag } from './tiff
 import { SpoolBudget, TileSpool } from './tile.spool.ts';
 
 /**
- * Compressed tiles a writer keeps in memory until assembly (tile.spool.ts): a CHM of about 6 km²
- * at 0.5 m; larger outputs spill to a file.
+ * Compressed tiles a writer keeps in memory until assembly (tile.spool.ts): a CHM of about 3 km²
+ * at 0.5 m; larger outputs spill to a file. Each running job's exports hold up to this much.
  */
-export const SPOOL_MEMORY_BYTES = 64 * 1024 * 1024;
+export const SPOOL_MEMORY_BYTES = 32 * 1024 * 1024;
 
 export type CogSampleType = 'uint8' | 'uint16' | 'int16' | 'float32';
 
