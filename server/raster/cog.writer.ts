@@ -6,11 +6,12 @@
  * How it streams: the caller produces the full-resolution image one strip of tile rows at a time.
  * Each pyramid level keeps one strip buffer; a full strip is cut into tiles, compressed and appended
  * to that level's spool (in memory up to a budget, then a file), then 2x2-reduced into the next
- * level's buffer. Memory is a strip per level and the spools' budget whatever the image size. At the end the file is assembled in COG order: header, GDAL's
- * structural-metadata ghost area, every IFD (full resolution first, then overviews by decreasing
- * resolution), then tile data from the smallest overview to the full resolution, each tile with a
- * 4-byte size leader and its last 4 bytes repeated as a trailer (what GDAL's COG driver writes, so
- * GDAL can read tiles without consulting TileByteCounts).
+ * level's buffer. Memory is a strip per level and the spools' budget whatever the image size. At
+ * the end the file is assembled in COG order: header, GDAL's structural-metadata ghost area, every
+ * IFD (full resolution first, then overviews by decreasing resolution), then tile data from the
+ * smallest overview to the full resolution, each tile with a 4-byte size leader and its last 4
+ * bytes repeated as a trailer (what GDAL's COG driver writes, so GDAL can read tiles without
+ * consulting TileByteCounts).
  *
  * Output is byte-identical for identical input: no timestamps, no software tag, deterministic
  * compression. Files that would pass 4 GiB are written as BigTIFF automatically.
