@@ -13,7 +13,7 @@ import { writeCogImage } from '../server/raster/cog.writer.ts';
 import { syntheticForest } from '../server/trees/synthetic.ts';
 import { detectTrees } from '../server/trees/detect.ts';
 import { closeTreeService, treeServiceFor } from '../server/http/routes/trees.ts';
-import { SERVER_TREE_OPTIONS } from '../server/trees/service.ts';
+import { SERVER_TREE_OPTIONS, TreeService } from '../server/trees/service.ts';
 import { projector, WGS84 } from '../tiles/projection.ts';
 
 let root: string;
@@ -79,6 +79,21 @@ test('a CHM in the catalog gets its trees computed in the background, then answe
   assert.equal(top3fc.features[0].geometry.type, 'Point');
   const tallest = [...expected.trees].sort((a, b) => b.height - a.height).slice(0, 3).map((x) => x.id).sort();
   assert.deepEqual(top3fc.features.map((f: any) => f.id).sort(), tallest);
+});
+
+test('after a restart a finished store reports its trees, without computing them again', async () => {
+  const id = ctx.catalog.list().find((e) => e.role === 'chm')!.id;
+  await treeServiceFor(ctx).drained();
+  const before = treeServiceFor(ctx).status(id)!;
+  assert.ok(before.trees > 0);
+  // a second service over the same folders stands for the next process
+  const again = new TreeService(ctx.catalog, ctx.config.varDir);
+  try {
+    assert.deepEqual({ ...again.status(id)!, progress: 1 }, { ...before, progress: 1 });
+    assert.equal(again.status(id)!.state, 'done', 'not queued again');
+  } finally {
+    await again.close();
+  }
 });
 
 test('bad queries get a clear 400 and unknown rasters a 404', async () => {

@@ -10,7 +10,7 @@
  * again, only when the result is provably the same (server/jobs/units.ts).
  */
 import { DEFAULT_WS, parseWindowSize } from './window.expression.ts';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
@@ -122,8 +122,10 @@ export class TreeService {
   }
 
   private enqueue(entry: CatalogEntry): void {
-    const done = existsSync(join(this.dirFor(entry), 'meta.json'));
-    this.statuses.set(entry.id, { chmId: entry.id, version: entry.version, state: done ? 'done' : 'queued', progress: done ? 1 : 0, trees: 0 });
+    // a store finished by an earlier run reports its own count (it said 0 trees before)
+    const stored = storedCount(join(this.dirFor(entry), 'meta.json'));
+    const done = stored !== null;
+    this.statuses.set(entry.id, { chmId: entry.id, version: entry.version, state: done ? 'done' : 'queued', progress: done ? 1 : 0, trees: stored ?? 0 });
     if (!done) {
       this.queue.push(entry);
       this.pump();
@@ -263,4 +265,14 @@ export async function closeTreeService(ctx: { catalog: object }): Promise<void> 
   const s = services.get(ctx.catalog);
   services.delete(ctx.catalog);
   await s?.close();
+}
+
+/** The tree count a finished store's meta.json records, or null when there is no readable one (the trees are then computed again). */
+function storedCount(metaPath: string): number | null {
+  try {
+    const count = (JSON.parse(readFileSync(metaPath, 'utf8')) as { count?: unknown }).count;
+    return typeof count === 'number' && Number.isInteger(count) && count >= 0 ? count : null;
+  } catch {
+    return null;
+  }
 }
