@@ -105,4 +105,10 @@ test('output mapping: metres = relu(raw*scale + offset) unless baked in', () => 
   assert.deepEqual([...applyOutputMapping(raw.slice(), { units: 'm', scale: 10, offset: 0.001, relu: true, bakedIn: false })], [0, Math.fround(Math.fround(5) + Math.fround(0.001)), Math.fround(20 + Math.fround(0.001))]);
   assert.deepEqual([...applyOutputMapping(raw.slice(), { units: 'm', scale: 10, offset: 0, relu: false, bakedIn: false })], [-10, 5, 20]);
   assert.deepEqual([...applyOutputMapping(raw.slice(), { units: 'm', scale: 10, offset: 0, relu: true, bakedIn: true })], [-1, 0.5, 2]);
+  // no offset with relu (the shipped models' mapping) has its own loop: the same values as the
+  // general one, to the bit, on awkward inputs (NaN, -0, tiny negatives, values that round)
+  const awkward = Float32Array.from({ length: 4096 }, (_, i) => (i % 97 === 0 ? NaN : i % 89 === 0 ? -0 : i % 83 === 0 ? -1e-45 : Math.sin(i) * 7 + (i % 5) * 1e-7));
+  const general = Float32Array.from(awkward, (y) => { const v = Math.fround(y * Math.fround(10)); return v < 0 ? 0 : v; });
+  const got = applyOutputMapping(awkward.slice(), { units: 'm', scale: 10, offset: 0, relu: true, bakedIn: false });
+  for (let i = 0; i < got.length; i++) assert.ok(Object.is(got[i], general[i]), `value ${i}: ${awkward[i]} gave ${got[i]}, expected ${general[i]}`);
 });
