@@ -108,7 +108,10 @@ test('output mapping: metres = relu(raw*scale + offset) unless baked in', () => 
   // no offset with relu (the shipped models' mapping) has its own loop: the same values as the
   // general one, to the bit, on awkward inputs (NaN, -0, tiny negatives, values that round)
   const awkward = Float32Array.from({ length: 4096 }, (_, i) => (i % 97 === 0 ? NaN : i % 89 === 0 ? -0 : i % 83 === 0 ? -1e-45 : Math.sin(i) * 7 + (i % 5) * 1e-7));
-  const general = Float32Array.from(awkward, (y) => { const v = Math.fround(y * Math.fround(10)); return v < 0 ? 0 : v; });
-  const got = applyOutputMapping(awkward.slice(), { units: 'm', scale: 10, offset: 0, relu: true, bakedIn: false });
-  for (let i = 0; i < got.length; i++) assert.ok(Object.is(got[i], general[i]), `value ${i}: ${awkward[i]} gave ${got[i]}, expected ${general[i]}`);
+  // a scale that takes tiny products below float32's range, where a negative one rounds to -0
+  for (const scale of [10, 1e-30]) {
+    const general = Float32Array.from(awkward, (y) => { const v = Math.fround(y * Math.fround(scale)); return v < 0 ? 0 : v; });
+    const got = applyOutputMapping(awkward.slice(), { units: 'm', scale, offset: 0, relu: true, bakedIn: false });
+    for (let i = 0; i < got.length; i++) assert.ok(Object.is(got[i], general[i]), `scale ${scale}, value ${i}: ${awkward[i]} gave ${got[i]}, expected ${general[i]}`);
+  }
 });

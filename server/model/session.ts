@@ -52,10 +52,10 @@ export function applyOutputMapping(data: Float32Array, output: ModelOutput): Flo
   const s = Math.fround(scale);
   const o = Math.fround(offset);
   if (o === 0 && relu) {
-    // the usual case (metres = 10 x output, no offset), on every value the model gives: the store
-    // rounds to float32 as Math.fround does, and rounding keeps the sign, so this is the loop
-    // below in about half its time
-    for (let i = 0; i < data.length; i++) { const v = data[i] * s; data[i] = v < 0 ? 0 : v; }
+    // the usual case (metres = 10 x output, no offset), on every value the model gives: the loop
+    // below with its tests hoisted, in about 60% of its time. The product is rounded before the
+    // sign test, as there: a tiny negative product rounds to -0, which relu keeps
+    for (let i = 0; i < data.length; i++) { const v = Math.fround(data[i] * s); data[i] = v < 0 ? 0 : v; }
     return data;
   }
   for (let i = 0; i < data.length; i++) {
