@@ -97,7 +97,7 @@ export class TileSpool {
 }
 
 /** Gathered write of `parts` at `position`, carrying on after short writes. */
-export async function writeAll(file: FileHandle, parts: readonly Uint8Array[], position: number): Promise<void> {
+async function writeAll(file: FileHandle, parts: readonly Uint8Array[], position: number): Promise<void> {
   let rest = parts;
   while (rest.length) {
     // writev takes at most IOV_MAX (1024) buffers per call
