@@ -29,6 +29,8 @@ test('process --chm --region writes chm.tif, trees.geojson, crowns.geojson, stat
   const r = cli('--chm', join(scene.dataDir, 'chm.tif'), '--region', regionFile, '--out', out, '--ws', '0.07*h+3');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /\d+ trees in 0\.\d+ ha/);
+  // one order, whichever export finished first
+  assert.match(r.stdout, /Wrote stats\.json, trees\.geojson, crowns\.geojson, chm\.tif to /);
   for (const f of ['chm.tif', 'trees.geojson', 'crowns.geojson', 'stats.json']) assert.ok(existsSync(join(out, f)), f);
   assert.equal(existsSync(join(out, '.work')), false, 'the work folder is removed after success');
   const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8'));

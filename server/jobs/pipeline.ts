@@ -313,7 +313,10 @@ async function runStages(run: PipelineRun): Promise<PipelineSummary> {
   report(1, 'done');
   const t3 = performance.now(), c3 = process.cpuUsage();
   const cpu = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => (b.user + b.system - a.user - a.system) / 1e6;
-  return { statistics, outputs, units: { chm: nChm, trees: nTrees, treesFromStore }, seconds: { chm: (t1 - t0) / 1000, trees: (t2 - t1) / 1000, export: (t3 - t2) / 1000 },
+  // the exports finish in whichever order they finish: listed always in one order (results, CLI line)
+  const ordered: Partial<Record<OutputName, string>> = {};
+  for (const name of Object.keys(OUTPUT_FILES) as OutputName[]) if (outputs[name]) ordered[name] = outputs[name];
+  return { statistics, outputs: ordered, units: { chm: nChm, trees: nTrees, treesFromStore }, seconds: { chm: (t1 - t0) / 1000, trees: (t2 - t1) / 1000, export: (t3 - t2) / 1000 },
     cpuSeconds: { chm: cpu(c0, c1), trees: cpu(c1, c2), export: cpu(c2, c3) },
   };
 }
