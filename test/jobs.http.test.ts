@@ -212,7 +212,10 @@ test('DELETE dismisses a running job; its results are gone', async () => {
   assert.equal((await http(base, 'GET', `/jobs/${id}`)).json.status, 'dismissed');
   const res = await http(base, 'GET', `/jobs/${id}/results`);
   assert.equal(res.status, 404);
-  assert.match(res.json.error, /not ready/);
+  assert.match(res.json.error, /was dismissed: it has no results/);
+  const file = await http(base, 'GET', `/jobs/${id}/results/trees.geojson`);
+  assert.equal(file.status, 404);
+  assert.match(file.json.error, /was dismissed: it has no results/);
   const list = await http(base, 'GET', '/jobs');
   assert.ok(list.json.jobs.some((j: { jobID: string; status: string }) => j.jobID === id && j.status === 'dismissed'));
 });
@@ -254,6 +257,7 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
     ['an output that is not an object', exec({ inputs: { raster: 'chm' }, outputs: { stats: true } }), 400, /output 'stats' must be an object/],
     ['raw response', exec({ inputs: { raster: 'chm' }, response: 'raw' }), 400, /"response" must be "document"/],
     ['region not GeoJSON', exec({ inputs: { raster: 'chm', region: { type: 'Circle' } } }), 400, /Polygon or MultiPolygon/],
+    ['a bbox object given as the region', exec({ inputs: { raster: 'chm', region: { bbox: [0, 0, 1, 1] } } }), 400, /region is a bounding box object, not GeoJSON: give it as the input "bbox"/],
     ['ring not closed', exec({ inputs: { raster: 'chm', region: { type: 'Polygon', coordinates: [inside.coordinates[0].slice(0, 4)] } } }), 400, /not closed/],
     ['self-intersecting ring', exec({ inputs: { raster: 'chm', region: { type: 'Polygon', coordinates: [[inside.coordinates[0][0], inside.coordinates[0][2], inside.coordinates[0][1], inside.coordinates[0][3], inside.coordinates[0][0]]] } } }), 400, /intersects itself/],
     ['overlapping polygons', exec({ inputs: { raster: 'chm', region: { type: 'MultiPolygon', coordinates: [inside.coordinates, inside.coordinates] } } }), 400, /^region polygons 0 and 1 overlap near \[/],

@@ -106,6 +106,8 @@ function parseGeometry(input: unknown): MultiPolygon {
     if (!Array.isArray(obj.coordinates) || obj.coordinates.length === 0) throw new InvalidInputError('MultiPolygon coordinates must be a non-empty array of polygons');
     return { type: 'MultiPolygon', coordinates: obj.coordinates.map((p, i) => parseRings(p, i)) };
   }
+  // an OGC bounding box object ({"bbox": [...]}) is what the separate bbox input takes
+  if (obj.type === undefined && 'bbox' in obj) throw new InvalidInputError('region is a bounding box object, not GeoJSON: give it as the input "bbox" instead, or as region: [minLon, minLat, maxLon, maxLat]');
   throw new InvalidInputError(`region type must be Polygon or MultiPolygon, got ${JSON.stringify(obj.type ?? null)}`);
 }
 

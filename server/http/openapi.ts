@@ -140,7 +140,7 @@ export function openApiDocument() {
       },
       '/jobs/{jobId}/results/{file}': {
         get: op('A result file, streamed: trees.geojson, crowns.geojson, chm.tif (COG; Range requests), stats.json', ['processes'], {
-          200: { description: 'file', content: { 'application/geo+json': {}, 'application/json': {}, 'image/tiff; application=geotiff; profile=cloud-optimized': {} } }, ...errors(404),
+          200: { description: 'file', content: { 'application/geo+json': {}, 'application/json': {}, 'image/tiff; application=geotiff; profile=cloud-optimized': {} } }, ...errors(404, 409),
         }, { parameters: [jobId, path('file', 'trees.geojson | crowns.geojson | chm.tif | stats.json')] }),
       },
     },

@@ -203,10 +203,7 @@ export class JobService {
 
   /** A job's output file, once the job has succeeded. */
   resultFile(id: string, file: string): string {
-    const job = this.runner.get(id);
-    if (job.status !== 'successful') {
-      throw new NotFoundError(`results of job '${id}' are not ready (status ${job.status})`, { type: 'http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/result-not-ready' });
-    }
+    const job = this.assertSuccessful(id);
     const outputs = (job.result as { outputs?: Record<string, string> } | null)?.outputs ?? {};
     const name = Object.entries(outputs).find(([, f]) => f === file)?.[0];
     if (!name) throw new NotFoundError(`job '${id}' has no result '${file}'; it has ${Object.values(outputs).join(', ') || 'none'}`);
@@ -216,6 +213,8 @@ export class JobService {
   assertSuccessful(id: string): JobRecord {
     const job = this.runner.get(id);
     if (job.status === 'failed') throw new ConflictError(`job '${id}' failed: ${job.message}`);
+    // a dismissed job's results will never come: "not ready" would tell the client to keep polling
+    if (job.status === 'dismissed') throw new NotFoundError(`job '${id}' was dismissed: it has no results`);
     if (job.status !== 'successful') {
       throw new NotFoundError(`results of job '${id}' are not ready (status ${job.status})`, { type: 'http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/result-not-ready' });
     }
