@@ -11,6 +11,7 @@ import { makeScene, sceneRegion, type SceneFixture } from './jobs.fixture.ts';
 import { rfc7946Problems } from './region.rfc7946.ts';
 import { writeCog } from '../server/raster/cog.writer.ts';
 import { SCENE_CRS } from '../server/scene/generate.ts';
+import { projector, WGS84 } from '../tiles/projection.ts';
 import { PYTHON, pythonGdalMissing } from './fixtures/geotiffs.ts';
 
 let scene: SceneFixture;
@@ -40,6 +41,26 @@ test('process --chm --region writes chm.tif, trees.geojson, crowns.geojson, stat
   const trees = JSON.parse(readFileSync(join(out, 'trees.geojson'), 'utf8'));
   assert.equal(trees.features.length, stats.statistics.tree_count);
   assert.deepEqual(rfc7946Problems(trees, 'Point'), []);
+});
+
+test('a region file in the raster\'s projected CRS (a GeoJSON 2008 crs member, as ogr2ogr writes it) gives the trees of the same region in WGS84', () => {
+  // a stand boundary in UTM 10N metres, off the pixel lattice
+  const utm = [[560012.3, 4899987.7], [560071.9, 4899981.1], [560064.2, 4899931.4], [560017.5, 4899936.6], [560012.3, 4899987.7]];
+  const toWgs = projector(SCENE_CRS, WGS84);
+  const files = {
+    utm: { type: 'FeatureCollection', crs: { type: 'name', properties: { name: 'urn:ogc:def:crs:EPSG::32610' } }, features: [{ type: 'Feature', properties: { stand: 'A' }, geometry: { type: 'Polygon', coordinates: [utm] } }] },
+    wgs84: { type: 'Polygon', coordinates: [utm.map(([x, y]) => toWgs(x, y))] },
+  };
+  const trees: Record<string, string> = {};
+  for (const [name, doc] of Object.entries(files)) {
+    const file = join(scene.root, `region-${name}.geojson`), out = join(scene.root, `out-${name}`);
+    writeFileSync(file, JSON.stringify(doc));
+    const r = cli('--chm', join(scene.dataDir, 'chm.tif'), '--region', file, '--out', out);
+    assert.equal(r.status, 0, r.stderr);
+    trees[name] = readFileSync(join(out, 'trees.geojson'), 'utf8');
+  }
+  assert.ok(JSON.parse(trees.utm).features.length > 5, 'the stand holds trees');
+  assert.equal(trees.utm, trees.wgs84);
 });
 
 test('usage errors exit 2 with the reason; bad input exits 1 with the reason', () => {

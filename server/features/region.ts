@@ -11,6 +11,7 @@ import type { MultiPolygon, Position } from 'geojson';
 import { InvalidInputError, LimitExceededError } from '../errors.ts';
 import type { Affine, Grid, Window } from '../raster/types.ts';
 import { checkRegionTopology, where } from './region.topology.ts';
+import { regionInWgs84 } from './region.crs.ts';
 
 export type Bbox = [number, number, number, number];
 
@@ -33,10 +34,12 @@ export const defaultRegionLimits: RegionLimits = { maxAreaKm2: 25, maxVertices: 
 
 /**
  * Parses and validates a region given as GeoJSON geometry, Feature, or bbox array
- * [minLon, minLat, maxLon, maxLat]. Throws InvalidInputError (malformed) or LimitExceededError
- * (too large) with the reason.
+ * [minLon, minLat, maxLon, maxLat]. GeoJSON that names another CRS in a (GeoJSON 2008) `crs`
+ * member is projected to WGS84 first (region.crs.ts). Throws InvalidInputError (malformed) or
+ * LimitExceededError (too large) with the reason.
  */
-export function parseRegion(input: unknown, limits: RegionLimits = defaultRegionLimits): Region {
+export function parseRegion(given: unknown, limits: RegionLimits = defaultRegionLimits): Region {
+  const input = regionInWgs84(given);
   let geometry: MultiPolygon;
   if (Array.isArray(input)) geometry = { type: 'MultiPolygon', coordinates: [bboxPolygon(parseBbox(input))] };
   else geometry = parseGeometry(input);
@@ -126,8 +129,8 @@ function parseRings(rings: unknown, p: number): Position[][] {
 }
 
 function checkLonLat(pos: number[], where: string): void {
-  if (pos[0] < -180 || pos[0] > 180) throw new InvalidInputError(`${where}: longitude ${pos[0]} is outside [-180, 180] (coordinates must be WGS84 lon/lat)`);
-  if (pos[1] < -90 || pos[1] > 90) throw new InvalidInputError(`${where}: latitude ${pos[1]} is outside [-90, 90] (coordinates must be WGS84 lon/lat)`);
+  if (pos[0] < -180 || pos[0] > 180) throw new InvalidInputError(`${where}: longitude ${pos[0]} is outside [-180, 180] (coordinates must be WGS84 lon/lat, or the region must name its CRS in a GeoJSON crs member)`);
+  if (pos[1] < -90 || pos[1] > 90) throw new InvalidInputError(`${where}: latitude ${pos[1]} is outside [-90, 90] (coordinates must be WGS84 lon/lat, or the region must name its CRS in a GeoJSON crs member)`);
 }
 
 function checkPolygonRings(poly: Position[][], p: number): void {
