@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { area as turfArea, booleanPointInPolygon } from '@turf/turf';
+import { area as turfArea, booleanClockwise, booleanPointInPolygon } from '@turf/turf';
 import type { AppContext } from '../server/http/context.ts';
 import { openRaster } from '../server/raster/source.ts';
 import { detectTrees } from '../server/trees/detect.ts';
@@ -342,4 +342,37 @@ test('GET /jobs filters by status and process (OGC API - Processes job list)', a
     href = page.links.find((l: { rel: string }) => l.rel === 'next')?.href;
   }
   assert.deepEqual(seen, all.jobs.map((j: { jobID: string }) => j.jobID));
+});
+
+test('POST /api/regions answers a region file as the process takes it, or the reason it is refused', async () => {
+  // a stand in UTM 10N as ogr2ogr writes it, with a clockwise ring: WGS84, counter-clockwise, its area
+  const utm = [[560010, 4899990], [560070, 4899990], [560070, 4899940], [560010, 4899940], [560010, 4899990]];
+  assert.equal(booleanClockwise(utm), true);
+  const file = { type: 'FeatureCollection', crs: { type: 'name', properties: { name: 'urn:ogc:def:crs:EPSG::32610' } }, features: [{ type: 'Feature', properties: { stand: 'A' }, geometry: { type: 'Polygon', coordinates: [utm] } }] };
+  const r = await http(base, 'POST', '/api/regions', file);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.type, 'Feature');
+  assert.equal(r.json.geometry.type, 'MultiPolygon');
+  const ring = r.json.geometry.coordinates[0][0];
+  assert.deepEqual(ring[0], ring[ring.length - 1], 'closed');
+  assert.equal(booleanClockwise(ring), false, 'the clockwise ring comes back counter-clockwise');
+  const toWgs = projector(SCENE_CRS, WGS84);
+  const [lon, lat] = toWgs(560010, 4899990);
+  assert.ok(r.json.geometry.coordinates[0][0].some(([x, y]: number[]) => Math.abs(x - lon) < 1e-9 && Math.abs(y - lat) < 1e-9), 'a corner, projected');
+  assert.ok(Math.abs(r.json.properties.area_m2 - turfArea(r.json)) < 0.01);
+  assert.ok(Math.abs(r.json.properties.area_ha - 0.3) < 0.003, `${r.json.properties.area_ha} ha`);
+  const [w, s, e, n] = r.json.bbox;
+  assert.ok(w < lon + 1e-9 && n > lat - 1e-9 && e > w && n > s);
+  // refused as a job would be: malformed, over the area limit, over the body limit
+  const kinked = await http(base, 'POST', '/api/regions', { type: 'Polygon', coordinates: [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]] });
+  assert.equal(kinked.status, 400);
+  assert.match(kinked.json.error, /intersects itself/);
+  const huge = await http(base, 'POST', '/api/regions', [-122.3, 44.2, -122.2, 44.3]);
+  assert.equal(huge.status, 413);
+  assert.match(huge.json.error, /exceeds the limit of 1 km²/);
+  const big = await http(base, 'POST', '/api/regions', { type: 'Polygon', coordinates: [Array.from({ length: 5000 }, (_, i) => [-122 + i * 1e-6, 44])] });
+  assert.equal(big.status, 413);
+  const notJson = await fetch(`${base}/api/regions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '<kml/>' });
+  assert.equal(notJson.status, 400);
+  assert.match(((await notJson.json()) as { error: string }).error, /JSON/i);
 });

@@ -199,6 +199,19 @@ export async function startForestMap(req: ProcessRequest): Promise<string> {
   return String(id);
 }
 
+/**
+ * A region file's GeoJSON as the forest-map process takes it (server/http/routes/regions.ts): WGS84,
+ * one MultiPolygon, with its bbox; the server says in words why a file is refused.
+ */
+export async function checkRegion(doc: unknown): Promise<{ geometry: GeoJSON.MultiPolygon; bbox: Bbox; areaHa: number }> {
+  const { body } = await requestJson<any>('/api/regions', 'Loading the region', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(doc),
+  });
+  const bbox = bboxFrom(body?.bbox);
+  if (body?.geometry?.type !== 'MultiPolygon' || !bbox) throw new ApiError('Loading the region: the server answered without a region', 200, body);
+  return { geometry: body.geometry, bbox, areaHa: num(body.properties?.area_ha) ?? 0 };
+}
+
 export async function getJob(id: string): Promise<JobInfo> {
   const { body } = await requestJson<Record<string, any>>(`/jobs/${encodeURIComponent(id)}`, 'Checking the job');
   return normaliseJob(body);

@@ -2,7 +2,7 @@
  * The web map: wires the map, its layers and the panels together. Each piece lives in its own
  * module; this file only decides what happens when the user picks a raster or finishes a region.
  */
-import { treesStatus, type RasterInfo } from './api.ts';
+import { checkRegion, treesStatus, type RasterInfo } from './api.ts';
 import { chmFor, imageFor, nativeZoom } from './catalog.ts';
 import { CanopyLayer } from './layers/canopy.ts';
 import { ImageryLayer } from './layers/imagery.ts';
@@ -110,6 +110,24 @@ $<HTMLButtonElement>('canopy-start').addEventListener('click', () => {
 });
 
 let drawing: RegionDrawing | null = null;
+
+/**
+ * A stand boundary from a file: the server reads it as a job would (WGS84 or a named CRS, validity,
+ * limits) and says why it refuses one; the map then shows it as the region to run.
+ */
+async function loadRegionFile(file: File): Promise<void> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(await file.text());
+  } catch {
+    throw new Error(`${file.name} is not GeoJSON (a shapefile or KML converts with: ogr2ogr -f GeoJSON region.geojson IN)`);
+  }
+  const loaded = await checkRegion(doc);
+  drawing!.load(loaded.geometry);
+  region.showRegion(map, loaded.geometry);
+  fitBbox(map, loaded.bbox);
+  renderLayersPanel($('layer-list'), map, layers);
+}
 const runButton = $<HTMLButtonElement>('job-run');
 function updateRunButton(): void {
   runButton.disabled = !(current && drawing?.current);
@@ -153,6 +171,11 @@ map.on('load', async () => {
   $('draw-clear').addEventListener('click', () => {
     drawing!.clear();
     region.showRegion(map, null);
+  });
+  const regionFile = $<HTMLInputElement>('region-file');
+  regionFile.addEventListener('change', () => {
+    const file = regionFile.files?.[0];
+    if (file) void loadRegionFile(file).catch((err) => messages.error(err)).finally(() => { regionFile.value = ''; });
   });
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && drawing?.drawing) drawing.setTool(null);

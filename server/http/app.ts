@@ -22,6 +22,7 @@ export async function createApp(ctx: AppContext): Promise<Express> {
     () => import('./routes/rasters.ts'),
     () => import('./routes/tiles.ts'),
     () => import('./routes/processes.ts'),
+    () => import('./routes/regions.ts'),
     () => import('./routes/jobs.ts'),
     () => import('./openapi.ts'),
     () => import('./routes/canopy.ts'),

@@ -122,6 +122,14 @@ export function openApiDocument() {
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Execute' } } } },
         }),
       },
+      '/api/regions': {
+        post: op('Check a region before a job: the region as forest-map takes it (WGS84 MultiPolygon Feature, exterior rings counter-clockwise, bbox, geodesic area), or the reason it is refused', ['processes'], {
+          200: json('the region', { type: 'object', properties: { type: { const: 'Feature' }, bbox: { type: 'array', items: { type: 'number' } }, geometry: { $ref: 'https://geojson.org/schema/MultiPolygon.json' }, properties: { type: 'object', properties: { area_m2: { type: 'number' }, area_ha: { type: 'number' } } } } }),
+          ...errors(400, 413),
+        }, {
+          requestBody: { required: true, content: { 'application/geo+json': { schema: { description: 'GeoJSON Polygon, MultiPolygon, Feature or FeatureCollection; WGS84, or the CRS a GeoJSON 2008 crs member names' } } } },
+        }),
+      },
       '/jobs': {
         get: op('Jobs, newest first', ['processes'], { 200: json('jobs', { type: 'object', properties: { jobs: { type: 'array', items: { $ref: '#/components/schemas/StatusInfo' } }, numberTotal: { type: 'integer', description: 'every job' }, numberMatched: { type: 'integer', description: 'the jobs the filters keep' } } }), ...errors(400) }, {
           parameters: [

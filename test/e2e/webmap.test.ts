@@ -242,6 +242,39 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
     assert.deepEqual(watch.consoleErrors, []);
   });
 
+  test('a region file in the imagery\'s own CRS loads, shows where it lies and runs; a file that is not GeoJSON is refused in words', async () => {
+    const notGeoJson = { name: 'stands.kml', mimeType: 'application/vnd.google-earth.kml+xml', buffer: Buffer.from('<kml/>') };
+    await page.locator('#region-file').setInputFiles(notGeoJson);
+    await page.waitForFunction(() => /stands\.kml is not GeoJSON/.test(document.getElementById('messages')?.textContent ?? ''), undefined, { timeout: 10_000 });
+    // a stand boundary as ogr2ogr writes it from a shapefile in UTM: a crs member, projected metres
+    const image = ((await (await fetch(`${server.url}/api/rasters/${imageId}`)).json()) as any);
+    const [x0, y0, x1, y1] = image.bounds as number[];
+    const at = (fx: number, fy: number) => [x0 + (x1 - x0) * fx, y0 + (y1 - y0) * fy];
+    const stand = {
+      type: 'FeatureCollection', name: 'stands', crs: { type: 'name', properties: { name: `urn:ogc:def:crs:EPSG::${image.crs.epsg}` } },
+      features: [{ type: 'Feature', properties: { stand: 'B7' }, geometry: { type: 'Polygon', coordinates: [[at(0.2, 0.2), at(0.6, 0.25), at(0.55, 0.6), at(0.25, 0.55), at(0.2, 0.2)]] } }],
+    };
+    await page.locator('#region-file').setInputFiles({ name: 'stands.geojson', mimeType: 'application/geo+json', buffer: Buffer.from(JSON.stringify(stand)) });
+    await page.waitForFunction(() => (window as any).forestmap.region?.type === 'MultiPolygon', undefined, { timeout: 10_000 });
+    const shown = await page.evaluate(() => (window as any).forestmap.map.getSource('region').serialize().data.features[0].geometry);
+    assert.equal(shown.type, 'MultiPolygon');
+    assert.equal(shown.coordinates[0][0].length, 5);
+    // in WGS84, inside the imagery's bounds, where the file's corners are
+    for (const [lon, lat] of shown.coordinates[0][0]) assert.ok(lon > bbox[0] && lon < bbox[2] && lat > bbox[1] && lat < bbox[3], `${lon}, ${lat} inside ${bbox}`);
+    const run = page.locator('#job-run');
+    assert.equal(await run.isDisabled(), false, 'a loaded region can be run');
+    const before = await page.locator('#job-stats dd[data-stat="tree_count"]').textContent();
+    await run.click();
+    await page.waitForFunction((prev) => {
+      const t = document.getElementById('job-text')?.textContent ?? '';
+      return /^Done/.test(t) && document.querySelector('#job-stats dd[data-stat="tree_count"]')?.textContent !== prev;
+    }, before, { timeout: 150_000 });
+    const count = Number((await page.locator('#job-stats dd[data-stat="tree_count"]').textContent())!.replace(/[^\d]/g, ''));
+    assert.ok(count > 5, `the stand holds trees (${count})`);
+    assert.deepEqual(watch.consoleErrors, []);
+    assert.deepEqual(watch.foreignRequests, []);
+  });
+
   test('computing canopy height for the image follows its progress and shows the new CHM', async () => {
     const models = (await (await fetch(`${server.url}/api/models`)).json()) as { models: Array<{ name: string }> };
     const model = models.models.find((m) => m.name === 'hrch-mini')?.name ?? models.models[0]?.name;

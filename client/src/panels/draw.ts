@@ -1,5 +1,5 @@
 import type { Map as MapLibreMap } from 'maplibre-gl';
-import type { Polygon } from 'geojson';
+import type { MultiPolygon, Polygon } from 'geojson';
 import { TerraDraw, TerraDrawPolygonMode, TerraDrawRectangleMode } from 'terra-draw';
 import { TerraDrawMapLibreGLAdapter } from 'terra-draw-maplibre-gl-adapter';
 
@@ -12,8 +12,8 @@ export type DrawTool = 'polygon' | 'rectangle';
 export class RegionDrawing {
   private readonly draw: TerraDraw;
   private tool: DrawTool | null = null;
-  private region: Polygon | null = null;
-  private listeners: Array<(region: Polygon | null, tool: DrawTool | null) => void> = [];
+  private region: Polygon | MultiPolygon | null = null;
+  private listeners: Array<(region: Polygon | MultiPolygon | null, tool: DrawTool | null) => void> = [];
 
   constructor(map: MapLibreMap) {
     const style = { fillColor: '#0b57d0', outlineColor: '#0b57d0', outlineWidth: 2, fillOpacity: 0.12 } as const;
@@ -47,11 +47,11 @@ export class RegionDrawing {
     return this.tool !== null || performance.now() - this.finishedAt < 400;
   }
 
-  get current(): Polygon | null {
+  get current(): Polygon | MultiPolygon | null {
     return this.region;
   }
 
-  onChange(fn: (region: Polygon | null, tool: DrawTool | null) => void): void {
+  onChange(fn: (region: Polygon | MultiPolygon | null, tool: DrawTool | null) => void): void {
     this.listeners.push(fn);
   }
 
@@ -59,6 +59,13 @@ export class RegionDrawing {
     this.tool = tool;
     this.draw.setMode(tool ?? 'static');
     for (const fn of this.listeners) fn(this.region, this.tool);
+  }
+
+  /** A region from elsewhere (a loaded file): it replaces any drawn shape, which would no longer be the region. */
+  load(region: MultiPolygon): void {
+    this.draw.clear();
+    this.region = region;
+    this.setTool(null);
   }
 
   clear(): void {

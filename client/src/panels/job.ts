@@ -1,5 +1,5 @@
 import type { Map as MapLibreMap } from 'maplibre-gl';
-import type { FeatureCollection, Polygon } from 'geojson';
+import type { FeatureCollection, MultiPolygon, Polygon } from 'geojson';
 import { cancelJob, getJob, getJobResults, requestJson, resultUrl, startForestMap, type JobInfo, type RegionStats } from '../api.ts';
 import { fmt, fmtInt, fmtPercent } from '../format.ts';
 import type { RegionLayer } from '../layers/region.ts';
@@ -38,7 +38,7 @@ export class JobPanel {
     ui.cancel.addEventListener('click', () => void this.cancel());
   }
 
-  async run(rasterId: string, region: Polygon, model: string | null): Promise<void> {
+  async run(rasterId: string, region: Polygon | MultiPolygon, model: string | null): Promise<void> {
     this.stopPolling();
     this.ui.results.hidden = true;
     this.ui.run.disabled = true;

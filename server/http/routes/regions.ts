@@ -1,0 +1,33 @@
+/**
+ * A region checked before any job: `POST /api/regions` takes what a region file holds (GeoJSON
+ * Polygon, MultiPolygon, Feature or FeatureCollection, in WGS84 or in the CRS a GeoJSON 2008 `crs`
+ * member names) and answers the region as the forest-map process would take it: one WGS84
+ * MultiPolygon Feature, exterior rings counter-clockwise, with its bbox and geodesic area. The web
+ * client shows a loaded stand boundary with it; a script can validate a region without starting
+ * a job. The same limits as the process's region input apply.
+ */
+import express, { Router } from 'express';
+import type { AppContext } from '../context.ts';
+import { parseRegion } from '../../features/region.ts';
+import { jobServiceFor } from '../../jobs/service.ts';
+
+export default function regionRoutes(ctx: AppContext): Router {
+  const router = Router();
+  const jobs = () => jobServiceFor(ctx);
+  // any content type is read as JSON (a file posted as it is often comes as text/plain or none)
+  let parser: express.RequestHandler | null = null;
+  const body: express.RequestHandler = (req, res, next) => {
+    parser ??= express.json({ limit: jobs().config.maxBodyBytes, type: () => true });
+    parser(req, res, next);
+  };
+  router.post('/api/regions', body, (req, res) => {
+    const region = parseRegion(req.body, jobs().config.region);
+    res.json({
+      type: 'Feature',
+      bbox: region.bbox,
+      geometry: region.geometry,
+      properties: { area_m2: Math.round(region.areaM2 * 1000) / 1000, area_ha: Math.round(region.areaM2 / 10) / 1000 },
+    });
+  });
+  return router;
+}
