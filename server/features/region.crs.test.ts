@@ -55,3 +55,9 @@ test('malformed positions under a crs are still reported by validation, not proj
   const bad = { type: 'Polygon', crs: utm10(), coordinates: [[[500100, 4899100], [500300, 'x'], [500300, 4899300], [500100, 4899100]]] };
   assert.throws(() => parseRegion(bad), (e: Error) => !/NaN/.test(e.message));
 });
+
+test('a position the named CRS cannot project is refused by name', () => {
+  // a billion metres east of UTM's central meridian: proj4's inverse answers infinities
+  const wild = { type: 'Polygon', crs: utm10(), coordinates: [[[500000, 4899100], [1e9, 1e9], [500300, 4899300], [500000, 4899100]]] };
+  assert.throws(() => parseRegion(wild), /^InvalidInputError: region position \[1000000000, 1000000000\] cannot be projected from EPSG:32610 to WGS84$/);
+});

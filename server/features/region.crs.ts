@@ -35,7 +35,12 @@ export function regionInWgs84(input: unknown): unknown {
   // GDAL writes EPSG::4326 in lon/lat order, as RFC 7946 does
   if (epsg === 4326) return rest;
   const toWgs84 = projector(crsFromEpsg(epsg), WGS84);
-  return projectCoordinates(rest, (x, y) => toWgs84(x, y));
+  return projectCoordinates(rest, (x, y) => {
+    const p = toWgs84(x, y);
+    // outside the projection's domain proj4 gives NaN or infinities, which no later check would name
+    if (!Number.isFinite(p[0]) || !Number.isFinite(p[1])) throw new InvalidInputError(`region position [${x}, ${y}] cannot be projected from EPSG:${epsg} to WGS84`);
+    return p;
+  });
 }
 
 function projectCoordinates(value: unknown, project: (x: number, y: number) => [number, number]): unknown {

@@ -51,6 +51,6 @@ export class RegionLayer implements MapLayer {
   }
 
   legend(): HTMLElement {
-    return el('div', { class: 'legend' }, 'Dashed blue: the processed region; blue-ringed dots: its trees.');
+    return el('div', { class: 'legend' }, 'Dashed blue: the region loaded or processed; blue-ringed dots: the trees its job found.');
   }
 }

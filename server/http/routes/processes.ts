@@ -4,7 +4,8 @@
  * then either runs a small region synchronously (200 with the results) or answers
  * `201 Created` + `Location: /jobs/{id}` (always when the client sends `Prefer: respond-async`).
  */
-import express, { Router } from 'express';
+import { Router } from 'express';
+import { jsonBodyOfAnyType } from '../json.body.ts';
 import type { AppContext } from '../context.ts';
 import { InvalidInputError, NotFoundError } from '../../errors.ts';
 import { processDescription, processSummary, PROCESS_ID } from '../../jobs/process.forest-map.ts';
@@ -64,12 +65,7 @@ export default function processRoutes(ctx: AppContext): Router {
     res.json(processDescription());
   });
 
-  // any content type is parsed as JSON: clients often omit it; a body over the limit is a 413
-  let parser: express.RequestHandler | null = null;
-  const body: express.RequestHandler = (req, res, next) => {
-    parser ??= express.json({ limit: jobs().config.maxBodyBytes, type: () => true });
-    parser(req, res, next);
-  };
+  const body = jsonBodyOfAnyType(() => jobs().config.maxBodyBytes);
 
   router.post('/processes/:id/execution', body, async (req, res) => {
     if (req.params.id !== PROCESS_ID) throw new NotFoundError(`no process '${req.params.id}'; processes: ${PROCESS_ID}`, { type: 'http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/no-such-process' });

@@ -6,7 +6,8 @@
  * client shows a loaded stand boundary with it; a script can validate a region without starting
  * a job. The same limits as the process's region input apply.
  */
-import express, { Router } from 'express';
+import { Router } from 'express';
+import { jsonBodyOfAnyType } from '../json.body.ts';
 import type { AppContext } from '../context.ts';
 import { parseRegion } from '../../features/region.ts';
 import { jobServiceFor } from '../../jobs/service.ts';
@@ -14,12 +15,7 @@ import { jobServiceFor } from '../../jobs/service.ts';
 export default function regionRoutes(ctx: AppContext): Router {
   const router = Router();
   const jobs = () => jobServiceFor(ctx);
-  // any content type is read as JSON (a file posted as it is often comes as text/plain or none)
-  let parser: express.RequestHandler | null = null;
-  const body: express.RequestHandler = (req, res, next) => {
-    parser ??= express.json({ limit: jobs().config.maxBodyBytes, type: () => true });
-    parser(req, res, next);
-  };
+  const body = jsonBodyOfAnyType(() => jobs().config.maxBodyBytes);
   router.post('/api/regions', body, (req, res) => {
     const region = parseRegion(req.body, jobs().config.region);
     res.json({
