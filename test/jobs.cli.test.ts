@@ -4,8 +4,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeScene, sceneRegion, type SceneFixture } from './jobs.fixture.ts';
 import { rfc7946Problems } from './region.rfc7946.ts';
@@ -61,6 +61,30 @@ test('a region file in the raster\'s projected CRS (a GeoJSON 2008 crs member, a
   }
   assert.ok(JSON.parse(trees.utm).features.length > 5, 'the stand holds trees');
   assert.equal(trees.utm, trees.wgs84);
+});
+
+test('Ctrl-C stops a run with exit code 130 and says the same command resumes; it does, from the kept units', async () => {
+  const out = join(scene.root, 'out-interrupted');
+  // small CHM blocks and trees tiles: many units, so the run is still going when the interrupt comes
+  const args = ['bin/forestmap.js', 'process', '--image', join(scene.dataDir, 'image.tif'), '--out', out, '--tile-size', '32', '--block-size', '32'];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let sent = false;
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    if (!sent && /canopy height: block [3-9]\d* of/.test(stderr)) { sent = true; child.kill('SIGINT'); }
+  });
+  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+  assert.ok(sent, `the run reported progress before finishing: ${stderr.slice(-300)}`);
+  assert.equal(code, 130, stderr.slice(-500));
+  assert.match(stderr, /forestmap process: interrupted\. Finished blocks and tiles are kept in .*\.work; the same command resumes from them\.\n$/);
+  const kept = readdirSync(join(out, '.work', 'units'), { recursive: true }).length;
+  assert.ok(kept > 0, 'finished units are on disk');
+  assert.equal(existsSync(join(out, 'trees.geojson')), false, 'no results from an interrupted run');
+  const again = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  assert.equal(again.status, 0, again.stderr);
+  for (const f of ['chm.tif', 'trees.geojson', 'crowns.geojson', 'stats.json']) assert.ok(existsSync(join(out, f)), f);
+  assert.equal(existsSync(join(out, '.work')), false);
 });
 
 test('usage errors exit 2 with the reason; bad input exits 1 with the reason', () => {

@@ -118,6 +118,12 @@ export async function run(argv: string[]): Promise<number> {
     const area = s.area_ha < 0.1 ? `${Number((s.area_ha * 10_000).toPrecision(3))} m²` : `${s.area_ha.toFixed(2)} ha`;
     process.stdout.write(`${s.tree_count} ${s.tree_count === 1 ? 'tree' : 'trees'} in ${area}${coverage} (${s.trees_per_ha.toFixed(1)}/ha); canopy cover >2 m ${s.canopy_cover_2m === null ? 'n/a' : (s.canopy_cover_2m * 100).toFixed(1) + '%'}; ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s. Wrote ${Object.values(summary.outputs).map((p) => basename(p!)).join(', ')} to ${out}\n`);
+  } catch (err) {
+    if (!controller.signal.aborted) throw err;
+    // Ctrl-C: what finished is kept, and the user should know the same command picks it up
+    if (!values.quiet && process.stderr.isTTY) process.stderr.write('\n');
+    process.stderr.write(`forestmap process: interrupted. Finished blocks and tiles are kept in ${work}; the same command resumes from them.\n`);
+    return 130;
   } finally {
     process.off('SIGINT', stop);
     store.close();
