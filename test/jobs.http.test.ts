@@ -266,6 +266,8 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
     ['region outside the raster', exec({ inputs: { raster: 'chm', bbox: [10, 50, 10.001, 50.001] } }), 400, /does not overlap raster 'chm'/],
     ['region smaller than a pixel', exec({ inputs: { raster: 'chm', bbox: [inside.coordinates[0][0][0], inside.coordinates[0][0][1], inside.coordinates[0][0][0] + 1e-7, inside.coordinates[0][0][1] + 1e-7] } }), 400, /holds no pixel centre of raster 'chm': it must cover at least one of its 0\.5 m pixels/],
     ['region over the area limit', exec({ inputs: { raster: 'chm', bbox: [-122.3, 44.2, -122.2, 44.3] } }), 413, /exceeds the limit of 1 km²/],
+    ['a bbox in a projected CRS', exec({ inputs: { raster: 'chm', bbox: { bbox: [560000, 4899900, 560100, 4900000], crs: 'http://www.opengis.net/def/crs/EPSG/0/32610' } } }), 400, /input "bbox" crs must be WGS84 \(OGC CRS84\)/],
+    ['a bbox crs that only contains 4326', exec({ inputs: { raster: 'chm', bbox: { bbox: [0, 0, 1, 1], crs: 'EPSG:43260' } } }), 400, /input "bbox" crs must be WGS84/],
     ['bbox and region together', exec({ inputs: { raster: 'chm', region: inside, bbox: [0, 0, 1, 1] } }), 400, /either "region" or "bbox"/],
     ['unknown model', exec({ inputs: { raster: 'image', model: 'no-such-model', region: inside } }), 404, /unknown model 'no-such-model'/],
     ['model given as a path', exec({ inputs: { raster: 'image', model: '../../etc', region: inside } }), 400, /not a path/],

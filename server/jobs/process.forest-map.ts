@@ -4,6 +4,7 @@
  * One file per process, as titiler's algorithms declare their inputs and outputs.
  */
 import { DEFAULT_WS, parseWindowSize, windowSizeProblem } from '../trees/window.expression.ts';
+import { epsgOfCrsName } from '../features/region.crs.ts';
 import { InvalidInputError } from '../errors.ts';
 import type { CrownAlgorithm } from '../trees/types.ts';
 
@@ -60,7 +61,7 @@ export function parseExecuteRequest(body: unknown): ForestMapRequest {
     const b = i.bbox as { bbox?: unknown; crs?: unknown };
     const arr = Array.isArray(i.bbox) ? i.bbox : b?.bbox;
     if (!Array.isArray(arr)) throw new InvalidInputError('input "bbox" must be [minLon, minLat, maxLon, maxLat] or {"bbox": [...]}');
-    if (!Array.isArray(i.bbox) && b.crs !== undefined && !/CRS84|4326/.test(String(b.crs))) throw new InvalidInputError(`input "bbox" crs must be WGS84 (OGC CRS84), got ${JSON.stringify(b.crs)}`);
+    if (!Array.isArray(i.bbox) && b.crs !== undefined && !(typeof b.crs === 'string' && epsgOfCrsName(b.crs) === 4326)) throw new InvalidInputError(`input "bbox" crs must be WGS84 (OGC CRS84), got ${JSON.stringify(b.crs)}`);
     region = arr;
   }
   if (i.model !== undefined && (typeof i.model !== 'string' || i.model === '')) throw new InvalidInputError('input "model" must be a model name (string)');
