@@ -107,4 +107,8 @@ test('bad queries get a clear 400 and unknown rasters a 404', async () => {
   }
   const r = await fetch(`${base}/api/rasters/nope/trees?bbox=0,0,1,1`);
   assert.equal(r.status, 404);
+  // an unknown raster is named even when the query is incomplete too
+  const both = await fetch(`${base}/api/rasters/nope/trees`);
+  assert.equal(both.status, 404);
+  assert.match(((await both.json()) as any).error, /nope/);
 });

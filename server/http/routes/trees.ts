@@ -48,11 +48,12 @@ export default function treesRoutes(ctx: AppContext): Router {
   });
 
   router.get('/api/rasters/:id/trees', async (req, res) => {
+    // an unknown raster is the first thing to hear about, before the query's details
+    const chm = service.chmFor(req.params.id);
     const bbox = parseBbox(req.query.bbox);
     const limit = parseLimit(req);
     const geometry = req.query.geometry ?? 'crown';
     if (geometry !== 'crown' && geometry !== 'point') throw new InvalidInputError("geometry must be 'crown' or 'point'");
-    const chm = service.chmFor(req.params.id);
     const store = await service.store(chm.id);
     if (!store) {
       const status = service.status(chm.id);
