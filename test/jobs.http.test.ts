@@ -292,7 +292,7 @@ test('an image without three bands, or too coarse for the model, is refused when
   for (const headers of [{}, { Prefer: 'respond-async' }] as Array<Record<string, string>>) {
     const r = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: id } }, headers);
     assert.equal(r.status, 400, r.text);
-    assert.match(r.json.error, new RegExp(`^raster '${id}': canopy height needs an RGB raster \\(3 bands\\), this one has 1$`));
+    assert.match(r.json.error, new RegExp(`^raster '${id}': canopy height needs an RGB raster \\(3 bands\\), this one has 1; a one-band raster of heights is used as a CHM when its file name holds "chm"`));
   }
   assert.equal((await http(base, 'GET', '/jobs?limit=1000')).json.jobs.length, jobsBefore, 'no job was created');
   const canopy = await http(base, 'POST', `/api/rasters/${id}/canopy`, {});

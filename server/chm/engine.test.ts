@@ -248,5 +248,5 @@ test('imagery more than 4x coarser than the model\'s GSD is refused before any w
   assert.equal(existsSync(join(dir, 'coarse-chm.tif')), false);
   assert.throws(() => checkImagery(source.metadata, conv, 'sat'), { message: /^raster 'sat': its 3 m pixels/ });
   assert.doesNotThrow(() => checkImagery({ bandCount: 3, gsd: limit }, conv));
-  assert.throws(() => checkImagery({ bandCount: 1, gsd: limit }, conv), /needs an RGB raster \(3 bands\), this one has 1$/);
+  assert.throws(() => checkImagery({ bandCount: 1, gsd: limit }, conv), /needs an RGB raster \(3 bands\), this one has 1; a one-band raster of heights is used as a CHM when its file name holds "chm" or it is uploaded with \?role=chm \(forestmap process: --chm\)$/);
 });

@@ -108,7 +108,9 @@ export const MAX_GSD_RATIO = 4;
 export function checkImagery(m: ImageryFacts, manifest: Pick<LoadedManifest, 'name' | 'input'>, raster?: string): void {
   const who = raster ? `raster '${raster}': ` : '';
   if (m.bandCount < 3) {
-    throw new InvalidInputError(`${who}canopy height needs an RGB raster (3 bands), this one has ${m.bandCount}`);
+    // a single band is most often heights already (a lidar CHM, a DSM): say how to use it as one
+    const hint = m.bandCount === 1 ? '; a one-band raster of heights is used as a CHM when its file name holds "chm" or it is uploaded with ?role=chm (forestmap process: --chm)' : '';
+    throw new InvalidInputError(`${who}canopy height needs an RGB raster (3 bands), this one has ${m.bandCount}${hint}`);
   }
   const limit = MAX_GSD_RATIO * manifest.input.gsd;
   if (m.gsd !== undefined && m.gsd > limit * (1 + 1e-9)) {

@@ -71,7 +71,7 @@ test('forestmap canopy: a paletted image gives the CHM of its RGB expansion; a g
   assert.equal(spawnSync('gdal_translate', ['-q', '-b', '1', image, grey]).status, 0);
   const r = spawnSync(process.execPath, [bin, 'canopy', '--image', grey, '--out', join(dir, 'grey-chm.tif'), '--model', mini], { encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, /canopy height needs an RGB raster \(3 bands\), this one has 1$/m);
+  assert.match(r.stderr, /canopy height needs an RGB raster \(3 bands\), this one has 1; a one-band raster of heights is used as a CHM/m);
   assert.doesNotMatch(r.stderr, /tiles/, 'refused before the first window');
   assert.equal(existsSync(join(dir, 'grey-chm.tif')), false);
 });
