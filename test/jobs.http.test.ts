@@ -38,6 +38,9 @@ async function writeBigChm(dir: string): Promise<void> {
 before(async () => {
   scene = await makeScene();
   await writeBigChm(scene.dataDir);
+  // a terrain model named as a CHM: elevations of 300-400 m, which tree detection must not take for heights
+  await writeCog(join(scene.dataDir, 'elevation-chm.tif'), { grid: { width: 64, height: 64, transform: [560000, 0.5, 0, 4900000, 0, -0.5], crs: SCENE_CRS }, bands: 1, sampleType: 'float32', tileSize: 64 },
+    (w) => [Float32Array.from({ length: w.width * w.height }, (_, i) => 300 + (i % w.width) + (w.y + Math.floor(i / w.width)))]);
   Object.assign(process.env, {
     JOBS_TILE_SIZE: '32', JOBS_MAX_RUNNING: '1', JOBS_MAX_QUEUED: '1', JOBS_SYNC_MAX_KM2: '0.01',
     REGION_MAX_KM2: '1', JOBS_MAX_BODY_KB: '64',
@@ -268,6 +271,7 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
     ['region over the area limit', exec({ inputs: { raster: 'chm', bbox: [-122.3, 44.2, -122.2, 44.3] } }), 413, /exceeds the limit of 1 km²/],
     ['a bbox in a projected CRS', exec({ inputs: { raster: 'chm', bbox: { bbox: [560000, 4899900, 560100, 4900000], crs: 'http://www.opengis.net/def/crs/EPSG/0/32610' } } }), 400, /input "bbox" crs must be WGS84 \(OGC CRS84\)/],
     ['a bbox crs that only contains 4326', exec({ inputs: { raster: 'chm', bbox: { bbox: [0, 0, 1, 1], crs: 'EPSG:43260' } } }), 400, /input "bbox" crs must be WGS84/],
+    ['a CHM of elevations', exec({ inputs: { raster: 'elevation-chm' } }), 400, /^raster 'elevation-chm': 99% of its values are above 30\d(\.\d+)? m, higher than any canopy stands above the ground: these are elevations \(a DSM or DTM\)/],
     ['bbox and region together', exec({ inputs: { raster: 'chm', region: inside, bbox: [0, 0, 1, 1] } }), 400, /either "region" or "bbox"/],
     ['unknown model', exec({ inputs: { raster: 'image', model: 'no-such-model', region: inside } }), 404, /unknown model 'no-such-model'/],
     ['model given as a path', exec({ inputs: { raster: 'image', model: '../../etc', region: inside } }), 400, /not a path/],
@@ -377,4 +381,15 @@ test('POST /api/regions answers a region file as the process takes it, or the re
   const notJson = await fetch(`${base}/api/regions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '<kml/>' });
   assert.equal(notJson.status, 400);
   assert.match(((await notJson.json()) as { error: string }).error, /JSON/i);
+});
+
+test('a terrain model registered as a CHM: its trees fail with the reason, not hundreds-of-metres "trees"', async () => {
+  let status: any = null;
+  for (let i = 0; i < 200; i++) {
+    status = (await http(base, 'GET', '/api/rasters/elevation-chm/trees/status')).json;
+    if (status?.state === 'failed' || status?.state === 'done') break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(status?.state, 'failed', JSON.stringify(status));
+  assert.match(status.error, /^raster 'elevation-chm': 99% of its values are above 30\d(\.\d+)? m, .*these are elevations \(a DSM or DTM\)/);
 });

@@ -72,3 +72,20 @@ test('forestmap eval-crowns scores the NEON plots with hand-drawn crowns and pri
   // the published Silva 2016 scores on the full benchmark are 0.34 / 0.47; SJER_052 is one plot
   assert.ok(Number(m[2]) > 0.2 && Number(m[3]) > 0.4, r.stdout);
 });
+
+const nz = '../shared/data/nz';
+test('forestmap trees refuses a DSM or DTM (elevations) with how to make a CHM, and takes the CHM beside them', { skip: existsSync(`${nz}/DSM.tif`) ? false : `${nz} not found (../shared/data missing)` }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'fm-nz-'));
+  try {
+    for (const f of ['DSM.tif', 'DTM.tif']) {
+      const r = spawnSync(process.execPath, ['bin/forestmap.js', 'trees', '--chm', `${nz}/${f}`, '--out', join(dir, 'trees.geojson')], { encoding: 'utf8' });
+      assert.equal(r.status, 1, `${f}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`${f}: 99% of its values are above 4\\d\\d(\\.\\d+)? m, .* gdal_calc\\.py -A DSM\\.tif -B DTM\\.tif --calc="A-B" --outfile CHM\\.tif`));
+    }
+    const chm = spawnSync(process.execPath, ['bin/forestmap.js', 'trees', '--chm', `${nz}/CHM.tif`, '--out', join(dir, 'trees.geojson')], { encoding: 'utf8' });
+    assert.equal(chm.status, 0, chm.stderr);
+    assert.ok(JSON.parse(await readFile(join(dir, 'trees.geojson'), 'utf8')).features.length > 100);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -10,6 +10,8 @@ import { formatBar } from '../chm/progress.ts';
 import { FeatureCollectionWriter, TreeFeatures, flatCrown } from '../features/geojson.ts';
 import type { CrownAlgorithm, SmoothOptions, TreeOptions } from '../trees/types.ts';
 import { InvalidInputError } from '../errors.ts';
+import { assertHeightsAboveGround } from '../chm/heights.check.ts';
+import { unitScale } from '../trees/detect.ts';
 
 export const usage = `forestmap trees --chm CHM.tif --out trees.geojson [options]
 
@@ -103,6 +105,7 @@ export async function run(argv: string[]): Promise<number> {
   if (sampleType === 'uint8' && bandCount >= 3) {
     throw new InvalidInputError(`${chmPath} looks like an RGB image (${bandCount} uint8 bands), not a canopy height model: compute one first ('forestmap canopy', or 'forestmap chm' from a point cloud)`);
   }
+  await assertHeightsAboveGround(source, chmPath, unitScale(source.grid.crs));
   const features = new TreeFeatures(source.grid.crs);
 
   const open = (path: string) => {

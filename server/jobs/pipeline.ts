@@ -32,6 +32,7 @@ import {
   type RasterRef, type UnitContext, type UnitSpec,
 } from './units.ts';
 import { GeoJsonFileWriter } from './geojson.export.ts';
+import { assertHeightsAboveGround } from '../chm/heights.check.ts';
 import { detectionPool } from '../trees/detect.pool.ts';
 import { TreeFeatures } from '../features/geojson.ts';
 import { treeCount, treeId, unpackTree, type PackedTrees } from '../trees/packed.ts';
@@ -89,7 +90,8 @@ export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): P
     chm = cached && fits ? { kind: 'file', path: cached.path, version: `${raster.version}/${modelKey}` } : { kind: 'blocks' };
   } else {
     grid = source.grid;
-    unitScale(grid.crs); // a CHM in degrees cannot be searched with windows in metres: say so now
+    // a CHM in degrees cannot be searched with windows in metres: say so now
+    await assertHeightsAboveGround(source, `raster '${raster.id}'`, unitScale(grid.crs));
   }
   const limits = opts.regionLimits ?? defaultRegionLimits;
   const region = req.region === null ? parseRegion(footprint(source.grid), limits) : parseRegion(req.region, limits);

@@ -18,7 +18,8 @@ import type { Catalog, CatalogChange, CatalogEntry } from '../catalog/catalog.ts
 import { NotFoundError } from '../errors.ts';
 import { TreeStore, TreeStoreWriter } from './store.ts';
 import { detectTreesTiled, type ChmSource } from './tiled.ts';
-import { gridHalo, resolveTreeOptions, type ResolvedTreeOptions } from './detect.ts';
+import { gridHalo, resolveTreeOptions, unitScale, type ResolvedTreeOptions } from './detect.ts';
+import { assertHeightsAboveGround } from '../chm/heights.check.ts';
 import type { TreeOptions } from './types.ts';
 
 export type TreeState = 'queued' | 'running' | 'done' | 'failed';
@@ -153,6 +154,8 @@ export class TreeService {
     try {
       const source = await this.catalog.source(entry.id);
       const { grid } = source;
+      // a terrain model registered as a CHM fails here with the reason, shown as the trees' status
+      await assertHeightsAboveGround(source, `raster '${entry.id}'`, unitScale(grid.crs));
       writer = await TreeStoreWriter.create(this.dirFor(entry), grid.crs);
       const w = writer;
       const halo = gridHalo(this.opts, grid);
