@@ -320,6 +320,14 @@ test('uploads: raw and multipart are registered; bad files are 422 with the reas
   const chunks = async function* () { for (let i = 0; i < 40; i++) yield new Uint8Array(100_000); };
   const streamed = await fetch(`${base}/api/rasters?filename=s.tif`, { method: 'POST', body: (ReadableStream as any).from(chunks()), duplex: 'half' } as RequestInit);
   assert.equal(streamed.status, 413);
+  // an RGB image asked to be a CHM: refused before it is kept, and before it replaces an upload
+  const asChm = await upload('rgb.tif', fx['u16-rgb-2193-planar-tiled-none'], '&role=chm');
+  assert.equal(asChm.status, 400);
+  assert.match(asChm.body.error, /^rgb\.tif has 3 bands; a CHM \(role 'chm'\) is one band of heights/);
+  const kept = (await json('/api/rasters/form_chm')).body.version;
+  const replacing = await upload('rgb.tif', fx['u16-rgb-2193-planar-tiled-none'], '&role=chm&id=form_chm');
+  assert.equal(replacing.status, 400);
+  assert.equal((await json('/api/rasters/form_chm')).body.version, kept, 'the CHM it would have replaced is untouched');
   assert.deepEqual(readdirSync(join(varDir, 'uploads')).sort(), ['form_chm.tif', 'my-upload.tif']);
   assert.equal((await json('/api/health')).status, 200, 'server keeps serving');
   assert.equal((await json('/api/rasters?id=../x', { method: 'POST', body: 'x' })).status, 400);

@@ -61,6 +61,10 @@ const TIFF_EXT = /\.tiff?$/i;
 const SCAN_DEPTH = 3;
 
 function roleFor(path: string, metadata: RasterMetadata, requested?: RasterRole): RasterRole {
+  // trees would be "found" in the first band of an image asked to be a CHM
+  if (requested === 'chm' && metadata.bandCount !== 1) {
+    throw new InvalidInputError(`${basename(path)} has ${metadata.bandCount} bands; a CHM (role 'chm') is one band of heights. Imagery is registered as role 'image', and its canopy height is computed from it`);
+  }
   if (requested) return requested;
   // a scaled integer band (centimetres x 0.01) holds heights as a float band does
   const float = metadata.sampleType === 'float32' || metadata.sampleType === 'float64' || metadata.bandScaling !== null;
@@ -206,7 +210,9 @@ export class Catalog {
       await streamToFile(stream, tmp, this.options.maxUploadBytes);
       const final = join(this.uploadsDir, `${id}.tif`);
       try {
-        await openRaster(tmp); // validation: throws UnreadableRasterError with the reason
+        const source = await openRaster(tmp); // validation: throws UnreadableRasterError with the reason
+        // a role the file cannot have is refused before the file replaces anything
+        roleFor(filename, source.metadata, opts.role);
       } catch (err) {
         evictRaster(tmp);
         await rm(tmp, { force: true });
