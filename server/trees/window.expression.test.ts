@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseWindowExpression, parseWindowSize } from './window.expression.ts';
+import { parseWindowExpression, parseWindowSize, windowSizeProblem } from './window.expression.ts';
 import { InvalidInputError } from '../errors.ts';
 
 test('parses lidR-style window functions of h without eval', () => {
@@ -19,4 +19,12 @@ test('a plain number is a fixed window; nonsense is a clear InvalidInputError', 
   for (const bad of ['process.exit(1)', 'h +', '(h', 'h h', '', '0', '-3', 'constructor', '1;2', 'x'.repeat(300)]) {
     assert.throws(() => parseWindowSize(bad), InvalidInputError, bad);
   }
+});
+
+test('a window function out of range at some height is refused naming that height and a readable size', () => {
+  assert.equal(windowSizeProblem(parseWindowSize('0.07*h+3'), 2), null);
+  // h^3 passes 100 m at about 4.7 m: said as 103.8 m, not with float noise
+  assert.equal(windowSizeProblem(parseWindowSize('h*h*h'), 2), 'the window size function gives 103.8 m at height 4.7 m; it must give (0, 100] m at every height from 2 to 100 m');
+  assert.match(windowSizeProblem(parseWindowSize('1/(h-2)'), 2)!, /gives Infinity m at height 2 m/);
+  assert.equal(windowSizeProblem(120, 2), 'the window diameter must be in (0, 100] m, got 120');
 });

@@ -103,7 +103,7 @@ export function windowSizeProblem(ws: number | WindowFunction, hmin: number, hma
   for (let k = 0; ; k++) {
     const h = Math.min(hmax, hmin + k * 0.1);
     const d = ws(h);
-    if (bad(d)) return `the window size function gives ${d} m at height ${Number(h.toFixed(2))} m; it must give (0, ${hmax}] m at every height from ${hmin} to ${hmax} m`;
+    if (bad(d)) return `the window size function gives ${Number.isFinite(d) ? Number(d.toPrecision(4)) : d} m at height ${Number(h.toFixed(2))} m; it must give (0, ${hmax}] m at every height from ${hmin} to ${hmax} m`;
     if (h >= hmax) return null;
   }
 }
