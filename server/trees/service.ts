@@ -10,13 +10,12 @@
  * again, only when the result is provably the same (server/jobs/units.ts).
  */
 import { DEFAULT_WS, parseWindowSize } from './window.expression.ts';
-import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Catalog, CatalogChange, CatalogEntry } from '../catalog/catalog.ts';
 import { NotFoundError } from '../errors.ts';
-import { TreeStore, TreeStoreWriter } from './store.ts';
+import { storedTreeCount, TreeStore, TreeStoreWriter } from './store.ts';
 import { detectTreesTiled, type ChmSource } from './tiled.ts';
 import { gridHalo, resolveTreeOptions, unitScale, type ResolvedTreeOptions } from './detect.ts';
 import { assertHeightsAboveGround } from '../chm/heights.check.ts';
@@ -124,7 +123,7 @@ export class TreeService {
 
   private enqueue(entry: CatalogEntry): void {
     // a store finished by an earlier run reports its own count (it said 0 trees before)
-    const stored = storedCount(join(this.dirFor(entry), 'meta.json'));
+    const stored = storedTreeCount(this.dirFor(entry));
     const done = stored !== null;
     this.statuses.set(entry.id, { chmId: entry.id, version: entry.version, state: done ? 'done' : 'queued', progress: done ? 1 : 0, trees: stored ?? 0 });
     if (!done) {
@@ -268,14 +267,4 @@ export async function closeTreeService(ctx: { catalog: object }): Promise<void> 
   const s = services.get(ctx.catalog);
   services.delete(ctx.catalog);
   await s?.close();
-}
-
-/** The tree count a finished store's meta.json records, or null when there is no readable one (the trees are then computed again). */
-function storedCount(metaPath: string): number | null {
-  try {
-    const count = (JSON.parse(readFileSync(metaPath, 'utf8')) as { count?: unknown }).count;
-    return typeof count === 'number' && Number.isInteger(count) && count >= 0 ? count : null;
-  } catch {
-    return null;
-  }
 }

@@ -10,7 +10,7 @@
  * into the detector's output, and a forest-map job that takes a tile's trees from the store
  * (`treesInWindow`) must get exactly what detecting them would give (server/jobs/units.ts).
  */
-import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import Flatbush from 'flatbush';
@@ -24,6 +24,8 @@ const FIELDS = 8;
 /** Crowns as detection gave them (native CRS rings or null), one JSON line per tree, and their byte offsets. */
 const NATIVE_CROWNS = 'crowns.native.jsonl';
 const NATIVE_OFFSETS = 'crowns.native.offsets';
+/** A finished store's summary, written last: its presence marks the store complete. */
+const META = 'meta.json';
 
 export interface StoreMeta {
   count: number;
@@ -122,7 +124,7 @@ export class TreeStoreWriter {
     await writeFile(join(this.tmp, 'crowns.offsets'), new Uint8Array(Float64Array.from(this.offsets).buffer));
     await writeFile(join(this.tmp, NATIVE_OFFSETS), new Uint8Array(Float64Array.from(this.nativeOffsets).buffer));
     const meta: StoreMeta = { count: n, bbox, source };
-    await writeFile(join(this.tmp, 'meta.json'), JSON.stringify(meta));
+    await writeFile(join(this.tmp, META), JSON.stringify(meta));
     await rm(this.dir, { recursive: true, force: true });
     await rename(this.tmp, this.dir);
     return meta;
@@ -162,7 +164,7 @@ export class TreeStore {
   ) {}
 
   static async open(dir: string): Promise<TreeStore> {
-    const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as StoreMeta;
+    const meta = JSON.parse(await readFile(join(dir, META), 'utf8')) as StoreMeta;
     const rec = await readFile(join(dir, 'trees.f64'));
     const off = await readFile(join(dir, 'crowns.offsets'));
     const records = new Float64Array(rec.buffer.slice(rec.byteOffset, rec.byteOffset + rec.byteLength));
@@ -314,4 +316,17 @@ function firstEvent(stream: WriteStream, a: string, b: string): Promise<void> {
     stream.once(a, done);
     stream.once(b, done);
   });
+}
+
+/**
+ * The tree count a finished store in `dir` records, without opening the store; null when it has no
+ * readable summary (not finished, or damaged: its trees are then computed again).
+ */
+export function storedTreeCount(dir: string): number | null {
+  try {
+    const count = (JSON.parse(readFileSync(join(dir, META), 'utf8')) as Partial<StoreMeta>).count;
+    return typeof count === 'number' && Number.isInteger(count) && count >= 0 ? count : null;
+  } catch {
+    return null;
+  }
 }
