@@ -58,3 +58,13 @@ test('trees per ha is over the part of the region holding data, which data_cover
   assert.equal(s.trees_per_ha, 30 / 1.6);
   assert.equal(s.canopy_cover_2m, 1);
 });
+
+test('canopy height percentiles never exceed the maximum, however few the pixels', () => {
+  const acc = new RegionStatsAccumulator();
+  // both pixels in the 2.3-2.4 m bin, whose centre (2.35) lies above them
+  acc.addChm(new Float32Array([2.31, 2.32]), 0, 2, 0.25);
+  const c = acc.result(0.5, 2).canopy_height_m;
+  assert.equal(c.max, 2.32);
+  assert.ok(c.median! <= c.max! && c.p95! <= c.max!, JSON.stringify(c));
+  assert.ok(c.median! >= 2.3, 'still within the 0.1 m bin of the values');
+});

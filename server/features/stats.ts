@@ -118,13 +118,17 @@ export class RegionStatsAccumulator {
     };
   }
 
-  /** Quantile from the 0.1 m histogram: the centre of the bin holding the rank. */
+  /**
+   * Quantile from the 0.1 m histogram: the centre of the bin holding the rank, but never above the
+   * maximum (a bin's centre can lie above every value in it: two pixels of 2.31 m would report a
+   * median of 2.35 over a maximum of 2.31).
+   */
   private histQuantile(q: number): number {
     const rank = q * (this.above2 - 1);
     let seen = 0;
     for (let b = 0; b < CANOPY_BINS; b++) {
       seen += this.canopyHist[b];
-      if (seen > rank) return (b + 0.5) * CANOPY_BIN_M;
+      if (seen > rank) return Math.min((b + 0.5) * CANOPY_BIN_M, this.canopyMax);
     }
     return this.canopyMax;
   }
