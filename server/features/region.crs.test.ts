@@ -15,6 +15,10 @@ test('CRS names GDAL, QGIS and OGC write resolve to EPSG codes', () => {
   assert.equal(epsgOfCrsName('http://www.opengis.net/def/crs/EPSG/0/25832'), 25832);
   assert.equal(epsgOfCrsName('urn:ogc:def:crs:OGC:1.3:CRS84'), 4326);
   assert.equal(epsgOfCrsName('http://www.opengis.net/def/crs/OGC/1.3/CRS84'), 4326);
+  assert.equal(epsgOfCrsName('CRS:84'), 4326, "WMS's short name");
+  // pasted names carry stray spaces; every form is read the same with them
+  assert.equal(epsgOfCrsName(' urn:ogc:def:crs:OGC:1.3:CRS84\n'), 4326);
+  assert.equal(epsgOfCrsName(' EPSG:2193 '), 2193);
   assert.equal(epsgOfCrsName('NAD83 / UTM zone 10N'), null);
 });
 

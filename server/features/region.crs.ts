@@ -11,8 +11,9 @@ import { crsFromEpsg, projector, WGS84 } from '../../tiles/projection.ts';
 
 /** The EPSG code a GeoJSON 2008 CRS name stands for, 4326 for OGC's CRS84 (lon/lat), or null. */
 export function epsgOfCrsName(name: string): number | null {
-  if (/^(urn:ogc:def:crs:OGC:(1\.3)?:CRS84|https?:\/\/www\.opengis\.net\/def\/crs\/OGC\/1\.3\/CRS84)$/i.test(name)) return 4326;
-  const m = /^(?:EPSG:(\d+)|urn:ogc:def:crs:EPSG:[\d.]*:(\d+)|https?:\/\/www\.opengis\.net\/def\/crs\/EPSG\/[\d.]+\/(\d+))$/i.exec(name.trim());
+  const n = name.trim();
+  if (/^(urn:ogc:def:crs:OGC:(1\.3)?:CRS84|https?:\/\/www\.opengis\.net\/def\/crs\/OGC\/1\.3\/CRS84|CRS:84)$/i.test(n)) return 4326;
+  const m = /^(?:EPSG:(\d+)|urn:ogc:def:crs:EPSG:[\d.]*:(\d+)|https?:\/\/www\.opengis\.net\/def\/crs\/EPSG\/[\d.]+\/(\d+))$/i.exec(n);
   return m ? Number(m[1] ?? m[2] ?? m[3]) : null;
 }
 
