@@ -328,7 +328,8 @@ test('uploads: raw and multipart are registered; bad files are 422 with the reas
   const replacing = await upload('rgb.tif', fx['u16-rgb-2193-planar-tiled-none'], '&role=chm&id=form_chm');
   assert.equal(replacing.status, 400);
   assert.equal((await json('/api/rasters/form_chm')).body.version, kept, 'the CHM it would have replaced is untouched');
-  assert.deepEqual(readdirSync(join(varDir, 'uploads')).sort(), ['form_chm.tif', 'my-upload.tif']);
+  // each upload with its record of name and role (catalog.ts: UPLOAD_INFO_EXT), nothing else left behind
+  assert.deepEqual(readdirSync(join(varDir, 'uploads')).sort(), ['form_chm.tif', 'form_chm.upload.json', 'my-upload.tif', 'my-upload.upload.json']);
   assert.equal((await json('/api/health')).status, 200, 'server keeps serving');
   assert.equal((await json('/api/rasters?id=../x', { method: 'POST', body: 'x' })).status, 400);
   assert.equal((await json('/api/rasters?id=rgba&filename=x.tif', { method: 'POST', body: readFileSync(fx['u16-rgb-2193-planar-tiled-none']) })).status, 409, 'data-folder rasters are not replaceable by upload');

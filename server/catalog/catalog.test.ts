@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Catalog, type CatalogChange } from './catalog.ts';
@@ -62,7 +62,8 @@ test('register, replace on disk (version + event), upload limits, remove', { ski
   assert.deepEqual(readdirSync(catalog.uploadsDir), []);
   const up = await catalog.upload(Readable.from([readFileSync(rgb)]), 'Field Ortho.tif');
   assert.equal(up.id, 'field-ortho');
-  assert.deepEqual(readdirSync(catalog.uploadsDir), ['field-ortho.tif']);
+  assert.equal(up.name, 'Field Ortho.tif', 'listed under the name it was uploaded with');
+  assert.deepEqual(readdirSync(catalog.uploadsDir).sort(), ['field-ortho.tif', 'field-ortho.upload.json']);
   await catalog.remove('field-ortho');
   assert.deepEqual(readdirSync(catalog.uploadsDir), []);
   // data-folder files are never deleted by remove()
@@ -71,6 +72,25 @@ test('register, replace on disk (version + event), upload limits, remove', { ski
 
   // a restart finds uploads again under the same id
   await catalog.upload(Readable.from([readFileSync(rgb)]), 'again.tif');
+  // a CHM uploaded under an id, or with ?role=chm, under names that do not say "chm"
+  // (this CHM is over the first catalog's 1 MB upload limit)
+  const roomy = await Catalog.open({ dataDir, varDir, maxUploadBytes: 100_000_000 });
+  const byName = await roomy.upload(Readable.from([readFileSync(chm)]), 'site_chm.tif', { id: 'plot1' });
+  assert.equal(byName.role, 'chm', 'the uploaded file name decides the inferred role, not the id it is stored under');
+  await roomy.upload(Readable.from([readFileSync(chm)]), 'heights.tif', { role: 'chm' });
   const reopened = await Catalog.open({ dataDir, varDir, maxUploadBytes: 1_000_000 });
   assert.equal(reopened.get('again').origin, 'upload');
+  // ...keep their role and name across a restart
+  assert.deepEqual([reopened.get('plot1').role, reopened.get('plot1').name], ['chm', 'site_chm.tif']);
+  assert.deepEqual([reopened.get('heights').role, reopened.get('heights').name], ['chm', 'heights.tif']);
+  // an upload replaced under the same id takes the new file's role and name
+  await reopened.upload(Readable.from([readFileSync(rgb)]), 'ortho.tif', { id: 'plot1' });
+  const again = await Catalog.open({ dataDir, varDir, maxUploadBytes: 1_000_000 });
+  assert.deepEqual([again.get('plot1').role, again.get('plot1').name], ['image', 'ortho.tif']);
+  // a record that no longer fits its file (a 3-band file under a 'chm' record) falls back to inference
+  writeFileSync(join(again.uploadsDir, 'plot1.upload.json'), JSON.stringify({ name: 'x_chm.tif', role: 'chm' }));
+  const third = await Catalog.open({ dataDir, varDir, maxUploadBytes: 1_000_000 });
+  assert.equal(third.get('plot1').role, 'image');
+  await third.remove('heights');
+  assert.ok(!readdirSync(third.uploadsDir).some((n) => n.startsWith('heights')), 'remove() deletes the record too');
 });

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ConflictError, InvalidInputError, NotFoundError, UnreadableRasterError } from '../errors.ts';
@@ -57,6 +57,17 @@ export interface RegisterOptions {
 }
 
 const TIFF_EXT = /\.tiff?$/i;
+/**
+ * Beside each upload, `<id>.upload.json` keeps what the stored file name cannot: the name it was
+ * uploaded under and its role. Without it a restart would infer the role from `<id>.tif` (an upload
+ * named site_chm.tif stored under ?id=plot1, or sent with ?role=chm, would come back as imagery).
+ */
+const UPLOAD_INFO_EXT = '.upload.json';
+
+interface UploadInfo {
+  name: string;
+  role: RasterRole;
+}
 /** How deep the data folder scan descends. */
 const SCAN_DEPTH = 3;
 
@@ -116,13 +127,51 @@ export class Catalog {
       }
       if (!TIFF_EXT.test(name)) continue;
       try {
-        const id = origin === 'upload' ? slugFromFilename(name) : uniqueId(slugFromFilename(name), (x) => this.entries.has(x));
-        await this.add(path, { id }, origin);
+        if (origin === 'upload') await this.addUpload(path, slugFromFilename(name));
+        else await this.add(path, { id: uniqueId(slugFromFilename(name), (x) => this.entries.has(x)) }, origin);
       } catch (err) {
         this.skipped.push({ path, error: err instanceof Error ? err.message : String(err) });
         console.warn(`[catalog] skipped ${path}: ${err instanceof Error ? err.message : err}`);
       }
     }
+  }
+
+  /** An upload found at start, with the name and role it was uploaded with when its record is readable. */
+  private async addUpload(path: string, id: string): Promise<void> {
+    const info = await this.readUploadInfo(id);
+    if (info) {
+      try {
+        await this.add(path, { id, role: info.role, name: info.name }, 'upload');
+        return;
+      } catch (err) {
+        // a record that no longer fits its file (replaced by hand): the file is still the user's
+        if (!(err instanceof InvalidInputError)) throw err;
+        console.warn(`[catalog] ${basename(this.uploadInfoPath(id))} does not fit ${basename(path)} (${err.message}); inferring its role`);
+      }
+    }
+    await this.add(path, { id }, 'upload');
+  }
+
+  private uploadInfoPath(id: string): string {
+    return join(this.uploadsDir, `${id}${UPLOAD_INFO_EXT}`);
+  }
+
+  private async readUploadInfo(id: string): Promise<UploadInfo | null> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await readFile(this.uploadInfoPath(id), 'utf8'));
+    } catch {
+      return null; // none (an upload from before these records, or a crash before it was written) or unreadable
+    }
+    const p = parsed as Partial<UploadInfo> | null;
+    if (typeof p?.name !== 'string' || (p.role !== 'image' && p.role !== 'chm')) return null;
+    return { name: p.name, role: p.role };
+  }
+
+  private async writeUploadInfo(id: string, info: UploadInfo): Promise<void> {
+    const tmp = join(this.uploadsDir, `.upload-${randomBytes(6).toString('hex')}.json`);
+    await writeFile(tmp, JSON.stringify(info));
+    await rename(tmp, this.uploadInfoPath(id));
   }
 
   on(event: 'change', listener: (e: CatalogChange) => void): this {
@@ -166,14 +215,14 @@ export class Catalog {
     return this.add(abs, { ...opts, id }, origin);
   }
 
-  private async add(path: string, opts: RegisterOptions & { id: string }, origin: CatalogEntry['origin']): Promise<CatalogEntry> {
+  private async add(path: string, opts: RegisterOptions & { id: string; name?: string }, origin: CatalogEntry['origin']): Promise<CatalogEntry> {
     const source = await openRaster(path);
     // the jobs layer compares it with fileVersion now, to tell a replaced raster
     const version = fileVersion(path);
     if (version === null) throw new UnreadableRasterError(`${basename(path)}: no such file`, { reason: 'missing' });
     const entry: CatalogEntry = {
       id: opts.id,
-      name: basename(path),
+      name: opts.name ?? basename(path),
       path,
       role: roleFor(path, source.metadata, opts.role),
       version,
@@ -209,10 +258,12 @@ export class Catalog {
       const tmp = join(this.uploadsDir, `.upload-${randomBytes(6).toString('hex')}.tif`);
       await streamToFile(stream, tmp, this.options.maxUploadBytes);
       const final = join(this.uploadsDir, `${id}.tif`);
+      let info: UploadInfo;
       try {
         const source = await openRaster(tmp); // validation: throws UnreadableRasterError with the reason
-        // a role the file cannot have is refused before the file replaces anything
-        roleFor(filename, source.metadata, opts.role);
+        // a role the file cannot have is refused before the file replaces anything; the name the
+        // user gave decides the inferred role, not the id it is stored under
+        info = { name: basename(filename), role: roleFor(filename, source.metadata, opts.role) };
       } catch (err) {
         evictRaster(tmp);
         await rm(tmp, { force: true });
@@ -222,8 +273,12 @@ export class Catalog {
       }
       evictRaster(tmp);
       evictRaster(final);
+      // the previous upload's record goes first: a crash before the new one is written leaves a file
+      // whose role is inferred again, never one described by another file's record
+      await rm(this.uploadInfoPath(id), { force: true });
       await rename(tmp, final);
-      return await this.add(final, { ...opts, id }, 'upload');
+      await this.writeUploadInfo(id, info);
+      return await this.add(final, { ...opts, id, role: info.role, name: info.name }, 'upload');
     } finally {
       this.pending.delete(id);
     }
@@ -235,7 +290,10 @@ export class Catalog {
     this.entries.delete(id);
     this.verified.delete(id);
     evictRaster(entry.path);
-    if (entry.origin === 'upload' && isInside(this.uploadsDir, entry.path)) await rm(entry.path, { force: true });
+    if (entry.origin === 'upload' && isInside(this.uploadsDir, entry.path)) {
+      await rm(entry.path, { force: true });
+      await rm(this.uploadInfoPath(id), { force: true });
+    }
     this.events.emit('change', { type: 'removed', entry } satisfies CatalogChange);
     return entry;
   }
@@ -251,7 +309,7 @@ export class Catalog {
     const version = fileVersion(entry.path);
     if (version === null) throw new NotFoundError(`raster '${id}' is no longer on disk`, { id });
     if (version !== entry.version) {
-      await this.add(entry.path, { id, role: entry.role, sourceId: entry.sourceId }, entry.origin);
+      await this.add(entry.path, { id, role: entry.role, sourceId: entry.sourceId, name: entry.name }, entry.origin);
     }
     const current = this.get(id);
     const source = openRaster(current.path);
