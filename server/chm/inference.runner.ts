@@ -85,6 +85,36 @@ class SharedBuffers<T extends Float32Array | Uint8Array = Float32Array> {
 
 const sharedBytes = () => new SharedBuffers<Uint8Array>((length) => new Uint8Array(new SharedArrayBuffer(length)));
 
+/** The shared-memory pools a runner hands out and takes back; a pooled runner's workers share one set. */
+class BufferPools {
+  protected readonly inputs: SharedBuffers;
+  protected readonly outputs: SharedBuffers;
+  protected readonly bytes: SharedBuffers<Uint8Array>;
+
+  /** With `shared`, the same pools as it (a pool's workers and the pool itself); else new ones. */
+  constructor(shared?: BufferPools) {
+    this.inputs = shared?.inputs ?? new SharedBuffers();
+    this.outputs = shared?.outputs ?? new SharedBuffers();
+    this.bytes = shared?.bytes ?? sharedBytes();
+  }
+
+  inputBuffer(length: number): Float32Array {
+    return this.inputs.take(length);
+  }
+
+  byteBuffer(length: number): Uint8Array {
+    return this.bytes.take(length);
+  }
+
+  releaseByteBuffer(bytes: Uint8Array): void {
+    if (bytes.buffer instanceof SharedArrayBuffer) this.bytes.give(bytes);
+  }
+
+  releaseOutput(output: Float32Array): void {
+    if (output.buffer instanceof SharedArrayBuffer) this.outputs.give(output);
+  }
+}
+
 /** Above this ONNX size (weights plus external data) one session uses every core. */
 export const LARGE_MODEL_BYTES = 256 * 1024 * 1024;
 
@@ -135,34 +165,20 @@ function toError(e: WorkerError): Error {
 }
 
 /** Several single-session workers; each run goes to the one with the fewest runs pending. */
-class PooledRunner implements InferenceRunner {
-  private constructor(readonly manifest: LoadedManifest, private readonly workers: WorkerRunner[], private readonly inputs: SharedBuffers, private readonly outputs: SharedBuffers, private readonly bytes: SharedBuffers<Uint8Array>) {}
+class PooledRunner extends BufferPools implements InferenceRunner {
+  private constructor(readonly manifest: LoadedManifest, private readonly workers: WorkerRunner[], pools: BufferPools) {
+    super(pools);
+  }
 
   static async start(manifest: LoadedManifest, sessions: number, threads: number): Promise<PooledRunner> {
-    const inputs = new SharedBuffers(), outputs = new SharedBuffers(), bytes = sharedBytes();
-    const started = await Promise.allSettled(Array.from({ length: sessions }, () => WorkerRunner.start(manifest, threads, inputs, outputs, bytes)));
+    const pools = new BufferPools();
+    const started = await Promise.allSettled(Array.from({ length: sessions }, () => WorkerRunner.start(manifest, threads, pools)));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
       throw failed.reason;
     }
-    return new PooledRunner(manifest, started.map((r) => (r as PromiseFulfilledResult<WorkerRunner>).value), inputs, outputs, bytes);
-  }
-
-  inputBuffer(length: number): Float32Array {
-    return this.inputs.take(length);
-  }
-
-  byteBuffer(length: number): Uint8Array {
-    return this.bytes.take(length);
-  }
-
-  releaseByteBuffer(bytes: Uint8Array): void {
-    if (bytes.buffer instanceof SharedArrayBuffer) this.bytes.give(bytes);
-  }
-
-  releaseOutput(output: Float32Array): void {
-    if (output.buffer instanceof SharedArrayBuffer) this.outputs.give(output);
+    return new PooledRunner(manifest, started.map((r) => (r as PromiseFulfilledResult<WorkerRunner>).value), pools);
   }
 
   get computeMs(): number {
@@ -194,22 +210,21 @@ class PooledRunner implements InferenceRunner {
   }
 }
 
-class WorkerRunner implements InferenceRunner {
+class WorkerRunner extends BufferPools implements InferenceRunner {
   computeMs = 0;
 
-  private constructor(
-    readonly manifest: LoadedManifest, private readonly channel: WorkerChannel<InferenceRequest, InferenceResult>,
-    private readonly inputs: SharedBuffers, private readonly outputs: SharedBuffers, private readonly bytes: SharedBuffers<Uint8Array>,
-  ) {}
+  private constructor(readonly manifest: LoadedManifest, private readonly channel: WorkerChannel<InferenceRequest, InferenceResult>, pools: BufferPools) {
+    super(pools);
+  }
 
-  static async start(manifest: LoadedManifest, threads: number, inputs = new SharedBuffers(), outputs = new SharedBuffers(), bytes = sharedBytes()): Promise<WorkerRunner> {
+  static async start(manifest: LoadedManifest, threads: number, pools = new BufferPools()): Promise<WorkerRunner> {
     const channel = await WorkerChannel.start<InferenceRequest, InferenceResult>(entry, { modelDir: manifest.dir, threads }, {
       what: `inference worker for model '${manifest.name}'`,
       toError,
       // a dead worker's runner is dropped: the next computation starts a new one
       onExit: () => runners.delete(manifest.onnxPath),
     });
-    return new WorkerRunner(manifest, channel, inputs, outputs, bytes);
+    return new WorkerRunner(manifest, channel, pools);
   }
 
   /** False once the worker has ended: its runs fail at once instead of waiting forever. */
@@ -223,22 +238,6 @@ class WorkerRunner implements InferenceRunner {
 
   threadIds(): number[] {
     return this.channel.taskId === null ? [] : [this.channel.taskId];
-  }
-
-  inputBuffer(length: number): Float32Array {
-    return this.inputs.take(length);
-  }
-
-  byteBuffer(length: number): Uint8Array {
-    return this.bytes.take(length);
-  }
-
-  releaseByteBuffer(bytes: Uint8Array): void {
-    if (bytes.buffer instanceof SharedArrayBuffer) this.bytes.give(bytes);
-  }
-
-  releaseOutput(output: Float32Array): void {
-    if (output.buffer instanceof SharedArrayBuffer) this.outputs.give(output);
   }
 
   runBytes(input: ByteInput, batch: number, height: number, width: number): Promise<Float32Array> {
