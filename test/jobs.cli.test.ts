@@ -63,19 +63,30 @@ test('a region file in the raster\'s projected CRS (a GeoJSON 2008 crs member, a
   assert.equal(trees.utm, trees.wgs84);
 });
 
-test('Ctrl-C stops a run with exit code 130 and says the same command resumes; it does, from the kept units', async () => {
+test('a second run into the same --out is refused while one runs; Ctrl-C stops a run with exit code 130 and says the same command resumes; it does, from the kept units', async () => {
   const out = join(scene.root, 'out-interrupted');
   // small CHM blocks and trees tiles: many units, so the run is still going when the interrupt comes
   const args = ['bin/forestmap.js', 'process', '--image', join(scene.dataDir, 'image.tif'), '--out', out, '--tile-size', '32', '--block-size', '32'];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let sent = false;
+  let second: Promise<{ code: number | null; stderr: string }> | null = null;
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     stderr += d;
-    if (!sent && /canopy height: block [3-9]\d* of/.test(stderr)) { sent = true; child.kill('SIGINT'); }
+    if (!sent && /canopy height: block [3-9]\d* of/.test(stderr)) {
+      sent = true;
+      // a second run into the same folder meanwhile is refused at once, and the first goes on
+      const other = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let otherErr = '';
+      other.stderr.setEncoding('utf8').on('data', (d: string) => { otherErr += d; });
+      second = new Promise((r) => other.on('close', (c) => { r({ code: c, stderr: otherErr }); child.kill('SIGINT'); }));
+    }
   });
   const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
   assert.ok(sent, `the run reported progress before finishing: ${stderr.slice(-300)}`);
+  const refused = await second!;
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.equal(refused.stderr, `forestmap process: --out ${out} is in use by another forestmap process run (process ${child.pid}): stop it first, or use another folder\n`);
   assert.equal(code, 130, stderr.slice(-500));
   assert.match(stderr, /forestmap process: interrupted\. Finished blocks and tiles are kept in .*\.work; the same command resumes from them\.\n$/);
   const kept = readdirSync(join(out, '.work', 'units'), { recursive: true }).length;

@@ -65,6 +65,24 @@ test('with units on BullMQ workers: the server killed mid-job resumes and equals
   }
 });
 
+test('a second server on a VAR_DIR in use is refused, naming the first; a server killed with SIGKILL leaves no lock behind', async () => {
+  const varDir = join(scene.root, 'var-lock');
+  const first = await startServer(varDir);
+  const second = spawnSync(process.execPath, ['bin/forestmap.js', 'serve'], {
+    env: { ...process.env, DATA_DIR: scene.dataDir, VAR_DIR: varDir, PORT: String(await freePort()), HOST: '127.0.0.1' },
+    encoding: 'utf8', timeout: 60_000,
+  });
+  assert.equal(second.status, 1, second.stdout + second.stderr);
+  const expected = `VAR_DIR ${varDir} is in use by another forestmap server (process ${first.child.pid}): stop it first`;
+  assert.ok(second.stderr.includes(expected), second.stderr);
+  assert.equal((await http(first.base, 'GET', '/api/health')).status, 200, 'the first server is untouched');
+  first.child.kill('SIGKILL');
+  await new Promise((r) => first.child.once('exit', r));
+  const third = await startServer(varDir);
+  third.child.kill('SIGTERM');
+  await new Promise((r) => third.child.once('exit', r));
+});
+
 async function killResumeCompare(varDir: string, env: Record<string, string> = {}): Promise<void> {
   const first = await startServer(varDir, env);
   const post = await http(first.base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'chm' } }, { Prefer: 'respond-async' });

@@ -1,5 +1,6 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { makeDirectory } from '../fs.dirs.ts';
+import { lockFolder } from '../fs.lock.ts';
 import { basename, join, resolve } from 'node:path';
 import { parseFlags, numberFlag, requireFlag } from './args.ts';
 import { UsageError } from './main.ts';
@@ -101,6 +102,9 @@ export async function run(argv: string[]): Promise<number> {
   makeDirectory(out);
   // unit outputs live beside the results while running, so a re-run after a crash reuses them
   const work = join(out, '.work');
+  makeDirectory(work);
+  // two runs into one folder would remove each other's work as they finish
+  const lock = lockFolder(work, 'run', `--out ${out}`, 'another forestmap process run');
   const store = new JobStore(join(work, 'units.sqlite'));
   const pathOf = (key: string) => queue.resultPath(key);
   const resources = defaultResources(pathOf);
@@ -127,6 +131,7 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', stop);
     store.close();
+    lock.release();
   }
   rmSync(work, { recursive: true, force: true });
   return 0;

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import { loadConfig } from '../config.ts';
 import { makeDirectory } from '../fs.dirs.ts';
+import { lockFolder } from '../fs.lock.ts';
 import { closeAppServices, createRequestListener } from '../http/app.ts';
 import type { AppContext } from '../http/context.ts';
 import { Catalog } from '../catalog/catalog.ts';
@@ -15,6 +16,8 @@ scene is generated once and served), VAR_DIR (caches and job database; default .
 export async function run(_argv: string[]): Promise<number> {
   const config = loadConfig();
   makeDirectory(config.varDir);
+  // before anything reads or cleans the folder: a second server there would resume the same jobs
+  const lock = lockFolder(config.varDir, 'server', `VAR_DIR ${config.varDir}`, 'another forestmap server');
   const catalog = await Catalog.open({ dataDir: config.dataDir, varDir: config.varDir, maxUploadBytes: config.maxUploadBytes });
   const ctx: AppContext = { config, catalog };
   // ready tiles are answered in front of Express, the rest by the app (see createRequestListener)
@@ -31,5 +34,6 @@ export async function run(_argv: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  lock.release();
   return 0;
 }
