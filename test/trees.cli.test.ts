@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -42,6 +42,31 @@ test('forestmap trees/chm: bad flags are usage errors (exit 2), unsafe --ws is r
   const missing = cli(['trees', '--chm', '/nonexistent.tif', '--out', '/tmp/x.geojson']);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /no such file/);
+});
+
+test('forestmap trees/chm: an output in a folder that does not exist, or naming a folder, is refused before any work and nothing is written', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'trees-out-'));
+  try {
+    const f = syntheticForest({ width: 60, height: 50, seed: 3 });
+    const chm = join(dir, 'chm.tif');
+    await writeCogImage(chm, f.image, { sampleType: 'float32' });
+    const noFolder = cli(['trees', '--chm', chm, '--out', join(dir, 't.geojson'), '--crowns', join(dir, 'no', 'c.geojson')]);
+    assert.equal(noFolder.status, 2, noFolder.stderr);
+    assert.match(noFolder.stderr, new RegExp(`^forestmap trees: --crowns .*c\\.geojson: there is no folder .*${'no'}\n`));
+    assert.deepEqual((await readdir(dir)).sort(), ['chm.tif'], 'not even the tops file, nor a temporary');
+    const isFolder = cli(['trees', '--chm', chm, '--out', dir]);
+    assert.equal(isFolder.status, 2);
+    assert.match(isFolder.stderr, /--out .* is a folder: name the file to write in it/);
+    const chmOut = cli(['chm', '--points', join(dir, 'absent.laz'), '--out', join(dir, 'no', 'chm.tif')]);
+    assert.equal(chmOut.status, 2, 'the output is checked before the input is read');
+    assert.match(chmOut.stderr, /--out .*chm\.tif: there is no folder/);
+    // and a run that succeeds leaves only its outputs
+    const ok = cli(['trees', '--chm', chm, '--out', join(dir, 't.geojson'), '--crowns', join(dir, 'c.geojson')]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.deepEqual((await readdir(dir)).sort(), ['c.geojson', 'chm.tif', 't.geojson']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 const laz = '../shared/data/lidar/MixedConifer.laz';

@@ -1,3 +1,5 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from './main.ts';
 
@@ -23,4 +25,24 @@ export function numberFlag(value: string | undefined, name: string, fallback: nu
 export function requireFlag(value: string | undefined, name: string): string {
   if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
   return value;
+}
+
+/**
+ * A flag naming a file to write: checked before any work is done, so that a mistyped folder fails
+ * at once rather than after minutes of inference. The file's folder must exist and be writable;
+ * the path itself must not be a folder.
+ */
+export function outputFileFlag(value: string | undefined, name: string): string {
+  const path = requireFlag(value, name);
+  const abs = resolve(path), dir = dirname(abs);
+  if (statSync(abs, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--${name} ${path} is a folder: name the file to write in it`);
+  const folder = statSync(dir, { throwIfNoEntry: false });
+  if (!folder) throw new UsageError(`--${name} ${path}: there is no folder ${dir}`);
+  if (!folder.isDirectory()) throw new UsageError(`--${name} ${path}: ${dir} is not a folder`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`--${name} ${path}: the folder ${dir} is not writable`);
+  }
+  return path;
 }

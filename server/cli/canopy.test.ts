@@ -45,6 +45,13 @@ test('forestmap canopy: clear errors and exit codes for bad input', () => {
   assert.equal(noModel.status, 1);
   assert.match(noModel.stderr, /unknown model 'no-such-model'/);
   assert.equal(existsSync(join(dir, 'x.tif')), false);
+  // an output path that cannot be written is refused before the model runs (it used to fail after it)
+  for (const [out, reason] of [[dir, /--out .* is a folder: name the file to write in it/], [join(dir, 'absent', 'x.tif'), /--out .*x\.tif: there is no folder .*absent/]] as const) {
+    const r = spawnSync(process.execPath, [bin, 'canopy', '--image', image, '--out', out, '--model', mini], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, reason);
+    assert.doesNotMatch(r.stderr, /with model/, 'no tile was computed');
+  }
 });
 
 test('forestmap canopy: a paletted image gives the CHM of its RGB expansion; a grey image exits 1 before any tile', { skip: gdalMissing }, async () => {

@@ -1,4 +1,4 @@
-import { parseFlags, numberFlag, requireFlag } from './args.ts';
+import { numberFlag, outputFileFlag, parseFlags, requireFlag } from './args.ts';
 import { UsageError } from './main.ts';
 import { openRaster } from '../raster/source.ts';
 import { resolveModel } from '../model/registry.ts';
@@ -28,7 +28,7 @@ export async function run(argv: string[]): Promise<number> {
     quiet: { type: 'boolean', short: 'q' },
   });
   const image = requireFlag(values.image, 'image');
-  const out = requireFlag(values.out, 'out');
+  const out = outputFileFlag(values.out, 'out');
   const manifest = await resolveModel(values.model);
   const batchSize = numberFlag(values.batch, 'batch', defaultBatch(manifest), 1, 64);
   if (!Number.isInteger(batchSize)) throw new UsageError('--batch must be a whole number');
@@ -54,7 +54,7 @@ export async function run(argv: string[]): Promise<number> {
         if (tty && p.done === p.total) process.stderr.write('\n');
       },
     });
-    process.stdout.write(`${out}: ${result.grid.width}x${result.grid.height} px at ${manifest.input.gsd} m, ${result.windows} tiles (${result.inferred} inferred) in ${formatDuration(result.seconds)} (model ${result.inferenceSeconds.toFixed(1)} s)\n`);
+    process.stdout.write(`${out}: ${result.grid.width}x${result.grid.height} px at ${manifest.input.gsd} m, ${result.windows} ${result.windows === 1 ? 'tile' : 'tiles'} (${result.inferred} inferred) in ${formatDuration(result.seconds)} (model ${result.inferenceSeconds.toFixed(1)} s)\n`);
     return 0;
   } catch (err) {
     if (tty) process.stderr.write('\n');

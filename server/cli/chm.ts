@@ -1,4 +1,4 @@
-import { numberFlag, parseFlags, requireFlag } from './args.ts';
+import { numberFlag, outputFileFlag, parseFlags, requireFlag } from './args.ts';
 import { UsageError } from './main.ts';
 import { readPointCloud } from '../pointcloud/las.reader.ts';
 import { chmFromPoints } from '../pointcloud/chm.from.points.ts';
@@ -25,7 +25,7 @@ export async function run(argv: string[]): Promise<number> {
     crs: { type: 'string' }, ground: { type: 'string' }, 'min-height': { type: 'string' },
   });
   const points = requireFlag(values.points, 'points');
-  const out = requireFlag(values.out, 'out');
+  const out = outputFileFlag(values.out, 'out');
   const res = numberFlag(values.res, 'res', 1, 0.01, 1000);
   const subcircle = numberFlag(values.subcircle, 'subcircle', 0, 0, 50);
   const minHeight = numberFlag(values['min-height'], 'min-height', 0, -1000, 1000);

@@ -1,7 +1,8 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import { numberFlag, parseFlags, requireFlag } from './args.ts';
+import { numberFlag, outputFileFlag, parseFlags, requireFlag } from './args.ts';
 import { UsageError } from './main.ts';
 import { openRaster } from '../raster/source.ts';
 import { detectTreesTiled } from '../trees/tiled.ts';
@@ -96,7 +97,8 @@ export async function run(argv: string[]): Promise<number> {
     tile: { type: 'string' }, halo: { type: 'string' }, ...treeFlagSpec,
   });
   const chmPath = requireFlag(values.chm, 'chm');
-  const outPath = requireFlag(values.out, 'out');
+  const outPath = outputFileFlag(values.out, 'out');
+  const crownsPath = values.crowns === undefined ? undefined : outputFileFlag(values.crowns, 'crowns');
   const opts = treeOptionsFromFlags(values);
   const tileSize = numberFlag(values.tile, 'tile', 512, 16, 8192);
   const halo = values.halo === undefined ? undefined : numberFlag(values.halo, 'halo', 0, 0, 4096);
@@ -108,31 +110,45 @@ export async function run(argv: string[]): Promise<number> {
   await assertHeightsAboveGround(source, chmPath, unitScale(source.grid.crs));
   const features = new TreeFeatures(source.grid.crs);
 
+  // each file is written beside its name and renamed into place when complete: a failed or
+  // interrupted run leaves no truncated GeoJSON, and no earlier file half overwritten
   const open = (path: string) => {
-    const stream = createWriteStream(path);
-    return { stream, writer: new FeatureCollectionWriter(stream) };
+    const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+    const stream = createWriteStream(tmp);
+    return { path, tmp, stream, writer: new FeatureCollectionWriter(stream) };
   };
   const tops = open(outPath);
-  const crowns = values.crowns ? open(values.crowns) : null;
+  const crowns = crownsPath ? open(crownsPath) : null;
+  const files = crowns ? [tops, crowns] : [tops];
   const t0 = performance.now();
   let lastPct = -1;
-  const result = await detectTreesTiled(source, {
-    ...opts, tileSize: Math.round(tileSize), halo: halo === undefined ? undefined : Math.round(halo), polygons: !!crowns,
-    onTile: async (trees, polys) => {
-      for (let k = 0; k < trees.length; k++) {
-        const tree = trees[k], crown = polys[k];
-        await tops.writer.add((out) => { features.writePoint(out, tree); return true; });
-        if (crowns && crown?.length) await crowns.writer.add((out) => features.writeCrown(out, tree, flatCrown(crown)));
-      }
-    },
-  }, (done, total) => {
-    const pct = Math.floor((100 * done) / total);
-    if (pct !== lastPct && process.stderr.isTTY) process.stderr.write(`\rtrees ${formatBar(done / total, 30)}`);
-    lastPct = pct;
-  });
-  const nTops = await tops.writer.end();
-  const nCrowns = crowns ? await crowns.writer.end() : 0;
-  await Promise.all([tops, ...(crowns ? [crowns] : [])].map(async ({ stream }: { stream: Writable }) => { stream.end(); await finished(stream); }));
+  let result: Awaited<ReturnType<typeof detectTreesTiled>>, nTops: number, nCrowns = 0;
+  try {
+    result = await detectTreesTiled(source, {
+      ...opts, tileSize: Math.round(tileSize), halo: halo === undefined ? undefined : Math.round(halo), polygons: !!crowns,
+      onTile: async (trees, polys) => {
+        for (let k = 0; k < trees.length; k++) {
+          const tree = trees[k], crown = polys[k];
+          await tops.writer.add((out) => { features.writePoint(out, tree); return true; });
+          if (crowns && crown?.length) await crowns.writer.add((out) => features.writeCrown(out, tree, flatCrown(crown)));
+        }
+      },
+    }, (done, total) => {
+      const pct = Math.floor((100 * done) / total);
+      if (pct !== lastPct && process.stderr.isTTY) process.stderr.write(`\rtrees ${formatBar(done / total, 30)}`);
+      lastPct = pct;
+    });
+    nTops = await tops.writer.end();
+    if (crowns) nCrowns = await crowns.writer.end();
+    await Promise.all(files.map(async ({ stream }: { stream: Writable }) => { stream.end(); await finished(stream); }));
+    for (const f of files) renameSync(f.tmp, f.path);
+  } catch (err) {
+    for (const f of files) {
+      f.stream.destroy();
+      rmSync(f.tmp, { force: true });
+    }
+    throw err;
+  }
   if (process.stderr.isTTY) process.stderr.write('\n');
   const secs = (performance.now() - t0) / 1000;
   const { width, height } = result.grid;
