@@ -1,4 +1,4 @@
-import { parseFlags, numberFlag, requireFlag } from './args.ts';
+import { numberFlag, outputFileFlag, parseFlags, requireFlag } from './args.ts';
 import { UsageError } from './main.ts';
 import { generateScene, LIMITS } from '../scene/generate.ts';
 import { PRESET_NAMES } from '../scene/presets.ts';
@@ -32,6 +32,7 @@ export async function run(argv: string[]): Promise<number> {
     quiet: { type: 'boolean', short: 'q' },
   });
   const out = requireFlag(values.out, 'out');
+  const preview = values.preview === undefined ? undefined : outputFileFlag(values.preview, 'preview');
   const opts = {
     out,
     width: numberFlag(values.width, 'width', 2000, LIMITS.minSize, LIMITS.maxSize),
@@ -52,9 +53,9 @@ export async function run(argv: string[]): Promise<number> {
         lastPct = pct;
       },
     });
-    if (values.preview) {
+    if (preview) {
       const { writeScenePreview } = await import('../scene/preview.ts');
-      await writeScenePreview(join(out, summary.files.image), values.preview);
+      await writeScenePreview(join(out, summary.files.image), preview);
     }
     const c = summary.counts;
     process.stdout.write(`${out}: ${opts.width}x${opts.height} px at ${opts.gsd} m, preset ${summary.preset}, seed ${opts.seed}: ${c.trees} trees (${c.conifer} conifer, ${c.broadleaf} broadleaf) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import proj4 from 'proj4';
@@ -180,6 +180,11 @@ test('forestmap scene: writes a scene; bad flags exit 2 with the reason', () => 
   const preset = cli('--out', out, '--preset', 'jungle');
   assert.equal(preset.status, 2);
   assert.match(preset.stderr, /unknown preset 'jungle'/);
+  // a preview the command could not write is refused before the scene is made (it used to fail after it, in libvips's words)
+  const preview = cli('--out', join(root, 'cli-preview'), '--width', '64', '--height', '48', '--preview', join(root, 'absent', 'p.png'));
+  assert.equal(preview.status, 2);
+  assert.match(preview.stderr, /^forestmap scene: --preview .*p\.png: there is no folder .*absent\n/);
+  assert.equal(existsSync(join(root, 'cli-preview')), false, 'no scene was generated');
 });
 
 test('a failing output is an error, not a hang, and leaves no temp files', async () => {
