@@ -5,7 +5,7 @@
  * (georeferencing, CRS, dimensions, sample types, truncation), so a bad upload fails at
  * registration with a clear UnreadableRasterError rather than at the first tile.
  */
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { fromFile, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
@@ -26,6 +26,7 @@ import type { Affine, Grid, RasterImage, SampleType, Window } from './types.ts';
 import { pamBandsOf, type PamBand } from './pam.ts';
 import { overviewVersion, sidecarVersion } from './file.version.ts';
 import { georeferencingOf } from './georeferencing.ts';
+import { hasTiffHeader, notTiffAdvice, SNIFF_BYTES } from './file.kind.ts';
 import { assignMasks, externalMasks } from './masks.ts';
 import { allValid, decimatedRead, MASK_SPAN_PIXELS, nearestIndices, sampledRead } from './sampled.read.ts';
 import { checkNotTruncated, first, tag, unreadable } from './tiff.tags.ts';
@@ -495,11 +496,28 @@ class GeoTiffSource implements RasterSource {
   }
 }
 
+/** The file's first bytes, or null when it cannot be read (missing, a folder). */
+function leadingBytes(path: string): Uint8Array | null {
+  let fd: number | null = null;
+  try {
+    fd = openSync(path, 'r');
+    const head = new Uint8Array(SNIFF_BYTES);
+    return head.subarray(0, readSync(fd, head, 0, SNIFF_BYTES, 0));
+  } catch {
+    return null;
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
+}
+
 async function open(path: string, fileSize: number): Promise<RasterSource> {
   let tiff: GeoTIFF;
   try {
     tiff = await fromFile(path);
   } catch (err) {
+    const head = leadingBytes(path);
+    // geotiff.js says "Invalid byte order value." of a JPEG 2000 orthophoto: say what it is instead
+    if (head && !hasTiffHeader(head)) throw new UnreadableRasterError(`${basename(path)}: not a TIFF file: ${notTiffAdvice(head, basename(path))}`, { reason: 'not a TIFF file' });
     throw unreadable(path, 'not a TIFF file', err);
   }
   try {
