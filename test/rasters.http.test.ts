@@ -302,6 +302,12 @@ test('uploads: raw and multipart are registered; bad files are 422 with the reas
     assert.match(r.body.error, why);
     assert.match(r.body.error, /^bad\.tif: /, 'the reason names the uploaded file, not the spool file');
   }
+  // a JPEG orthophoto: named as one, with the conversion written for the name it was uploaded as
+  const jpeg = join(scratch, 'ortho.jpg');
+  writeFileSync(jpeg, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1, 1, 0, 0, 1]));
+  const jpg = await upload('ortho.jpg', jpeg);
+  assert.equal(jpg.status, 422);
+  assert.equal(jpg.body.error, 'ortho.jpg: not a TIFF file: it is a JPEG image: convert it to a GeoTIFF with gdal_translate -of COG ortho.jpg ortho.tif (GDAL takes its georeferencing from a world file and .prj beside it)');
   const big = join(scratch, 'big.bin');
   writeFileSync(big, Buffer.alloc(MAX_UPLOAD + 200_000, 1));
   assert.equal((await upload("big.tif", big)).status, 413, "declared too big");

@@ -11,7 +11,7 @@ import { mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 
 import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ConflictError, InvalidInputError, NotFoundError, UnreadableRasterError } from '../errors.ts';
-import { evictRaster, openRaster, type RasterSource } from '../raster/source.ts';
+import { evictRaster, notTiffReason, openRaster, type RasterSource } from '../raster/source.ts';
 import type { RasterMetadata } from '../raster/metadata.ts';
 import { fileVersion } from '../raster/file.version.ts';
 import { assertValidId, isInside, slugFromFilename, uniqueId } from './ids.ts';
@@ -80,6 +80,14 @@ function roleFor(path: string, metadata: RasterMetadata, requested?: RasterRole)
   // a scaled integer band (centimetres x 0.01) holds heights as a float band does
   const float = metadata.sampleType === 'float32' || metadata.sampleType === 'float64' || metadata.bandScaling !== null;
   return metadata.bandCount === 1 && float && /chm/i.test(basename(path)) ? 'chm' : 'image';
+}
+
+/** An upload's refusal under the name the user uploaded it as (the reason names the spool file). */
+function uploadRefusal(err: unknown, spool: string, name: string): unknown {
+  if (!(err instanceof UnreadableRasterError)) return err;
+  const notTiff = (err.details as { reason?: unknown } | undefined)?.reason === 'not a TIFF file' ? notTiffReason(spool, name) : null;
+  if (notTiff) return new UnreadableRasterError(`${name}: not a TIFF file: ${notTiff}`, { reason: 'not a TIFF file' });
+  return new UnreadableRasterError(err.message.replace(basename(spool), name), err.details);
 }
 
 export class Catalog {
@@ -265,11 +273,10 @@ export class Catalog {
         // user gave decides the inferred role, not the id it is stored under
         info = { name: basename(filename), role: roleFor(filename, source.metadata, opts.role) };
       } catch (err) {
+        const refusal = uploadRefusal(err, tmp, basename(filename)); // reads the spool file: before it goes
         evictRaster(tmp);
         await rm(tmp, { force: true });
-        // the reason names the spool file; the user knows the file by the name they uploaded
-        if (err instanceof UnreadableRasterError) throw new UnreadableRasterError(err.message.replace(basename(tmp), basename(filename)), err.details);
-        throw err;
+        throw refusal;
       }
       evictRaster(tmp);
       evictRaster(final);

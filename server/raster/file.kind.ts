@@ -57,7 +57,7 @@ export function hasTiffHeader(head: Uint8Array): boolean {
 export function notTiffAdvice(head: Uint8Array, fileName: string): string {
   if (head.length === 0) return 'the file is empty';
   const kind = kindOf(head);
-  if (!kind) return 'it does not start with a TIFF header (II*\\0 or MM\\0*)';
+  if (!kind) return 'it does not start with a TIFF header';
   const stem = fileName.replace(/\.[^./]*$/, '') || fileName;
   return `it is ${kind.what}: ${kind.advice.replaceAll('{file}', fileName).replaceAll('{stem}', stem)}`;
 }

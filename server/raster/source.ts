@@ -496,6 +496,17 @@ class GeoTiffSource implements RasterSource {
   }
 }
 
+/**
+ * Why a file geotiff.js would not open is not a TIFF, and how to convert it, under the name the
+ * user knows it by (an upload's spool file has another); null when it does begin as a TIFF (the
+ * decoder's own reason then says more). geotiff.js says "Invalid byte order value." of a JPEG 2000
+ * orthophoto.
+ */
+export function notTiffReason(path: string, name: string): string | null {
+  const head = leadingBytes(path);
+  return head && !hasTiffHeader(head) ? notTiffAdvice(head, name) : null;
+}
+
 /** The file's first bytes, or null when it cannot be read (missing, a folder). */
 function leadingBytes(path: string): Uint8Array | null {
   let fd: number | null = null;
@@ -515,9 +526,8 @@ async function open(path: string, fileSize: number): Promise<RasterSource> {
   try {
     tiff = await fromFile(path);
   } catch (err) {
-    const head = leadingBytes(path);
-    // geotiff.js says "Invalid byte order value." of a JPEG 2000 orthophoto: say what it is instead
-    if (head && !hasTiffHeader(head)) throw new UnreadableRasterError(`${basename(path)}: not a TIFF file: ${notTiffAdvice(head, basename(path))}`, { reason: 'not a TIFF file' });
+    const why = notTiffReason(path, basename(path));
+    if (why) throw new UnreadableRasterError(`${basename(path)}: not a TIFF file: ${why}`, { reason: 'not a TIFF file' });
     throw unreadable(path, 'not a TIFF file', err);
   }
   try {
