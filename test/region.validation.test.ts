@@ -39,6 +39,7 @@ test('invalid regions are rejected with what is wrong', () => {
   rejects('x', InvalidInputError, /GeoJSON Polygon or MultiPolygon/);
   rejects({ type: 'Point', coordinates: [1, 2] }, InvalidInputError, /Polygon or MultiPolygon, got "Point"/);
   rejects({ type: 'Polygon', coordinates: [] }, InvalidInputError, /non-empty array/);
+  rejects({ type: 'Feature', properties: {}, geometry: null }, InvalidInputError, /^region Feature has no geometry$/);
   rejects({ type: 'Polygon', coordinates: [[[0, 0], [1, 0], ['a', 1], [0, 0]]] }, InvalidInputError, /position 2: must be \[lon, lat\]/);
   rejects({ type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1]]] }, InvalidInputError, /not closed/);
   rejects({ type: 'Polygon', coordinates: [[[0, 0], [1, 0], [0, 0]]] }, InvalidInputError, /at least 4 positions/);

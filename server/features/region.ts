@@ -88,7 +88,8 @@ function parseGeometry(input: unknown): MultiPolygon {
   if (typeof input !== 'object' || input === null) throw new InvalidInputError('region must be a GeoJSON Polygon or MultiPolygon (or a Feature or FeatureCollection of them) or a bbox array');
   const obj = input as Record<string, unknown>;
   if (obj.type === 'Feature') {
-    if (obj.geometry === undefined) throw new InvalidInputError('region Feature has no geometry');
+    // RFC 7946 allows a null geometry (an unlocated feature): it cannot be a region either
+    if (obj.geometry === undefined || obj.geometry === null) throw new InvalidInputError('region Feature has no geometry');
     return parseGeometry(obj.geometry);
   }
   // what GIS tools export: the features' polygons make one MultiPolygon (and must not overlap)
