@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeCogImage } from '../server/raster/cog.writer.ts';
 import { syntheticForest } from '../server/trees/synthetic.ts';
 import { detectTrees } from '../server/trees/detect.ts';
@@ -64,6 +64,32 @@ test('forestmap trees/chm: an output in a folder that does not exist, or naming 
     const ok = cli(['trees', '--chm', chm, '--out', join(dir, 't.geojson'), '--crowns', join(dir, 'c.geojson')]);
     assert.equal(ok.status, 0, ok.stderr);
     assert.deepEqual((await readdir(dir)).sort(), ['c.geojson', 'chm.tif', 't.geojson']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('forestmap trees: Ctrl-C stops between tiles, exits 1 saying so, and leaves neither output nor temporary', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'trees-int-'));
+  try {
+    const f = syntheticForest({ width: 1500, height: 1500, seed: 5 });
+    const chm = join(dir, 'chm.tif');
+    await writeCogImage(chm, f.image, { sampleType: 'float32' });
+    // tiles of 32 px: thousands of them, so the run is still going when the interrupt comes
+    const child = spawn(process.execPath, ['bin/forestmap.js', 'trees', '--chm', chm, '--out', join(dir, 't.geojson'), '--crowns', join(dir, 'c.geojson'), '--tile', '32'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const closed = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    // the temporaries appear once detection has started
+    let started = false;
+    for (const end = Date.now() + 60_000; !started && child.exitCode === null && Date.now() < end; await new Promise((r) => setTimeout(r, 20))) {
+      started = (await readdir(dir)).some((n) => n.startsWith('.t.geojson.tmp-'));
+    }
+    assert.ok(started, `detection started: ${stderr}`);
+    child.kill('SIGINT');
+    assert.equal(await closed, 1, stderr);
+    assert.match(stderr, /^forestmap trees: cancelled: .*t\.geojson and .*c\.geojson not written\n$/);
+    assert.deepEqual(await readdir(dir), ['chm.tif']);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

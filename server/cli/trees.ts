@@ -10,7 +10,7 @@ import { DEFAULT_WS, parseWindowSize } from '../trees/window.expression.ts';
 import { formatBar } from '../chm/progress.ts';
 import { FeatureCollectionWriter, TreeFeatures, flatCrown } from '../features/geojson.ts';
 import type { CrownAlgorithm, SmoothOptions, TreeOptions } from '../trees/types.ts';
-import { InvalidInputError } from '../errors.ts';
+import { CancelledError, InvalidInputError } from '../errors.ts';
 import { assertHeightsAboveGround } from '../chm/heights.check.ts';
 import { unitScale } from '../trees/detect.ts';
 
@@ -123,9 +123,13 @@ export async function run(argv: string[]): Promise<number> {
   const t0 = performance.now();
   let lastPct = -1;
   let result: Awaited<ReturnType<typeof detectTreesTiled>>, nTops: number, nCrowns = 0;
+  // Ctrl-C stops between tiles, so the partial files go with the rest of a failed run
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new CancelledError(`cancelled: ${files.map((f) => f.path).join(' and ')} not written`));
+  process.once('SIGINT', onSignal);
   try {
     result = await detectTreesTiled(source, {
-      ...opts, tileSize: Math.round(tileSize), halo: halo === undefined ? undefined : Math.round(halo), polygons: !!crowns,
+      ...opts, tileSize: Math.round(tileSize), halo: halo === undefined ? undefined : Math.round(halo), polygons: !!crowns, signal: controller.signal,
       onTile: async (trees, polys) => {
         for (let k = 0; k < trees.length; k++) {
           const tree = trees[k], crown = polys[k];
@@ -148,6 +152,8 @@ export async function run(argv: string[]): Promise<number> {
       rmSync(f.tmp, { force: true });
     }
     throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
   }
   if (process.stderr.isTTY) process.stderr.write('\n');
   const secs = (performance.now() - t0) / 1000;
