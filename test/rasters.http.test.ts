@@ -96,6 +96,11 @@ test('the catalog lists the data folder (sub-folders too) with full metadata; a 
   assert.equal(rgba.bandCount, 3);
   assert.equal(ctx.catalog.skipped.length, 1);
   assert.match(ctx.catalog.skipped[0].error, /truncated/);
+  // the list says which data-folder file is missing from it and why, without the server's paths
+  assert.equal(body.skipped.length, 1);
+  assert.equal(body.skipped[0].file, 'broken.tif');
+  assert.match(body.skipped[0].reason, /^broken\.tif: .*truncated/);
+  assert.ok(!JSON.stringify(body.skipped).includes(dataDir), 'no absolute path of the server');
   const one = await json('/api/rasters/ortho-plot-2019');
   assert.equal(one.status, 200);
   assert.equal(one.body.name, 'Ortho Plot (2019).tif');

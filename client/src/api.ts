@@ -139,10 +139,20 @@ export function normaliseRaster(r: Record<string, any>): RasterInfo {
   };
 }
 
-export async function listRasters(): Promise<RasterInfo[]> {
+/** A file of the server's data folder it could not read at start, and why. */
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
+export async function listRasters(): Promise<{ rasters: RasterInfo[]; skipped: SkippedFile[] }> {
   const { body } = await requestJson<unknown>('/api/rasters', 'Loading the raster list');
   const list = (body as { rasters?: unknown[] })?.rasters ?? [];
-  return (list as Record<string, any>[]).map(normaliseRaster);
+  const skipped = (body as { skipped?: unknown[] })?.skipped ?? [];
+  return {
+    rasters: (list as Record<string, any>[]).map(normaliseRaster),
+    skipped: (Array.isArray(skipped) ? skipped as Record<string, unknown>[] : []).map((s) => ({ file: String(s?.file ?? ''), reason: String(s?.reason ?? '') })),
+  };
 }
 
 /** Band values at a WGS84 point; null where the raster has no data there. */

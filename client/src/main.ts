@@ -39,7 +39,7 @@ const region = new RegionLayer();
 const layers = [imagery, canopy, trees, region];
 
 const rasterPanel = new RasterPanel({
-  select: $('raster-select'), fit: $('raster-fit'), meta: $('raster-meta'), file: $('upload-file'), upload: $('upload-start'),
+  select: $('raster-select'), fit: $('raster-fit'), meta: $('raster-meta'), skipped: $('raster-skipped'), file: $('upload-file'), upload: $('upload-start'),
   uploadProgress: $('upload-progress'), uploadText: $('upload-text'), model: $('model-select'), canopy: $('canopy-start'), canopyProgress: $('canopy-progress'),
   canopyText: $('canopy-text'),
 }, messages);

@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ConflictError, InvalidInputError, NotFoundError, UnreadableRasterError } from '../errors.ts';
 import { evictRaster, notTiffReason, openRaster, type RasterSource } from '../raster/source.ts';
@@ -194,6 +194,17 @@ export class Catalog {
 
   list(): CatalogEntry[] {
     return [...this.entries.values()];
+  }
+
+  /**
+   * The files skipped at start, named as the user knows them (within the data folder, or
+   * uploads/<name>), not by the server's absolute paths, with the reason each could not be read.
+   */
+  skippedFiles(): Array<{ file: string; reason: string }> {
+    return this.skipped.map(({ path, error }) => ({
+      file: isInside(this.options.dataDir, path) ? relative(this.options.dataDir, path) : isInside(this.uploadsDir, path) ? `uploads/${basename(path)}` : basename(path),
+      reason: error,
+    }));
   }
 
   has(id: string): boolean {

@@ -45,7 +45,10 @@ export function openApiDocument() {
       '/api/health': { get: op('Liveness', ['meta'], { 200: json('ok') }) },
       '/api/openapi.json': { get: op('This OpenAPI document', ['meta'], { 200: json('OpenAPI 3 document') }) },
       '/api/rasters': {
-        get: op('List rasters', ['rasters'], { 200: json('rasters', { type: 'object', properties: { rasters: { type: 'array', items: { $ref: '#/components/schemas/Raster' } } } }) }),
+        get: op('List rasters, and the files of the data folder the catalog could not read at start, with why', ['rasters'], { 200: json('rasters', { type: 'object', properties: {
+          rasters: { type: 'array', items: { $ref: '#/components/schemas/Raster' } },
+          skipped: { type: 'array', items: { type: 'object', properties: { file: { type: 'string', description: 'path within the data folder (uploads/<name> for an upload)' }, reason: { type: 'string' } } } },
+        } }) }),
         post: op('Upload a GeoTIFF (multipart/form-data, streamed to disk)', ['rasters'], { 201: json('the registered raster', { $ref: '#/components/schemas/Raster' }), ...errors(400, 409, 413, 422) }, {
           parameters: [query('id', 'id to register it under'), query('role', 'image or chm', { type: 'string', enum: ['image', 'chm'] })],
           requestBody: { required: true, content: { 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } } } } } },

@@ -25,6 +25,8 @@ test('files that are not TIFFs are named, with the command that makes a GeoTIFF 
     [new Uint8Array(0), /^the file is empty$/],
   ];
   for (const [head, expected] of cases) assert.match(notTiffAdvice(head, 'ortho.jp2'), expected);
+  // a JPEG named .tif is not told to convert onto itself
+  assert.match(notTiffAdvice(bytes([0xff, 0xd8, 0xff, 0xe0]), 'plot.TIF'), /gdal_translate -of COG plot\.TIF plot-cog\.tif /);
 });
 
 test('TIFF and BigTIFF headers in both byte orders are recognised as TIFFs', () => {

@@ -58,6 +58,8 @@ export function notTiffAdvice(head: Uint8Array, fileName: string): string {
   if (head.length === 0) return 'the file is empty';
   const kind = kindOf(head);
   if (!kind) return 'it does not start with a TIFF header';
-  const stem = fileName.replace(/\.[^./]*$/, '') || fileName;
+  let stem = fileName.replace(/\.[^./]*$/, '') || fileName;
+  // a JPEG named .tif must not be told to convert onto itself
+  if (`${stem}.tif`.toLowerCase() === fileName.toLowerCase()) stem = `${stem}-cog`;
   return `it is ${kind.what}: ${kind.advice.replaceAll('{file}', fileName).replaceAll('{stem}', stem)}`;
 }

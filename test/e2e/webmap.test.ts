@@ -6,7 +6,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { chromiumMissing, launchBrowser, openPage, startServer, waitForMapIdle, type PageWatch, type RunningServer } from './harness.ts';
 import { makeScene, metresBetween, openGround, readTruthTrees, tallTree, type TruthTree } from './scene.fixture.ts';
@@ -29,6 +30,8 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
     let sceneTrees = '';
     server = await startServer(async (dataDir) => {
       const files = await makeScene(dataDir, { width: 400, height: 400, gsd: 0.5, seed: 11 });
+      // a file the catalog cannot read: the page says so instead of leaving it silently out
+      writeFileSync(join(dataDir, 'notes.tif'), 'field notes, not a raster\n');
       sceneTrees = files.trees;
       sceneImage = files.rgb;
     });
@@ -56,6 +59,10 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
 
   test('the page loads with no console errors and asks nothing of other hosts', async () => {
     assert.equal(await page.locator('#raster-select').inputValue(), imageId);
+    assert.equal(await page.locator('#raster-skipped summary').textContent(), '1 file in the data folder could not be read');
+    await page.locator('#raster-skipped summary').click();
+    assert.equal(await page.locator('#raster-skipped li').textContent(), 'notes.tif: not a TIFF file: it does not start with a TIFF header');
+    await page.locator('#raster-skipped summary').click();
     assert.deepEqual(watch.consoleErrors, []);
     assert.deepEqual(watch.foreignRequests, []);
   });

@@ -1,4 +1,4 @@
-import { canopyStatus, listModels, listRasters, startCanopy, uploadRaster, type RasterInfo } from '../api.ts';
+import { canopyStatus, listModels, listRasters, startCanopy, uploadRaster, type RasterInfo, type SkippedFile } from '../api.ts';
 import { fmt } from '../format.ts';
 import type { Messages } from './messages.ts';
 
@@ -6,6 +6,8 @@ export interface RasterPanelElements {
   select: HTMLSelectElement;
   fit: HTMLButtonElement;
   meta: HTMLElement;
+  /** Says which files of the data folder are missing from the list, and why. */
+  skipped: HTMLDetailsElement;
   file: HTMLInputElement;
   upload: HTMLButtonElement;
   uploadProgress: HTMLProgressElement;
@@ -60,7 +62,9 @@ export class RasterPanel {
 
   async refresh(selectId?: string): Promise<RasterInfo | null> {
     try {
-      this.rasters = await listRasters();
+      const list = await listRasters();
+      this.rasters = list.rasters;
+      this.showSkipped(list.skipped);
     } catch (err) {
       this.messages.error(err);
       return null;
@@ -77,6 +81,22 @@ export class RasterPanel {
     const chosen = this.rasters.find((r) => r.id === keep) ?? this.rasters.find((r) => r.role !== 'chm') ?? this.rasters[0];
     sel.value = chosen.id;
     return chosen;
+  }
+
+  private showSkipped(skipped: SkippedFile[]): void {
+    const box = this.ui.skipped;
+    box.hidden = skipped.length === 0;
+    const summary = document.createElement('summary');
+    summary.textContent = `${skipped.length} ${skipped.length === 1 ? 'file' : 'files'} in the data folder could not be read`;
+    const list = document.createElement('ul');
+    for (const s of skipped) {
+      const item = document.createElement('li');
+      // the server's reason begins with the file's name: say it once, with its folder
+      const name = s.file.slice(s.file.lastIndexOf('/') + 1);
+      item.textContent = `${s.file}: ${s.reason.startsWith(`${name}: `) ? s.reason.slice(name.length + 2) : s.reason}`;
+      list.append(item);
+    }
+    box.replaceChildren(summary, list);
   }
 
   describe(r: RasterInfo, chm: RasterInfo | null): void {

@@ -149,7 +149,8 @@ export default function rasterRoutes(ctx: AppContext): Router {
   const { catalog } = ctx;
 
   router.get('/api/rasters', (req, res) => {
-    res.json({ rasters: catalog.list().map((e) => rasterJson(e, base(req))) });
+    // files the user put in the data folder but cannot find on the map: say why
+    res.json({ rasters: catalog.list().map((e) => rasterJson(e, base(req))), skipped: catalog.skippedFiles() });
   });
 
   router.get('/api/rasters/:id', async (req, res) => {
