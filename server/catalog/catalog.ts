@@ -68,6 +68,7 @@ interface UploadInfo {
   name: string;
   role: RasterRole;
 }
+
 /** How deep the data folder scan descends. */
 const SCAN_DEPTH = 3;
 
