@@ -275,6 +275,9 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
     ['bbox and region together', exec({ inputs: { raster: 'chm', region: inside, bbox: [0, 0, 1, 1] } }), 400, /either "region" or "bbox"/],
     ['unknown model', exec({ inputs: { raster: 'image', model: 'no-such-model', region: inside } }), 404, /unknown model 'no-such-model'/],
     ['model given as a path', exec({ inputs: { raster: 'image', model: '../../etc', region: inside } }), 400, /not a path/],
+    // a CHM skips inference, but a misspelt model name is still reported
+    ['unknown model for a CHM raster', exec({ inputs: { raster: 'chm', model: 'no-such-model', region: inside } }), 404, /unknown model 'no-such-model'/],
+    ['model path for a CHM raster', exec({ inputs: { raster: 'chm', model: '/tmp/x.onnx', region: inside } }), 400, /not a path/],
     ['unknown process', http(base, 'POST', '/processes/nope/execution', { inputs: {} }), 404, /no process 'nope'/],
     ['unknown job', http(base, 'GET', '/jobs/00000000-0000-0000-0000-000000000000'), 404, /no job/],
     ['bad paging', http(base, 'GET', '/jobs?limit=0'), 400, /'limit' must be an integer/],

@@ -75,10 +75,10 @@ export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): P
   let modelKey: string | null = null;
   let model: string | null = null;
   let chm: UnitContext['chm'] = { kind: 'raster' };
+  if (req.model !== null && !opts.allowModelPaths && /[/\\]|^\.|\.onnx$/i.test(req.model)) {
+    throw new InvalidInputError(`input "model" must be the name of a registered model, not a path: '${req.model}'`);
+  }
   if (raster.role === 'image') {
-    if (req.model !== null && !opts.allowModelPaths && /[/\\]|^\.|\.onnx$/i.test(req.model)) {
-      throw new InvalidInputError(`input "model" must be the name of a registered model, not a path: '${req.model}'`);
-    }
     const manifest = await resolveModel(req.model ?? undefined);
     checkImagery(source.metadata, manifest, raster.id);
     model = opts.allowModelPaths ? (req.model ?? manifest.name) : manifest.name;
@@ -89,6 +89,8 @@ export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): P
     const fits = cached ? await openRaster(cached.path).then((c) => sameCrs(c.grid.crs, grid.crs) && sameGrid(c.grid, grid), () => false) : false;
     chm = cached && fits ? { kind: 'file', path: cached.path, version: `${raster.version}/${modelKey}` } : { kind: 'blocks' };
   } else {
+    // a CHM needs no model, but a model name that does not exist is still a mistake to report
+    if (req.model !== null) await resolveModel(req.model);
     grid = source.grid;
     // a CHM in degrees cannot be searched with windows in metres: say so now
     await assertHeightsAboveGround(source, `raster '${raster.id}'`, unitScale(grid.crs));
