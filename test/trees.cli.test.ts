@@ -83,7 +83,7 @@ test('forestmap trees: Ctrl-C stops between tiles, exits 1 saying so, and leaves
     // the temporaries appear once detection has started
     let started = false;
     for (const end = Date.now() + 60_000; !started && child.exitCode === null && Date.now() < end; await new Promise((r) => setTimeout(r, 20))) {
-      started = (await readdir(dir)).some((n) => n.startsWith('.t.geojson.tmp-'));
+      started = (await readdir(dir)).some((n) => /^t\.geojson\.\d+\.tmp$/.test(n));
     }
     assert.ok(started, `detection started: ${stderr}`);
     child.kill('SIGINT');

@@ -1,14 +1,11 @@
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { finished } from 'node:stream/promises';
-import type { Writable } from 'node:stream';
 import { numberFlag, outputFileFlag, parseFlags, requireFlag } from './args.ts';
 import { UsageError } from './main.ts';
 import { openRaster } from '../raster/source.ts';
 import { detectTreesTiled } from '../trees/tiled.ts';
 import { DEFAULT_WS, parseWindowSize } from '../trees/window.expression.ts';
 import { formatBar } from '../chm/progress.ts';
-import { FeatureCollectionWriter, TreeFeatures, flatCrown } from '../features/geojson.ts';
+import { TreeFeatures, flatCrown } from '../features/geojson.ts';
+import { GeoJsonFileWriter } from '../jobs/geojson.export.ts';
 import type { CrownAlgorithm, SmoothOptions, TreeOptions } from '../trees/types.ts';
 import { CancelledError, InvalidInputError } from '../errors.ts';
 import { assertHeightsAboveGround } from '../chm/heights.check.ts';
@@ -110,19 +107,14 @@ export async function run(argv: string[]): Promise<number> {
   await assertHeightsAboveGround(source, chmPath, unitScale(source.grid.crs));
   const features = new TreeFeatures(source.grid.crs);
 
-  // each file is written beside its name and renamed into place when complete: a failed or
+  // the jobs' GeoJSON file writer: a temporary renamed into place when complete, so a failed or
   // interrupted run leaves no truncated GeoJSON, and no earlier file half overwritten
-  const open = (path: string) => {
-    const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-    const stream = createWriteStream(tmp);
-    return { path, tmp, stream, writer: new FeatureCollectionWriter(stream) };
-  };
-  const tops = open(outPath);
-  const crowns = crownsPath ? open(crownsPath) : null;
+  const tops = new GeoJsonFileWriter(outPath);
+  const crowns = crownsPath ? new GeoJsonFileWriter(crownsPath) : null;
   const files = crowns ? [tops, crowns] : [tops];
   const t0 = performance.now();
   let lastPct = -1;
-  let result: Awaited<ReturnType<typeof detectTreesTiled>>, nTops: number, nCrowns = 0;
+  let result: Awaited<ReturnType<typeof detectTreesTiled>>;
   // Ctrl-C stops between tiles, so the partial files go with the rest of a failed run
   const controller = new AbortController();
   const onSignal = () => controller.abort(new CancelledError(`cancelled: ${files.map((f) => f.path).join(' and ')} not written`));
@@ -133,8 +125,8 @@ export async function run(argv: string[]): Promise<number> {
       onTile: async (trees, polys) => {
         for (let k = 0; k < trees.length; k++) {
           const tree = trees[k], crown = polys[k];
-          await tops.writer.add((out) => { features.writePoint(out, tree); return true; });
-          if (crowns && crown?.length) await crowns.writer.add((out) => features.writeCrown(out, tree, flatCrown(crown)));
+          await tops.add((out) => { features.writePoint(out, tree); return true; });
+          if (crowns && crown?.length) await crowns.add((out) => features.writeCrown(out, tree, flatCrown(crown)));
         }
       },
     }, (done, total) => {
@@ -142,15 +134,9 @@ export async function run(argv: string[]): Promise<number> {
       if (pct !== lastPct && process.stderr.isTTY) process.stderr.write(`\rtrees ${formatBar(done / total, 30)}`);
       lastPct = pct;
     });
-    nTops = await tops.writer.end();
-    if (crowns) nCrowns = await crowns.writer.end();
-    await Promise.all(files.map(async ({ stream }: { stream: Writable }) => { stream.end(); await finished(stream); }));
-    for (const f of files) renameSync(f.tmp, f.path);
+    for (const f of files) await f.finish();
   } catch (err) {
-    for (const f of files) {
-      f.stream.destroy();
-      rmSync(f.tmp, { force: true });
-    }
+    for (const f of files) f.abandon();
     throw err;
   } finally {
     process.off('SIGINT', onSignal);
@@ -158,6 +144,6 @@ export async function run(argv: string[]): Promise<number> {
   if (process.stderr.isTTY) process.stderr.write('\n');
   const secs = (performance.now() - t0) / 1000;
   const { width, height } = result.grid;
-  console.log(`${nTops} trees${crowns ? `, ${nCrowns} crowns` : ''} from ${width}x${height} px in ${secs.toFixed(2)} s (${opts.algorithm}, ws ${typeof opts.ws === 'number' ? opts.ws : (values.ws ?? DEFAULT_WS)}, hmin ${opts.hmin})`);
+  console.log(`${tops.featureCount} trees${crowns ? `, ${crowns.featureCount} crowns` : ''} from ${width}x${height} px in ${secs.toFixed(2)} s (${opts.algorithm}, ws ${typeof opts.ws === 'number' ? opts.ws : (values.ws ?? DEFAULT_WS)}, hmin ${opts.hmin})`);
   return 0;
 }

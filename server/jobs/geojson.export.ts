@@ -13,6 +13,8 @@ export class GeoJsonFileWriter {
   private readonly stream: WriteStream;
   private readonly writer: FeatureCollectionWriter;
   private done = false;
+  /** Features written, once finish() has closed the collection. */
+  featureCount = 0;
 
   constructor(readonly path: string) {
     this.tmp = `${path}.${process.pid}.tmp`;
@@ -30,7 +32,7 @@ export class GeoJsonFileWriter {
 
   /** Closes the collection and moves the file into place; returns its path. */
   async finish(): Promise<string> {
-    await this.writer.end();
+    this.featureCount = await this.writer.end();
     await new Promise<void>((resolve, reject) => {
       this.stream.once('error', reject);
       this.stream.end(() => resolve());
