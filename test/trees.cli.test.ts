@@ -11,12 +11,21 @@ import { detectTrees } from '../server/trees/detect.ts';
 
 const cli = (args: string[]) => spawnSync(process.execPath, ['bin/forestmap.js', ...args], { encoding: 'utf8' });
 
-test('forestmap trees: a CHM GeoTIFF in, tops and crowns GeoJSON out, same trees as detectTrees', async () => {
+/** A synthetic forest's CHM written as chm.tif in a fresh folder, removed after `use`. */
+async function withForestChm(size: { width: number; height: number; seed: number }, use: (dir: string, chm: string, forest: ReturnType<typeof syntheticForest>) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'trees-cli-'));
   try {
-    const f = syntheticForest({ width: 150, height: 120, seed: 9 });
+    const forest = syntheticForest(size);
     const chm = join(dir, 'chm.tif');
-    await writeCogImage(chm, f.image, { sampleType: 'float32' });
+    await writeCogImage(chm, forest.image, { sampleType: 'float32' });
+    await use(dir, chm, forest);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('forestmap trees: a CHM GeoTIFF in, tops and crowns GeoJSON out, same trees as detectTrees', async () => {
+  await withForestChm({ width: 150, height: 120, seed: 9 }, async (dir, chm, f) => {
     const r = cli(['trees', '--chm', chm, '--out', join(dir, 't.geojson'), '--crowns', join(dir, 'c.geojson'), '--algorithm', 'watershed', '--ws', '0.07*h+3', '--tile', '64']);
     assert.equal(r.status, 0, r.stderr);
     const tops = JSON.parse(await readFile(join(dir, 't.geojson'), 'utf8'));
@@ -26,9 +35,7 @@ test('forestmap trees: a CHM GeoTIFF in, tops and crowns GeoJSON out, same trees
     assert.deepEqual(tops.features.map((x: any) => x.id).sort((a: number, b: number) => a - b), expected.trees.map((t) => t.id));
     assert.equal(crowns.features.length, expected.crowns.filter(Boolean).length);
     assert.match(r.stdout, new RegExp(`${expected.trees.length} trees`));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('forestmap trees/chm: bad flags are usage errors (exit 2), unsafe --ws is refused', async () => {
@@ -45,14 +52,10 @@ test('forestmap trees/chm: bad flags are usage errors (exit 2), unsafe --ws is r
 });
 
 test('forestmap trees/chm: an output in a folder that does not exist, or naming a folder, is refused before any work and nothing is written', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'trees-out-'));
-  try {
-    const f = syntheticForest({ width: 60, height: 50, seed: 3 });
-    const chm = join(dir, 'chm.tif');
-    await writeCogImage(chm, f.image, { sampleType: 'float32' });
+  await withForestChm({ width: 60, height: 50, seed: 3 }, async (dir, chm) => {
     const noFolder = cli(['trees', '--chm', chm, '--out', join(dir, 't.geojson'), '--crowns', join(dir, 'no', 'c.geojson')]);
     assert.equal(noFolder.status, 2, noFolder.stderr);
-    assert.match(noFolder.stderr, new RegExp(`^forestmap trees: --crowns .*c\\.geojson: there is no folder .*${'no'}\n`));
+    assert.match(noFolder.stderr, new RegExp(`^forestmap trees: --crowns .*c\\.geojson: there is no folder .*no\n`));
     assert.deepEqual((await readdir(dir)).sort(), ['chm.tif'], 'not even the tops file, nor a temporary');
     const isFolder = cli(['trees', '--chm', chm, '--out', dir]);
     assert.equal(isFolder.status, 2);
@@ -64,17 +67,11 @@ test('forestmap trees/chm: an output in a folder that does not exist, or naming 
     const ok = cli(['trees', '--chm', chm, '--out', join(dir, 't.geojson'), '--crowns', join(dir, 'c.geojson')]);
     assert.equal(ok.status, 0, ok.stderr);
     assert.deepEqual((await readdir(dir)).sort(), ['c.geojson', 'chm.tif', 't.geojson']);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('forestmap trees: Ctrl-C stops between tiles, exits 1 saying so, and leaves neither output nor temporary', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'trees-int-'));
-  try {
-    const f = syntheticForest({ width: 1500, height: 1500, seed: 5 });
-    const chm = join(dir, 'chm.tif');
-    await writeCogImage(chm, f.image, { sampleType: 'float32' });
+  await withForestChm({ width: 1500, height: 1500, seed: 5 }, async (dir, chm) => {
     // tiles of 32 px: thousands of them, so the run is still going when the interrupt comes
     const child = spawn(process.execPath, ['bin/forestmap.js', 'trees', '--chm', chm, '--out', join(dir, 't.geojson'), '--crowns', join(dir, 'c.geojson'), '--tile', '32'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -90,9 +87,7 @@ test('forestmap trees: Ctrl-C stops between tiles, exits 1 saying so, and leaves
     assert.equal(await closed, 1, stderr);
     assert.match(stderr, /^forestmap trees: cancelled: .*t\.geojson and .*c\.geojson not written\n$/);
     assert.deepEqual(await readdir(dir), ['chm.tif']);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 const laz = '../shared/data/lidar/MixedConifer.laz';
