@@ -35,9 +35,23 @@ async function writeBigChm(dir: string): Promise<void> {
   });
 }
 
+/** A CHM of 20 x 20 km in 10 m pixels: room for regions whose box or tiles outgrow their area. */
+const COARSE = { x: 560000, y: 4900000, pixel: 10, size: 2000 };
+async function writeCoarseChm(dir: string): Promise<void> {
+  const grid = { width: COARSE.size, height: COARSE.size, transform: [COARSE.x, COARSE.pixel, 0, COARSE.y, 0, -COARSE.pixel] as const, crs: SCENE_CRS };
+  await writeCog(join(dir, 'coarse-chm.tif'), { grid, bands: 1, sampleType: 'float32', tileSize: 256 }, (w) => [new Float32Array(w.width * w.height).fill(15)]);
+}
+
+/** A WGS84 polygon of a rectangle in the scene's CRS (metres). */
+function utmRect(x: number, y: number, width: number, height: number): number[][][] {
+  const toWgs = projector(SCENE_CRS, WGS84);
+  return [[[x, y], [x + width, y], [x + width, y + height], [x, y + height], [x, y]].map(([e, n]) => toWgs(e, n))];
+}
+
 before(async () => {
   scene = await makeScene();
   await writeBigChm(scene.dataDir);
+  await writeCoarseChm(scene.dataDir);
   // a terrain model named as a CHM: elevations of 300-400 m, which tree detection must not take for heights
   await writeCog(join(scene.dataDir, 'elevation-chm.tif'), { grid: { width: 64, height: 64, transform: [560000, 0.5, 0, 4900000, 0, -0.5], crs: SCENE_CRS }, bands: 1, sampleType: 'float32', tileSize: 64 },
     (w) => [Float32Array.from({ length: w.width * w.height }, (_, i) => 300 + (i % w.width) + (w.y + Math.floor(i / w.width)))]);
@@ -269,6 +283,12 @@ test('every invalid input is a 4xx with a JSON reason', async () => {
     ['region outside the raster', exec({ inputs: { raster: 'chm', bbox: [10, 50, 10.001, 50.001] } }), 400, /does not overlap raster 'chm'/],
     ['region smaller than a pixel', exec({ inputs: { raster: 'chm', bbox: [inside.coordinates[0][0][0], inside.coordinates[0][0][1], inside.coordinates[0][0][0] + 1e-7, inside.coordinates[0][0][1] + 1e-7] } }), 400, /holds no pixel centre of raster 'chm': it must cover at least one of its 0\.5 m pixels/],
     ['region over the area limit', exec({ inputs: { raster: 'chm', bbox: [-122.3, 44.2, -122.2, 44.3] } }), 413, /exceeds the limit of 1 km²/],
+    // two 4 ha parts 14 km apart: within the area limit, but chm.tif would cover their whole box
+    ['region parts far apart', exec({ inputs: { raster: 'coarse-chm', ws: 25, region: { type: 'MultiPolygon', coordinates: [utmRect(561000, 4881000, 200, 200), utmRect(575000, 4895000, 200, 200)] } } }), 413,
+      /^the region's bounding box covers 2\d\d km², more than the 16 km² allowed \(16 times the 1 km² area limit\); chm\.tif covers that box: submit parts this far apart as separate jobs$/],
+    // 16 km long and 20 m wide (0.32 km²): the tiles along it, with their margins, cover far more
+    ['a long thin region', exec({ inputs: { raster: 'coarse-chm', ws: 25, region: { type: 'Polygon', coordinates: utmRect(562000, 4890000, 16000, 20) } } }), 413,
+      /^the region touches [\d.]+ km² of 32 px tiles \(with the \d+ px margin tree detection needs\), more than the 3 km² allowed \(twice the 1 km² area limit, plus 1 km²\): a long thin or scattered region/],
     ['a bbox in a projected CRS', exec({ inputs: { raster: 'chm', bbox: { bbox: [560000, 4899900, 560100, 4900000], crs: 'http://www.opengis.net/def/crs/EPSG/0/32610' } } }), 400, /input "bbox" crs must be WGS84 \(OGC CRS84\)/],
     ['a bbox crs that only contains 4326', exec({ inputs: { raster: 'chm', bbox: { bbox: [0, 0, 1, 1], crs: 'EPSG:43260' } } }), 400, /input "bbox" crs must be WGS84/],
     ['a CHM of elevations', exec({ inputs: { raster: 'elevation-chm' } }), 400, /^raster 'elevation-chm': 99% of its values are above 30\d(\.\d+)? m, higher than any canopy stands above the ground: these are elevations \(a DSM or DTM\)/],

@@ -140,12 +140,13 @@ test('an image job (blocks + tiles) equals whole-raster inference and detection 
  * own queue in `unitsDir`; `unit` runs each unit (given the default executor to call).
  */
 async function imageJob(opts: {
-  fractions: Array<[number, number]>; unitsDir: string; id?: string; path?: string;
+  fractions?: Array<[number, number]>; region?: unknown; unitsDir: string; id?: string; path?: string;
   unit?: (u: WorkUnit<UnitSpec>, outPath: string, signal: AbortSignal, execute: () => Promise<void>) => Promise<void>;
 }) {
   const path = opts.path ?? join(scene.dataDir, 'image.tif'), id = opts.id ?? 'image';
   const raster = { id, path, version: fileVersion(path)!, role: 'image' as const };
-  const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: id, region: sceneRegion(scene, opts.fractions), model: 'hrch-mini' } }), { resolveRaster: () => raster, tileSize: 32, blockSize: 64 });
+  const region = opts.region ?? sceneRegion(scene, opts.fractions!);
+  const plan = await planForestMap(parseExecuteRequest({ inputs: { raster: id, region, model: 'hrch-mini' } }), { resolveRaster: () => raster, tileSize: 32, blockSize: 64 });
   const store = new JobStore(':memory:');
   const pathOf = (key: string) => queue.resultPath(key);
   const resources = defaultResources(pathOf);
@@ -156,6 +157,53 @@ async function imageJob(opts: {
     close: () => store.close(),
   };
 }
+
+test('a region of parts far apart computes the CHM near its parts only, and finds what whole-raster detection finds there', { skip }, async () => {
+  const square = (x0: number, y0: number, x1: number) => sceneRegion(scene, [[x0, y0], [x1, y0], [x1, x1 - x0 + y0], [x0, x1 - x0 + y0]]).coordinates;
+  const region = { type: 'MultiPolygon', coordinates: [square(0.04, 0.06, 0.2), square(0.78, 0.8, 0.95)] };
+  let chmPixels = 0;
+  const job = await imageJob({
+    region, unitsDir: join(scene.root, 'units-parts'),
+    unit: (u, _p, _s, execute) => {
+      if (u.spec.kind === 'chm') chmPixels += u.spec.block.width * u.spec.block.height;
+      return execute();
+    },
+  });
+  const outDir = join(scene.root, 'out-parts');
+  const summary = await job.run(outDir, 'jp');
+  job.close();
+  // the parts' box is most of the scene; each part with its tiles' halos is a few percent of it
+  const source = await openRaster(join(scene.dataDir, 'image.tif'));
+  const whole = await computeChmImage({ source, manifest: await resolveModel('hrch-mini') });
+  const chm = await openRaster(join(outDir, 'chm.tif'));
+  const box = chm.grid.width * chm.grid.height;
+  assert.ok(box > 0.7 * whole.grid.width * whole.grid.height, `chm.tif spans the parts' box (${chm.grid.width} x ${chm.grid.height})`);
+  // (the whole box, and its halo, before)
+  assert.ok(chmPixels > 0 && chmPixels < 0.5 * box, `${chmPixels} CHM pixels computed for a box of ${box}`);
+  const toWgs = projector(whole.grid.crs, WGS84);
+  const expected = detectTrees(whole).trees.filter((t) => booleanPointInPolygon(toWgs(t.x, t.y), region as GeoJSON.MultiPolygon));
+  const trees = JSON.parse(readFileSync(join(outDir, 'trees.geojson'), 'utf8'));
+  assert.ok(expected.length > 4);
+  assert.deepEqual(trees.features.map((f: any) => f.properties.id), expected.map((t) => t.id));
+  assert.equal(summary.statistics.tree_count, expected.length);
+  // inside the parts the CHM is the whole raster's; between them, nodata
+  const img = await chm.readWindow({ x: 0, y: 0, width: chm.grid.width, height: chm.grid.height });
+  const t = chm.grid.transform, wt = whole.grid.transform;
+  const ox = Math.round((t[0] - wt[0]) / wt[1]), oy = Math.round((t[3] - wt[3]) / wt[5]);
+  const stored = (v: number) => Math.round(v / CHM_COMPRESSION.floatQuantum) * CHM_COMPRESSION.floatQuantum;
+  let inside = 0, wrong = 0, outside = 0;
+  for (let r = 0; r < chm.grid.height; r++) for (let c = 0; c < chm.grid.width; c++) {
+    const valid = img.mask ? img.mask[r * chm.grid.width + c] === 1 : true;
+    if (!booleanPointInPolygon(toWgs(t[0] + (c + 0.5) * t[1], t[3] + (r + 0.5) * t[5]), region as GeoJSON.MultiPolygon)) {
+      if (!valid) outside++;
+      continue;
+    }
+    inside++;
+    if (!valid || img.bands[0][r * chm.grid.width + c] !== stored(whole.bands[0][(oy + r) * whole.grid.width + ox + c])) wrong++;
+  }
+  assert.ok(inside > 500 && outside > box / 2, `${inside} pixels inside, ${outside} nodata outside`);
+  assert.ok(wrong <= inside * 0.002, `${wrong} of ${inside} region pixels differ from the whole CHM`);
+});
 
 test('a CHM unit refuses to run on a model other than the one its job was planned with', { skip }, async () => {
   const path = join(scene.dataDir, 'image.tif');

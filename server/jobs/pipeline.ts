@@ -19,7 +19,7 @@ import { checkImagery, CHM_COMPRESSION, CHM_NODATA } from '../chm/engine.ts';
 import { sameGrid, windowGrid } from '../chm/model.grid.ts';
 import { unitScale } from '../trees/detect.ts';
 import { projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
-import { CancelledError, ConflictError, InvalidInputError } from '../errors.ts';
+import { CancelledError, ConflictError, InvalidInputError, LimitExceededError } from '../errors.ts';
 import {
   containsPoint as containsTop, defaultRegionLimits, parseRegion, regionPixelCount, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow,
   type PlanarRegion, type Region, type RegionLimits,
@@ -28,10 +28,11 @@ import { RegionStatsAccumulator, type RegionStatistics } from '../features/stats
 import { writeFileAtomic, type WorkQueue, type WorkUnit } from './queue.ts';
 import { OUTPUT_FILES, type ForestMapRequest, type OutputName } from './process.forest-map.ts';
 import {
-  blocksTouching, chmUnit, defaultResources, readTreesUnit, treesHalo, treesUnit, unitKindConcurrency,
+  blocksOverlapping, blocksTouching, chmUnit, defaultResources, readTreesUnit, treesHalo, treesUnit, unitKindConcurrency,
   type RasterRef, type UnitContext, type UnitSpec,
 } from './units.ts';
 import { GeoJsonFileWriter } from './geojson.export.ts';
+import { chmCover, unionArea, type LatticeTile } from './chm.cover.ts';
 import { assertHeightsAboveGround } from '../chm/heights.check.ts';
 import { detectionPool } from '../trees/detect.pool.ts';
 import { TreeFeatures } from '../features/geojson.ts';
@@ -109,7 +110,33 @@ export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): P
   const tileSize = opts.tileSize ?? DEFAULT_TILE_SIZE;
   const blockSize = Math.max(tileSize, Math.round((opts.blockSize ?? DEFAULT_BLOCK_SIZE) / tileSize) * tileSize);
   const ctx: UnitContext = { raster, model, modelKey, trees: req.trees, chm, tileSize, halo: treesHalo(req.trees, grid), blockSize };
+  checkRegionWork(planar, grid, ctx, limits.maxAreaKm2);
   return { ctx, region, outputs: req.outputs };
+}
+
+/**
+ * Bounds what a region within the area limit can still make a job do. Its work is the trees tiles
+ * it touches with their halos (and the CHM under them): a thin or scattered region touches far more
+ * than its area, so that is held to twice the area limit plus 1 km², which any compact region
+ * within the limit stays under. Its bounding box is the extent of chm.tif (nodata between the
+ * parts), held to 16 times the area limit.
+ */
+export function checkRegionWork(planar: PlanarRegion, grid: Grid, ctx: UnitContext, maxAreaKm2: number): void {
+  const win = regionWindow(planar, grid);
+  if (!win) return;
+  const t = grid.transform;
+  const pixelKm2 = (Math.abs(t[1] * t[5] - t[2] * t[4]) * unitScale(grid.crs) ** 2) / 1e6;
+  const km2 = (v: number) => Number(v.toPrecision(3));
+  const maxExtentKm2 = 16 * maxAreaKm2;
+  const extentKm2 = win.width * win.height * pixelKm2;
+  if (extentKm2 > maxExtentKm2) {
+    throw new LimitExceededError(`the region's bounding box covers ${km2(extentKm2)} km², more than the ${km2(maxExtentKm2)} km² allowed (16 times the ${maxAreaKm2} km² area limit); chm.tif covers that box: submit parts this far apart as separate jobs`, { extentKm2, maxExtentKm2 });
+  }
+  const maxWorkKm2 = 2 * maxAreaKm2 + 1;
+  const workKm2 = unionArea(regionTiles(planar, grid, win, ctx.tileSize, ctx.halo).flat().map((tile) => tile.read)) * pixelKm2;
+  if (workKm2 > maxWorkKm2) {
+    throw new LimitExceededError(`the region touches ${km2(workKm2)} km² of ${ctx.tileSize} px tiles (with the ${ctx.halo} px margin tree detection needs), more than the ${km2(maxWorkKm2)} km² allowed (twice the ${maxAreaKm2} km² area limit, plus 1 km²): a long thin or scattered region costs what its tiles cover, not its area; split it into compact parts`, { workKm2, maxWorkKm2 });
+  }
 }
 
 /** The raster's footprint as a WGS84 polygon (edges densified so the geodesic area is right). */
@@ -169,8 +196,55 @@ interface Layout {
   tileRows: Window[][];
   treesUnits: WorkUnit<UnitSpec>[];
   chmUnits: WorkUnit<UnitSpec>[];
-  /** The plan's unit context with this layout's block clip. */
-  ctx: UnitContext;
+  /** The CHM blocks the job computes (its 'chm' units' windows), row-major. */
+  blocks: Window[];
+}
+
+/** A trees tile of a region: its lattice cell, its core (the cell cut to the box of its region pixels) and what it reads (core plus halo). */
+export interface RegionTile extends LatticeTile {
+  core: Window;
+}
+
+/**
+ * The trees tiles of a region, row by row: cells of the global tileSize lattice that hold region
+ * pixels (the empty corners of an irregular region, and the gaps between a MultiPolygon's parts,
+ * have none), each cut to the box of its region pixels. A tree is the region's when its top, a
+ * pixel centre, is, so no tree of the region lies outside those boxes; a small part of a
+ * MultiPolygon costs its own size, not whole cells. Interior cells stay whole, so their outputs
+ * are shared with other jobs.
+ */
+export function regionTiles(planar: PlanarRegion, grid: Grid, regionWin: Window, T: number, h: number): RegionTile[][] {
+  const tx0 = Math.floor(regionWin.x / T), ty0 = Math.floor(regionWin.y / T);
+  const cols = Math.floor((regionWin.x + regionWin.width - 1) / T) - tx0 + 1;
+  const rows = Math.floor((regionWin.y + regionWin.height - 1) / T) - ty0 + 1;
+  // per cell, the box of its region pixels (grid coordinates, inclusive); x0 > x1 while it has none
+  const x0s = new Int32Array(cols * rows).fill(2 ** 31 - 1), x1s = new Int32Array(cols * rows).fill(-1);
+  const y0s = new Int32Array(cols * rows), y1s = new Int32Array(cols * rows);
+  regionSpans(planar, grid, regionWin, (row, c0, c1) => {
+    const y = regionWin.y + row, ty = Math.floor(y / T) - ty0;
+    const gx0 = regionWin.x + c0, gx1 = regionWin.x + c1;
+    for (let tx = Math.floor(gx0 / T); tx <= Math.floor(gx1 / T); tx++) {
+      const i = ty * cols + tx - tx0;
+      if (x1s[i] < 0) (y0s[i] = y);
+      x0s[i] = Math.min(x0s[i], Math.max(gx0, tx * T));
+      x1s[i] = Math.max(x1s[i], Math.min(gx1, tx * T + T - 1));
+      y1s[i] = y;
+    }
+  });
+  const out: RegionTile[][] = [];
+  for (let r = 0; r < rows; r++) {
+    const line: RegionTile[] = [];
+    for (let c = 0; c < cols; c++) {
+      const i = r * cols + c;
+      if (x1s[i] < 0) continue;
+      const core: Window = { x: x0s[i], y: y0s[i], width: x1s[i] - x0s[i] + 1, height: y1s[i] - y0s[i] + 1 };
+      const rx0 = Math.max(0, core.x - h), ry0 = Math.max(0, core.y - h);
+      const read: Window = { x: rx0, y: ry0, width: Math.min(grid.width, core.x + core.width + h) - rx0, height: Math.min(grid.height, core.y + core.height + h) - ry0 };
+      line.push({ tx: tx0 + c, ty: ty0 + r, core, read });
+    }
+    if (line.length) out.push(line);
+  }
+  return out;
 }
 
 /** The ConflictError for a job whose raster is no longer the version it was planned on, or null. */
@@ -188,54 +262,16 @@ async function layout(plan: ForestMapPlan): Promise<Layout> {
   const planar = regionToPlanar(plan.region, projector(WGS84, grid.crs));
   const regionWin = regionWindow(planar, grid);
   if (!regionWin) throw new InvalidInputError(`the region does not overlap raster '${ctx.raster.id}'`);
-  const T = ctx.tileSize;
-  // tiles of the global lattice whose core holds a region pixel (skips the empty corners of an irregular region)
-  const tx0 = Math.floor(regionWin.x / T), ty0 = Math.floor(regionWin.y / T);
-  const cols = Math.floor((regionWin.x + regionWin.width - 1) / T) - tx0 + 1;
-  const rows = Math.floor((regionWin.y + regionWin.height - 1) / T) - ty0 + 1;
-  const used = new Uint8Array(cols * rows);
-  regionSpans(planar, grid, regionWin, (row, c0, c1) => {
-    const ty = Math.floor((regionWin.y + row) / T) - ty0;
-    for (let tx = Math.floor((regionWin.x + c0) / T) - tx0; tx <= Math.floor((regionWin.x + c1) / T) - tx0; tx++) used[ty * cols + tx] = 1;
-  });
-  const tileRows: Window[][] = [];
-  const tiles: Array<{ core: Window; read: Window }> = [];
-  let nx0 = regionWin.x, ny0 = regionWin.y, nx1 = regionWin.x + regionWin.width, ny1 = regionWin.y + regionWin.height;
-  const h = ctx.halo;
-  for (let r = 0; r < rows; r++) {
-    const line: Window[] = [];
-    for (let c = 0; c < cols; c++) {
-      if (!used[r * cols + c]) continue;
-      // the lattice cell clipped to the region's window: trees (and the CHM they need) only where
-      // the region is; interior cells stay whole, so their outputs are shared with other jobs
-      const x = Math.max((tx0 + c) * T, regionWin.x), y = Math.max((ty0 + r) * T, regionWin.y);
-      const x1 = Math.min((tx0 + c + 1) * T, regionWin.x + regionWin.width), y1 = Math.min((ty0 + r + 1) * T, regionWin.y + regionWin.height);
-      const core: Window = { x, y, width: x1 - x, height: y1 - y };
-      const rx0 = Math.max(0, x - h), ry0 = Math.max(0, y - h);
-      const read: Window = { x: rx0, y: ry0, width: Math.min(grid.width, x + core.width + h) - rx0, height: Math.min(grid.height, y + core.height + h) - ry0 };
-      nx0 = Math.min(nx0, read.x); ny0 = Math.min(ny0, read.y);
-      nx1 = Math.max(nx1, read.x + read.width); ny1 = Math.max(ny1, read.y + read.height);
-      line.push(core);
-      tiles.push({ core, read });
-    }
-    if (line.length) tileRows.push(line);
-  }
-  // the CHM this job reads: lattice cells clipped to it are the blocks (interior cells of large
-  // regions are whole cells, shared by every job covering them)
-  const blockClip = ctx.chm.kind === 'blocks' ? { x: nx0, y: ny0, width: nx1 - nx0, height: ny1 - ny0 } : null;
-  const jobCtx: UnitContext = { ...ctx, blockClip };
-  const treesUnits = tiles.map(({ core, read }) => treesUnit(jobCtx, core, read));
-  const chmKeys = new Map<string, WorkUnit<UnitSpec>>();
-  if (blockClip) for (const b of blocksTouching(grid, ctx.blockSize, blockClip, blockClip)) {
-    const u = chmUnit(jobCtx, b);
-    chmKeys.set(u.key, u);
-  }
-  // row-major block order: the engine's model session sees neighbouring reads in sequence
-  const chmUnits = [...chmKeys.values()].sort((a, b) => {
-    const wa = (a.spec as { block: Window }).block, wb = (b.spec as { block: Window }).block;
-    return wa.y - wb.y || wa.x - wb.x;
-  });
-  return { grid, planar, regionWin, tileRows, treesUnits, chmUnits, ctx: jobCtx };
+  const tiles = regionTiles(planar, grid, regionWin, ctx.tileSize, ctx.halo);
+  const tileRows = tiles.map((line) => line.map((t) => t.core));
+  // the CHM this job computes: where its trees tiles read, cut along the block lattice (interior
+  // cells of large regions are whole cells, shared by every job covering them)
+  const blocks = ctx.chm.kind === 'blocks'
+    ? chmCover(tiles.flat()).flatMap((w) => blocksTouching(grid, ctx.blockSize, w, w)).sort((a, b) => a.y - b.y || a.x - b.x)
+    : [];
+  const chmUnits = blocks.map((b) => chmUnit(ctx, b));
+  const treesUnits = tiles.flat().map(({ core, read }) => treesUnit(ctx, core, read, ctx.chm.kind === 'blocks' ? blocksOverlapping(blocks, read) : undefined));
+  return { grid, planar, regionWin, tileRows, treesUnits, chmUnits, blocks };
 }
 
 /**
@@ -475,7 +511,7 @@ function nodataWithout(values: Float32Array, from: number, to: number): void {
 
 /** The region's CHM window as a COG (nodata outside the region), accumulating CHM statistics on the way. */
 async function exportChm(run: PipelineRun, lay: Layout, stats: RegionStatsAccumulator, outputs: PipelineSummary['outputs']): Promise<void> {
-  const reader = await defaultResources(run.pathOf).chmReader(lay.ctx);
+  const reader = await defaultResources(run.pathOf).chmReader(run.plan.ctx, lay.blocks);
   const t = lay.grid.transform;
   const pixelAreaM2 = Math.abs(t[1] * t[5] - t[2] * t[4]) * unitScale(lay.grid.crs) ** 2;
   const win = lay.regionWin;

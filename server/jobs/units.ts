@@ -17,10 +17,11 @@
  *   then says `from: 'tree-store'`
  *   (provenance only; the trees and crowns are what detection gives), which the job summary counts.
  *
- * Units never see the region's shape: a unit is a lattice cell (tiles of tileSize, blocks of
- * blockSize) clipped to the job's bounding window, so interior cells are whole and shared by every
- * job covering them, and edge cells carry their exact extent in their key. Clipping to the region
- * itself happens when the job's results are exported.
+ * Units never see the region's shape, only windows: a trees unit is a cell of the tileSize lattice
+ * cut to the box of the region's pixels in it, and a CHM unit a cell of the blockSize lattice cut
+ * to the rectangles the job's tiles read (server/jobs/chm.cover.ts). Interior cells are whole and
+ * shared by every job covering them; edge cells carry their exact extent in their key. Clipping to
+ * the region itself happens when the job's results are exported.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { availableParallelism } from 'node:os';
@@ -65,17 +66,12 @@ export interface UnitContext {
   tileSize: number;
   halo: number;
   blockSize: number;
-  /**
-   * The part of the model grid this job's trees tiles read (region window plus halo): CHM blocks
-   * are the cells of the blockSize lattice clipped to it, so a small region does not compute a
-   * whole cell. Null until the job is laid out.
-   */
-  blockClip?: Window | null;
 }
 
 export type UnitSpec =
   | { kind: 'chm'; ctx: UnitContext; block: Window }
-  | { kind: 'trees'; ctx: UnitContext; core: Window; read: Window };
+  /** `blocks`: the job's CHM blocks the read window touches (when the job computes its CHM). */
+  | { kind: 'trees'; ctx: UnitContext; core: Window; read: Window; blocks?: Window[] };
 
 /** Context pixels a trees tile needs for the given options on a CHM grid. */
 export function treesHalo(t: TreeDetectionInputs, grid: Grid): number {
@@ -90,12 +86,12 @@ export function chmUnit(ctx: UnitContext, block: Window): WorkUnit<UnitSpec> {
   return { key: `${rasterKey(ctx)}/chm/${block.x},${block.y},${block.width},${block.height}`, spec: { kind: 'chm', ctx, block } };
 }
 
-export function treesUnit(ctx: UnitContext, core: Window, read: Window): WorkUnit<UnitSpec> {
+export function treesUnit(ctx: UnitContext, core: Window, read: Window, blocks?: Window[]): WorkUnit<UnitSpec> {
   // every CHM source yields the whole-raster CHM's values (blocks are exact), so block layout is not part of the key
   const chm = ctx.chm.kind === 'file' ? `file:${ctx.chm.version}` : ctx.chm.kind;
   // the output format is part of the key: files an older build wrote in another format are not read
   const opts = hashOf({ trees: ctx.trees, halo: ctx.halo, chm, output: TREES_UNIT_FORMAT });
-  return { key: `${rasterKey(ctx)}/trees/${core.x},${core.y},${core.width},${core.height}/${opts}`, spec: { kind: 'trees', ctx, core, read } };
+  return { key: `${rasterKey(ctx)}/trees/${core.x},${core.y},${core.width},${core.height}/${opts}`, spec: { kind: 'trees', ctx, core, read, ...(blocks ? { blocks } : {}) } };
 }
 
 // ---- unit output files: [u32 header length][JSON header][pad to 4][payload: a CHM block's float32 heights, or packed trees]
@@ -201,24 +197,30 @@ export function blocksTouching(grid: { width: number; height: number }, size: nu
   return out;
 }
 
+/** The blocks among `blocks` that overlap window `w`. */
+export function blocksOverlapping(blocks: readonly Window[], w: Window): Window[] {
+  return blocks.filter((b) => b.x < w.x + w.width && w.x < b.x + b.width && b.y < w.y + w.height && w.y < b.y + b.height);
+}
+
 /**
- * Reads windows of the model-grid CHM from the job's 'chm' unit outputs. A block file's payload is
- * row-major float32, so a window is read row by row straight from disk (positioned reads into the
- * result): no block is held in memory, whatever the region's size.
+ * Reads windows of the model-grid CHM from a job's 'chm' unit outputs (`blocks`, disjoint): pixels
+ * no block holds read as NaN. A block file's payload is row-major float32, so a window is read row
+ * by row straight from disk (positioned reads into the result): no block is held in memory,
+ * whatever the region's size.
  */
-export function blockChmReader(grid: Grid, ctx: UnitContext, pathOf: (key: string) => string): ChmWindowReader {
-  return new BlockChmReader(grid, ctx, pathOf);
+export function blockChmReader(grid: Grid, ctx: UnitContext, blocks: readonly Window[], pathOf: (key: string) => string): ChmWindowReader {
+  return new BlockChmReader(grid, ctx, blocks, pathOf);
 }
 
 /** A class, not an object literal's method per job: V8 keeps one compiled read for every job. */
 class BlockChmReader implements ChmWindowReader {
-  constructor(readonly grid: Grid, private readonly ctx: UnitContext, private readonly pathOf: (key: string) => string) {}
+  constructor(readonly grid: Grid, private readonly ctx: UnitContext, private readonly blocks: readonly Window[], private readonly pathOf: (key: string) => string) {}
 
   async read(w: Window): Promise<Float32Array> {
     const out = new Float32Array(w.width * w.height).fill(NaN);
     const bytes = new Uint8Array(out.buffer);
     const len = Buffer.alloc(4);
-    for (const b of blocksTouching(this.grid, this.ctx.blockSize, w, this.ctx.blockClip)) {
+    for (const b of blocksOverlapping(this.blocks, w)) {
       const key = chmUnit(this.ctx, b).key;
       // opened per read (a tile touches at most 4 blocks): no descriptors outlive the call
       const fd = openSync(this.pathOf(key), 'r');
@@ -252,8 +254,11 @@ export function unitKindConcurrency(chm: number, cores = availableParallelism())
 }
 
 export interface UnitResources {
-  /** The CHM reader for a trees unit of this context (CHM raster, cached CHM, or blocks). */
-  chmReader(ctx: UnitContext): Promise<ChmWindowReader>;
+  /**
+   * The CHM reader for a trees unit of this context: the CHM raster, the cached CHM, or the job's
+   * CHM `blocks` (required when the job computes its CHM).
+   */
+  chmReader(ctx: UnitContext, blocks?: readonly Window[]): Promise<ChmWindowReader>;
   source(ctx: UnitContext): Promise<RasterSource>;
   manifest(ctx: UnitContext): Promise<LoadedManifest>;
   /**
@@ -277,26 +282,29 @@ export interface TreeStoreLookup {
  * service may start or stop while jobs run).
  */
 export function defaultResources(pathOf: (key: string) => string, treeStores?: () => TreeStoreLookup | null): UnitResources {
-  // one reader per job layout, so consecutive tiles share its block cache instead of re-reading blocks
-  const readers = new Map<string, Promise<ChmWindowReader>>();
+  // per raster and model: the CHM file's reader, or the model grid the job's blocks lie on
+  const opened = new Map<string, Promise<{ file: ChmWindowReader } | { blocksGrid: Grid }>>();
   const res: UnitResources = {
     detect: (window, options) => detectionPool().detect(window, options),
     source: (ctx) => openRaster(ctx.raster.path),
     manifest: (ctx) => resolveModel(ctx.model ?? undefined),
-    chmReader(ctx) {
-      const id = JSON.stringify([ctx.raster.path, ctx.raster.version, ctx.modelKey, ctx.chm, ctx.blockSize, ctx.blockClip ?? null]);
-      let reader = readers.get(id);
-      if (!reader) {
-        reader = (async () => {
-          if (ctx.chm.kind === 'raster') return rasterChmReader(await res.source(ctx));
-          if (ctx.chm.kind === 'file') return rasterChmReader(await openRaster(ctx.chm.path));
-          return blockChmReader(chmGridOf(await res.source(ctx), await res.manifest(ctx)), ctx, pathOf);
+    async chmReader(ctx, blocks) {
+      const id = JSON.stringify([ctx.raster.path, ctx.raster.version, ctx.modelKey, ctx.chm]);
+      let got = opened.get(id);
+      if (!got) {
+        got = (async () => {
+          if (ctx.chm.kind === 'raster') return { file: rasterChmReader(await res.source(ctx)) };
+          if (ctx.chm.kind === 'file') return { file: rasterChmReader(await openRaster(ctx.chm.path)) };
+          return { blocksGrid: chmGridOf(await res.source(ctx), await res.manifest(ctx)) };
         })();
-        readers.set(id, reader);
-        reader.catch(() => readers.delete(id));
-        while (readers.size > 2) readers.delete(readers.keys().next().value!);
+        opened.set(id, got);
+        got.catch(() => opened.delete(id));
+        while (opened.size > 2) opened.delete(opened.keys().next().value!);
       }
-      return reader;
+      const chm = await got;
+      if ('file' in chm) return chm.file;
+      if (!blocks) throw new Error('internal: a trees unit of a job computing its CHM must name the CHM blocks it reads');
+      return blockChmReader(chm.blocksGrid, ctx, blocks, pathOf);
     },
   };
   if (treeStores) res.treeStore = async (path) => (await treeStores()?.storeForFile(path)) ?? null;
@@ -382,7 +390,7 @@ export async function executeUnit(unit: WorkUnit<UnitSpec>, outPath: string, sig
     renameSync(tmp, outPath);
     return;
   }
-  const reader = await res.chmReader(spec.ctx);
+  const reader = await res.chmReader(spec.ctx, spec.blocks);
   const { grid } = reader;
   const stored = await treesFromStore(spec, grid, res);
   if (stored) {

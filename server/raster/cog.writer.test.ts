@@ -132,6 +132,27 @@ test('float32 single tile with nodata: exact values, no overviews, nodata ignore
   for (let i = 0; i < got1.length; i++) assert.equal(got1[i], Math.fround(o1.data[i]));
 });
 
+test('tiles of one value (nodata, or a constant of any sample type) are encoded once per file and read back as written', skip, async () => {
+  // 16 px tiles: blocks of nodata, of 7.25, of 3.5 and a sloped block, including padded edge tiles
+  const f = (_b: number, x: number, y: number) => (x < 32 ? -9999 : x < 64 ? (y < 40 ? 7.25 : 3.5) : Math.fround(x * 0.1 + y * 0.01));
+  const path = join(dir, 'uniform.tif');
+  await writeFrom(path, { grid: grid(90, 70), bands: 1, sampleType: 'float32', nodata: -9999, tileSize: 16, overviews: 1 }, f);
+  const info = gdalInspect(path);
+  assert.deepEqual(info.cogErrors, []);
+  const b = info.levels[0].bands[0];
+  const got = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + 90 * 70 * 4));
+  for (let y = 0; y < 70; y++) for (let x = 0; x < 90; x++) assert.equal(got[y * 90 + x], f(0, x, y), `pixel ${x},${y}`);
+  // RGB bytes: a grey tile repeats its 32-bit word, a coloured one does not (its pattern spans 3 bytes)
+  const rgb = (band: number, x: number, y: number) => (x < 16 ? 128 : x < 32 ? [10, 200, 30][band] : pattern(band, x, y));
+  const rgbPath = join(dir, 'uniform-rgb.tif');
+  await writeFrom(rgbPath, { grid: grid(48, 40), bands: 3, sampleType: 'uint8', tileSize: 16 }, rgb);
+  const rgbInfo = gdalInspect(rgbPath);
+  for (let band = 0; band < 3; band++) {
+    const v = rgbInfo.levels[0].bands[band];
+    for (let y = 0; y < 40; y++) for (let x = 0; x < 48; x++) assert.equal(v[y * 48 + x], rgb(band, x, y), `band ${band} pixel ${x},${y}`);
+  }
+});
+
 test('float32 with a storage quantum and the run-length strategy: GDAL reads every level rounded to the quantum, the file is smaller', skip, async () => {
   const value = (_b: number, x: number, y: number) => ((x + y) % 13 === 0 ? -9999 : Math.fround(Math.abs(Math.sin(x * 0.07) * Math.cos(y * 0.05)) * 30 + ((x * 31 + y * 17) % 101) * 1e-4));
   const base = { grid: grid(300, 200), bands: 1, sampleType: 'float32' as const, nodata: -9999, tileSize: 64, overviews: 2, deflateLevel: 1 };

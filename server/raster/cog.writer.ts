@@ -211,7 +211,7 @@ class Level {
   readonly tileOffsets: number[] = [];
   readonly tileBytes: number[] = [];
 
-  constructor(readonly index: number, readonly width: number, readonly height: number, readonly p: Plan, readonly spool: TileSpool) {
+  constructor(readonly index: number, readonly width: number, readonly height: number, readonly p: Plan, readonly spool: TileSpool, readonly uniform: UniformTiles) {
     this.tilesAcross = Math.ceil(width / p.tileSize);
     this.tilesDown = Math.ceil(height / p.tileSize);
     this.planes = Array.from({ length: p.bands }, () => p.kind.make(width * p.tileSize));
@@ -241,10 +241,11 @@ export async function writeCog(path: string, opts: CogOptions, produce: StripPro
   const p = plan(opts);
   const work = await mkdtemp(join(dirname(path), `.${basename(path)}.tmp-`));
   const levels: Level[] = [];
+  const uniform: UniformTiles = new Map();
   const budget = new SpoolBudget(opts.spoolMemoryBytes ?? SPOOL_MEMORY_BYTES);
   try {
     for (let i = 0; i < p.levels.length; i++) {
-      levels.push(new Level(i, p.levels[i].width, p.levels[i].height, p, new TileSpool(join(work, `level${i}.bin`), budget)));
+      levels.push(new Level(i, p.levels[i].width, p.levels[i].height, p, new TileSpool(join(work, `level${i}.bin`), budget), uniform));
     }
     const base = levels[0];
     const nanAs = p.nodata ?? 0;
@@ -361,9 +362,15 @@ async function writeStripTiles(level: Level): Promise<void> {
   }
   const encoded: Uint8Array[] = [];
   for (const t of tiles) {
-    // a turn of the event loop between tiles: compression runs on this thread (encodeTile)
-    await new Promise(setImmediate);
-    encoded.push(encodeTile(t, p));
+    const word = repeatedWord(t);
+    let data = word === null ? undefined : level.uniform.get(word);
+    if (!data) {
+      // a turn of the event loop between tiles: compression runs on this thread (encodeTile)
+      await new Promise(setImmediate);
+      data = encodeTile(t, p);
+      if (word !== null) level.uniform.set(word, data);
+    }
+    encoded.push(data);
   }
   const frames: Uint8Array[] = [];
   let at = level.spool.size;
@@ -377,6 +384,22 @@ async function writeStripTiles(level: Level): Promise<void> {
     at += data.length + 8;
   }
   await level.spool.append(frames);
+}
+
+/**
+ * Encoded tiles whose bytes repeat one 32-bit word, by that word: a tile of one value (nodata past
+ * a region's edge, or between a MultiPolygon's parts) is encoded once per file. Its bytes depend
+ * only on the word, since every tile of a file has the same size and encoding.
+ */
+type UniformTiles = Map<number, Uint8Array>;
+
+/** The word a tile's bytes repeat, or null when they are not one word repeated. */
+function repeatedWord(bytes: Uint8Array): number | null {
+  if (bytes.byteLength % 4 !== 0 || bytes.byteOffset % 4 !== 0) return null;
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const first = words[0];
+  for (let i = 1; i < words.length; i++) if (words[i] !== first) return null;
+  return first;
 }
 
 function tileBytes(a: SampleArray): Uint8Array {
