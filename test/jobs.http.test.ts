@@ -200,6 +200,57 @@ test('a region reaching past the raster: data_coverage says how much of it has d
   assert.ok(Math.abs(stats.trees_per_ha - stats.tree_count / stats.data_area_ha) < 0.01, `${stats.trees_per_ha} trees/ha`);
 });
 
+test('a FeatureCollection of stands: each stand gets the same statistics over its own polygons, and they add up to the region\'s', async () => {
+  // three stands as a forester's layer holds them: ids, properties, one of them two polygons
+  const west = sceneRegion(scene, [[0.1, 0.1], [0.45, 0.1], [0.45, 0.5], [0.1, 0.5]]);
+  const east = sceneRegion(scene, [[0.45, 0.1], [0.9, 0.1], [0.9, 0.5], [0.45, 0.5]]);
+  const split = { type: 'MultiPolygon', coordinates: [sceneRegion(scene, [[0.1, 0.6], [0.3, 0.6], [0.3, 0.9], [0.1, 0.9]]).coordinates, sceneRegion(scene, [[0.6, 0.6], [0.9, 0.6], [0.9, 0.9], [0.6, 0.9]]).coordinates] };
+  const stands = [
+    { type: 'Feature', id: 'W-1', properties: { species: 'pine' }, geometry: west },
+    { type: 'Feature', id: 7, properties: { species: 'oak', planted: 1988 }, geometry: east },
+    { type: 'Feature', properties: null, geometry: split },
+  ];
+  const post = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'chm', ws: 2, region: { type: 'FeatureCollection', features: stands } } }, { Prefer: 'respond-async' });
+  assert.equal(post.status, 201, post.text);
+  const done = await waitForJob(base, post.json.jobID);
+  assert.equal(done.status, 'successful', done.message);
+  const results = await http(base, 'GET', `/jobs/${post.json.jobID}/results`);
+  const doc = (await http(base, 'GET', results.json.stats.href)).json;
+  const all = doc.statistics;
+  assert.deepEqual(results.json.statistics.parts, all.parts, 'the results document carries the parts too');
+  assert.deepEqual(all.parts.map((p: any) => [p.feature, p.id, p.properties]), [[0, 'W-1', { species: 'pine' }], [1, 7, { species: 'oak', planted: 1988 }], [2, null, null]]);
+  assert.ok(doc.definitions.parts);
+
+  const src = await openRaster(join(scene.dataDir, 'chm.tif'));
+  const whole = await src.readWindow({ x: 0, y: 0, width: src.grid.width, height: src.grid.height });
+  const toWgs = projector(src.grid.crs, WGS84);
+  const found = detectTrees(whole, { ws: 2 }).trees;
+  all.parts.forEach((part: any, k: number) => {
+    const geometry = stands[k].geometry as GeoJSON.Polygon | GeoJSON.MultiPolygon;
+    assert.ok(Math.abs(part.statistics.area_m2 - turfArea(geometry)) < 1e-3, `stand ${k} area`);
+    const expected = found.filter((t) => booleanPointInPolygon(toWgs(t.x, t.y), geometry));
+    assert.ok(expected.length > 3, `stand ${k} has trees`);
+    assert.equal(part.statistics.tree_count, expected.length, `stand ${k} trees`);
+    // its pixels, tested with turf in WGS84
+    let n = 0, above2 = 0;
+    const t = src.grid.transform;
+    for (let r = 0; r < src.grid.height; r++) for (let c = 0; c < src.grid.width; c++) {
+      if (!booleanPointInPolygon(toWgs(t[0] + (c + 0.5) * t[1], t[3] + (r + 0.5) * t[5]), geometry)) continue;
+      n++; if (whole.bands[0][r * src.grid.width + c] > 2) above2++;
+    }
+    assert.ok(Math.abs(part.statistics.chm_pixels - n) <= n * 0.002 + 1, `stand ${k}: ${part.statistics.chm_pixels} vs ${n} pixels`);
+    assert.ok(Math.abs(part.statistics.canopy_cover_2m - above2 / n) < 0.003, `stand ${k} cover`);
+  });
+  const sum = (f: (s: any) => number) => all.parts.reduce((a: number, p: any) => a + f(p.statistics), 0);
+  assert.equal(sum((s) => s.tree_count), all.tree_count);
+  assert.equal(sum((s) => s.chm_pixels), all.chm_pixels);
+  assert.ok(Math.abs(sum((s) => s.area_m2) - all.area_m2) < 0.01);
+  // one Feature, or a bare geometry, has no parts
+  const one = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'chm', region: { type: 'FeatureCollection', features: [stands[0]] } } });
+  assert.equal(one.status, 200, one.text);
+  assert.equal(one.json.statistics.parts, undefined);
+});
+
 test('a small region without Prefer runs synchronously: 200 with the results', async () => {
   const region = sceneRegion(scene, [[0.3, 0.3], [0.45, 0.3], [0.45, 0.45], [0.3, 0.45]]);
   const r = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'chm', region } });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { area as turfArea } from '@turf/turf';
 import {
-  containsPoint, parseRegion, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow, signedArea,
+  containsPoint, parseRegion, regionPart, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow, signedArea,
 } from '../server/features/region.ts';
 import { InvalidInputError, LimitExceededError } from '../server/errors.ts';
 import { crsFromEpsg, projector, WGS84 } from '../tiles/projection.ts';
@@ -173,4 +173,28 @@ test('a FeatureCollection (as GIS tools export) is its polygons taken together, 
   rejects(fc([a, { type: 'Point', coordinates: [10, 50] }]), InvalidInputError, /^region FeatureCollection: feature 1 must be a Polygon or MultiPolygon, got "Point"/);
   rejects(fc([]), InvalidInputError, /has no features/);
   rejects(fc([a, a]), InvalidInputError, /^region polygons 0 and 1 overlap/);
+});
+
+test('a FeatureCollection of several features keeps each feature as a part: its polygons, id, properties and area', () => {
+  const at = (lon: number) => ({ type: 'Polygon', coordinates: [[[lon, 50], [lon + 0.001, 50], [lon + 0.001, 50.001], [lon, 50.001], [lon, 50]]] });
+  const two = { type: 'MultiPolygon', coordinates: [at(10.01).coordinates, at(10.02).coordinates] };
+  const r = parseRegion({
+    type: 'FeatureCollection', features: [
+      { type: 'Feature', id: 'a', properties: { stand: 12 }, geometry: at(10) },
+      { type: 'Feature', id: 3, properties: ['not', 'an', 'object'], geometry: two },
+      { type: 'Feature', id: { no: 1 }, properties: null, geometry: at(10.03) },
+    ],
+  });
+  assert.equal(r.geometry.coordinates.length, 4);
+  assert.deepEqual(r.parts!.map((p) => [p.feature, p.id, p.properties, p.polygons]), [[0, 'a', { stand: 12 }, 1], [1, 3, null, 2], [2, null, null, 1]]);
+  assert.ok(Math.abs(r.parts![1].areaM2 - turfArea(two as GeoJSON.MultiPolygon)) < 1e-6);
+  assert.ok(Math.abs(r.parts!.reduce((a, p) => a + p.areaM2, 0) - r.areaM2) < 1e-6);
+  // part 1 as a region of its own: its two polygons
+  const p1 = regionPart(r, 1);
+  assert.deepEqual(p1.geometry.coordinates, r.geometry.coordinates.slice(1, 3));
+  assert.deepEqual(p1.bbox, [10.01, 50, 10.02 + 0.001, 50.001]);
+  // one feature, a bare geometry or a bbox: no parts
+  assert.equal(parseRegion({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: {}, geometry: two }] }).parts, undefined);
+  assert.equal(parseRegion(two).parts, undefined);
+  assert.equal(parseRegion([10, 50, 10.01, 50.01]).parts, undefined);
 });

@@ -57,6 +57,8 @@ export interface RegionStats {
   tree_height_m?: HeightSummary;
   canopy_height_m?: HeightSummary;
   height_histogram?: { bin_width_m?: number; edges_m?: number[]; counts: number[] };
+  /** Each feature's statistics, for a region given as a FeatureCollection of several. */
+  parts?: Array<{ feature: number; id: string | number | null; properties: Record<string, unknown> | null; statistics: RegionStats }>;
 }
 
 export interface CanopyStatus {
@@ -184,7 +186,8 @@ function normaliseJob(j: Record<string, any>): JobInfo {
 
 export interface ProcessRequest {
   raster: string;
-  region: GeoJSON.Polygon | GeoJSON.MultiPolygon;
+  /** A geometry, or a region file's document as loaded (checked by the server: checkRegion). */
+  region: unknown;
   /** Canopy height model for an image without a CHM; null: the server's default. */
   model: string | null;
 }

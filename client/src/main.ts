@@ -123,7 +123,7 @@ async function loadRegionFile(file: File): Promise<void> {
     throw new Error(`${file.name} is not GeoJSON (a shapefile or KML converts with: ogr2ogr -f GeoJSON region.geojson IN)`);
   }
   const loaded = await checkRegion(doc);
-  drawing!.load(loaded.geometry);
+  drawing!.load(loaded.geometry, doc);
   region.showRegion(map, loaded.geometry);
   fitBbox(map, loaded.bbox);
   renderLayersPanel($('layer-list'), map, layers);
@@ -136,7 +136,7 @@ function updateRunButton(): void {
 
 const jobPanel = new JobPanel({
   run: runButton, cancel: $('job-cancel'), progress: $('job-progress'), text: $('job-text'), results: $('job-results'),
-  stats: $('job-stats'), histogram: $('job-histogram'), downloads: $('job-downloads'),
+  stats: $('job-stats'), histogram: $('job-histogram'), parts: $('job-parts'), downloads: $('job-downloads'),
 }, map, region, messages);
 const refreshJobs = () => renderJobsList($('jobs-list'), messages, (job) => void jobPanel.open(job));
 jobPanel.onFinished = () => {
@@ -148,7 +148,7 @@ runButton.addEventListener('click', () => {
   // so its trees match the map; without one the job infers canopy height from the imagery
   const source = current?.chm ?? current?.image;
   const model = source?.role === 'chm' ? null : $<HTMLSelectElement>('model-select').value || null;
-  if (source && drawing?.current) void jobPanel.run(source.id, drawing.current, model).then(() => renderLayersPanel($('layer-list'), map, layers));
+  if (source && drawing?.current) void jobPanel.run(source.id, drawing.current, model, drawing.request).then(() => renderLayersPanel($('layer-list'), map, layers));
 });
 $('jobs-refresh').addEventListener('click', () => void refreshJobs());
 

@@ -20,7 +20,8 @@ Runs the region pipeline without a server (the same code as the forest-map job) 
   DIR/chm.tif          the region's canopy height model (float32 COG, metres; nodata outside the region)
   DIR/trees.geojson    tree tops (RFC 7946, WGS84): id, height_m, crown_area_m2, crown_diameter_m
   DIR/crowns.geojson   crown polygons with the same properties
-  DIR/stats.json       area (ha), its share with data, canopy cover > 2 m and > 5 m, tree count, trees/ha, heights, histogram
+  DIR/stats.json       area (ha), its share with data, canopy cover > 2 m and > 5 m, tree count, trees/ha, heights, histogram;
+                       for a FeatureCollection region of several features, also each feature's ("parts")
 --image runs the canopy height model (--model: a registered name or a model directory; default:
 the default model). --chm takes an existing CHM (e.g. from lidar) and skips inference.
 --region: a GeoJSON Polygon / MultiPolygon / Feature / FeatureCollection in WGS84; default: the
@@ -122,6 +123,7 @@ export async function run(argv: string[]): Promise<number> {
     const area = s.area_ha < 0.1 ? `${Number((s.area_ha * 10_000).toPrecision(3))} m²` : `${s.area_ha.toFixed(2)} ha`;
     process.stdout.write(`${s.tree_count} ${s.tree_count === 1 ? 'tree' : 'trees'} in ${area}${coverage} (${s.trees_per_ha.toFixed(1)}/ha); canopy cover >2 m ${s.canopy_cover_2m === null ? 'n/a' : (s.canopy_cover_2m * 100).toFixed(1) + '%'}; ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s. Wrote ${Object.values(summary.outputs).map((p) => basename(p!)).join(', ')} to ${out}\n`);
+    if (s.parts && summary.outputs.stats) process.stdout.write(`The statistics of each of the region's ${s.parts.length} features are in stats.json, under "parts".\n`);
   } catch (err) {
     if (!controller.signal.aborted) throw err;
     // Ctrl-C: what finished is kept, and the user should know the same command picks it up

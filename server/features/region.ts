@@ -21,6 +21,22 @@ export interface Region {
   bbox: Bbox;
   /** Geodesic area in m² (turf's area on the WGS84 ellipsoid approximation). */
   areaM2: number;
+  /**
+   * The features of a region given as a FeatureCollection of two or more (a farm's stands, a
+   * project's strata), in order: each owns the next `polygons` polygons of the geometry. Absent
+   * for a region of one feature or a bare geometry.
+   */
+  parts?: RegionPart[];
+}
+
+export interface RegionPart {
+  /** Index of the feature in the FeatureCollection. */
+  feature: number;
+  /** The feature's id and properties as given (RFC 7946: a string or number id; an object). */
+  id: string | number | null;
+  properties: Record<string, unknown> | null;
+  polygons: number;
+  areaM2: number;
 }
 
 export interface RegionLimits {
@@ -41,8 +57,9 @@ export const defaultRegionLimits: RegionLimits = { maxAreaKm2: 25, maxVertices: 
 export function parseRegion(given: unknown, limits: RegionLimits = defaultRegionLimits): Region {
   const input = regionInWgs84(given);
   let geometry: MultiPolygon;
+  const features: FeatureOfRegion[] = [];
   if (Array.isArray(input)) geometry = { type: 'MultiPolygon', coordinates: [bboxPolygon(parseBbox(input))] };
-  else geometry = parseGeometry(input);
+  else geometry = parseGeometry(input, features);
   let vertices = 0;
   for (const poly of geometry.coordinates) for (const ring of poly) vertices += ring.length;
   if (vertices > limits.maxVertices) {
@@ -66,7 +83,32 @@ export function parseRegion(given: unknown, limits: RegionLimits = defaultRegion
   if (areaM2 > limits.maxAreaKm2 * 1e6) {
     throw new LimitExceededError(`region area ${(areaM2 / 1e6).toFixed(3)} km² exceeds the limit of ${limits.maxAreaKm2} km²`, { areaKm2: areaM2 / 1e6, maxAreaKm2: limits.maxAreaKm2 });
   }
-  return { geometry: normalised, bbox: bboxOf(normalised), areaM2 };
+  const region: Region = { geometry: normalised, bbox: bboxOf(normalised), areaM2 };
+  if (features.length > 1) {
+    let first = 0;
+    region.parts = features.map((f, k) => {
+      const polygons = normalised.coordinates.slice(first, first + f.polygons);
+      first += f.polygons;
+      return { feature: k, id: f.id, properties: f.properties, polygons: f.polygons, areaM2: geodesicArea({ type: 'MultiPolygon', coordinates: polygons }) };
+    });
+  }
+  return region;
+}
+
+/** Part k of a region with parts, as a region of its own. */
+export function regionPart(region: Region, k: number): Region {
+  const parts = region.parts ?? [];
+  if (!parts[k]) throw new Error(`internal: region has no part ${k}`);
+  const first = parts.slice(0, k).reduce((n, p) => n + p.polygons, 0);
+  const geometry: MultiPolygon = { type: 'MultiPolygon', coordinates: region.geometry.coordinates.slice(first, first + parts[k].polygons) };
+  return { geometry, bbox: bboxOf(geometry), areaM2: parts[k].areaM2 };
+}
+
+/** A FeatureCollection's feature as parsing meets it: how many polygons it gave, its id and properties. */
+interface FeatureOfRegion {
+  polygons: number;
+  id: string | number | null;
+  properties: Record<string, unknown> | null;
 }
 
 function parseBbox(input: unknown[]): Bbox {
@@ -84,7 +126,8 @@ function bboxPolygon([w, s, e, n]: Bbox): Position[][] {
   return [[[w, s], [e, s], [e, n], [w, n], [w, s]]];
 }
 
-function parseGeometry(input: unknown): MultiPolygon {
+/** The input's polygons; a FeatureCollection's features are listed in `features` as they are read. */
+function parseGeometry(input: unknown, features?: FeatureOfRegion[]): MultiPolygon {
   if (typeof input !== 'object' || input === null) throw new InvalidInputError('region must be a GeoJSON Polygon or MultiPolygon (or a Feature or FeatureCollection of them) or a bbox array');
   const obj = input as Record<string, unknown>;
   if (obj.type === 'Feature') {
@@ -101,7 +144,14 @@ function parseGeometry(input: unknown): MultiPolygon {
       if (g?.type !== 'Polygon' && g?.type !== 'MultiPolygon') {
         throw new InvalidInputError(`region FeatureCollection: feature ${i} must be a Polygon or MultiPolygon, got ${JSON.stringify(g?.type ?? null)}`);
       }
-      polygons.push(...parseGeometry(g).coordinates);
+      const own = parseGeometry(g).coordinates;
+      polygons.push(...own);
+      const { id, properties } = f as { id?: unknown; properties?: unknown };
+      features?.push({
+        polygons: own.length,
+        id: typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : null,
+        properties: typeof properties === 'object' && properties !== null && !Array.isArray(properties) ? properties as Record<string, unknown> : null,
+      });
     });
     return { type: 'MultiPolygon', coordinates: polygons };
   }

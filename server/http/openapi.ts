@@ -190,7 +190,7 @@ export function openApiDocument() {
         Results: {
           type: 'object',
           properties: {
-            statistics: { type: 'object', description: 'area_ha, canopy_cover_2m, canopy_cover_5m, data_coverage, data_area_ha, tree_count, trees_per_ha (over data_area_ha), tree_height_m, canopy_height_m, height_histogram' },
+            statistics: { type: 'object', description: 'area_ha, canopy_cover_2m, canopy_cover_5m, data_coverage, data_area_ha, tree_count, trees_per_ha (over data_area_ha), tree_height_m, canopy_height_m, height_histogram; for a region given as a FeatureCollection of several features, parts: [{feature, id, properties, statistics}], each feature\'s statistics over its own polygons' },
             trees: { $ref: '#/components/schemas/Link' }, crowns: { $ref: '#/components/schemas/Link' },
             chm: { $ref: '#/components/schemas/Link' }, stats: { $ref: '#/components/schemas/Link' },
             region: { type: 'object', description: 'the region as processed: a GeoJSON MultiPolygon in WGS84 lon/lat, counter-clockwise exterior rings' },

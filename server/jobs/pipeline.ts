@@ -25,6 +25,7 @@ import {
   type PlanarRegion, type Region, type RegionLimits,
 } from '../features/region.ts';
 import { RegionStatsAccumulator, type RegionStatistics } from '../features/stats.ts';
+import { RegionPartsAccumulator, type PartStatistics } from '../features/region.parts.ts';
 import { writeFileAtomic, type WorkQueue, type WorkUnit } from './queue.ts';
 import { OUTPUT_FILES, type ForestMapRequest, type OutputName } from './process.forest-map.ts';
 import {
@@ -171,8 +172,18 @@ export interface PipelineRun {
   progress?: PipelineProgress;
 }
 
+/** Statistics of a job's region, and of each of its features when it has several. */
+export type JobStatistics = RegionStatistics & { parts?: PartStatistics[] };
+
+/** What the exports add their trees and CHM pixels to. */
+interface JobStats {
+  region: RegionStatsAccumulator;
+  parts: RegionPartsAccumulator | null;
+}
+
 export interface PipelineSummary {
-  statistics: RegionStatistics;
+  /** The whole region's; `parts`: each feature's, for a region given as a FeatureCollection of several. */
+  statistics: JobStatistics;
   outputs: Partial<Record<OutputName, string>>;
   /**
    * Units of the job: CHM blocks, trees tiles, and of those tiles how many hold trees taken from
@@ -316,7 +327,10 @@ async function runStages(run: PipelineRun): Promise<PipelineSummary> {
   if (changed) throw changed;
   mkdirSync(run.outDir, { recursive: true });
   removeStaleTemporaries(run.outDir);
-  const stats = new RegionStatsAccumulator();
+  const stats: JobStats = {
+    region: new RegionStatsAccumulator(),
+    parts: plan.region.parts ? new RegionPartsAccumulator(plan.region, lay.grid, projector(WGS84, lay.grid.crs)) : null,
+  };
   const outputs: Partial<Record<OutputName, string>> = {};
   // the CHM's export needs only the CHM: it runs beside the trees stage, whose work is on the
   // detection threads, and then beside the GeoJSON (main-thread work; the COG's compression runs
@@ -344,7 +358,8 @@ async function runStages(run: PipelineRun): Promise<PipelineSummary> {
   const t2 = performance.now(), c2 = process.cpuUsage();
   report(0.95, 'writing results');
   const [treesFromStore] = await Promise.all([treesExport, chmExport]);
-  const statistics = stats.result(plan.region.areaM2, regionPixelCount(lay.planar, lay.grid));
+  const statistics: JobStatistics = stats.region.result(plan.region.areaM2, regionPixelCount(lay.planar, lay.grid));
+  if (stats.parts) statistics.parts = stats.parts.result();
   if (plan.outputs.includes('stats')) {
     const path = join(run.outDir, OUTPUT_FILES.stats.file);
     writeFileAtomic(path, JSON.stringify(statsDocument(plan, statistics), null, 2) + '\n');
@@ -375,7 +390,7 @@ export function removeStaleTemporaries(outDir: string): void {
   }
 }
 
-function statsDocument(plan: ForestMapPlan, statistics: RegionStatistics) {
+function statsDocument(plan: ForestMapPlan, statistics: JobStatistics) {
   return {
     raster: plan.ctx.raster.id,
     model: plan.ctx.modelKey,
@@ -393,6 +408,7 @@ function statsDocument(plan: ForestMapPlan, statistics: RegionStatistics) {
       tree_height_m: 'tree top heights: mean, median, 95th percentile (linear), max',
       canopy_height_m: 'CHM pixels above 2 m: mean, max exact; median and p95 to 0.1 m',
       height_histogram: 'tree top heights in 1 m bins [k, k+1)',
+      ...(plan.region.parts ? { parts: 'for a region given as a FeatureCollection of several features: each feature (its index, id and properties as given) with the same statistics over its own polygons' } : {}),
     },
     statistics,
   };
@@ -441,7 +457,7 @@ export class TileRowGate {
  * units are done, so memory is one row of tiles. Returns how many tile outputs came from the tree
  * store.
  */
-async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccumulator, outputs: PipelineSummary['outputs'], rows: TileRowGate): Promise<number> {
+async function exportTrees(run: PipelineRun, lay: Layout, stats: JobStats, outputs: PipelineSummary['outputs'], rows: TileRowGate): Promise<number> {
   const { plan } = run;
   const wantTrees = plan.outputs.includes('trees'), wantCrowns = plan.outputs.includes('crowns');
   const treesOut = wantTrees ? new GeoJsonFileWriter(join(run.outDir, OUTPUT_FILES.trees.file)) : null;
@@ -467,7 +483,8 @@ async function exportTrees(run: PipelineRun, lay: Layout, stats: RegionStatsAccu
         const packed = tiles[tileOf[j]], k = treeOf[j];
         const tree = unpackTree(packed, k);
         if (!containsTop(lay.planar, tree.x, tree.y)) continue;
-        stats.addTree(tree.height);
+        stats.region.addTree(tree.height);
+        stats.parts?.addTree(tree.x, tree.y, tree.height);
         if (treesOut) await treesOut.add((out) => { features.writePoint(out, tree); return true; });
         if (crownsOut) {
           // the crown straight from the tile's packed arrays: no nested arrays per tree
@@ -510,7 +527,7 @@ function nodataWithout(values: Float32Array, from: number, to: number): void {
 }
 
 /** The region's CHM window as a COG (nodata outside the region), accumulating CHM statistics on the way. */
-async function exportChm(run: PipelineRun, lay: Layout, stats: RegionStatsAccumulator, outputs: PipelineSummary['outputs']): Promise<void> {
+async function exportChm(run: PipelineRun, lay: Layout, stats: JobStats, outputs: PipelineSummary['outputs']): Promise<void> {
   const reader = await defaultResources(run.pathOf).chmReader(run.plan.ctx, lay.blocks);
   const t = lay.grid.transform;
   const pixelAreaM2 = Math.abs(t[1] * t[5] - t[2] * t[4]) * unitScale(lay.grid.crs) ** 2;
@@ -523,7 +540,8 @@ async function exportChm(run: PipelineRun, lay: Layout, stats: RegionStatsAccumu
     if (height <= 0) return new Float32Array(w.width * w.height).fill(CHM_NODATA);
     const sub: Window = { x: win.x, y: win.y + w.y, width: win.width, height };
     const values = await reader.read(sub);
-    clipStrip(values, lay, sub, stats, pixelAreaM2);
+    stats.parts?.addChm(values, sub, pixelAreaM2);
+    clipStrip(values, lay, sub, stats.region, pixelAreaM2);
     if (values.length === w.width * w.height) return values;
     const out = new Float32Array(w.width * w.height).fill(CHM_NODATA);
     out.set(values);

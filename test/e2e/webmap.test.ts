@@ -259,7 +259,10 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
     const at = (fx: number, fy: number) => [x0 + (x1 - x0) * fx, y0 + (y1 - y0) * fy];
     const stand = {
       type: 'FeatureCollection', name: 'stands', crs: { type: 'name', properties: { name: `urn:ogc:def:crs:EPSG::${image.crs.epsg}` } },
-      features: [{ type: 'Feature', properties: { stand: 'B7' }, geometry: { type: 'Polygon', coordinates: [[at(0.2, 0.2), at(0.6, 0.25), at(0.55, 0.6), at(0.25, 0.55), at(0.2, 0.2)]] } }],
+      features: [
+        { type: 'Feature', properties: { stand: 'B7' }, geometry: { type: 'Polygon', coordinates: [[at(0.2, 0.2), at(0.6, 0.25), at(0.55, 0.6), at(0.25, 0.55), at(0.2, 0.2)]] } },
+        { type: 'Feature', properties: { stand: 'B8', area: 'ignored' }, geometry: { type: 'Polygon', coordinates: [[at(0.65, 0.3), at(0.85, 0.3), at(0.85, 0.7), at(0.65, 0.7), at(0.65, 0.3)]] } },
+      ],
     };
     await page.locator('#region-file').setInputFiles({ name: 'stands.geojson', mimeType: 'application/geo+json', buffer: Buffer.from(JSON.stringify(stand)) });
     await page.waitForFunction(() => (window as any).forestmap.region?.type === 'MultiPolygon', undefined, { timeout: 10_000 });
@@ -277,7 +280,13 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
       return /^Done/.test(t) && document.querySelector('#job-stats dd[data-stat="tree_count"]')?.textContent !== prev;
     }, before, { timeout: 150_000 });
     const count = Number((await page.locator('#job-stats dd[data-stat="tree_count"]').textContent())!.replace(/[^\d]/g, ''));
-    assert.ok(count > 5, `the stand holds trees (${count})`);
+    assert.ok(count > 5, `the stands hold trees (${count})`);
+    // the file's two stands, each with its own figures, named by their first attribute
+    const rows = await page.locator('#job-parts tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    assert.deepEqual(rows.map((r) => r[0]), ['B7', 'B8']);
+    const perStand = rows.map((r) => Number(r[2].replace(/[^\d]/g, '')));
+    assert.ok(perStand.every((n) => n > 0), `trees per stand: ${perStand}`);
+    assert.equal(perStand[0] + perStand[1], count);
     assert.deepEqual(watch.consoleErrors, []);
     assert.deepEqual(watch.foreignRequests, []);
   });

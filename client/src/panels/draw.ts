@@ -13,6 +13,8 @@ export class RegionDrawing {
   private readonly draw: TerraDraw;
   private tool: DrawTool | null = null;
   private region: Polygon | MultiPolygon | null = null;
+  /** What a loaded file held (its features, ids and properties), sent as the job's region. */
+  private loadedDocument: unknown = null;
   private listeners: Array<(region: Polygon | MultiPolygon | null, tool: DrawTool | null) => void> = [];
 
   constructor(map: MapLibreMap) {
@@ -32,6 +34,7 @@ export class RegionDrawing {
       const others = this.draw.getSnapshot().filter((f) => f.id !== id).map((f) => f.id!);
       if (others.length) this.draw.removeFeatures(others);
       this.region = { type: 'Polygon', coordinates: feature.geometry.coordinates as Polygon['coordinates'] };
+      this.loadedDocument = null;
       this.finishedAt = performance.now();
       this.setTool(null);
     });
@@ -51,6 +54,14 @@ export class RegionDrawing {
     return this.region;
   }
 
+  /**
+   * The region as a job should get it: a loaded file's document, whose features the job reports
+   * on one by one (a stands layer), or the drawn shape.
+   */
+  get request(): unknown {
+    return this.loadedDocument ?? this.region;
+  }
+
   onChange(fn: (region: Polygon | MultiPolygon | null, tool: DrawTool | null) => void): void {
     this.listeners.push(fn);
   }
@@ -61,16 +72,21 @@ export class RegionDrawing {
     for (const fn of this.listeners) fn(this.region, this.tool);
   }
 
-  /** A region from elsewhere (a loaded file): it replaces any drawn shape, which would no longer be the region. */
-  load(region: MultiPolygon): void {
+  /**
+   * A region from elsewhere (a loaded file, `document` as the file held it, `region` as the server
+   * read it): it replaces any drawn shape, which would no longer be the region.
+   */
+  load(region: MultiPolygon, document: unknown = null): void {
     this.draw.clear();
     this.region = region;
+    this.loadedDocument = document;
     this.setTool(null);
   }
 
   clear(): void {
     this.draw.clear();
     this.region = null;
+    this.loadedDocument = null;
     this.setTool(null);
   }
 }

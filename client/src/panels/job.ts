@@ -16,6 +16,8 @@ export interface JobPanelElements {
   results: HTMLElement;
   stats: HTMLElement;
   histogram: HTMLElement;
+  /** Where a region of several features gets its table of each feature's figures. */
+  parts: HTMLElement;
   downloads: HTMLElement;
 }
 
@@ -38,14 +40,15 @@ export class JobPanel {
     ui.cancel.addEventListener('click', () => void this.cancel());
   }
 
-  async run(rasterId: string, region: Polygon | MultiPolygon, model: string | null): Promise<void> {
+  /** `request`: the region as the job gets it (a loaded file's features), when not just `region`. */
+  async run(rasterId: string, region: Polygon | MultiPolygon, model: string | null, request: unknown = region): Promise<void> {
     this.stopPolling();
     this.ui.results.hidden = true;
     this.ui.run.disabled = true;
     this.setProgress(0, 'Starting…');
     this.regionLayer.showRegion(this.map, region);
     try {
-      this.jobId = await startForestMap({ raster: rasterId, region, model });
+      this.jobId = await startForestMap({ raster: rasterId, region: request, model });
       this.ui.cancel.hidden = false;
       await this.poll();
     } catch (err) {
@@ -165,10 +168,38 @@ export class JobPanel {
       dd.textContent = value;
       dl.append(dt, dd);
     }
+    this.renderParts(s.parts ?? []);
     const hist = s.height_histogram;
     if (hist && Array.isArray(hist.counts) && hist.counts.length) {
       this.ui.histogram.innerHTML = histogramSvg({ counts: hist.counts, edges: hist.edges_m, bin_width: hist.bin_width_m });
     } else this.ui.histogram.textContent = 'No trees in this region.';
+  }
+
+  /** One row per feature of the region (a stand of a stands layer): its own figures. */
+  private renderParts(parts: NonNullable<RegionStats['parts']>): void {
+    const box = this.ui.parts;
+    box.replaceChildren();
+    box.hidden = parts.length === 0;
+    if (!parts.length) return;
+    const heading = document.createElement('h3');
+    heading.textContent = 'Per feature';
+    const table = document.createElement('table');
+    table.className = 'parts';
+    const head = table.createTHead().insertRow();
+    for (const label of ['Feature', 'Area (ha)', 'Trees', 'Trees per ha', 'Cover > 2 m', 'Mean height (m)']) {
+      const th = document.createElement('th');
+      th.scope = 'col';
+      th.textContent = label;
+      head.append(th);
+    }
+    const body = table.createTBody();
+    for (const part of parts) {
+      const s = part.statistics;
+      const row = body.insertRow();
+      const values = [partLabel(part), fmt(s.area_ha, 2), fmtInt(s.tree_count), fmt(s.trees_per_ha, 0), fmtPercent(s.canopy_cover_2m), fmt(s.tree_height_m?.mean, 1)];
+      for (const v of values) row.insertCell().textContent = v;
+    }
+    box.append(heading, table);
   }
 
   private renderDownloads(jobId: string): void {
@@ -189,4 +220,13 @@ export class JobPanel {
       this.ui.downloads.append(li);
     }
   }
+}
+
+/** What a feature is called: its id, else its name, else its first text or number attribute, else its place in the file. */
+export function partLabel(part: { feature: number; id: string | number | null; properties: Record<string, unknown> | null }): string {
+  if (part.id !== null) return String(part.id);
+  const props = part.properties ?? {};
+  if (typeof props.name === 'string' || typeof props.name === 'number') return String(props.name);
+  const first = Object.values(props).find((v) => typeof v === 'string' || typeof v === 'number');
+  return first !== undefined ? String(first) : `feature ${part.feature + 1}`;
 }
