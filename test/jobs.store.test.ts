@@ -105,6 +105,43 @@ test('an aborted queue run stops between units and keeps the finished ones', asy
   t.done();
 });
 
+test('two jobs needing the same units at once: each unit runs once, both get it; one cancelled mid-unit leaves it to the other', async () => {
+  const t = tmp();
+  const store = new JobStore(join(t.dir, 'jobs.sqlite'));
+  const runs: string[] = [];
+  // units take a while, so the second job meets them in flight
+  const exec = async (u: WorkUnit<{ n: number }>, out: string, signal: AbortSignal) => {
+    runs.push(u.key);
+    for (let k = 0; k < 5; k++) {
+      await new Promise((r) => setTimeout(r, 5));
+      if (signal.aborted) throw new Error('cancelled');
+    }
+    writeFileAtomic(out, `unit ${u.key}`);
+  };
+  const queue = new SqliteWorkQueue(store, join(t.dir, 'units'), exec, 2);
+  const keys = ['s1', 's2', 's3', 's4', 's5'];
+  const [a, b] = await Promise.all(['a', 'b'].map((job) => queue.run(job, units(keys), { signal: new AbortController().signal })));
+  assert.deepEqual([...runs].sort(), keys, 'each unit ran once');
+  assert.deepEqual(a, b);
+  for (const job of ['a', 'b']) assert.deepEqual(store.unitProgress(job), { done: 5, total: 5 });
+
+  // job c starts a unit and is cancelled during it; job d, waiting on that unit, computes it itself
+  runs.length = 0;
+  const cancelC = new AbortController();
+  const c = queue.run('c', units(['t1']), { signal: cancelC.signal });
+  await new Promise((r) => setTimeout(r, 2));
+  const d = queue.run('d', units(['t1']), { signal: new AbortController().signal });
+  await new Promise((r) => setTimeout(r, 8));
+  cancelC.abort();
+  await assert.rejects(c, /cancelled/);
+  const [path] = await d;
+  assert.equal(readFileSync(path, 'utf8'), 'unit t1');
+  assert.deepEqual(runs, ['t1', 't1']);
+  assert.deepEqual(store.unitProgress('d'), { done: 1, total: 1 });
+  store.close();
+  t.done();
+});
+
 test('option hashes are stable under key order', () => {
   assert.equal(hashOf({ a: 1, b: [1, { c: 2, d: 3 }] }), hashOf({ b: [1, { d: 3, c: 2 }], a: 1 }));
   assert.notEqual(hashOf({ a: 1 }), hashOf({ a: 2 }));

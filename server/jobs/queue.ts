@@ -244,8 +244,25 @@ export function forgetStoredResults(store: JobStore, prefix: string): number {
   return paths.length;
 }
 
+/** `settled`'s value, or false as soon as `signal` aborts. */
+function untilSettledOrAborted(settled: Promise<boolean>, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void settled.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); });
+  });
+}
+
 /** The embedded queue: units run in this process, `concurrency` at a time, recorded in SQLite. */
 export class SqliteWorkQueue<S> implements UnitQueue<S> {
+  /**
+   * Units being computed, by key, each resolving to whether its output was written: a job that
+   * needs a unit another job is computing waits for it instead of computing it a second time into
+   * the same file (two jobs over one stand, with JOBS_MAX_RUNNING above 1).
+   */
+  private readonly executing = new Map<string, Promise<boolean>>();
+
   constructor(
     private readonly store: JobStore,
     private readonly resultDir: string,
@@ -285,14 +302,20 @@ export class SqliteWorkQueue<S> implements UnitQueue<S> {
         const i = todo[next++];
         const unit = units[i];
         const out = paths[i];
-        try {
-          await this.execute(unit, out, opts.signal, (f) => progress.partial(i, f));
-        } finally {
-          progress.leave(i);
+        const other = this.executing.get(unit.key);
+        // another job's run of it (in flight, or finished since this run listed its units): taken
+        // once its output is written; if that run fails or is cancelled, this job computes the unit
+        // itself
+        const written = other ? await untilSettledOrAborted(other, opts.signal) : this.store.unitResult(unit.key) === out;
+        if (opts.signal.aborted) throw new CancelledError();
+        if (!written || !existsSync(out)) {
+          const mine = this.executeOnce(unit, out, opts.signal, (f) => progress.partial(i, f));
+          try {
+            await mine;
+          } finally {
+            progress.leave(i);
+          }
         }
-        if (!existsSync(out)) throw new Error(`work unit ${unit.key} finished without writing its output`);
-        // recorded only after the file exists: a crash between the two just recomputes this unit
-        this.store.recordUnitResult(unit.key, out);
         this.store.markUnitDone(jobId, i);
         progress.finished(i);
         opts.onUnitDone?.(i);
@@ -301,6 +324,20 @@ export class SqliteWorkQueue<S> implements UnitQueue<S> {
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? this.concurrency, todo.length)) }, worker));
     if (opts.signal.aborted) throw new CancelledError();
     return paths;
+  }
+
+  /** Runs a unit and records its output, listed in `executing` until it settles. */
+  private executeOnce(unit: WorkUnit<S>, out: string, signal: AbortSignal, partial: (fraction: number) => void): Promise<void> {
+    const run = (async () => {
+      await this.execute(unit, out, signal, partial);
+      if (!existsSync(out)) throw new Error(`work unit ${unit.key} finished without writing its output`);
+      // recorded only after the file exists: a crash between the two just recomputes this unit
+      this.store.recordUnitResult(unit.key, out);
+    })();
+    const settled = run.then(() => true, () => false);
+    this.executing.set(unit.key, settled);
+    void settled.then(() => { if (this.executing.get(unit.key) === settled) this.executing.delete(unit.key); });
+    return run;
   }
 
   /** Drops every cached unit result whose key starts with `prefix` (e.g. all units of a raster). */
