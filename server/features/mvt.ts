@@ -17,6 +17,7 @@
 import { fromGeojsonVt } from '@maplibre/vt-pbf';
 import type { MultiPolygon, Polygon, Position } from 'geojson';
 import { isValidTile, mercatorToLonLat, tileBounds, type TileXyz } from '../../tiles/tile.matrix.set.ts';
+import { roundTo as round } from './decimals.ts';
 
 export const TREE_TOPS_LAYER = 'tree_tops';
 export const TREE_CROWNS_LAYER = 'tree_crowns';
@@ -127,10 +128,6 @@ export function thinTrees(trees: TileTree[], max: number): TileTree[] {
   return kept;
 }
 
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
-}
 
 /**
  * Feature properties. Close up every tree carries all its numbers (the click popup reads them);

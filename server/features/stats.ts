@@ -18,6 +18,7 @@
  * - canopy_height_m: mean / median / p95 / max of CHM pixels above 2 m (percentiles to 0.1 m).
  * - height_histogram: tree heights in 1 m bins [k, k+1).
  */
+import { roundTo as round } from './decimals.ts';
 
 export interface HeightSummary {
   mean: number | null;
@@ -160,7 +161,3 @@ function histogram(sorted: Float64Array): RegionStatistics['height_histogram'] {
   return { bin_width_m: 1, edges_m: Array.from({ length: top + 1 }, (_, i) => i), counts };
 }
 
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
-}

@@ -11,6 +11,7 @@ import { jsonBodyOfAnyType } from '../json.body.ts';
 import type { AppContext } from '../context.ts';
 import { parseRegion } from '../../features/region.ts';
 import { jobServiceFor } from '../../jobs/service.ts';
+import { roundTo } from '../../features/decimals.ts';
 
 export default function regionRoutes(ctx: AppContext): Router {
   const router = Router();
@@ -22,7 +23,7 @@ export default function regionRoutes(ctx: AppContext): Router {
       type: 'Feature',
       bbox: region.bbox,
       geometry: region.geometry,
-      properties: { area_m2: Math.round(region.areaM2 * 1000) / 1000, area_ha: Math.round(region.areaM2 / 10) / 1000 },
+      properties: { area_m2: roundTo(region.areaM2, 3), area_ha: roundTo(region.areaM2 / 1e4, 3) },
     });
   });
   return router;
