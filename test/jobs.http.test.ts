@@ -264,6 +264,12 @@ test('a small region without Prefer runs synchronously: 200 with the results', a
   assert.equal(some.status, 200, some.text);
   assert.deepEqual(Object.keys(some.json).sort(), ['region', 'statistics', 'stats', 'trees']);
   assert.equal(some.json.statistics.tree_count, r.json.statistics.tree_count);
+  // five 20 m squares a kilometre apart: 0.002 km², but each touches a tile with its margins
+  // (about 0.3 km² each at 10 m pixels), so the work is not small: a job, even without Prefer
+  const specks = { type: 'MultiPolygon', coordinates: [0, 1, 2, 3, 4].map((k) => utmRect(563000 + 1000 * (k % 3), 4893000 + 1000 * Math.floor(k / 3), 20, 20)) };
+  const scattered = await http(base, 'POST', '/processes/forest-map/execution', { inputs: { raster: 'coarse-chm', ws: 25, region: specks } });
+  assert.equal(scattered.status, 201, scattered.text);
+  assert.equal((await waitForJob(base, scattered.json.jobID)).status, 'successful');
 });
 
 test('DELETE dismisses a running job; its results are gone', async () => {

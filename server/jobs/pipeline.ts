@@ -46,6 +46,11 @@ export interface ForestMapPlan {
   ctx: UnitContext;
   region: Region;
   outputs: OutputName[];
+  /**
+   * km² of the trees tiles the region touches, with their margins (and the CHM under them): what
+   * the job costs, whatever the region's area (absent from plans stored by older builds).
+   */
+  workKm2?: number;
 }
 
 export interface PlanOptions {
@@ -111,8 +116,8 @@ export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): P
   const tileSize = opts.tileSize ?? DEFAULT_TILE_SIZE;
   const blockSize = Math.max(tileSize, Math.round((opts.blockSize ?? DEFAULT_BLOCK_SIZE) / tileSize) * tileSize);
   const ctx: UnitContext = { raster, model, modelKey, trees: req.trees, chm, tileSize, halo: treesHalo(req.trees, grid), blockSize };
-  checkRegionWork(planar, grid, ctx, limits.maxAreaKm2);
-  return { ctx, region, outputs: req.outputs };
+  const workKm2 = checkRegionWork(planar, grid, ctx, limits.maxAreaKm2);
+  return { ctx, region, outputs: req.outputs, workKm2 };
 }
 
 /**
@@ -120,11 +125,11 @@ export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): P
  * it touches with their halos (and the CHM under them): a thin or scattered region touches far more
  * than its area, so that is held to twice the area limit plus 1 km², which any compact region
  * within the limit stays under. Its bounding box is the extent of chm.tif (nodata between the
- * parts), held to 16 times the area limit.
+ * parts), held to 16 times the area limit. Returns the work in km².
  */
-export function checkRegionWork(planar: PlanarRegion, grid: Grid, ctx: UnitContext, maxAreaKm2: number): void {
+export function checkRegionWork(planar: PlanarRegion, grid: Grid, ctx: UnitContext, maxAreaKm2: number): number {
   const win = regionWindow(planar, grid);
-  if (!win) return;
+  if (!win) return 0;
   const t = grid.transform;
   const pixelKm2 = (Math.abs(t[1] * t[5] - t[2] * t[4]) * unitScale(grid.crs) ** 2) / 1e6;
   const km2 = (v: number) => Number(v.toPrecision(3));
@@ -138,6 +143,7 @@ export function checkRegionWork(planar: PlanarRegion, grid: Grid, ctx: UnitConte
   if (workKm2 > maxWorkKm2) {
     throw new LimitExceededError(`the region touches ${km2(workKm2)} km² of ${ctx.tileSize} px tiles (with the ${ctx.halo} px margin tree detection needs), more than the ${km2(maxWorkKm2)} km² allowed (twice the ${maxAreaKm2} km² area limit, plus 1 km²): a long thin or scattered region costs what its tiles cover, not its area; split it into compact parts`, { workKm2, maxWorkKm2 });
   }
+  return workKm2;
 }
 
 /** The raster's footprint as a WGS84 polygon (edges densified so the geodesic area is right). */

@@ -72,8 +72,11 @@ export default function processRoutes(ctx: AppContext): Router {
     const service = jobs();
     const plan = await service.plan(req.body);
     const preferAsync = /respond-async/i.test(req.get('prefer') ?? '');
-    // synchronous only for a small region on an idle runner: never hold a request behind other jobs
-    const small = plan.region.areaM2 <= service.config.syncMaxKm2 * 1e6 && service.store.countWithStatus(ACTIVE_STATUSES) === 0;
+    // synchronous only for a small region on an idle runner: never hold a request behind other
+    // jobs. Small in work too: scattered specks of a few m² each can touch tiles over many km²,
+    // while a compact region's tiles and margins stay within a few times its area
+    const syncKm2 = service.config.syncMaxKm2;
+    const small = plan.region.areaM2 <= syncKm2 * 1e6 && (plan.workKm2 ?? 0) <= 4 * syncKm2 && service.store.countWithStatus(ACTIVE_STATUSES) === 0;
     const job = service.submit(plan);
     if (preferAsync || !small) {
       if (preferAsync) res.set('Preference-Applied', 'respond-async');
