@@ -73,13 +73,13 @@ export class RegionDrawing {
   }
 
   /**
-   * A region from elsewhere (a loaded file, `document` as the file held it, `region` as the server
-   * read it): it replaces any drawn shape, which would no longer be the region.
+   * A region from elsewhere (a loaded file, `fileDocument` as the file held it, `region` as the
+   * server read it): it replaces any drawn shape, which would no longer be the region.
    */
-  load(region: MultiPolygon, document: unknown = null): void {
+  load(region: MultiPolygon, fileDocument: unknown = null): void {
     this.draw.clear();
     this.region = region;
-    this.loadedDocument = document;
+    this.loadedDocument = fileDocument;
     this.setTool(null);
   }
 
