@@ -172,7 +172,7 @@ test('a FeatureCollection (as GIS tools export) is its polygons taken together, 
   assert.ok(Math.abs(r.areaM2 - 3 * parseRegion(a).areaM2) < 1e-3 * r.areaM2);
   rejects(fc([a, { type: 'Point', coordinates: [10, 50] }]), InvalidInputError, /^region FeatureCollection: feature 1 must be a Polygon or MultiPolygon, got "Point"/);
   rejects(fc([]), InvalidInputError, /has no features/);
-  rejects(fc([a, a]), InvalidInputError, /^region polygons 0 and 1 overlap/);
+  rejects(fc([a, a]), InvalidInputError, /^region feature 0 and feature 1 overlap/);
 });
 
 test('a FeatureCollection of several features keeps each feature as a part: its polygons, id, properties and area', () => {
@@ -197,4 +197,22 @@ test('a FeatureCollection of several features keeps each feature as a part: its 
   assert.equal(parseRegion({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: {}, geometry: two }] }).parts, undefined);
   assert.equal(parseRegion(two).parts, undefined);
   assert.equal(parseRegion([10, 50, 10.01, 50.01]).parts, undefined);
+});
+
+test('in a FeatureCollection of several features, errors name the feature (and its id), not a polygon of the merged region', () => {
+  const sq = (lon: number, lat = 50, s = 0.001) => [[[lon, lat], [lon + s, lat], [lon + s, lat + s], [lon, lat + s], [lon, lat]]];
+  const fc = (...geometries: unknown[]) => ({ type: 'FeatureCollection', features: geometries.map((g, i) => ({ type: 'Feature', ...(i === 1 ? { id: 'B7' } : {}), properties: {}, geometry: g })) });
+  const poly = (coordinates: unknown) => ({ type: 'Polygon', coordinates });
+  // two stands overlapping: clip or merge, not "merge the polygons of a MultiPolygon"
+  rejects(fc(poly(sq(10)), poly(sq(10.0005))), InvalidInputError, /^region feature 0 and feature 1 \(id "B7"\) overlap near \[.*\]; the features of a region must not overlap \(clip one by the other, or merge them\)$/);
+  // a feature of two polygons that overlap each other
+  rejects(fc(poly(sq(11)), { type: 'MultiPolygon', coordinates: [sq(10), sq(10.0005)] }), InvalidInputError, /^region feature 1 \(id "B7"\) polygon 0 and feature 1 \(id "B7"\) polygon 1 overlap near .*merge them into one\)$/);
+  // a broken ring in the third feature (first positions then checked as the merged region's)
+  const open = [[[12, 50], [12.001, 50], [12.001, 50.001], [12, 50.001]]];
+  rejects(fc(poly(sq(10)), poly(sq(10.01)), poly(open)), InvalidInputError, /^feature 2 ring 0: ring is not closed/);
+  rejects(fc(poly(sq(10)), poly([[[10.01, 50], [10.011, 50.001], [10.011, 50], [10.01, 50.001], [10.01, 50]]])), InvalidInputError, /^region feature 1 \(id "B7"\) intersects itself near/);
+  // a position that is not [lon, lat], met while reading the feature
+  rejects(fc(poly(sq(10)), poly([[[10.01, 50], [10.011, 'x'], [10.011, 50.001], [10.01, 50]]])), InvalidInputError, /^region FeatureCollection: feature 1 \(id "B7"\): polygon 0 ring 0 position 1: must be \[lon, lat\]/);
+  // a MultiPolygon keeps naming its polygons
+  rejects({ type: 'MultiPolygon', coordinates: [sq(10), sq(10.0005)] }, InvalidInputError, /^region polygons 0 and 1 overlap near .*merge them into one\)$/);
 });

@@ -38,8 +38,27 @@ interface Edges {
   count: number;
 }
 
+/**
+ * How errors name a region's polygons: by index in a MultiPolygon, or by the feature (and its
+ * polygon) of a FeatureCollection, since a person fixes a stands layer feature by feature.
+ */
+export interface PolygonNames {
+  /** "polygon 3", "feature 5 (id \"B7\")" */
+  of(p: number): string;
+  /** Two polygons in one phrase: "polygons 0 and 1", "feature 2 and feature 5" */
+  pair(p: number, q: number): string;
+  /** Whether two polygons belong to one feature (they are then merged, not clipped). */
+  sameFeature(p: number, q: number): boolean;
+}
+
+export const MULTIPOLYGON_NAMES: PolygonNames = {
+  of: (p) => `polygon ${p}`,
+  pair: (p, q) => `polygons ${p} and ${q}`,
+  sameFeature: () => true,
+};
+
 /** Throws InvalidInputError when polygons overlap, holes overlap, or a hole leaves its exterior ring. */
-export function checkRegionTopology(g: MultiPolygon): void {
+export function checkRegionTopology(g: MultiPolygon, names: PolygonNames = MULTIPOLYGON_NAMES): void {
   const polys = g.coordinates;
   if (polys.length === 1 && polys[0].length === 1) return;
   const ringPoly: number[] = [], ringIndex: number[] = [];
@@ -48,9 +67,9 @@ export function checkRegionTopology(g: MultiPolygon): void {
   const budget = { left: MAX_WORK };
   if (polys.length > 1) {
     const crossing = firstCrossing(edges, ringPoly, budget);
-    if (crossing) throw overlapError(crossing.p, crossing.q, crossing.at);
+    if (crossing) throw overlapError(crossing.p, crossing.q, crossing.at, names);
   }
-  sweepSlabs(edges, polys, ringPoly, ringIndex, budget);
+  sweepSlabs(edges, polys, ringPoly, ringIndex, budget, names);
 }
 
 function collectEdges(polys: Position[][][]): Edges {
@@ -114,7 +133,7 @@ function firstCrossing(e: Edges, ringPoly: number[], budget: { left: number }): 
  * Along the middle line of every slab, the stretches each polygon's shell and holes hold. Per
  * polygon: shellIn (0/1) and holesIn (count); it covers a stretch when shellIn and no hole.
  */
-function sweepSlabs(e: Edges, polys: Position[][][], ringPoly: number[], ringIndex: number[], budget: { left: number }): void {
+function sweepSlabs(e: Edges, polys: Position[][][], ringPoly: number[], ringIndex: number[], budget: { left: number }, names: PolygonNames): void {
   const n = e.count, P = polys.length;
   const byStart = Array.from({ length: n }, (_, k) => k).sort((a, b) => e.y0[a] - e.y0[b]);
   const ys = Float64Array.from(new Set([...e.y0, ...e.y1])).sort();
@@ -151,30 +170,33 @@ function sweepSlabs(e: Edges, polys: Position[][][], ringPoly: number[], ringInd
       const nx = xs[active[i]];
       if (nx - x <= EPS * Math.max(1, Math.abs(x))) continue;
       if (covering < 2 && holesOverlap === 0 && holeOutside === 0) continue;
-      throw slabError(polys, shellIn, holesIn, ringIn, ringPoly, ringIndex, [(x + nx) / 2, m]);
+      throw slabError(polys, shellIn, holesIn, ringIn, ringPoly, ringIndex, [(x + nx) / 2, m], names);
     }
   }
 }
 
-function slabError(polys: Position[][][], shellIn: Uint8Array, holesIn: Int32Array, ringIn: Uint8Array, ringPoly: number[], ringIndex: number[], at: Position): InvalidInputError {
+function slabError(polys: Position[][][], shellIn: Uint8Array, holesIn: Int32Array, ringIn: Uint8Array, ringPoly: number[], ringIndex: number[], at: Position, names: PolygonNames): InvalidInputError {
   const holesOn = (p: number) => ringPoly.flatMap((q, r) => (q === p && ringIndex[r] > 0 && ringIn[r] ? [ringIndex[r]] : []));
   for (let p = 0; p < polys.length; p++) {
     if (holesIn[p] >= 2) {
       const [a, b] = holesOn(p);
-      return new InvalidInputError(`polygon ${p}: holes (rings ${a} and ${b}) overlap near ${where(at)}; holes must not overlap`, { polygon: p, rings: [a, b], at });
+      return new InvalidInputError(`${names.of(p)}: holes (rings ${a} and ${b}) overlap near ${where(at)}; holes must not overlap`, { polygon: p, rings: [a, b], at });
     }
     if (holesIn[p] >= 1 && !shellIn[p]) {
       const [a] = holesOn(p);
-      return new InvalidInputError(`polygon ${p}: ring ${a}, a hole, reaches outside the exterior ring near ${where(at)}; holes must lie inside their polygon's exterior ring`, { polygon: p, ring: a, at });
+      return new InvalidInputError(`${names.of(p)}: ring ${a}, a hole, reaches outside the exterior ring near ${where(at)}; holes must lie inside their polygon's exterior ring`, { polygon: p, ring: a, at });
     }
   }
   const covering: number[] = [];
   for (let p = 0; p < polys.length; p++) if (shellIn[p] && holesIn[p] === 0) covering.push(p);
-  return overlapError(covering[0], covering[1], at);
+  return overlapError(covering[0], covering[1], at, names);
 }
 
-function overlapError(p: number, q: number, at: Position): InvalidInputError {
-  return new InvalidInputError(`region polygons ${p} and ${q} overlap near ${where(at)}; the polygons of a MultiPolygon must not overlap (merge them into one)`, { polygons: [p, q], at });
+function overlapError(p: number, q: number, at: Position, names: PolygonNames): InvalidInputError {
+  const rule = names.sameFeature(p, q)
+    ? 'the polygons of a MultiPolygon must not overlap (merge them into one)'
+    : 'the features of a region must not overlap (clip one by the other, or merge them)';
+  return new InvalidInputError(`region ${names.pair(p, q)} overlap near ${where(at)}; ${rule}`, { polygons: [p, q], at });
 }
 
 /** A position for an error message: `[lon, lat]` to 7 decimals (about 1 cm). */

@@ -10,7 +10,7 @@ import { area as geodesicArea, kinks } from '@turf/turf';
 import type { MultiPolygon, Position } from 'geojson';
 import { InvalidInputError, LimitExceededError } from '../errors.ts';
 import type { Affine, Grid, Window } from '../raster/types.ts';
-import { checkRegionTopology, where } from './region.topology.ts';
+import { checkRegionTopology, MULTIPOLYGON_NAMES, where, type PolygonNames } from './region.topology.ts';
 import { regionInWgs84 } from './region.crs.ts';
 
 export type Bbox = [number, number, number, number];
@@ -65,18 +65,19 @@ export function parseRegion(given: unknown, limits: RegionLimits = defaultRegion
   if (vertices > limits.maxVertices) {
     throw new LimitExceededError(`region has ${vertices} vertices; at most ${limits.maxVertices} are accepted`, { vertices, maxVertices: limits.maxVertices });
   }
-  geometry.coordinates.forEach((poly, p) => checkPolygonRings(poly, p));
+  const names = features.length > 1 ? featureNames(features) : MULTIPOLYGON_NAMES;
+  geometry.coordinates.forEach((poly, p) => checkPolygonRings(poly, names.of(p)));
   for (let p = 0; p < geometry.coordinates.length; p++) {
     const k = kinks({ type: 'Polygon', coordinates: geometry.coordinates[p] });
     if (k.features.length > 0) {
       const at = k.features[0].geometry.coordinates;
-      throw new InvalidInputError(`region polygon ${p} intersects itself near ${where(at)}`, { polygon: p, at });
+      throw new InvalidInputError(`region ${names.of(p)} intersects itself near ${where(at)}`, { polygon: p, at });
     }
   }
   geometry.coordinates.forEach((poly, p) => poly.forEach((ring, r) => {
-    if (signedArea(ring) === 0) throw new InvalidInputError(`polygon ${p} ring ${r}: ring has zero area`);
+    if (signedArea(ring) === 0) throw new InvalidInputError(`${names.of(p)} ring ${r}: ring has zero area`);
   }));
-  checkRegionTopology(geometry);
+  checkRegionTopology(geometry, names);
   const normalised: MultiPolygon = { type: 'MultiPolygon', coordinates: geometry.coordinates.map(orientPolygon) };
   const areaM2 = geodesicArea(normalised);
   if (!(areaM2 > 0)) throw new InvalidInputError('region has zero area');
@@ -102,6 +103,22 @@ export function regionPart(region: Region, k: number): Region {
   const first = parts.slice(0, k).reduce((n, p) => n + p.polygons, 0);
   const geometry: MultiPolygon = { type: 'MultiPolygon', coordinates: region.geometry.coordinates.slice(first, first + parts[k].polygons) };
   return { geometry, bbox: bboxOf(geometry), areaM2: parts[k].areaM2 };
+}
+
+/** "feature 5", or "feature 5 (id \"B7\")" when it has an id. */
+function featureName(index: number, id: unknown): string {
+  return typeof id === 'string' || typeof id === 'number' ? `feature ${index} (id ${JSON.stringify(id)})` : `feature ${index}`;
+}
+
+/** A FeatureCollection's polygons named by their feature, and by their place in it when it has several. */
+function featureNames(features: FeatureOfRegion[]): PolygonNames {
+  const owner: Array<[number, number]> = [];
+  features.forEach((f, i) => { for (let k = 0; k < f.polygons; k++) owner.push([i, k]); });
+  const of = (p: number) => {
+    const [i, k] = owner[p];
+    return `${featureName(i, features[i].id)}${features[i].polygons > 1 ? ` polygon ${k}` : ''}`;
+  };
+  return { of, pair: (p, q) => `${of(p)} and ${of(q)}`, sameFeature: (p, q) => owner[p][0] === owner[q][0] };
 }
 
 /** A FeatureCollection's feature as parsing meets it: how many polygons it gave, its id and properties. */
@@ -144,7 +161,14 @@ function parseGeometry(input: unknown, features?: FeatureOfRegion[]): MultiPolyg
       if (g?.type !== 'Polygon' && g?.type !== 'MultiPolygon') {
         throw new InvalidInputError(`region FeatureCollection: feature ${i} must be a Polygon or MultiPolygon, got ${JSON.stringify(g?.type ?? null)}`);
       }
-      const own = parseGeometry(g).coordinates;
+      let own: Position[][][];
+      try {
+        own = parseGeometry(g).coordinates;
+      } catch (err) {
+        // "polygon 0 ring 2 ..." means little in a layer of hundreds of stands: say which feature
+        if (err instanceof InvalidInputError) throw new InvalidInputError(`region FeatureCollection: ${featureName(i, (f as { id?: unknown }).id)}: ${err.message}`, err.details);
+        throw err;
+      }
       polygons.push(...own);
       const { id, properties } = f as { id?: unknown; properties?: unknown };
       features?.push({
@@ -184,11 +208,11 @@ function checkLonLat(pos: number[], where: string): void {
   if (pos[1] < -90 || pos[1] > 90) throw new InvalidInputError(`${where}: latitude ${pos[1]} is outside [-90, 90] (coordinates must be WGS84 lon/lat, or the region must name its CRS in a GeoJSON crs member)`);
 }
 
-function checkPolygonRings(poly: Position[][], p: number): void {
+function checkPolygonRings(poly: Position[][], name: string): void {
   poly.forEach((ring, r) => {
-    if (ring.length < 4) throw new InvalidInputError(`polygon ${p} ring ${r}: a linear ring needs at least 4 positions, got ${ring.length}`);
+    if (ring.length < 4) throw new InvalidInputError(`${name} ring ${r}: a linear ring needs at least 4 positions, got ${ring.length}`);
     const a = ring[0], b = ring[ring.length - 1];
-    if (a[0] !== b[0] || a[1] !== b[1]) throw new InvalidInputError(`polygon ${p} ring ${r}: ring is not closed (first and last positions differ)`);
+    if (a[0] !== b[0] || a[1] !== b[1]) throw new InvalidInputError(`${name} ring ${r}: ring is not closed (first and last positions differ)`);
   });
 }
 
