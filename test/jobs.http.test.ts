@@ -449,6 +449,13 @@ test('POST /api/regions answers a region file as the process takes it, or the re
   assert.ok(Math.abs(r.json.properties.area_ha - 0.3) < 0.003, `${r.json.properties.area_ha} ha`);
   const [w, s, e, n] = r.json.bbox;
   assert.ok(w < lon + 1e-9 && n > lat - 1e-9 && e > w && n > s);
+  assert.equal(r.json.properties.parts, undefined, 'one feature: no parts');
+  // two stands: listed as the job's statistics will list them
+  const east = utm.map(([x, y]) => [x + 100, y]);
+  const two = await http(base, 'POST', '/api/regions', { ...file, features: [...file.features, { type: 'Feature', id: 'B', properties: {}, geometry: { type: 'Polygon', coordinates: [east] } }] });
+  assert.equal(two.status, 200, two.text);
+  assert.deepEqual(two.json.properties.parts.map((p: any) => [p.feature, p.id]), [[0, null], [1, 'B']]);
+  assert.ok(two.json.properties.parts.every((p: any) => Math.abs(p.area_ha - 0.3) < 0.003));
   // refused as a job would be: malformed, over the area limit, over the body limit
   const kinked = await http(base, 'POST', '/api/regions', { type: 'Polygon', coordinates: [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]] });
   assert.equal(kinked.status, 400);

@@ -216,13 +216,14 @@ export async function startForestMap(req: ProcessRequest): Promise<string> {
  * A region file's GeoJSON as the forest-map process takes it (server/http/routes/regions.ts): WGS84,
  * one MultiPolygon, with its bbox; the server says in words why a file is refused.
  */
-export async function checkRegion(doc: unknown): Promise<{ geometry: GeoJSON.MultiPolygon; bbox: Bbox }> {
+export async function checkRegion(doc: unknown): Promise<{ geometry: GeoJSON.MultiPolygon; bbox: Bbox; areaHa: number | null; features: number }> {
   const { body } = await requestJson<any>('/api/regions', 'Loading the region', {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(doc),
   });
   const bbox = bboxFrom(body?.bbox);
   if (body?.geometry?.type !== 'MultiPolygon' || !bbox) throw new ApiError('Loading the region: the server answered without a region', 200, body);
-  return { geometry: body.geometry, bbox };
+  const parts = body?.properties?.parts;
+  return { geometry: body.geometry, bbox, areaHa: num(body?.properties?.area_ha), features: Array.isArray(parts) ? parts.length : 1 };
 }
 
 export async function getJob(id: string): Promise<JobInfo> {

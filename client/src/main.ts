@@ -3,6 +3,7 @@
  * module; this file only decides what happens when the user picks a raster or finishes a region.
  */
 import { checkRegion, treesStatus, type RasterInfo } from './api.ts';
+import { fmt } from './format.ts';
 import { chmFor, imageFor, nativeZoom } from './catalog.ts';
 import { CanopyLayer } from './layers/canopy.ts';
 import { ImageryLayer } from './layers/imagery.ts';
@@ -126,6 +127,10 @@ async function loadRegionFile(file: File): Promise<void> {
   drawing!.load(loaded.geometry, doc);
   region.showRegion(map, loaded.geometry);
   fitBbox(map, loaded.bbox);
+  const area = loaded.areaHa === null ? '' : `, ${fmt(loaded.areaHa, 2, 'ha')}`;
+  messages.info(loaded.features > 1
+    ? `${file.name}: ${loaded.features} features${area}. A job gives the statistics of each, and of them together.`
+    : `${file.name}: loaded${area}.`);
   renderLayersPanel($('layer-list'), map, layers);
 }
 const runButton = $<HTMLButtonElement>('job-run');

@@ -127,7 +127,7 @@ export function openApiDocument() {
       },
       '/api/regions': {
         post: op('Check a region before a job: the region as forest-map takes it (WGS84 MultiPolygon Feature, exterior rings counter-clockwise, bbox, geodesic area), or the reason it is refused', ['processes'], {
-          200: json('the region', { type: 'object', properties: { type: { const: 'Feature' }, bbox: { type: 'array', items: { type: 'number' } }, geometry: { $ref: 'https://geojson.org/schema/MultiPolygon.json' }, properties: { type: 'object', properties: { area_m2: { type: 'number' }, area_ha: { type: 'number' } } } } }),
+          200: json('the region', { type: 'object', properties: { type: { const: 'Feature' }, bbox: { type: 'array', items: { type: 'number' } }, geometry: { $ref: 'https://geojson.org/schema/MultiPolygon.json' }, properties: { type: 'object', properties: { area_m2: { type: 'number' }, area_ha: { type: 'number' }, parts: { type: 'array', description: 'a FeatureCollection of several features: each one\'s index, id and area_ha', items: { type: 'object', properties: { feature: { type: 'integer' }, id: { type: ['string', 'number', 'null'] }, area_ha: { type: 'number' } } } } } } } }),
           ...errors(400, 413),
         }, {
           requestBody: { required: true, content: { 'application/geo+json': { schema: { description: 'GeoJSON Polygon, MultiPolygon, Feature or FeatureCollection; WGS84, or the CRS a GeoJSON 2008 crs member names' } } } },

@@ -266,6 +266,7 @@ describe('web map (headless Chromium)', { skip: chromiumMissing, timeout: 240_00
     };
     await page.locator('#region-file').setInputFiles({ name: 'stands.geojson', mimeType: 'application/geo+json', buffer: Buffer.from(JSON.stringify(stand)) });
     await page.waitForFunction(() => (window as any).forestmap.region?.type === 'MultiPolygon', undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => /stands\.geojson: 2 features, [\d.]+ ha\. A job gives the statistics of each/.test(document.getElementById('messages')?.textContent ?? ''), undefined, { timeout: 5_000 });
     const shown = await page.evaluate(() => (window as any).forestmap.map.getSource('region').serialize().data.features[0].geometry);
     assert.equal(shown.type, 'MultiPolygon');
     assert.equal(shown.coordinates[0][0].length, 5);

@@ -4,7 +4,8 @@
  * member names) and answers the region as the forest-map process would take it: one WGS84
  * MultiPolygon Feature, exterior rings counter-clockwise, with its bbox and geodesic area. The web
  * client shows a loaded stand boundary with it; a script can validate a region without starting
- * a job. The same limits as the process's region input apply.
+ * a job. The same limits as the process's region input apply. A FeatureCollection of several
+ * features also lists them (`parts`: index, id, area), as a job's statistics will.
  */
 import { Router } from 'express';
 import { jsonBodyOfAnyType } from '../json.body.ts';
@@ -23,7 +24,11 @@ export default function regionRoutes(ctx: AppContext): Router {
       type: 'Feature',
       bbox: region.bbox,
       geometry: region.geometry,
-      properties: { area_m2: roundTo(region.areaM2, 3), area_ha: roundTo(region.areaM2 / 1e4, 3) },
+      properties: {
+        area_m2: roundTo(region.areaM2, 3), area_ha: roundTo(region.areaM2 / 1e4, 3),
+        // a FeatureCollection of several features: a job reports on each of them too
+        ...(region.parts ? { parts: region.parts.map((p) => ({ feature: p.feature, id: p.id, area_ha: roundTo(p.areaM2 / 1e4, 3) })) } : {}),
+      },
     });
   });
   return router;
