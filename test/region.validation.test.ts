@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { area as turfArea } from '@turf/turf';
 import {
-  containsPoint, parseRegion, regionPart, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow, signedArea,
+  containsPoint, parseRegion, planarParts, regionSpans, regionToPlanar, regionTouchesGrid, regionWindow, signedArea,
 } from '../server/features/region.ts';
 import { InvalidInputError, LimitExceededError } from '../server/errors.ts';
 import { crsFromEpsg, projector, WGS84 } from '../tiles/projection.ts';
@@ -189,10 +189,15 @@ test('a FeatureCollection of several features keeps each feature as a part: its 
   assert.deepEqual(r.parts!.map((p) => [p.feature, p.id, p.properties, p.polygons]), [[0, 'a', { stand: 12 }, 1], [1, 3, null, 2], [2, null, null, 1]]);
   assert.ok(Math.abs(r.parts![1].areaM2 - turfArea(two as GeoJSON.MultiPolygon)) < 1e-6);
   assert.ok(Math.abs(r.parts!.reduce((a, p) => a + p.areaM2, 0) - r.areaM2) < 1e-6);
-  // part 1 as a region of its own: its two polygons
-  const p1 = regionPart(r, 1);
-  assert.deepEqual(p1.geometry.coordinates, r.geometry.coordinates.slice(1, 3));
-  assert.deepEqual(p1.bbox, [10.01, 50, 10.02 + 0.001, 50.001]);
+  // each part's planar region: its own rings of the whole region's, here in lon/lat as they are
+  const planar = regionToPlanar(r, (lon, lat) => [lon, lat]);
+  const parts = planarParts(r, planar);
+  assert.equal(parts.length, 3);
+  assert.deepEqual(parts.map((p) => p.rings.length), [1, 2, 1]);
+  assert.equal(parts[1].rings[0], planar.rings[1]);
+  assert.equal(parts[2].rings[0], planar.rings[3]);
+  assert.deepEqual(parts[1].bbox, [10.01, 50, 10.02 + 0.001, 50.001]);
+  assert.deepEqual(parts[0].bbox, [10, 50, 10.001, 50.001]);
   // one feature, a bare geometry or a bbox: no parts
   assert.equal(parseRegion({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: {}, geometry: two }] }).parts, undefined);
   assert.equal(parseRegion(two).parts, undefined);

@@ -4,7 +4,7 @@
  * each counted in the part whose polygons hold it (parts never overlap: region.ts refuses that).
  */
 import type { Grid, Window } from '../raster/types.ts';
-import { containsPoint, regionPart, regionPixelCount, regionSpans, regionToPlanar, regionWindow, type PlanarRegion, type Region, type RegionPart } from './region.ts';
+import { containsPoint, planarParts, regionPixelCount, regionSpans, regionWindow, type PlanarRegion, type Region, type RegionPart } from './region.ts';
 import { RegionStatsAccumulator, type RegionStatistics } from './stats.ts';
 
 export interface PartStatistics {
@@ -25,12 +25,10 @@ interface Part {
 export class RegionPartsAccumulator {
   private readonly parts: Part[];
 
-  /** `toPlanar`: WGS84 lon/lat to the grid's CRS, as the whole region was projected. */
-  constructor(region: Region, private readonly grid: Grid, toPlanar: (lon: number, lat: number) => [number, number]) {
-    this.parts = (region.parts ?? []).map((info, k) => {
-      const planar = regionToPlanar(regionPart(region, k), toPlanar);
-      return { info, planar, window: regionWindow(planar, grid), stats: new RegionStatsAccumulator() };
-    });
+  /** `planar`: the whole region in the grid's CRS. */
+  constructor(region: Region, planar: PlanarRegion, private readonly grid: Grid) {
+    const planars = planarParts(region, planar);
+    this.parts = (region.parts ?? []).map((info, k) => ({ info, planar: planars[k], window: regionWindow(planars[k], grid), stats: new RegionStatsAccumulator() }));
   }
 
   /** A tree of the region (its top at planar x, y) goes to the part holding its top. */

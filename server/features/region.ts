@@ -96,13 +96,29 @@ export function parseRegion(given: unknown, limits: RegionLimits = defaultRegion
   return region;
 }
 
-/** Part k of a region with parts, as a region of its own. */
-export function regionPart(region: Region, k: number): Region {
-  const parts = region.parts ?? [];
-  if (!parts[k]) throw new Error(`internal: region has no part ${k}`);
-  const first = parts.slice(0, k).reduce((n, p) => n + p.polygons, 0);
-  const geometry: MultiPolygon = { type: 'MultiPolygon', coordinates: region.geometry.coordinates.slice(first, first + parts[k].polygons) };
-  return { geometry, bbox: bboxOf(geometry), areaM2: parts[k].areaM2 };
+/**
+ * The planar region of each part of `region` (which `planar` is, projected): the parts' rings as
+ * they lie in it, so each part is not projected again and holds exactly the union's coordinates.
+ */
+export function planarParts(region: Region, planar: PlanarRegion): PlanarRegion[] {
+  let ring = 0, polygon = 0;
+  return (region.parts ?? []).map((part) => {
+    let rings = 0;
+    for (let k = 0; k < part.polygons; k++) rings += region.geometry.coordinates[polygon + k].length;
+    polygon += part.polygons;
+    const own = planar.rings.slice(ring, ring + rings);
+    ring += rings;
+    return { rings: own, bbox: ringsBbox(own) };
+  });
+}
+
+function ringsBbox(rings: Float64Array[]): Bbox {
+  let w = Infinity, s = Infinity, e = -Infinity, n = -Infinity;
+  for (const r of rings) for (let i = 0; i < r.length; i += 2) {
+    const x = r[i], y = r[i + 1];
+    if (x < w) w = x; if (x > e) e = x; if (y < s) s = y; if (y > n) n = y;
+  }
+  return [w, s, e, n];
 }
 
 /** "feature 5", or "feature 5 (id \"B7\")" when it has an id. */
@@ -254,21 +270,16 @@ export interface PlanarRegion {
  */
 export function regionToPlanar(region: Region, toPlanar: (lon: number, lat: number) => [number, number], maxSegmentDeg = 0.0005): PlanarRegion {
   const rings: Float64Array[] = [];
-  let w = Infinity, s = Infinity, e = -Infinity, n = -Infinity;
   for (const poly of region.geometry.coordinates) for (const ring of poly) {
     const out: number[] = [];
     for (let i = 0; i + 1 < ring.length; i++) {
       const [x0, y0] = ring[i], [x1, y1] = ring[i + 1];
       const steps = Math.max(1, Math.ceil(Math.max(Math.abs(x1 - x0), Math.abs(y1 - y0)) / maxSegmentDeg));
-      for (let k = 0; k < steps; k++) {
-        const [px, py] = toPlanar(x0 + ((x1 - x0) * k) / steps, y0 + ((y1 - y0) * k) / steps);
-        out.push(px, py);
-        if (px < w) w = px; if (px > e) e = px; if (py < s) s = py; if (py > n) n = py;
-      }
+      for (let k = 0; k < steps; k++) out.push(...toPlanar(x0 + ((x1 - x0) * k) / steps, y0 + ((y1 - y0) * k) / steps));
     }
     rings.push(Float64Array.from(out));
   }
-  return { rings, bbox: [w, s, e, n] };
+  return { rings, bbox: ringsBbox(rings) };
 }
 
 /** Even-odd point-in-region in planar coordinates. A point exactly on an edge counts by the half-open rule. */

@@ -17,7 +17,7 @@ import { chmGridOf } from '../chm/block.ts';
 import { chmCacheKeyOf, findCachedChm } from '../chm/cache.ts';
 import { checkImagery, CHM_COMPRESSION, CHM_NODATA } from '../chm/engine.ts';
 import { sameGrid, windowGrid } from '../chm/model.grid.ts';
-import { unitScale } from '../trees/detect.ts';
+import { groundPixelArea, unitScale } from '../trees/detect.ts';
 import { projector, sameCrs, WGS84 } from '../../tiles/projection.ts';
 import { CancelledError, ConflictError, InvalidInputError, LimitExceededError } from '../errors.ts';
 import {
@@ -130,8 +130,7 @@ export async function planForestMap(req: ForestMapRequest, opts: PlanOptions): P
 export function checkRegionWork(planar: PlanarRegion, grid: Grid, ctx: UnitContext, maxAreaKm2: number): number {
   const win = regionWindow(planar, grid);
   if (!win) return 0;
-  const t = grid.transform;
-  const pixelKm2 = (Math.abs(t[1] * t[5] - t[2] * t[4]) * unitScale(grid.crs) ** 2) / 1e6;
+  const pixelKm2 = groundPixelArea(grid) / 1e6;
   const km2 = (v: number) => Number(v.toPrecision(3));
   const maxExtentKm2 = 16 * maxAreaKm2;
   const extentKm2 = win.width * win.height * pixelKm2;
@@ -335,7 +334,7 @@ async function runStages(run: PipelineRun): Promise<PipelineSummary> {
   removeStaleTemporaries(run.outDir);
   const stats: JobStats = {
     region: new RegionStatsAccumulator(),
-    parts: plan.region.parts ? new RegionPartsAccumulator(plan.region, lay.grid, projector(WGS84, lay.grid.crs)) : null,
+    parts: plan.region.parts ? new RegionPartsAccumulator(plan.region, lay.planar, lay.grid) : null,
   };
   const outputs: Partial<Record<OutputName, string>> = {};
   // the CHM's export needs only the CHM: it runs beside the trees stage, whose work is on the
@@ -535,8 +534,7 @@ function nodataWithout(values: Float32Array, from: number, to: number): void {
 /** The region's CHM window as a COG (nodata outside the region), accumulating CHM statistics on the way. */
 async function exportChm(run: PipelineRun, lay: Layout, stats: JobStats, outputs: PipelineSummary['outputs']): Promise<void> {
   const reader = await defaultResources(run.pathOf).chmReader(run.plan.ctx, lay.blocks);
-  const t = lay.grid.transform;
-  const pixelAreaM2 = Math.abs(t[1] * t[5] - t[2] * t[4]) * unitScale(lay.grid.crs) ** 2;
+  const pixelAreaM2 = groundPixelArea(lay.grid);
   const win = lay.regionWin;
   const strip = async (w: Window): Promise<Float32Array> => {
     if (run.signal.aborted) throw new CancelledError();

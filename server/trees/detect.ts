@@ -78,6 +78,12 @@ export function gridHalo(opts: TreeOptions, grid: Grid, hmax?: number): number {
   return requiredHalo(opts, resX, resY, hmax);
 }
 
+/** A grid's pixel area in square ground metres (unitScale: refuses grids not in metres or feet). */
+export function groundPixelArea(grid: Grid): number {
+  const t = grid.transform;
+  return Math.abs(t[1] * t[5] - t[2] * t[4]) * unitScale(grid.crs) ** 2;
+}
+
 /** A CHM grid's pixel size in ground metres along x and y (unitScale: refuses grids not in metres or feet). */
 function groundPixelSize(grid: Grid): [number, number] {
   const m = unitScale(grid.crs), t = grid.transform;
